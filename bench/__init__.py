@@ -1,0 +1,1 @@
+"""Benchmarks for engmon; run them all with `make bench` (`python -m bench`)."""

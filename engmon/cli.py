@@ -1,0 +1,171 @@
+"""The `engmon` command: demo, replay, report, watch, check, sources, history.
+
+Heavy imports (textual, httpx sources) happen inside the commands so `engmon --help` and
+`engmon report` stay fast. Every `EngmonError` becomes one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import click
+
+from engmon import __version__
+from engmon.errors import EngmonError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+USER_ERROR = 2
+
+
+def user_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn an EngmonError into `engmon: <message>` and exit code 2, without a traceback."""
+
+    @wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except EngmonError as exc:
+            click.echo(f"engmon: {exc}", err=True)
+            sys.exit(USER_ERROR)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="engmon")
+def main() -> None:
+    """engmon: is the link you just shared working?
+
+    Watch one shared link live (analytics, social posts, access logs) or replay a past post,
+    and see the engagement curve, honest numbers per 1k followers, a forecast and a verdict.
+    """
+
+
+# --- replay / report / demo (files and scenarios) -------------------------------------------
+
+FILE_OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
+    click.option(
+        "--read-as",
+        "file_format",
+        type=click.Choice(["auto", "observations", "cascade", "access-log", "recording"]),
+        default="auto",
+        show_default=True,
+        help="How to read FILE (auto: by extension and content).",
+    ),
+    click.option("--time-column", help="Column holding the time of each row (foreign files)."),
+    click.option(
+        "--time-unit",
+        type=click.Choice(["s", "ms", "h", "iso"]),
+        help="Unit of the time column: seconds, milliseconds, hours or ISO 8601 text.",
+    ),
+    click.option(
+        "--relative/--absolute",
+        default=None,
+        help="Times are offsets from the post (default for numeric times) or absolute.",
+    ),
+    click.option("--post-time", help="When the post went out (ISO 8601); default: inferred."),
+    click.option("--metric", "metric_name", help="Metric of every row (e.g. reposts)."),
+    click.option("--metric-column", help="Column naming each row's metric."),
+    click.option("--value-column", help="Column holding each row's count (default 1)."),
+    click.option("--reach-column", help="Column holding the actor's followers."),
+    click.option(
+        "--dimension",
+        "dimensions",
+        multiple=True,
+        metavar="NAME=COLUMN",
+        help="Map a column to a dimension (referrer, country, device, post, path). Repeatable.",
+    ),
+    click.option(
+        "--followers", type=click.IntRange(min=1), help="Followers of the poster (per-1k rates)."
+    ),
+]
+
+
+def file_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Attach the options that say how to read a foreign file."""
+    for option in reversed(FILE_OPTIONS):
+        func = option(func)
+    return func
+
+
+def _file_spec(path: Path, **options: Any) -> Any:
+    from engmon.sources.files import FileSpec
+
+    return FileSpec.from_cli(path, **options)
+
+
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--speed", type=click.FloatRange(min=0.01), default=60.0, show_default=True)
+@click.option("--start", default="0", help="Start at this offset after the post (90s, 15m, 1h).")
+@click.option("--paused", is_flag=True, help="Open paused.")
+@file_options
+@user_errors
+def replay(file: Path, speed: float, start: str, paused: bool, **options: Any) -> None:
+    """Replay FILE in the dashboard as if it were live."""
+    from engmon.replay import run_replay
+
+    run_replay(_file_spec(file, **options), speed=speed, start=start, paused=paused)
+
+
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "csv"]),
+    default="text",
+    show_default=True,
+)
+@click.option("--bucket", default="1m", show_default=True, help="Bucket width: 1m, 5m, 1h...")
+@click.option("--at", "at", default=None, help="As it stood at this offset after the post.")
+@click.option("--forecast", is_flag=True, help="Also forecast the final size from --at.")
+@file_options
+@user_errors
+def report(
+    file: Path, output_format: str, bucket: str, at: str | None, forecast: bool, **options: Any
+) -> None:
+    """Print FILE's engagement metrics, headless (text, JSON or CSV)."""
+    from engmon.report import run_report
+
+    click.echo(
+        run_report(
+            _file_spec(file, **options),
+            output_format=output_format,
+            bucket=bucket,
+            at=at,
+            forecast=forecast,
+        ),
+        nl=False,
+    )
+
+
+@main.command()
+@click.argument("scenario", required=False, default="small-account")
+@click.option("--speed", type=click.FloatRange(min=0.01), default=60.0, show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--list", "list_only", is_flag=True, help="List the scenarios and exit.")
+@click.option("--save", type=click.Path(path_type=Path), help="Write the scenario to a file.")
+@user_errors
+def demo(scenario: str, speed: float, seed: int, list_only: bool, save: Path | None) -> None:
+    """Replay a generated scenario (no data needed): big-account, small-account, ..."""
+    from engmon import scenarios
+
+    if list_only:
+        for name, about in scenarios.SCENARIOS.items():
+            click.echo(f"{name:16} {about}")
+        return
+    built = scenarios.build(scenario, seed=seed)
+    if save is not None:
+        scenarios.save(built, save)
+        click.echo(f"wrote {built.frame.height} observations to {save}")
+        return
+    from engmon.replay import run_scenario
+
+    run_scenario(built, speed=speed)

@@ -1,0 +1,20 @@
+"""What is being watched: one link, one post time, the poster's audience."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """A shared link and the post that shared it.
+
+    `post_time` is None until known (a replay infers it from the data); `followers` is the
+    poster's audience, the denominator of "engagement per 1k followers" (None when unknown).
+    """
+
+    name: str
+    link: str | None = None
+    post_time: datetime | None = None
+    followers: int | None = None

@@ -1,0 +1,270 @@
+"""Engagement metrics as pure polars: minutes since post, buckets, cumulative, peak, velocity.
+
+Two levels of frames flow through here:
+
+- *deltas*: observation columns where `value` is an increase (see `engmon.core.store`);
+- *minutes*: per (`metric`, `minute` since post) the summed `value`, summed `reach`, and
+  `first_ts` (earliest increase in that minute). Everything on screen derives from minutes,
+  which stay small (one row per metric per minute) however many observations came in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Final
+
+import polars as pl
+
+from engmon.core.schema import ENGAGEMENT_METRICS, METRICS, UTC_US
+
+MINUTES_SCHEMA: Final = pl.Schema(
+    {
+        "metric": pl.String(),
+        "minute": pl.Int64(),
+        "value": pl.Float64(),
+        "reach": pl.Int64(),
+        "first_ts": UTC_US,
+    }
+)
+BUCKET_WIDTHS: Final = (1, 5, 15, 60, 360, 1440)
+"""Bucket widths in minutes that the curve and `report --bucket` offer."""
+
+_US_PER_MINUTE: Final = 60_000_000
+
+
+def empty_minutes() -> pl.DataFrame:
+    """A minutes frame with no rows."""
+    return MINUTES_SCHEMA.to_frame()
+
+
+def order_metrics(names: Iterable[str]) -> list[str]:
+    """Known metrics in display order, then any others alphabetically."""
+    present = set(names)
+    known = [m for m in METRICS if m in present]
+    return known + sorted(present - set(METRICS))
+
+
+def minute_index(post_time: datetime) -> pl.Expr:
+    """Whole minutes between `post_time` and `ts` (floor, so before-post rows are negative)."""
+    offset = (pl.col("ts") - pl.lit(post_time, dtype=UTC_US)).dt.total_microseconds()
+    return (offset // _US_PER_MINUTE).alias("minute")
+
+
+def minute_counts(deltas: pl.LazyFrame, post_time: datetime) -> pl.LazyFrame:
+    """Sum increments per (metric, minute since post), with reach and the first increase."""
+    return (
+        deltas.with_columns(minute_index(post_time))
+        .group_by("metric", "minute")
+        .agg(
+            value=pl.col("value").sum(),
+            reach=pl.col("reach").sum(),
+            first_ts=pl.col("ts").filter(pl.col("value") > 0).min(),
+        )
+        .cast(MINUTES_SCHEMA)
+        .select(MINUTES_SCHEMA.names())
+    )
+
+
+def merge_minutes(held: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:
+    """Add a few new minute rows into the held aggregate (cost grows with `new`, not `held`).
+
+    Only the keys present in `new` are regrouped; the rest of `held` is kept as it is.
+    """
+    if new.is_empty():
+        return held
+    if held.is_empty():
+        return new.sort("metric", "minute")
+    touched = held.join(new.select("metric", "minute"), on=["metric", "minute"], how="semi")
+    untouched = held.join(new.select("metric", "minute"), on=["metric", "minute"], how="anti")
+    combined = (
+        pl.concat([touched, new])
+        .group_by("metric", "minute")
+        .agg(
+            value=pl.col("value").sum(),
+            reach=pl.col("reach").sum(),
+            first_ts=pl.col("first_ts").min(),
+        )
+        .cast(MINUTES_SCHEMA)
+    )
+    return pl.concat([untouched, combined]).sort("metric", "minute")
+
+
+def until(minutes: pl.LazyFrame, minute: int | None) -> pl.LazyFrame:
+    """Minutes strictly before `minute` since post (None: everything)."""
+    if minute is None:
+        return minutes
+    return minutes.filter(pl.col("minute") < minute)
+
+
+def bucketed(minutes: pl.LazyFrame, width: int, metric: str | Sequence[str]) -> pl.LazyFrame:
+    """Per bucket of `width` minutes since post: `value` summed over the metric(s), `reach`.
+
+    `bucket` is the bucket's first minute since post; buckets before the post are dropped
+    from the curve (they would sit left of zero).
+    """
+    names = [metric] if isinstance(metric, str) else list(metric)
+    return (
+        minutes.filter(pl.col("metric").is_in(names) & (pl.col("minute") >= 0))
+        .with_columns(bucket=(pl.col("minute") // width) * width)
+        .group_by("bucket")
+        .agg(value=pl.col("value").sum(), reach=pl.col("reach").sum())
+        .sort("bucket")
+    )
+
+
+def dense(buckets: pl.DataFrame, width: int, end_minute: int) -> pl.DataFrame:
+    """Fill missing buckets with zeros from 0 up to (not including) `end_minute`."""
+    count = max(1, -(-end_minute // width))
+    frame = pl.DataFrame({"bucket": pl.int_range(0, count, eager=True) * width}).cast(
+        {"bucket": pl.Int64}
+    )
+    return (
+        frame.join(buckets, on="bucket", how="left")
+        .with_columns(pl.col("value").fill_null(0.0), pl.col("reach").fill_null(0))
+        .sort("bucket")
+    )
+
+
+def with_cumulative(buckets: pl.LazyFrame, level: float = 0.0) -> pl.LazyFrame:
+    """Add `cumulative`: running total of `value` in bucket order, starting from `level`."""
+    return buckets.sort("bucket").with_columns(cumulative=pl.col("value").cum_sum() + level)
+
+
+def auto_bucket_width(span_minutes: int, max_buckets: int = 90) -> int:
+    """The finest offered width that keeps the curve under `max_buckets` bars."""
+    for width in BUCKET_WIDTHS:
+        if span_minutes / width <= max_buckets:
+            return width
+    return BUCKET_WIDTHS[-1]
+
+
+def parse_bucket(text: str) -> int:
+    """`1m`, `5m`, `1h`, `1d` (or plain minutes) -> minutes; ValueError when not offered."""
+    raw = text.strip().lower()
+    factor = {"m": 1, "h": 60, "d": 1440}.get(raw[-1:])
+    number = raw[:-1] if factor is not None else raw
+    minutes = int(number) * (factor or 1)
+    if minutes <= 0:
+        raise ValueError(text)
+    return minutes
+
+
+def summary(
+    minutes: pl.LazyFrame,
+    *,
+    now_minute: int,
+    width: int = 1,
+    velocity_window: int = 5,
+    levels: pl.LazyFrame | None = None,
+    post_time: datetime | None = None,
+) -> pl.LazyFrame:
+    """Per metric, as it stood at `now_minute` since post.
+
+    Columns: `metric`, `count` (level + increases), `reach`, `peak` (largest bucket of `width`
+    minutes), `peak_minute` (its first minute), `velocity` (mean per minute over the last
+    `velocity_window` whole minutes), `first_s` (seconds from post to first increase, needs
+    `post_time`), `level` (counter level before watching).
+    """
+    seen = minutes.filter(pl.col("minute") < now_minute)
+    totals = seen.group_by("metric").agg(
+        increase=pl.col("value").sum(),
+        reach=pl.col("reach").sum(),
+        first_ts=pl.col("first_ts").min(),
+    )
+    per_bucket = (
+        seen.filter(pl.col("minute") >= 0)
+        .with_columns(bucket=(pl.col("minute") // width) * width)
+        .group_by("metric", "bucket")
+        .agg(value=pl.col("value").sum())
+    )
+    peaks = (
+        per_bucket.sort("value", "bucket", descending=[True, False])
+        .group_by("metric", maintain_order=True)
+        .agg(peak=pl.col("value").first(), peak_minute=pl.col("bucket").first())
+    )
+    lo = now_minute - velocity_window
+    velocity = (
+        seen.filter(pl.col("minute") >= lo)
+        .group_by("metric")
+        .agg(velocity=pl.col("value").sum() / velocity_window)
+    )
+    out = totals.join(peaks, on="metric", how="left").join(velocity, on="metric", how="left")
+    if levels is not None:
+        level = levels.group_by("metric").agg(level=pl.col("level").sum())
+        out = out.join(level, on="metric", how="full", coalesce=True)
+    else:
+        out = out.with_columns(level=pl.lit(0.0))
+    first_s: pl.Expr
+    if post_time is None:
+        first_s = pl.lit(None, dtype=pl.Float64())
+    else:
+        first_s = (
+            pl.col("first_ts") - pl.lit(post_time, dtype=UTC_US)
+        ).dt.total_milliseconds() / 1000
+    return out.select(
+        "metric",
+        count=pl.col("increase").fill_null(0.0) + pl.col("level").fill_null(0.0),
+        reach=pl.col("reach").fill_null(0),
+        peak=pl.col("peak").fill_null(0.0),
+        peak_minute=pl.col("peak_minute"),
+        velocity=pl.col("velocity").fill_null(0.0),
+        first_s=first_s,
+        level=pl.col("level").fill_null(0.0),
+    ).sort("metric")
+
+
+def engagement(summary_frame: pl.DataFrame, metrics: Sequence[str] = ENGAGEMENT_METRICS) -> float:
+    """Sum of the honest metrics' counts in a summary frame."""
+    rows = summary_frame.filter(pl.col("metric").is_in(list(metrics)))
+    return float(rows.get_column("count").sum()) if not rows.is_empty() else 0.0
+
+
+def per_thousand(count: float, followers: int | None) -> float | None:
+    """Engagement per 1k followers of the poster (None when the audience is unknown)."""
+    if not followers:
+        return None
+    return count * 1000.0 / followers
+
+
+def offset_text(seconds: float) -> str:
+    """`+1m12s`, `+14m`, `+3h05m`, `+2d04h`: time since post, compact."""
+    sign = "-" if seconds < 0 else "+"
+    total = int(abs(seconds))
+    days, rest = divmod(total, 86_400)
+    hours, rest = divmod(rest, 3600)
+    mins, secs = divmod(rest, 60)
+    if days:
+        return f"{sign}{days}d{hours:02d}h"
+    if hours:
+        return f"{sign}{hours}h{mins:02d}m"
+    if mins and secs:
+        return f"{sign}{mins}m{secs:02d}s"
+    if mins:
+        return f"{sign}{mins}m"
+    return f"{sign}{secs}s"
+
+
+def parse_offset(text: str) -> timedelta:
+    """`90`, `90s`, `15m`, `1h`, `2d`, `1h30m` -> timedelta; ValueError otherwise."""
+    raw = text.strip().lower()
+    if not raw:
+        raise ValueError(text)
+    try:
+        return timedelta(seconds=float(raw))
+    except ValueError:
+        pass
+    units = {"d": 86_400, "h": 3600, "m": 60, "s": 1}
+    total = 0.0
+    number = ""
+    for char in raw:
+        if char.isdigit() or char == ".":
+            number += char
+        elif char in units and number:
+            total += float(number) * units[char]
+            number = ""
+        else:
+            raise ValueError(text)
+    if number:
+        raise ValueError(text)
+    return timedelta(seconds=total)

@@ -1,0 +1,106 @@
+"""The one observation schema every source produces, and the metric vocabulary.
+
+An observation row is one of three shapes of truth (column `kind`):
+
+- ``event``:  one occurrence at `ts` (an access-log hit, a like with its timestamp, a reshare).
+  `value` is how many (usually 1). Rows with the same non-null (`source`, `id`) are the same
+  event: merging them twice counts once.
+- ``bucket``: a count for ``[ts, ts + width_s)`` (Plausible, Umami, Bitly time series).
+  A later row with the same key (source, metric, ts, width_s and dimensions) **replaces** it.
+- ``total``:  a running counter sampled at `ts` (Mastodon, Bluesky, X counters). The first
+  sample per (source, metric, post) is a starting level, later increases are engagement,
+  decreases (an unlike) are ignored until the counter climbs past its previous high again.
+
+Optional dimensions: `referrer`, `country`, `device`, `post`, `path`; `actor` is who did it
+(a handle, an IP+UA hash) and `reach` the followers of that actor where the feed knows it.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+import polars as pl
+
+Kind = Literal["event", "bucket", "total"]
+KINDS: Final = ("event", "bucket", "total")
+
+UTC_US: Final = pl.Datetime("us", "UTC")
+
+OBSERVATION_SCHEMA: Final = pl.Schema(
+    {
+        "ts": UTC_US,
+        "source": pl.String(),
+        "kind": pl.Enum(KINDS),
+        "metric": pl.String(),
+        "value": pl.Float64(),
+        "width_s": pl.Int32(),
+        "id": pl.String(),
+        "post": pl.String(),
+        "actor": pl.String(),
+        "reach": pl.Int64(),
+        "referrer": pl.String(),
+        "country": pl.String(),
+        "device": pl.String(),
+        "path": pl.String(),
+    }
+)
+"""Columns, in order, of every observation frame (sources, store, recordings, files)."""
+
+REQUIRED_COLUMNS: Final = ("ts", "metric", "value")
+"""Columns a file in the observation schema must have; the others default (kind=event...)."""
+
+DIMENSIONS: Final = ("referrer", "country", "device", "post", "path")
+"""Columns a user can break engagement down by and filter on."""
+
+# --- metric vocabulary ---------------------------------------------------------------------
+CLICKS: Final = (
+    "clicks"  # a visit to the link: pageview of the landing page, a Bitly click, a log hit
+)
+VISITORS: Final = "visitors"  # unique visitors (Plausible/Umami visitors, IP+UA per day in logs)
+REPLIES: Final = "replies"
+REPOSTS: Final = "reposts"  # reblogs, reposts, retweets
+QUOTES: Final = "quotes"
+LIKES: Final = "likes"  # shown, never the headline
+IMPRESSIONS: Final = "impressions"  # views where a platform reports them (X with user context)
+RESHARERS: Final = "resharers"  # one event per account that reshared; its followers in `reach`
+FOLLOWERS: Final = "followers"  # the poster's follower count, sampled as a total
+
+METRICS: Final = (CLICKS, VISITORS, REPLIES, REPOSTS, QUOTES, LIKES, IMPRESSIONS, RESHARERS)
+"""Metrics engmon knows by name, in display order. Other metric names pass through untouched."""
+
+ENGAGEMENT_METRICS: Final = (CLICKS, REPLIES, REPOSTS, QUOTES)
+"""The honest numbers: what "engagement per 1k followers" adds up. Likes are vanity."""
+
+RESHARE_METRICS: Final = (REPOSTS, QUOTES)
+"""Metrics that spread a post further (the cascade the forecast models)."""
+
+
+def empty_observations() -> pl.DataFrame:
+    """A frame with no rows and the observation schema."""
+    return OBSERVATION_SCHEMA.to_frame()
+
+
+def conform(frame: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
+    """Add missing optional columns as nulls/defaults and cast to the schema, in schema order.
+
+    Sources build frames with just the columns they know; this makes them a valid observation
+    frame. `kind` defaults to event, `width_s` to 0, `source` to "".
+    """
+    lf = frame.lazy()
+    names = lf.collect_schema().names()
+    defaults: dict[str, pl.Expr] = {
+        "kind": pl.lit("event"),
+        "width_s": pl.lit(0),
+        "source": pl.lit(""),
+        "value": pl.lit(1.0),
+    }
+    exprs: list[pl.Expr] = []
+    for name, dtype in OBSERVATION_SCHEMA.items():
+        if name in names:
+            expr = pl.col(name)
+        elif name in defaults:
+            expr = defaults[name]
+        else:
+            expr = pl.lit(None)
+        exprs.append(expr.cast(dtype).alias(name))
+    return lf.select(exprs)

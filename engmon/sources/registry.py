@@ -1,0 +1,43 @@
+"""Source kinds by name, imported only when used (so `engmon --help` stays fast)."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from types import ModuleType
+from typing import Final
+
+from engmon.errors import ConfigError
+
+MODULES: Final[dict[str, str]] = {
+    "file": "engmon.sources.files",
+    "access-log": "engmon.sources.accesslog",
+    "plausible": "engmon.sources.plausible",
+    "umami": "engmon.sources.umami",
+    "bitly": "engmon.sources.bitly",
+    "http-json": "engmon.sources.httpjson",
+    "mastodon": "engmon.sources.mastodon",
+    "bluesky": "engmon.sources.bluesky",
+    "x": "engmon.sources.x",
+    "clickhouse": "engmon.sources.clickhouse",
+}
+"""kind -> module path. A module listed here that is not installed yet is skipped by `kinds()`."""
+
+
+def load_kind(kind: str, where: str = "") -> ModuleType:
+    """The module implementing `kind`; a ConfigError naming the known kinds otherwise."""
+    module = MODULES.get(kind)
+    if module is None:
+        known = ", ".join(sorted(available_kinds()))
+        prefix = f"{where}: " if where else ""
+        raise ConfigError(f"{prefix}unknown source kind {kind!r}; known kinds: {known}")
+    return importlib.import_module(module)
+
+
+def available_kinds() -> list[str]:
+    """Kinds whose module exists in this installation, in registry order."""
+    found: list[str] = []
+    for kind, module in MODULES.items():
+        if importlib.util.find_spec(module) is not None:
+            found.append(kind)
+    return found
