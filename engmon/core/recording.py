@@ -1,0 +1,183 @@
+"""Recordings: every raw poll of a watch, appended to an NDJSON file and flushed per poll.
+
+Layout (one JSON object per line, UTF-8):
+
+    {"engmon": "recording", "version": 1, "campaign": {...}, "started": "2026-11-25T14:00:00Z"}
+    {"ts": "...", "source": "umami", "kind": "bucket", "metric": "clicks", "value": 3.0, ...}
+    ...
+
+Line 1 is the header (campaign name, link, post time, followers). Every later line is one
+observation row with the schema's columns (`ts` in ISO 8601 UTC), written in the order polled.
+A `kill -9` can cut at most the last line short; `read_recording` drops such a line, so a
+crash loses at most the poll in flight. Recordings are replayed and reported like any file,
+and a watch restarted on the same recording reloads it before polling again.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+import polars as pl
+
+from engmon.core.campaign import Campaign
+from engmon.core.schema import OBSERVATION_SCHEMA, conform
+from engmon.errors import FileFormatError, InputError
+
+MAGIC: Final = "recording"
+VERSION: Final = 1
+
+
+def _ndjson_schema() -> pl.Schema:
+    columns: dict[str, pl.DataType] = {}
+    for name, dtype in OBSERVATION_SCHEMA.items():
+        columns[name] = pl.String() if name in ("ts", "kind") else dtype
+    return pl.Schema(columns)
+
+
+@dataclass(frozen=True)
+class Recording:
+    """A recording read back: its campaign, when it started, and all its observations."""
+
+    path: Path
+    campaign: Campaign
+    started: datetime | None
+    frame: pl.DataFrame
+    dropped_last_line: bool
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def header_line(campaign: Campaign, started: datetime) -> str:
+    """The first line of a recording."""
+    head: dict[str, Any] = {
+        "engmon": MAGIC,
+        "version": VERSION,
+        "campaign": {
+            "name": campaign.name,
+            "link": campaign.link,
+            "post_time": _iso(campaign.post_time),
+            "followers": campaign.followers,
+        },
+        "started": _iso(started),
+    }
+    return json.dumps(head, separators=(",", ":")) + "\n"
+
+
+def is_recording(path: Path) -> bool:
+    """Whether `path` starts with a recording header."""
+    try:
+        with path.open("rb") as handle:
+            first = handle.readline(4096)
+    except OSError:
+        return False
+    return first.startswith(b'{"engmon":"recording"')
+
+
+class RecordingWriter:
+    """Appends observation frames to a recording; each `append` is flushed and fsynced.
+
+    Opening an existing recording appends to it (a restarted watch continues its file).
+    """
+
+    def __init__(self, path: Path, campaign: Campaign, started: datetime | None = None) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fresh = not path.exists() or path.stat().st_size == 0
+        if not fresh and not is_recording(path):
+            raise InputError(f"{path}: exists and is not an engmon recording; choose another path")
+        self._handle = path.open("ab")
+        if fresh:
+            self._handle.write(header_line(campaign, started or datetime.now(UTC)).encode())
+            self._flush()
+        else:
+            self._repair_tail()
+        self.rows = 0
+
+    def _repair_tail(self) -> None:
+        """After a crash the file may end mid-line: end it so the next row starts clean."""
+        with self.path.open("rb") as handle:
+            handle.seek(max(0, self.path.stat().st_size - 1))
+            last = handle.read(1)
+        if last and last != b"\n":
+            self._handle.write(b"\n")
+            self._flush()
+
+    def _flush(self) -> None:
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+
+    def append(self, frame: pl.DataFrame) -> None:
+        """Write the rows of one poll and make them durable before returning."""
+        if frame.is_empty():
+            return
+        rows = (
+            conform(frame)
+            .collect()
+            .with_columns(
+                pl.col("ts").dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ"), pl.col("kind").cast(pl.String)
+            )
+        )
+        buffer = io.BytesIO()
+        rows.write_ndjson(buffer)
+        self._handle.write(buffer.getvalue())
+        self._flush()
+        self.rows += rows.height
+
+    def close(self) -> None:
+        """Close the file (everything is already on disk)."""
+        self._handle.close()
+
+
+def _parse_time(text: object) -> datetime | None:
+    if not isinstance(text, str):
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def read_recording(path: Path) -> Recording:
+    """Read a recording; a cut-off last line (a crash mid-write) is dropped, not an error."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from exc
+    first, _, body = raw.partition(b"\n")
+    try:
+        head = json.loads(first)
+    except ValueError as exc:
+        raise FileFormatError(f"{path}: line 1: not an engmon recording header") from exc
+    if not isinstance(head, dict) or head.get("engmon") != MAGIC:
+        raise FileFormatError(f"{path}: line 1: not an engmon recording header")
+    meta = head.get("campaign") or {}
+    followers = meta.get("followers")
+    campaign = Campaign(
+        name=str(meta.get("name") or path.stem),
+        link=meta.get("link"),
+        post_time=_parse_time(meta.get("post_time")),
+        followers=int(followers) if isinstance(followers, int) else None,
+    )
+    dropped = False
+    if body and not body.endswith(b"\n"):
+        cut = body.rfind(b"\n")
+        body = body[: cut + 1] if cut >= 0 else b""
+        dropped = True
+    if body.strip():
+        try:
+            frame = pl.read_ndjson(io.BytesIO(body), schema=_ndjson_schema())
+        except pl.exceptions.PolarsError as exc:
+            raise FileFormatError(f"{path}: unreadable observation rows ({exc})") from exc
+        frame = conform(
+            frame.with_columns(pl.col("ts").str.to_datetime(time_zone="UTC", time_unit="us"))
+        ).collect()
+    else:
+        frame = OBSERVATION_SCHEMA.to_frame()
+    return Recording(path, campaign, _parse_time(head.get("started")), frame, dropped)
