@@ -1,0 +1,498 @@
+"""Breakdowns and filters over the store's increments, as pure polars.
+
+The drilldown answers "where from?": the increments (`ObservationStore.deltas()`) grouped by
+referrer platform (with the raw host on expand), country, device, post and path, each row with
+its count, share, velocity now and count per 1k followers. A stack of (dimension, value) filters
+becomes one polars expression; the filtered increments also give a per-minute frame
+(`metrics.minute_counts`) so the curve, KPIs and verdict can be recomputed for the slice.
+
+`Drilldown` keeps an *enriched* copy of the increments in step with a store: referrers mapped
+to `platform`/`host` once per new chunk and dimensions as Categorical, so a filter change costs
+a scan of categorical columns and a few small group-bys, not a million regex evaluations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+import polars as pl
+
+from engmon.core import metrics
+from engmon.core.printable import printable
+from engmon.core.referrers import with_referrer_columns
+from engmon.core.schema import FOLLOWERS, OBSERVATION_SCHEMA, UTC_US
+from engmon.core.store import ObservationStore
+
+BREAKDOWNS: Final = ("platform", "country", "device", "post", "path")
+"""Dimensions that get a breakdown table, in screen order (referrer shown as its platform)."""
+
+TABLES: Final = (*BREAKDOWNS, "host")
+"""Every table `Drilldown.tables` computes: the breakdowns plus the referrer hosts (expand)."""
+
+FILTER_DIMENSIONS: Final = (
+    "platform",
+    "host",
+    "referrer",
+    "country",
+    "device",
+    "post",
+    "path",
+    "source",
+    "metric",
+)
+"""Columns of the enriched increments a filter may name."""
+
+SORT_COLUMNS: Final = ("count", "share", "velocity", "per_1k", "value")
+"""Columns a breakdown table can be sorted by."""
+
+NONE_LABEL: Final = "(none)"
+"""How a missing dimension value (null) is shown and typed."""
+
+BREAKDOWN_SCHEMA: Final = pl.Schema(
+    {
+        "value": pl.String(),
+        "parent": pl.String(),
+        "count": pl.Float64(),
+        "share": pl.Float64(),
+        "velocity": pl.Float64(),
+        "per_1k": pl.Float64(),
+    }
+)
+"""One breakdown row: the dimension value (null: none), its parent platform (host rows only),
+count (increases + counter levels), share of the table, velocity per minute over the last
+window, count per 1k followers (null when the audience is unknown)."""
+
+_CATEGORICAL_COLUMNS: Final = ("source", "metric", "post", "referrer", "country", "device", "path")
+
+
+# --- filters ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Filter:
+    """Keep only rows whose `dimension` equals `value` (None: rows where it is missing)."""
+
+    dimension: str
+    value: str | None
+
+    def __post_init__(self) -> None:
+        if self.dimension not in FILTER_DIMENSIONS:
+            raise ValueError(f"cannot filter on {self.dimension!r}")
+
+    def expr(self) -> pl.Expr:
+        """The row predicate."""
+        column = pl.col(self.dimension)
+        if self.value is None:
+            return column.is_null()
+        return column == self.value
+
+    def label(self) -> str:
+        """`platform=X`, shown literally (control characters escaped)."""
+        shown = NONE_LABEL if self.value is None else printable(self.value, 40)
+        return f"{self.dimension}={shown}"
+
+
+@dataclass(frozen=True)
+class FilterStack:
+    """Filters applied together (AND), most recent last; pushing and popping make new stacks."""
+
+    filters: tuple[Filter, ...] = ()
+
+    def push(self, new: Filter) -> FilterStack:
+        """This stack plus `new` (unchanged when the same filter is already on)."""
+        if new in self.filters:
+            return self
+        return FilterStack((*self.filters, new))
+
+    def pop(self) -> FilterStack:
+        """This stack without its most recent filter."""
+        return FilterStack(self.filters[:-1])
+
+    def expr(self) -> pl.Expr:
+        """One predicate for the whole stack (true when empty)."""
+        if not self.filters:
+            return pl.lit(True)
+        return pl.all_horizontal([f.expr() for f in self.filters])
+
+    def breadcrumb(self, separator: str = " › ") -> str:
+        """`platform=X › post=…`, or `` when nothing is filtered."""
+        return separator.join(f.label() for f in self.filters)
+
+    def __len__(self) -> int:
+        return len(self.filters)
+
+    def __bool__(self) -> bool:
+        return bool(self.filters)
+
+
+# --- enrichment ------------------------------------------------------------------------------
+def enrich(deltas: pl.DataFrame) -> pl.DataFrame:
+    """Increments plus `platform` and `host`, with the string dimensions as Categorical."""
+    with_platform = with_referrer_columns(deltas)
+    present = [c for c in _CATEGORICAL_COLUMNS if c in with_platform.columns]
+    return with_platform.with_columns(pl.col(present).cast(pl.Categorical))
+
+
+def enrich_levels(levels: pl.DataFrame) -> pl.DataFrame:
+    """Counter levels (`ObservationStore.levels()`) with `platform` and `host`, for filtering."""
+    return with_referrer_columns(levels)
+
+
+def to_observations(frame: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
+    """Enriched rows back in the observation schema (drops `platform`/`host`, strings again)."""
+    return frame.lazy().select(
+        [pl.col(name).cast(dtype) for name, dtype in OBSERVATION_SCHEMA.items()]
+    )
+
+
+# --- breakdown tables ------------------------------------------------------------------------
+def _cut(post_time: datetime, minute: int) -> pl.Expr:
+    return pl.lit(post_time + timedelta(minutes=minute), dtype=UTC_US)
+
+
+def breakdown(
+    deltas: pl.LazyFrame,
+    dimension: str,
+    *,
+    post_time: datetime,
+    now_minute: int,
+    metric_names: Sequence[str],
+    velocity_window: int = 5,
+    levels: pl.LazyFrame | None = None,
+    followers: int | None = None,
+    post_followers: pl.LazyFrame | None = None,
+    sort_by: str = "count",
+    descending: bool = True,
+) -> pl.LazyFrame:
+    """One breakdown table (see `BREAKDOWN_SCHEMA`) of enriched, already filtered increments.
+
+    Counts what happened before `now_minute` since post for the metrics named (plus counter
+    levels, so a post's replies include those from before watching); velocity is the mean per
+    minute over the `velocity_window` minutes before it. `host` rows carry their platform in
+    `parent`. Per 1k uses the post's poster followers for `post` rows when known, otherwise
+    the campaign's `followers`.
+    """
+    if sort_by not in SORT_COLUMNS:
+        raise ValueError(f"cannot sort by {sort_by!r}")
+    names = list(metric_names)
+    keys = dimension_keys(dimension)
+    if "minute" in deltas.collect_schema().names():  # a `dimension_minutes` aggregate
+        before = pl.col("minute") < now_minute
+        recent = pl.col("minute") >= now_minute - velocity_window
+    else:
+        before = pl.col("ts") < _cut(post_time, now_minute)
+        recent = pl.col("ts") >= _cut(post_time, now_minute - velocity_window)
+    seen = deltas.filter(pl.col("metric").is_in(names) & before)
+    grouped = seen.group_by(keys).agg(
+        increase=pl.col("value").sum(),
+        recent=pl.col("value").filter(recent).sum(),
+    )
+    grouped = grouped.with_columns(pl.col(keys).cast(pl.String))
+    if levels is not None:
+        held = (
+            levels.filter(pl.col("metric").is_in(names))
+            .group_by(keys)
+            .agg(level=pl.col("level").sum())
+            .with_columns(pl.col(keys).cast(pl.String))
+        )
+        grouped = grouped.join(held, on=keys, how="full", coalesce=True, nulls_equal=True)
+    else:
+        grouped = grouped.with_columns(level=pl.lit(0.0))
+    count = pl.col("increase").fill_null(0.0) + pl.col("level").fill_null(0.0)
+    table = grouped.select(
+        value=pl.col(keys[-1]),
+        parent=pl.col("platform") if dimension == "host" else pl.lit(None, dtype=pl.String),
+        count=count,
+        velocity=pl.col("recent").fill_null(0.0) / velocity_window,
+    ).filter((pl.col("count") != 0) | (pl.col("velocity") != 0))
+    audience = pl.lit(followers, dtype=pl.Float64)
+    if dimension == "post" and post_followers is not None:
+        table = table.join(
+            post_followers.select(value=pl.col("post").cast(pl.String), _followers="followers"),
+            on="value",
+            how="left",
+        )
+        audience = pl.coalesce(pl.col("_followers").cast(pl.Float64), audience)
+    per_1k = pl.when(audience > 0).then(pl.col("count") * 1000.0 / audience)
+    table = table.with_columns(
+        share=pl.col("count") / pl.col("count").sum(),
+        per_1k=per_1k,
+    )
+    # ties (and equal counts in live tables) keep a stable order: by value
+    return (
+        table.sort(
+            [sort_by, "value"],
+            descending=[descending, False],
+            nulls_last=True,
+        )
+        .select(BREAKDOWN_SCHEMA.names())
+        .cast(BREAKDOWN_SCHEMA)
+    )
+
+
+def dimension_keys(dimension: str) -> list[str]:
+    """Group-by columns of a breakdown: `host` rows keep their platform."""
+    return ["platform", "host"] if dimension == "host" else [dimension]
+
+
+def dimension_minutes(deltas: pl.LazyFrame, dimension: str, post_time: datetime) -> pl.LazyFrame:
+    """Increments summed per (dimension value, metric, minute since post).
+
+    `breakdown` accepts this in place of raw rows; the unfiltered tables are kept this way,
+    updated per merged chunk, so they cost a group-by of a few thousand rows, not millions.
+    """
+    keys = dimension_keys(dimension)
+    return (
+        deltas.with_columns(metrics.minute_index(post_time))
+        .group_by([*keys, "metric", "minute"])
+        .agg(value=pl.col("value").sum())
+    )
+
+
+def merge_dimension_minutes(held: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:
+    """Add a chunk's `dimension_minutes` into the held aggregate."""
+    if held.is_empty():
+        return new
+    keys = [c for c in held.columns if c != "value"]
+    return pl.concat([held, new]).group_by(keys).agg(value=pl.col("value").sum())
+
+
+def post_followers(deltas: pl.LazyFrame, levels: pl.LazyFrame) -> pl.LazyFrame:
+    """Followers of each post's poster: the `followers` counter (level + rises), per post.
+
+    Several sources may sample the same poster; the largest current value wins.
+    """
+    rises = (
+        deltas.filter(pl.col("metric") == FOLLOWERS)
+        .group_by(pl.col("source").cast(pl.String), pl.col("post").cast(pl.String))
+        .agg(rise=pl.col("value").sum())
+    )
+    start = (
+        levels.filter(pl.col("metric") == FOLLOWERS)
+        .group_by(pl.col("source").cast(pl.String), pl.col("post").cast(pl.String))
+        .agg(level=pl.col("level").sum())
+    )
+    return (
+        start.join(rises, on=["source", "post"], how="full", coalesce=True, nulls_equal=True)
+        .filter(pl.col("post").is_not_null())
+        .group_by("post")
+        .agg(
+            followers=(pl.col("level").fill_null(0.0) + pl.col("rise").fill_null(0.0))
+            .max()
+            .round()
+            .cast(pl.Int64)
+        )
+        .sort("post")
+    )
+
+
+def bucket_rows(
+    deltas: pl.LazyFrame, *, post_time: datetime, start_minute: int, width: int
+) -> pl.LazyFrame:
+    """Rows with `ts` in the bucket `[start_minute, start_minute + width)` since post, by time."""
+    lo = _cut(post_time, start_minute)
+    hi = _cut(post_time, start_minute + width)
+    return deltas.filter((pl.col("ts") >= lo) & (pl.col("ts") < hi)).sort("ts", maintain_order=True)
+
+
+def host_children(
+    table: pl.DataFrame, hosts: pl.DataFrame, expanded: Sequence[str]
+) -> pl.DataFrame:
+    """Platform rows with the host rows of each `expanded` platform right under them.
+
+    Adds `depth` (0 platform, 1 host) so a table can indent the children.
+    """
+    platforms = table.with_columns(depth=pl.lit(0, dtype=pl.Int8), _order=pl.int_range(pl.len()))
+    children = (
+        hosts.filter(pl.col("parent").is_in(list(expanded)))
+        .join(
+            platforms.select(parent="value", _order="_order"),
+            on="parent",
+            how="inner",
+            maintain_order="left",
+        )
+        .with_columns(depth=pl.lit(1, dtype=pl.Int8))
+        .select(platforms.columns)
+    )
+    rows = pl.concat([platforms, children], how="vertical")
+    return rows.sort(["_order", "depth"], maintain_order=True).drop("_order")
+
+
+# --- the drilldown state over a store --------------------------------------------------------
+@dataclass
+class DrilldownTables:
+    """What the dashboard shows for one filter stack at one minute."""
+
+    filters: FilterStack
+    tables: dict[str, pl.DataFrame]
+    minutes: pl.DataFrame
+    levels: pl.DataFrame
+    rows: int
+
+
+class Drilldown:
+    """Enriched increments of a store kept in step, and the filtered views the TUI asks for.
+
+    Only rows merged since the last call are enriched (`sync`), and per-dimension minute
+    aggregates are updated from them, so the unfiltered tables never rescan the store. The
+    filtered slice is cached per (rows, filter stack): one filter change scans the increments
+    once, then every table and the minute frame group that slice.
+    """
+
+    def __init__(self, store: ObservationStore, dimensions: Sequence[str] = TABLES) -> None:
+        self.store = store
+        self.dimensions = tuple(dimensions)
+        self._rows = 0
+        self._chunks: list[pl.DataFrame] = []
+        self._frame: pl.DataFrame | None = None
+        self._anchor: datetime | None = None
+        self._per_minute: dict[str, pl.DataFrame] = {}
+        self._slice_key: tuple[int, FilterStack] | None = None
+        self._slice: pl.DataFrame | None = None
+        self._audience_key = -1
+        self._audience = pl.DataFrame(schema={"post": pl.String, "followers": pl.Int64})
+
+    def sync(self) -> pl.DataFrame:
+        """All increments so far, enriched (new store rows are enriched now, once)."""
+        total = self.store.rows
+        post_time = self.post_time()
+        if post_time != self._anchor:  # re-anchored: minute aggregates start over
+            self._anchor = post_time
+            self._per_minute = {}
+            if self._chunks:
+                self._add_minutes(pl.concat(self._chunks))
+        if total > self._rows:
+            fresh = enrich(self.store.deltas().slice(self._rows))
+            self._chunks.append(fresh)
+            if len(self._chunks) > 64:  # keep the concatenation cheap for long sessions
+                self._chunks = [pl.concat(self._chunks, rechunk=True)]
+            self._rows = total
+            self._frame = None
+            self._add_minutes(fresh)
+        if self._frame is None:
+            if self._chunks:
+                self._frame = pl.concat(self._chunks, rechunk=False)
+            else:
+                self._frame = enrich(OBSERVATION_SCHEMA.to_frame())
+        return self._frame
+
+    def _add_minutes(self, fresh: pl.DataFrame) -> None:
+        plans = [dimension_minutes(fresh.lazy(), d, self.post_time()) for d in self.dimensions]
+        for dimension, new in zip(self.dimensions, pl.collect_all(plans), strict=True):
+            held = self._per_minute.get(dimension)
+            self._per_minute[dimension] = (
+                new if held is None else merge_dimension_minutes(held, new)
+            )
+
+    def filtered(self, filters: FilterStack) -> pl.DataFrame:
+        """Enriched increments that pass `filters` (cached until the store or stack changes)."""
+        frame = self.sync()
+        key = (self._rows, filters)
+        if self._slice_key != key or self._slice is None:
+            self._slice = frame.filter(filters.expr()) if filters else frame
+            self._slice_key = key
+        return self._slice
+
+    def forget(self) -> None:
+        """Drop the cached filtered slice (the next call recomputes it; for benchmarks)."""
+        self._slice_key = None
+        self._slice = None
+
+    def levels(self, filters: FilterStack) -> pl.DataFrame:
+        """Counter levels that pass `filters` (levels count in totals, never in the curve)."""
+        levels = enrich_levels(self.store.levels())
+        return levels.filter(filters.expr()) if filters else levels
+
+    def post_followers(self) -> pl.DataFrame:
+        """Followers of each post's poster, as far as the store knows (see `post_followers`)."""
+        frame = self.sync()
+        if self._audience_key != self.store.revision:
+            levels = enrich_levels(self.store.levels()).lazy()
+            self._audience = post_followers(frame.lazy(), levels).collect()
+            self._audience_key = self.store.revision
+        return self._audience
+
+    def minutes(self, filters: FilterStack) -> pl.DataFrame:
+        """Per-minute frame of the filtered slice (the store's own `minutes()` when unfiltered)."""
+        if not filters:
+            return self.store.minutes()
+        counts = metrics.minute_counts(self.filtered(filters).lazy(), self.post_time())
+        return counts.sort("metric", "minute").collect()
+
+    def tables(
+        self,
+        filters: FilterStack,
+        *,
+        now_minute: int,
+        metric_names: Sequence[str],
+        followers: int | None = None,
+        velocity_window: int = 5,
+        sort: Mapping[str, tuple[str, bool]] | None = None,
+    ) -> DrilldownTables:
+        """Every breakdown table, the filtered minutes and levels, in one pass of polars."""
+        self.sync()
+        post_time = self.post_time()
+        levels = self.levels(filters).lazy()
+        audiences = self.post_followers().lazy()
+        plans = []
+        for dimension in self.dimensions:
+            rows = (
+                self.filtered(filters).lazy()
+                if filters
+                else self._per_minute.get(dimension, _empty_minutes(dimension)).lazy()
+            )
+            sort_by, descending = (sort or {}).get(dimension, ("count", True))
+            plans.append(
+                breakdown(
+                    rows,
+                    dimension,
+                    post_time=post_time,
+                    now_minute=now_minute,
+                    metric_names=metric_names,
+                    velocity_window=velocity_window,
+                    levels=levels,
+                    followers=followers,
+                    post_followers=audiences if dimension == "post" else None,
+                    sort_by=sort_by,
+                    descending=descending,
+                )
+            )
+        frames = pl.collect_all(plans)
+        return DrilldownTables(
+            filters=filters,
+            tables=dict(zip(self.dimensions, frames, strict=True)),
+            minutes=self.minutes(filters),
+            levels=levels.collect(),
+            rows=self.filtered(filters).height,
+        )
+
+    def bucket(self, filters: FilterStack, start_minute: int, width: int) -> pl.DataFrame:
+        """The filtered observations of one curve bucket, oldest first (observation schema +
+        `platform`)."""
+        rows = bucket_rows(
+            self.filtered(filters).lazy(),
+            post_time=self.post_time(),
+            start_minute=start_minute,
+            width=width,
+        )
+        return rows.select(
+            [pl.col(name).cast(dtype) for name, dtype in OBSERVATION_SCHEMA.items()]
+            + [pl.col("platform").cast(pl.String)]
+        ).collect()
+
+    def observations(self, filters: FilterStack, until: datetime | None = None) -> pl.DataFrame:
+        """The filtered increments in the observation schema (what `export` writes)."""
+        rows = self.filtered(filters).lazy()
+        if until is not None:
+            rows = rows.filter(pl.col("ts") < pl.lit(until, dtype=UTC_US))
+        return to_observations(rows).collect()
+
+    def post_time(self) -> datetime:
+        """The store's post time (an arbitrary fixed anchor before anything was merged)."""
+        return self.store.post_time or datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _empty_minutes(dimension: str) -> pl.DataFrame:
+    frame = enrich(OBSERVATION_SCHEMA.to_frame()).lazy()
+    return dimension_minutes(frame, dimension, datetime(1970, 1, 1, tzinfo=UTC)).collect()
