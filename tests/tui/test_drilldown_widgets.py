@@ -18,7 +18,8 @@ HOSTILE = "[bold red]pwn[/]\x1b[2J\x1b]8;;https://evil.example\x07link"
 
 def store() -> ObservationStore:
     held = ObservationStore(POST)
-    referrers = ["https://t.co/a", "https://t.co/b", "https://x.com/s", "https://lnkd.in/q"]
+    referrers: list[str | None] = ["https://t.co/a", "https://t.co/b", "https://x.com/s"]
+    referrers += ["https://lnkd.in/q"]
     referrers += [HOSTILE, None]
     held.merge(
         pl.DataFrame(
