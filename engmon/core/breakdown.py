@@ -13,7 +13,7 @@ a scan of categorical columns and a few small group-bys, not a million regex eva
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
@@ -23,7 +23,7 @@ import polars as pl
 from engmon.core import metrics
 from engmon.core.printable import printable
 from engmon.core.referrers import with_referrer_columns
-from engmon.core.schema import FOLLOWERS, OBSERVATION_SCHEMA, UTC_US
+from engmon.core.schema import DIMENSIONS, FOLLOWERS, OBSERVATION_SCHEMA, UTC_US
 from engmon.core.store import ObservationStore
 
 BREAKDOWNS: Final = ("platform", "country", "device", "post", "path")
@@ -162,6 +162,7 @@ def breakdown(
     levels: pl.LazyFrame | None = None,
     followers: int | None = None,
     post_followers: pl.LazyFrame | None = None,
+    sources: Sequence[str] | None = None,
     sort_by: str = "count",
     descending: bool = True,
 ) -> pl.LazyFrame:
@@ -171,7 +172,8 @@ def breakdown(
     levels, so a post's replies include those from before watching); velocity is the mean per
     minute over the `velocity_window` minutes before it. `host` rows carry their platform in
     `parent`. Per 1k uses the post's poster followers for `post` rows when known, otherwise
-    the campaign's `followers`.
+    the campaign's `followers`. `sources` (see `table_sources`) keeps breakdown rows in their
+    own table only.
     """
     if sort_by not in SORT_COLUMNS:
         raise ValueError(f"cannot sort by {sort_by!r}")
@@ -184,6 +186,8 @@ def breakdown(
         before = pl.col("ts") < _cut(post_time, now_minute)
         recent = pl.col("ts") >= _cut(post_time, now_minute - velocity_window)
     seen = deltas.filter(pl.col("metric").is_in(names) & before)
+    if sources is not None:
+        seen = seen.filter(pl.col("source").is_in(list(sources)))
     grouped = seen.group_by(keys).agg(
         increase=pl.col("value").sum(),
         recent=pl.col("value").filter(recent).sum(),
@@ -191,7 +195,10 @@ def breakdown(
     grouped = grouped.with_columns(pl.col(keys).cast(pl.String))
     if levels is not None:
         held = (
-            levels.filter(pl.col("metric").is_in(names))
+            levels.filter(
+                pl.col("metric").is_in(names)
+                & (pl.lit(True) if sources is None else pl.col("source").is_in(list(sources)))
+            )
             .group_by(keys)
             .agg(level=pl.col("level").sum())
             .with_columns(pl.col(keys).cast(pl.String))
@@ -245,8 +252,39 @@ def dimension_minutes(deltas: pl.LazyFrame, dimension: str, post_time: datetime)
     keys = dimension_keys(dimension)
     return (
         deltas.with_columns(metrics.minute_index(post_time))
-        .group_by([*keys, "metric", "minute"])
+        .group_by([*keys, "source", "metric", "minute"])
         .agg(value=pl.col("value").sum())
+    )
+
+
+def split_source(source: str) -> tuple[str, str | None]:
+    """`umami:referrer` -> (`umami`, `referrer`); a plain source -> (source, None).
+
+    Analytics APIs report referrer/country/device breakdowns as counts per value with no time
+    series; sources name those rows `<source>:<dimension>` so the curve leaves them out.
+    """
+    base, _, suffix = source.rpartition(":")
+    if base and suffix in DIMENSIONS:
+        return base, suffix
+    return source, None
+
+
+def table_sources(dimension: str, sources: Iterable[str]) -> list[str] | None:
+    """Sources whose rows count in the `dimension` table (None: all of them).
+
+    A breakdown row counts only in its own dimension's table; a time-series row counts unless
+    its source also reports a breakdown of that dimension (which would count it twice, once as
+    "direct" or "(none)" and once per value).
+    """
+    column = "referrer" if dimension in ("platform", "host") else dimension
+    parsed = {name: split_source(name) for name in sources}
+    if all(part is None for _, part in parsed.values()):
+        return None
+    broken_down = {base for base, part in parsed.values() if part == column}
+    return sorted(
+        name
+        for name, (base, part) in parsed.items()
+        if part == column or (part is None and base not in broken_down)
     )
 
 
@@ -350,6 +388,7 @@ class Drilldown:
         self._per_minute: dict[str, pl.DataFrame] = {}
         self._slice_key: tuple[int, FilterStack] | None = None
         self._slice: pl.DataFrame | None = None
+        self._sources: set[str] = set()
         self._audience_key = -1
         self._audience = pl.DataFrame(schema={"post": pl.String, "followers": pl.Int64})
 
@@ -365,6 +404,8 @@ class Drilldown:
         if total > self._rows:
             fresh = enrich(self.store.deltas().slice(self._rows))
             self._chunks.append(fresh)
+            names = fresh.get_column("source").cast(pl.String).drop_nulls().unique()
+            self._sources.update(names.to_list())
             if len(self._chunks) > 64:  # keep the concatenation cheap for long sessions
                 self._chunks = [pl.concat(self._chunks, rechunk=True)]
             self._rows = total
@@ -454,6 +495,7 @@ class Drilldown:
                     levels=levels,
                     followers=followers,
                     post_followers=audiences if dimension == "post" else None,
+                    sources=table_sources(dimension, self._sources),
                     sort_by=sort_by,
                     descending=descending,
                 )

@@ -18,6 +18,8 @@ from engmon.core.breakdown import (
     dimension_minutes,
     enrich,
     host_children,
+    split_source,
+    table_sources,
 )
 from engmon.core.schema import conform
 from engmon.core.store import ObservationStore
@@ -227,3 +229,67 @@ def test_observations_are_in_the_schema_and_cut_at_the_clock() -> None:
     got = drill.observations(FilterStack().push(Filter("platform", "X")), until=at(5))
     expected = conform(clicks()).collect().filter(pl.col("id").is_in(["a", "b", "g"]))
     assert_frame_equal(got.sort("ts"), expected.sort("ts"))
+
+
+def test_split_source_and_table_sources() -> None:
+    assert split_source("umami:referrer") == ("umami", "referrer")
+    assert split_source("umami") == ("umami", None)
+    assert split_source("a:b:country") == ("a:b", "country")
+    assert split_source("http:weird") == ("http:weird", None)
+    assert table_sources("country", ["log", "umami"]) is None
+    sources = ["umami", "umami:referrer", "umami:country", "log"]
+    assert table_sources("platform", sources) == ["log", "umami:referrer"]
+    assert table_sources("host", sources) == ["log", "umami:referrer"]
+    assert table_sources("country", sources) == ["log", "umami:country"]
+    assert table_sources("device", sources) == ["log", "umami"]
+    assert table_sources("post", sources) == ["log", "umami"]
+
+
+def test_breakdown_rows_count_once_in_their_own_table() -> None:
+    series = pl.DataFrame(  # umami's time series: 10 clicks, no dimensions
+        {
+            "ts": [at(1), at(2)],
+            "source": "umami",
+            "kind": "bucket",
+            "width_s": 60,
+            "metric": "clicks",
+            "value": [4.0, 6.0],
+        }
+    )
+    referrers = pl.DataFrame(  # umami's referrer breakdown since the post (no time series)
+        {
+            "ts": [POST, POST],
+            "source": "umami:referrer",
+            "kind": "bucket",
+            "width_s": 0,
+            "metric": "clicks",
+            "value": [7.0, 3.0],
+            "referrer": ["t.co", "lnkd.in"],
+        }
+    )
+    countries = pl.DataFrame(
+        {
+            "ts": [POST],
+            "source": "umami:country",
+            "kind": "bucket",
+            "width_s": 0,
+            "metric": "clicks",
+            "value": [10.0],
+            "country": ["RO"],
+        }
+    )
+    hits = pl.DataFrame(  # an access log that carries its own referrer and country
+        {
+            "ts": [at(3)],
+            "source": "log",
+            "metric": "clicks",
+            "referrer": ["t.co"],
+            "country": ["US"],
+        }
+    )
+    drill = Drilldown(store_with(series, referrers, countries, hits))
+    for filters in (FilterStack(), FilterStack().push(Filter("metric", "clicks"))):
+        tables = drill.tables(filters, now_minute=10, metric_names=["clicks"]).tables
+        assert tables["platform"].select("value", "count").rows() == [("X", 8.0), ("LinkedIn", 3.0)]
+        assert tables["country"].select("value", "count").rows() == [("RO", 10.0), ("US", 1.0)]
+        assert tables["device"].select("value", "count").rows() == [(None, 11.0)]
