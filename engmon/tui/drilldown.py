@@ -1,0 +1,325 @@
+"""Drilldown for the dashboard app: filters, breakdown tables, time cursor, compare, export.
+
+`DrilldownApp` is the base of `EngmonApp`: it holds the filter stack and the other drilldown
+state, and the dashboard's render path calls three hooks:
+
+- `drill_key()` joins the view's cache key (a filter change redraws at once);
+- `view_inputs()` gives `compute_view` the filtered minutes and levels when filters are on
+  (the unfiltered dashboard keeps using the store's incremental aggregate);
+- `show_drilldown(screen, view)` fills the breakdown tables, the breadcrumb, the cursor
+  numbers and the comparison overlay.
+
+Everything is reachable by keyboard (keys in `engmon.tui.keys`), in the command palette and
+with the mouse (click a row, click the curve then use the keys).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+from textual import on
+from textual.app import App, SystemCommand
+from textual.css.query import NoMatches
+from textual.screen import Screen
+
+from engmon.core.breakdown import (
+    BREAKDOWNS,
+    Drilldown,
+    DrilldownTables,
+    Filter,
+    FilterStack,
+)
+from engmon.core.compare import Comparison, compare_observations, compare_post, overlay, post_starts
+from engmon.core.export import DEFAULT_EXPORT_DIR, EXPORT_FORMATS, ExportError, export_observations
+from engmon.core.printable import printable
+from engmon.errors import EngmonError
+from engmon.tui.screens.compare import CompareChoice, CompareScreen
+from engmon.tui.screens.observations import ObservationsScreen
+from engmon.tui.widgets.breadcrumb import FilterBreadcrumb
+from engmon.tui.widgets.breakdown import BreakdownPanel, BreakdownTable, FilterChosen, SortChanged
+from engmon.tui.widgets.drillcurve import BucketOpened, CursorMoved, DrillCurve, Overlay
+from engmon.tui.widgets.statusline import width_text
+
+if TYPE_CHECKING:
+    from engmon.core.campaign import Campaign
+    from engmon.core.store import ObservationStore
+    from engmon.tui.viewmodel import DashboardView
+
+
+def cursor_numbers(minutes: pl.DataFrame, start: int, width: int) -> str:
+    """`+9m–10m: clicks 4 · replies 1`: every metric's count in one bucket."""
+    rows = (
+        minutes.filter((pl.col("minute") >= start) & (pl.col("minute") < start + width))
+        .group_by("metric")
+        .agg(pl.col("value").sum())
+        .sort("metric")
+    )
+    counts = " · ".join(f"{m} {v:,.0f}" for m, v in rows.iter_rows() if v)
+    span = f"+{width_text(start) if start else '0m'}–{width_text(start + width)}"
+    return f"cursor {span}: {counts or 'nothing'}"
+
+
+class DrilldownApp(App[None]):
+    """Drilldown state and actions; `EngmonApp` provides the store, campaign and view."""
+
+    if TYPE_CHECKING:
+        store: ObservationStore
+        campaign: Campaign
+        view: DashboardView | None
+
+        def refresh_dashboard(self) -> None: ...
+
+    export_dir: Path = DEFAULT_EXPORT_DIR
+    """Where `e` writes (the campaign config's `[export] dir` when given)."""
+    export_format: str = "csv"
+    """Format of `e`; the command palette offers the others."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.filters = FilterStack()
+        self.sorts: dict[str, tuple[str, bool]] = {}
+        self.comparison: Comparison | None = None
+        self.cursor_start: int | None = None
+        self.drill_tables: DrilldownTables | None = None
+        self._drill: Drilldown | None = None
+
+    # --- hooks for the dashboard's render path -------------------------------------------------
+    @property
+    def drilldown(self) -> Drilldown:
+        """The core drilldown over the app's store (made on first use)."""
+        if self._drill is None or self._drill.store is not self.store:
+            self._drill = Drilldown(self.store)
+        return self._drill
+
+    def drill_key(self) -> object:
+        """Part of the view's cache key: what the drilldown changes on screen."""
+        sorts = tuple(sorted(self.sorts.items()))
+        label = self.comparison.label if self.comparison else None
+        return (self.filters, sorts, label, self.cursor_start)
+
+    def view_inputs(self) -> dict[str, Any]:
+        """Keyword arguments for `compute_view`: filtered minutes and levels, when filtered."""
+        if not self.filters:
+            return {}
+        return {
+            "minutes": self.drilldown.minutes(self.filters),
+            "levels": self.drilldown.levels(self.filters).select(self.store.levels().columns),
+        }
+
+    def show_drilldown(self, screen: Screen[Any], view: DashboardView) -> None:
+        """Fill the breakdown tables, breadcrumb, cursor numbers and overlay on `screen`."""
+        try:
+            panels = list(screen.query(BreakdownPanel))
+            crumb = screen.query_one(FilterBreadcrumb)
+            curve = screen.query_one(DrillCurve)
+        except NoMatches:
+            return
+        metric = view.curve.metric
+        tables = self.drilldown.tables(
+            self.filters,
+            now_minute=view.now_minute,
+            metric_names=[metric],
+            followers=view.followers,
+            sort=self.sorts,
+        )
+        self.drill_tables = tables
+        for panel in panels:
+            frame = tables.tables[panel.dimension]
+            hosts = tables.tables["host"] if panel.dimension == "platform" else None
+            panel.table.show(frame, hosts)
+            panel.update_title(frame.height)
+        extra = ""
+        if self.cursor_start is not None:
+            extra = cursor_numbers(tables.minutes, self.cursor_start, view.curve.width)
+        if self.comparison is not None:
+            shown = overlay(
+                tables.minutes,
+                self.comparison,
+                metric=metric,
+                width=view.curve.width,
+                end_minute=view.curve.end_minute,
+            )
+            values = shown.get_column("other").fill_null(0.0).to_list()
+            label = f"vs {printable(self.comparison.label, 30)}"
+            curve.set_overlay(Overlay(label, values))
+            if self.cursor_start is not None:
+                at = shown.filter(pl.col("bucket") == self.cursor_start)
+                if at.height:
+                    extra += f" · {label}: {at.get_column('other').fill_null(0).item():,.0f}"
+        else:
+            curve.set_overlay(None)
+        crumb.show(self.filters, extra)
+
+    # --- filters -----------------------------------------------------------------------------
+    def push_filter(self, dimension: str, value: str | None) -> None:
+        """Filter the whole dashboard to `dimension` = `value` (stacks on the current filters)."""
+        self.filters = self.filters.push(Filter(dimension, value))
+        self.refresh_dashboard()
+
+    @on(FilterChosen)
+    def _filter_chosen(self, event: FilterChosen) -> None:
+        self.push_filter(event.dimension, event.value)
+
+    @on(SortChanged)
+    def _sort_changed(self, event: SortChanged) -> None:
+        self.sorts[event.dimension] = (event.sort_by, event.descending)
+        if event.dimension == "platform":
+            self.sorts["host"] = (event.sort_by, event.descending)
+        self.refresh_dashboard()
+
+    def action_pop_filter(self) -> None:
+        """Remove the most recent filter (`backspace`, `escape`)."""
+        if not self.filters:
+            self.notify("no filter to remove", timeout=2)
+            return
+        self.filters = self.filters.pop()
+        self.refresh_dashboard()
+
+    def action_clear_filters(self) -> None:
+        """Remove every filter."""
+        self.filters = FilterStack()
+        self.refresh_dashboard()
+
+    def action_find(self) -> None:
+        """`/`: text-filter the focused breakdown table (the referrer table otherwise)."""
+        focused = self.focused
+        panel: BreakdownPanel | None = None
+        if isinstance(focused, BreakdownTable) and isinstance(focused.parent, BreakdownPanel):
+            panel = focused.parent
+        else:
+            try:
+                panel = self.screen.query_one(f"#breakdown-{BREAKDOWNS[0]}", BreakdownPanel)
+            except NoMatches:
+                return
+        panel.action_find()
+
+    def action_focus_tables(self) -> None:
+        """Move the focus to the breakdown tables (`t`), or back to the curve."""
+        try:
+            tables = list(self.screen.query(BreakdownTable))
+            curve = self.screen.query_one(DrillCurve)
+        except NoMatches:
+            return
+        if isinstance(self.focused, BreakdownTable):
+            curve.focus()
+        elif tables:
+            tables[0].focus()
+
+    # --- time cursor -------------------------------------------------------------------------
+    @on(CursorMoved)
+    def _cursor_moved(self, event: CursorMoved) -> None:
+        self.cursor_start = event.start
+        self.refresh_dashboard()
+
+    @on(BucketOpened)
+    def _bucket_opened(self, event: BucketOpened) -> None:
+        self.open_bucket(event.start, event.width)
+
+    def open_bucket(self, start: int, width: int) -> None:
+        """Show the filtered observations of bucket [start, start + width) in a table."""
+        rows = self.drilldown.bucket(self.filters, start, width)
+        post_time = self.drilldown.post_time()
+        begin = post_time + timedelta(minutes=start)
+        span = f"{begin:%H:%M}–{begin + timedelta(minutes=width):%H:%M} UTC"
+        where = f" · {self.filters.breadcrumb()}" if self.filters else ""
+        title = f"bucket +{width_text(start) if start else '0m'} ({span}){where}"
+        self.push_screen(ObservationsScreen(rows, title))
+
+    def action_cursor_bucket(self) -> None:
+        """Focus the curve and show the time cursor on the latest bucket."""
+        try:
+            curve = self.screen.query_one(DrillCurve)
+        except NoMatches:
+            return
+        curve.focus()
+        if curve.cursor is None:
+            curve.action_cursor(0)
+
+    # --- compare -----------------------------------------------------------------------------
+    def action_compare(self) -> None:
+        """Pick another post or a past recording to overlay on the curve."""
+        starts = post_starts(self.drilldown.sync().lazy()).collect()
+        posts = starts.get_column("post").to_list()
+        self.push_screen(CompareScreen(posts), self._compare_chosen)
+
+    def _compare_chosen(self, choice: CompareChoice | None) -> None:
+        if choice is None:
+            return
+        try:
+            if choice.post is not None:
+                self.comparison = compare_post(self.drilldown.sync(), choice.post)
+            elif choice.path is not None:
+                self.comparison = load_comparison(Path(choice.path).expanduser())
+        except EngmonError as exc:
+            self.notify(str(exc), severity="error", timeout=10)
+            return
+        if self.comparison is not None:
+            self.notify(f"comparing with {printable(self.comparison.label, 50)}", timeout=3)
+        self.refresh_dashboard()
+
+    def action_stop_compare(self) -> None:
+        """Remove the comparison overlay."""
+        self.comparison = None
+        self.refresh_dashboard()
+
+    # --- export ------------------------------------------------------------------------------
+    def action_export(self, fmt: str | None = None) -> None:
+        """Write the filtered observations on screen and an SVG screenshot; notify where."""
+        chosen = fmt or self.export_format
+        now = self.view.now if self.view is not None else None
+        rows = self.drilldown.observations(self.filters, until=now)
+        label = self.filters.breadcrumb(separator="-") if self.filters else ""
+        try:
+            paths = export_observations(
+                rows,
+                self.export_dir,
+                campaign=self.campaign.name,
+                formats=(chosen,),
+                when=now,
+                label=label,
+            )
+            stem = paths[0].stem
+            screenshot = self.save_screenshot(filename=f"{stem}.svg", path=str(self.export_dir))
+        except ExportError as exc:
+            self.notify(str(exc), severity="error", timeout=10)
+            return
+        except OSError as exc:
+            self.notify(f"cannot write the screenshot: {exc}", severity="error", timeout=10)
+            return
+        self.notify(
+            f"exported {rows.height:,} observations to {paths[0]} and the screen to {screenshot}",
+            title="export",
+            timeout=8,
+        )
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for fmt in EXPORT_FORMATS:
+            yield SystemCommand(
+                f"Export as {fmt.upper()}",
+                f"Write the filtered observations as {fmt} and an SVG screenshot",
+                lambda fmt=fmt: self.action_export(fmt),  # type: ignore[misc]
+            )
+        yield SystemCommand("Clear all filters", "Remove every filter", self.action_clear_filters)
+        yield SystemCommand("Stop comparing", "Remove the comparison", self.action_stop_compare)
+        yield SystemCommand(
+            "Time cursor", "Focus the curve and show the cursor", self.action_cursor_bucket
+        )
+
+
+def load_comparison(path: Path) -> Comparison:
+    """A past recording or observation file as a comparison (errors name the file)."""
+    from engmon.sources.files import FileSpec, load_observations
+
+    loaded = load_observations(FileSpec(path=path))
+    campaign = loaded.campaign
+    return compare_observations(
+        loaded.frame,
+        campaign.name or path.stem,
+        post_time=campaign.post_time,
+        followers=campaign.followers,
+    )
