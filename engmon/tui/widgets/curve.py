@@ -7,7 +7,6 @@ from textual_plotext import PlotextPlot
 from engmon.tui.viewmodel import Curve
 from engmon.tui.widgets.statusline import width_text
 
-
 TICK_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440, 2880, 10080)
 """Candidate distances in minutes between x-axis labels."""
 
