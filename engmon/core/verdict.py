@@ -23,6 +23,10 @@ FLAT_RATE: Final = 0.2
 """Without a follower count: per-minute velocity and peak at or below which a post is flat."""
 
 
+SINGULAR: Final = {"replies": "reply"}
+"""Metric names whose singular is not the plural minus its `s`."""
+
+
 @dataclass(frozen=True)
 class VerdictFacts:
     """What the verdict is computed from, as it stood at the clock.
@@ -124,8 +128,8 @@ def classify(facts: VerdictFacts) -> Trend:
 def metric_words(count: float, metric: str) -> str:
     """`3 clicks`, `1 click`, `12 reposts`: a count with its metric, singular when one."""
     name = metric
-    if count == 1 and metric.endswith("s"):
-        name = metric[:-1]
+    if count == 1:
+        name = SINGULAR.get(metric, metric.removesuffix("s"))
     return f"{compact_count(count)} {name}"
 
 

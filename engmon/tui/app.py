@@ -140,7 +140,6 @@ class EngmonApp(App[None]):
         return DashboardScreen()
 
     def on_mount(self) -> None:
-        self.call_after_refresh(self.refresh_dashboard)
         for poller in self.pollers.values():
             self.start_polling(poller)
         self.set_interval(self.render_interval, self.refresh_dashboard, name="render")
@@ -237,11 +236,11 @@ class EngmonApp(App[None]):
 
     def refresh_dashboard(self) -> None:
         """Render tick: header and sources always; the view only when its inputs changed."""
-        if not isinstance(self.screen_stack[0] if self.screen_stack else None, DashboardScreen):
+        screen = self.screen_stack[0] if self.screen_stack else None
+        if not isinstance(screen, DashboardScreen) or not screen.ready:
             return
         clock = self.clock_state()
         post_time = self.campaign.post_time or self.store.post_time
-        screen = self.dashboard
         screen.show_clock(self.campaign, post_time, clock)
         screen.show_sources(self.statuses.values(), self.monotonic())
         elapsed = (clock.now - post_time).total_seconds() if post_time else 0.0

@@ -18,16 +18,19 @@ class KeyAction:
     help: str
     display: str | None = None
     show: bool = True
+    group: str | None = None  # keys of one group share a Footer label ("+- speed")
 
 
 DASHBOARD_KEYS: Final = (
     KeyAction("space", "toggle_pause", "pause", "Pause or resume the clock", "space"),
-    KeyAction("plus,equals_sign", "faster", "faster", "Replay faster (1x … 3600x)", "+"),
-    KeyAction("minus", "slower", "slower", "Replay slower", "-"),
-    KeyAction("left", "seek(-1)", "back", "Seek back one bucket", "←"),
-    KeyAction("right", "seek(1)", "fwd", "Seek forward one bucket", "→"),
-    KeyAction("home", "seek_start", "start", "Jump to the post", "home"),
-    KeyAction("end", "seek_end", "end", "Jump to the end of the replay", "end"),
+    KeyAction(
+        "plus,equals_sign", "faster", "faster", "Replay faster (1x … 3600x)", "+", group="speed"
+    ),
+    KeyAction("minus", "slower", "slower", "Replay slower", "-", group="speed"),
+    KeyAction("left", "seek(-1)", "back", "Seek back one bucket", "←", group="seek"),
+    KeyAction("right", "seek(1)", "forward", "Seek forward one bucket", "→", group="seek"),
+    KeyAction("home", "seek_start", "start", "Jump to the post", "⇤", group="seek"),
+    KeyAction("end", "seek_end", "end", "Jump to the end of the replay", "⇥", group="seek"),
     KeyAction("m", "cycle_metric", "metric", "Cycle the curve's metric"),
     KeyAction("c", "toggle_cumulative", "cumulative", "Show or hide the cumulative line"),
     KeyAction("b", "cycle_bucket", "bucket", "Cycle the bucket width (auto, 1m … 1d)"),
@@ -38,8 +41,17 @@ DASHBOARD_KEYS: Final = (
 
 
 def bindings(keys: tuple[KeyAction, ...] = DASHBOARD_KEYS) -> list[Binding]:
-    """Textual bindings for a key table."""
+    """Textual bindings for a key table (one shared Footer group per group name)."""
+    groups = {k.group: Binding.Group(k.group, compact=True) for k in keys if k.group}
     return [
-        Binding(k.keys, k.action, k.label, show=k.show, key_display=k.display, tooltip=k.help)
+        Binding(
+            k.keys,
+            k.action,
+            k.label,
+            show=k.show,
+            key_display=k.display,
+            tooltip=k.help,
+            group=groups.get(k.group) if k.group else None,
+        )
         for k in keys
     ]

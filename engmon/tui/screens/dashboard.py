@@ -30,6 +30,9 @@ from engmon.tui.widgets import (
 class DashboardScreen(Screen[None]):
     """The one panel: is the link working?"""
 
+    ready = False
+    """True once the widgets are mounted (the app redraws only then)."""
+
     def compose(self) -> ComposeResult:
         yield HeaderLine(id="header")
         yield SourcesLine(id="sources")
@@ -38,7 +41,13 @@ class DashboardScreen(Screen[None]):
         with Horizontal(id="body"):
             yield CurvePlot(id="curve")
         yield StatusLine(id="status")
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self.ready = True
+        refresh = getattr(self.app, "refresh_dashboard", None)
+        if refresh is not None:
+            refresh()
 
     def show_clock(self, campaign: Campaign, post_time: datetime | None, clock: ClockState) -> None:
         """Redraw the header (cheap; every tick)."""

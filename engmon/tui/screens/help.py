@@ -20,7 +20,8 @@ def keys_table(keys: tuple[KeyAction, ...] = DASHBOARD_KEYS) -> Table:
     table.add_column(style="bold", no_wrap=True)
     table.add_column()
     for key in keys:
-        table.add_row(key.display or key.keys.split(",")[0], key.help)
+        name = key.keys.split(",")[0]
+        table.add_row(name if name in ("home", "end") else key.display or name, key.help)
     return table
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from textual.app import RenderResult
 from textual_plotext import PlotextPlot
 
 from engmon.tui.viewmodel import Curve
@@ -45,19 +46,25 @@ class CurvePlot(PlotextPlot):
     curve: Curve | None = None
 
     def show(self, curve: Curve) -> None:
-        """Redraw from a curve of the view model."""
+        """Take a new curve from the view model; it is drawn at the next render."""
         self.curve = curve
         self.border_title = curve_title(curve)
+        self.refresh()
+
+    def render(self) -> RenderResult:
+        """Build the plot for the current size (axis labels depend on the width)."""
+        curve = self.curve
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        plt.xlabel("time since post" + (" · right axis: cumulative" if curve.cumulative else ""))
-        plt.bar(curve.x, curve.values, marker="hd")
-        if curve.cumulative is not None:  # on the right axis: totals dwarf per-bucket counts
-            plt.plot(curve.x, curve.cumulative, yside="right", marker="braille")
-        positions, labels = axis_ticks(curve, max_ticks=max(2, self.size.width // 12))
-        plt.xticks(positions, labels)
-        top = max(curve.values, default=0.0)
-        if top <= 0:
-            plt.ylim(0, 1)
-        self.refresh()
+        if curve is not None:
+            cumulative = curve.cumulative is not None
+            plt.xlabel("time since post" + (" · right axis: cumulative" if cumulative else ""))
+            plt.bar(curve.x, curve.values, marker="hd")
+            if curve.cumulative is not None:  # right axis: totals dwarf per-bucket counts
+                plt.plot(curve.x, curve.cumulative, yside="right", marker="braille")
+            positions, labels = axis_ticks(curve, max_ticks=max(2, self.size.width // 12))
+            plt.xticks(positions, labels)
+            if max(curve.values, default=0.0) <= 0:
+                plt.ylim(0, 1)
+        return super().render()

@@ -24,13 +24,14 @@ def mode_text(clock: ClockState) -> str:
 
 
 def header_parts(
-    campaign: Campaign, post_time: datetime | None, clock: ClockState
+    campaign: Campaign, post_time: datetime | None, clock: ClockState, *, narrow: bool = False
 ) -> tuple[str, str]:
-    """Left and right halves of the header line, as plain text."""
+    """Left and right halves of the header line, as plain text (shorter date when narrow)."""
     left = " · ".join(part for part in ("engmon", campaign.name, campaign.link or "") if part)
     right: list[str] = []
     if post_time is not None:
-        right.append(f"posted {post_time:%Y-%m-%d %H:%M} UTC")
+        when = post_time.strftime("%d %b %H:%M" if narrow else "%Y-%m-%d %H:%M")
+        right.append(f"posted {when} UTC")
         right.append(offset_text((clock.now - post_time).total_seconds()))
     right.append(mode_text(clock))
     return left, " · ".join(right)
@@ -41,7 +42,8 @@ class HeaderLine(Static):
 
     def show(self, campaign: Campaign, post_time: datetime | None, clock: ClockState) -> None:
         """Redraw from the campaign and the clock."""
-        left, right = header_parts(campaign, post_time, clock)
+        narrow = 0 < self.size.width < 100
+        left, right = header_parts(campaign, post_time, clock, narrow=narrow)
         grid = Table.grid(expand=True)
         grid.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
         grid.add_column(justify="right", no_wrap=True)
