@@ -28,6 +28,7 @@ import httpx
 import polars as pl
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.screen import Screen
 
 from engmon.core import metrics
@@ -46,7 +47,13 @@ from engmon.tui.messages import (
     ViewSettingsChanged,
 )
 from engmon.tui.screens import DashboardScreen, HelpScreen
-from engmon.tui.viewmodel import ClockState, DashboardView, ViewSettings, compute_view
+from engmon.tui.viewmodel import (
+    ClockState,
+    DashboardView,
+    ViewSettings,
+    compute_view,
+    now_minute_of,
+)
 from engmon.tui.widgets.statusline import width_text
 
 RENDER_INTERVAL = 0.1
@@ -239,13 +246,19 @@ class EngmonApp(App[None]):
         screen = self.screen_stack[0] if self.screen_stack else None
         if not isinstance(screen, DashboardScreen) or not screen.ready:
             return
+        try:
+            self._redraw(screen)
+        except NoMatches:  # a tick that fired while the app shuts down and widgets are gone
+            return
+
+    def _redraw(self, screen: DashboardScreen) -> None:
         clock = self.clock_state()
         post_time = self.campaign.post_time or self.store.post_time
         screen.show_clock(self.campaign, post_time, clock)
         screen.show_sources(self.statuses.values(), self.monotonic())
         elapsed = (clock.now - post_time).total_seconds() if post_time else 0.0
         progress = self.progress_text()
-        key = (self.store.revision, int(elapsed // 60), elapsed > 0, self.settings, progress)
+        key = (self.store.revision, now_minute_of(elapsed), self.settings, progress)
         if key == self._view_key and self.view is not None:
             return
         self._view_key = key

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 import polars as pl
 
@@ -128,14 +128,12 @@ def curve_width(span_minutes: int, chosen: int | None) -> tuple[int, bool]:
     return metrics.BUCKET_WIDTHS[-1], False
 
 
-def _count(summary: pl.DataFrame, names: tuple[str, ...]) -> float:
-    rows = summary.filter(pl.col("metric").is_in(list(names)))
-    return float(rows.get_column("count").sum()) if rows.height else 0.0
+SMALL: Final = "in-memory"
+"""Engine for the view's queries: a few thousand minute rows, where start-up cost dominates."""
 
 
-def _row(summary: pl.DataFrame, name: str) -> dict[str, object]:
-    rows = summary.filter(pl.col("metric") == name)
-    return rows.row(0, named=True) if rows.height else {}
+def _count(by_metric: dict[str, dict[str, Any]], names: tuple[str, ...]) -> float:
+    return float(sum(by_metric[n]["count"] for n in names if n in by_metric))
 
 
 def _rate_between(minutes: pl.DataFrame, metric: str, lo: int, hi: int) -> float:
@@ -167,32 +165,33 @@ def compute_view(
         velocity_window=VELOCITY_WINDOW,
         levels=levels.lazy(),
         post_time=post_time,
-    ).collect()
-    present = summary.get_column("metric").to_list()
-    available = [m for m in metrics.order_metrics(present) if m != FOLLOWERS]
+    ).collect(engine=SMALL)
+    # one row per metric (a handful): read them once instead of filtering per number
+    by_metric = {row["metric"]: row for row in summary.iter_rows(named=True)}
+    available = [m for m in metrics.order_metrics(by_metric) if m != FOLLOWERS]
     headline = pick_headline(available)
     followers = campaign.followers
     if followers is None:
-        seen = _row(summary, FOLLOWERS).get("count")
+        seen = by_metric.get(FOLLOWERS, {}).get("count")
         followers = int(seen) if isinstance(seen, float) and seen > 0 else None
 
-    head = _row(summary, headline)
-    engagement = _count(summary, ENGAGEMENT_METRICS)
-    reshare_rows = summary.filter(pl.col("metric").is_in([*RESHARE_METRICS, RESHARERS]))
+    head = by_metric.get(headline, {})
+    engagement = _count(by_metric, ENGAGEMENT_METRICS)
+    reach = sum(by_metric[n]["reach"] for n in (*RESHARE_METRICS, RESHARERS) if n in by_metric)
     first_s = head.get("first_s")
     peak_minute = head.get("peak_minute")
     kpis = Kpis(
-        clicks=_count(summary, (CLICKS,)),
-        replies=_count(summary, (REPLIES,)),
-        reshares=_count(summary, (REPOSTS, QUOTES)),
-        likes=_count(summary, (LIKES,)),
+        clicks=_count(by_metric, (CLICKS,)),
+        replies=_count(by_metric, (REPLIES,)),
+        reshares=_count(by_metric, (REPOSTS, QUOTES)),
+        likes=_count(by_metric, (LIKES,)),
         engagement=engagement,
         per_1k=metrics.per_thousand(engagement, followers),
-        velocity=float(head.get("velocity") or 0.0),  # type: ignore[arg-type]
-        peak=float(head.get("peak") or 0.0),  # type: ignore[arg-type]
+        velocity=float(head.get("velocity") or 0.0),
+        peak=float(head.get("peak") or 0.0),
         peak_minute=int(peak_minute) if isinstance(peak_minute, int) else None,
         first_s=float(first_s) if isinstance(first_s, float) else None,
-        reach=int(reshare_rows.get_column("reach").sum()) if reshare_rows.height else 0,
+        reach=int(reach),
     )
 
     chosen = settings.metric if settings.metric in available else headline
@@ -201,7 +200,7 @@ def compute_view(
         elapsed_s=elapsed_s,
         followers=followers,
         metric=headline,
-        count=float(head.get("count") or 0.0),  # type: ignore[arg-type]
+        count=float(head.get("count") or 0.0),
         engagement=engagement,
         velocity=kpis.velocity,
         prior_velocity=_rate_between(
@@ -233,7 +232,7 @@ def compute_curve(
     end_minute = max(1, now_minute)
     width, auto = curve_width(end_minute, settings.bucket_width)
     buckets = metrics.bucketed(metrics.until(minutes.lazy(), now_minute), width, metric)
-    table = metrics.dense(buckets.collect(), width, end_minute)
+    table = metrics.dense(buckets.collect(engine=SMALL), width, end_minute)
     values = table.get_column("value").to_list()
     cumulative = table.get_column("value").cum_sum().to_list() if settings.cumulative else None
     hours = end_minute > HOURS_AXIS_AFTER
