@@ -38,7 +38,7 @@ HEADLINE_ORDER: Final = (CLICKS, REPOSTS, REPLIES, QUOTES, RESHARERS)
 """The metric the verdict and KPIs lead with: the first of these the data has."""
 VELOCITY_WINDOW: Final = 5
 """Minutes over which "velocity now" is averaged."""
-MAX_CURVE_BUCKETS: Final = 720
+MAX_CURVE_BUCKETS: Final = 180
 """A chosen bucket width is widened when it would draw more bars than this."""
 HOURS_AXIS_AFTER: Final = 180
 """Past this many minutes the curve's x axis is in hours."""

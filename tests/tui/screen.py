@@ -8,6 +8,8 @@ from typing import Any
 from textual.app import App
 from textual.pilot import Pilot
 
+from engmon.tui.widgets import CurvePlot
+
 
 def screen_text(app: App[Any]) -> str:
     """Everything the active screen shows, as plain lines."""
@@ -31,4 +33,6 @@ async def redraw(pilot: Pilot[Any]) -> None:
     refresh = getattr(app, "refresh_dashboard", None)
     if refresh is not None:
         refresh()
+    for curve in app.query(CurvePlot):
+        curve.flush()  # the curve redraws at most 4/s: draw the pending one now
     await pilot.pause()

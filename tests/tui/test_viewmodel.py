@@ -69,7 +69,7 @@ def test_curve_adapts_and_a_chosen_width_is_kept_or_widened() -> None:
     assert curve_width(30, None) == (1, True)
     assert curve_width(600, None) == (15, True)
     assert curve_width(600, 5) == (5, False)
-    assert curve_width(30 * 1440, 1) == (60, False)  # 43,200 one-minute bars would not draw
+    assert curve_width(30 * 1440, 1) == (360, False)  # 43,200 one-minute bars would not draw
     store = ObservationStore(post_time=POST_TIME)
     store.merge(post_frame())
     view = compute_view(store, small_campaign(), POST_TIME + timedelta(hours=5))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import time
+
 from textual.app import RenderResult
+from textual.timer import Timer
 from textual_plotext import PlotextPlot
 
 from engmon.tui.viewmodel import Curve
@@ -44,23 +47,46 @@ class CurvePlot(PlotextPlot):
     """
 
     curve: Curve | None = None
+    min_interval: float = 0.25
+    """Seconds between two plot builds: plotext needs 10-40 ms per build, the rest of the
+    dashboard keeps its 10/s update and the curve catches up at most this late."""
+
+    _built_at: float = -1e9
+    _pending: Timer | None = None
 
     def show(self, curve: Curve) -> None:
-        """Take a new curve from the view model; it is drawn at the next render."""
+        """Take a new curve from the view model; it is drawn at the next (throttled) render."""
+        if curve == self.curve:
+            return
         self.curve = curve
         self.border_title = curve_title(curve)
+        wait = self._built_at + self.min_interval - time.monotonic()
+        if wait <= 0:
+            self.refresh()
+        elif self._pending is None:
+            self._pending = self.set_timer(wait, self._flush, name="curve-throttle")
+
+    def _flush(self) -> None:
+        self._pending = None
         self.refresh()
+
+    def flush(self) -> None:
+        """Draw a throttled curve now (tests, screenshots)."""
+        if self._pending is not None:
+            self._pending.stop()
+            self._flush()
 
     def render(self) -> RenderResult:
         """Build the plot for the current size (axis labels depend on the width)."""
         curve = self.curve
+        self._built_at = time.monotonic()
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
         if curve is not None:
             cumulative = curve.cumulative is not None
             plt.xlabel("time since post" + (" · right axis: cumulative" if cumulative else ""))
-            plt.bar(curve.x, curve.values, marker="hd")
+            plt.bar(curve.x, curve.values)
             if curve.cumulative is not None:  # right axis: totals dwarf per-bucket counts
                 plt.plot(curve.x, curve.cumulative, yside="right", marker="braille")
             positions, labels = axis_ticks(curve, max_ticks=max(2, self.size.width // 12))
