@@ -1,0 +1,96 @@
+"""The engagement curve: per-bucket counts of one metric since the post (textual-plotext)."""
+
+from __future__ import annotations
+
+import time
+
+from textual.app import RenderResult
+from textual.timer import Timer
+from textual_plotext import PlotextPlot
+
+from engmon.tui.viewmodel import Curve
+from engmon.tui.widgets.statusline import width_text
+
+TICK_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440, 2880, 10080)
+"""Candidate distances in minutes between x-axis labels."""
+
+
+def minute_label(minute: int) -> str:
+    """`5m`, `1h`, `1h30`, `2d`: an x-axis label for minutes since post."""
+    if minute < 60:
+        return f"{minute}m"
+    if minute % 1440 == 0:
+        return f"{minute // 1440}d"
+    hours, mins = divmod(minute, 60)
+    return f"{hours}h" if mins == 0 else f"{hours}h{mins:02d}"
+
+
+def axis_ticks(curve: Curve, max_ticks: int = 8) -> tuple[list[float], list[str]]:
+    """Round x positions (in the curve's unit) and their labels, at most `max_ticks`."""
+    span = curve.end_minute
+    step = next((s for s in TICK_STEPS if span / s <= max_ticks), TICK_STEPS[-1])
+    minutes = list(range(0, span + 1, step))
+    scale = 60.0 if curve.unit == "h" else 1.0
+    return [m / scale for m in minutes], [minute_label(m) for m in minutes]
+
+
+def curve_title(curve: Curve) -> str:
+    """`clicks per 1m · since post`."""
+    return f"{curve.metric} per {width_text(curve.width)} · since post"
+
+
+class CurvePlot(PlotextPlot):
+    """Bars per bucket, the cumulative line on the right axis when toggled on.
+
+    The plot is rebuilt only in `show`; textual-plotext renders it deterministically, so the
+    curve is stable in SVG snapshots.
+    """
+
+    curve: Curve | None = None
+    min_interval: float = 0.25
+    """Seconds between two plot builds: plotext needs 10-40 ms per build, the rest of the
+    dashboard keeps its 10/s update and the curve catches up at most this late."""
+
+    _built_at: float = -1e9
+    _pending: Timer | None = None
+
+    def show(self, curve: Curve) -> None:
+        """Take a new curve from the view model; it is drawn at the next (throttled) render."""
+        if curve == self.curve:
+            return
+        self.curve = curve
+        self.border_title = curve_title(curve)
+        wait = self._built_at + self.min_interval - time.monotonic()
+        if wait <= 0:
+            self.refresh()
+        elif self._pending is None:
+            self._pending = self.set_timer(wait, self._flush, name="curve-throttle")
+
+    def _flush(self) -> None:
+        self._pending = None
+        self.refresh()
+
+    def flush(self) -> None:
+        """Draw a throttled curve now (tests, screenshots)."""
+        if self._pending is not None:
+            self._pending.stop()
+            self._flush()
+
+    def render(self) -> RenderResult:
+        """Build the plot for the current size (axis labels depend on the width)."""
+        curve = self.curve
+        self._built_at = time.monotonic()
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
+        if curve is not None:
+            cumulative = curve.cumulative is not None
+            plt.xlabel("time since post" + (" · right axis: cumulative" if cumulative else ""))
+            plt.bar(curve.x, curve.values)
+            if curve.cumulative is not None:  # right axis: totals dwarf per-bucket counts
+                plt.plot(curve.x, curve.cumulative, yside="right", marker="braille")
+            positions, labels = axis_ticks(curve, max_ticks=max(2, self.size.width // 12))
+            plt.xticks(positions, labels)
+            if max(curve.values, default=0.0) <= 0:
+                plt.ylim(0, 1)
+        return super().render()
