@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 
 import httpx
 import polars as pl
-from textual.app import App, SystemCommand
+from textual.app import SystemCommand
 from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.screen import Screen
@@ -39,6 +39,7 @@ from engmon.core.store import ObservationStore
 from engmon.sources.base import Source
 from engmon.sources.poller import SourcePoller, SourceStatus
 from engmon.sources.replay import ReplaySource
+from engmon.tui.drilldown import DrilldownApp
 from engmon.tui.keys import DASHBOARD_KEYS, bindings
 from engmon.tui.messages import (
     ObservationsPolled,
@@ -83,7 +84,7 @@ def count_text(value: int) -> str:
     return str(value)
 
 
-class EngmonApp(App[None]):
+class EngmonApp(DrilldownApp):
     """The dashboard. See the module docstring for the data flow."""
 
     CSS_PATH = "engmon.tcss"
@@ -258,13 +259,22 @@ class EngmonApp(App[None]):
         screen.show_sources(self.statuses.values(), self.monotonic())
         elapsed = (clock.now - post_time).total_seconds() if post_time else 0.0
         progress = self.progress_text()
-        key = (self.store.revision, now_minute_of(elapsed), self.settings, progress)
+        key = (
+            self.store.revision,
+            now_minute_of(elapsed),
+            self.settings,
+            progress,
+            self.drill_key(),
+        )
         if key == self._view_key and self.view is not None:
             return
         self._view_key = key
-        self.view = compute_view(self.store, self.campaign, clock.now, self.settings)
+        self.view = compute_view(
+            self.store, self.campaign, clock.now, self.settings, **self.view_inputs()
+        )
         self.renders += 1
         screen.show_view(self.view, progress)
+        self.show_drilldown(screen, self.view)
 
     def change_settings(self, reason: str, **changes: Any) -> None:
         """Apply a view-settings change and redraw."""

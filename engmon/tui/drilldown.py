@@ -241,7 +241,11 @@ class DrilldownApp(App[None]):
 
     # --- compare -----------------------------------------------------------------------------
     def action_compare(self) -> None:
-        """Pick another post or a past recording to overlay on the curve."""
+        """Pick another post or a past recording to overlay on the curve (`v` again: stop)."""
+        if self.comparison is not None:
+            self.action_stop_compare()
+            self.notify("comparison removed", timeout=2)
+            return
         starts = post_starts(self.drilldown.sync().lazy()).collect()
         posts = starts.get_column("post").to_list()
         self.push_screen(CompareScreen(posts), self._compare_chosen)
@@ -302,7 +306,7 @@ class DrilldownApp(App[None]):
             yield SystemCommand(
                 f"Export as {fmt.upper()}",
                 f"Write the filtered observations as {fmt} and an SVG screenshot",
-                lambda fmt=fmt: self.action_export(fmt),  # type: ignore[misc]
+                lambda fmt=fmt: self.action_export(fmt),
             )
         yield SystemCommand("Clear all filters", "Remove every filter", self.action_clear_filters)
         yield SystemCommand("Stop comparing", "Remove the comparison", self.action_stop_compare)

@@ -34,10 +34,25 @@ DASHBOARD_KEYS: Final = (
     KeyAction("m", "cycle_metric", "metric", "Cycle the curve's metric"),
     KeyAction("c", "toggle_cumulative", "cumulative", "Show or hide the cumulative line"),
     KeyAction("b", "cycle_bucket", "bucket", "Cycle the bucket width (auto, 1m … 1d)"),
+    # drilldown (engmon.tui.drilldown)
+    KeyAction("enter", "cursor_bucket", "drill", "Drill: filter by the row / open the bucket", "⏎"),
+    KeyAction("backspace,escape", "pop_filter", "back", "Remove the last filter", "⌫"),
+    KeyAction("slash", "find", "find", "Filter a breakdown table's rows by text", "/"),
+    KeyAction("v", "compare", "compare", "Compare with another post or a recording (again: stop)"),
+    KeyAction("e", "export", "export", "Export filtered observations (CSV) + SVG screenshot"),
     KeyAction("question_mark", "help", "help", "Show this help", "?"),
     KeyAction("q", "quit", "quit", "Quit engmon"),
 )
 """Every dashboard key. Later features append their own KeyAction here."""
+
+CONTEXT_KEYS: Final = (
+    ("←/→", "On the curve (tab to it): move the time cursor one bucket"),
+    ("enter", "On the curve: the cursor bucket's observations; on a row: filter by it"),
+    ("→/←", "On the referrer table: show/hide a platform's raw hosts"),
+    ("s / S", "On a table: sort by the next column / flip the order"),
+    ("tab", "Move between the curve and the tables (the mouse works too)"),
+)
+"""Keys that act on the focused curve or table (help screen only; bindings live there)."""
 
 
 def bindings(keys: tuple[KeyAction, ...] = DASHBOARD_KEYS) -> list[Binding]:

@@ -151,13 +151,18 @@ def compute_view(
     settings: ViewSettings = ViewSettings(),
     *,
     extra_verdict: tuple[str, ...] = (),
+    minutes: pl.DataFrame | None = None,
+    levels: pl.DataFrame | None = None,
 ) -> DashboardView:
-    """The dashboard as of `now`, from the store's per-minute aggregate and levels."""
+    """The dashboard as of `now`, from the store's per-minute aggregate and levels.
+
+    `minutes`/`levels` replace the store's own for a filtered view (the drilldown).
+    """
     post_time = campaign.post_time or store.post_time
     elapsed_s = (now - post_time).total_seconds() if post_time is not None else 0.0
     now_minute = now_minute_of(elapsed_s)
-    minutes = store.minutes()
-    levels = store.levels()
+    minutes = store.minutes() if minutes is None else minutes
+    levels = store.levels() if levels is None else levels
     summary = metrics.summary(
         minutes.lazy(),
         now_minute=now_minute,

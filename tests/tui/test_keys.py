@@ -221,7 +221,7 @@ async def test_every_key_is_in_the_footer_and_the_command_palette(make_app: Make
     async with app.run_test(size=(200, 40)) as pilot:
         await redraw(pilot)
         footer = screen_text(app).splitlines()[-1]
-        assert "space pause  +- speed  ←→⇤⇥ seek m metric c cumulative b bucket ? help" in footer
+        assert "space pause  +- speed  ←→⇤⇥ seek m metric c cumulative b bucket" in footer
         for key in DASHBOARD_KEYS:
             assert (key.group or key.label) in footer and (key.display or key.keys) in footer
         commands = [c.title for c in app.get_system_commands(app.screen)]

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import ClassVar
 
 from textual.app import ComposeResult
-from textual.containers import Horizontal
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from engmon.core.breakdown import BREAKDOWNS
 from engmon.core.campaign import Campaign
 from engmon.sources.poller import SourceStatus
 from engmon.tui.viewmodel import ClockState, DashboardView
@@ -25,10 +27,20 @@ from engmon.tui.widgets import (
     StatusLine,
     VerdictPanel,
 )
+from engmon.tui.widgets.breadcrumb import FilterBreadcrumb
+from engmon.tui.widgets.breakdown import BreakdownPanel
+from engmon.tui.widgets.drillcurve import DrillCurve
 
 
 class DashboardScreen(Screen[None]):
     """The one panel: is the link working?"""
+
+    AUTO_FOCUS = ""  # global keys first (←/→ seek); tab focuses the curve, then the tables
+    # narrow: the breakdown tables fold under the curve
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [
+        (0, "-narrow"),
+        (100, "-wide"),
+    ]
 
     ready = False
     """True once the widgets are mounted (the app redraws only then)."""
@@ -39,7 +51,11 @@ class DashboardScreen(Screen[None]):
         yield VerdictPanel("waiting for the first observations…", id="verdict")
         yield KpiRow(id="kpis")
         with Horizontal(id="body"):
-            yield CurvePlot(id="curve")
+            yield DrillCurve(id="curve")
+            with VerticalScroll(id="breakdowns", can_focus=False):
+                for dimension in BREAKDOWNS:
+                    yield BreakdownPanel(dimension)
+        yield FilterBreadcrumb(id="breadcrumb")
         yield StatusLine(id="status")
         yield Footer(compact=True, show_command_palette=False)
 

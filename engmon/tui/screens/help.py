@@ -11,7 +11,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from engmon.tui.keys import DASHBOARD_KEYS, KeyAction
+from engmon.tui.keys import CONTEXT_KEYS, DASHBOARD_KEYS, KeyAction
 
 
 def keys_table(keys: tuple[KeyAction, ...] = DASHBOARD_KEYS) -> Table:
@@ -22,6 +22,8 @@ def keys_table(keys: tuple[KeyAction, ...] = DASHBOARD_KEYS) -> Table:
     for key in keys:
         name = key.keys.split(",")[0]
         table.add_row(name if name in ("home", "end") else key.display or name, key.help)
+    for shown, text in CONTEXT_KEYS:
+        table.add_row(shown, text)
     return table
 
 

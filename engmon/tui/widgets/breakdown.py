@@ -38,8 +38,11 @@ TITLES: Final = {
 MAX_ROWS: Final = 200
 """Rows drawn per table (the text filter finds the rest)."""
 
-VALUE_CHARS: Final = 48
-"""Longest value drawn before it is cut with an ellipsis."""
+VALUE_CHARS: Final = 22
+"""Longest value drawn before it is cut with an ellipsis (posts and paths keep their end)."""
+
+TAIL_FIRST: Final = ("post", "path")
+"""Dimensions whose values differ at the end (post URLs, paths): cut from the left."""
 
 
 @dataclass
@@ -50,12 +53,18 @@ class FilterChosen(Message):
     value: str | None
 
 
-def value_text(value: str | None, depth: int = 0) -> Text:
-    """A feed value as literal text: control characters escaped, `(none)` dimmed for null."""
+def value_text(value: str | None, depth: int = 0, *, tail: bool = False) -> Text:
+    """A feed value as literal text: control characters escaped, `(none)` dimmed for null.
+
+    Long values are cut with an ellipsis, keeping the end when `tail` (post URLs, paths).
+    """
     if value is None:
         return Text(NONE_LABEL, style="dim")
     if depth:
         return Text("  └ " + (printable(value, VALUE_CHARS - 4) or "(empty)"), style="italic")
+    safe = printable(value)
+    if tail and len(safe) > VALUE_CHARS:
+        return Text("…" + safe[-(VALUE_CHARS - 1) :])
     return Text(printable(value, VALUE_CHARS))
 
 
@@ -84,7 +93,7 @@ COLUMNS: Final = (
     ("count", "count"),
     ("share", "share"),
     ("velocity", "/min"),
-    ("per_1k", "/1k fol"),
+    ("per_1k", "/1k"),
 )
 
 
@@ -152,7 +161,7 @@ class BreakdownTable(DataTable[Text]):
         for value, _parent, count, share, velocity, per_1k, depth in shown:
             self._targets.append(("host" if depth else self.dimension, value))
             self.add_row(
-                value_text(value, depth),
+                value_text(value, depth, tail=self.dimension in TAIL_FIRST),
                 number_text(count, "count"),
                 number_text(share, "share"),
                 number_text(velocity, "velocity"),

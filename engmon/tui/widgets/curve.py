@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from textual.app import RenderResult
 from textual.timer import Timer
@@ -93,4 +94,8 @@ class CurvePlot(PlotextPlot):
             plt.xticks(positions, labels)
             if max(curve.values, default=0.0) <= 0:
                 plt.ylim(0, 1)
+            self.decorate(plt)
         return super().render()
+
+    def decorate(self, plt: Any) -> None:
+        """Hook for subclasses to draw over the bars (the drilldown's cursor and overlay)."""
