@@ -48,6 +48,9 @@ FILTER_DIMENSIONS: Final = (
 SORT_COLUMNS: Final = ("count", "share", "velocity", "per_1k", "value")
 """Columns a breakdown table can be sorted by."""
 
+LABEL_CHARS: Final = 48
+"""Longest filter value a breadcrumb shows."""
+
 NONE_LABEL: Final = "(none)"
 """How a missing dimension value (null) is shown and typed."""
 
@@ -88,8 +91,16 @@ class Filter:
         return column == self.value
 
     def label(self) -> str:
-        """`platform=X`, shown literally (control characters escaped)."""
-        shown = NONE_LABEL if self.value is None else printable(self.value, 40)
+        """`platform=X`, shown literally (control characters escaped); long post URLs and
+        paths keep their distinctive end (`post=…/post/3kaaa`)."""
+        if self.value is None:
+            return f"{self.dimension}={NONE_LABEL}"
+        shown = printable(self.value)
+        if len(shown) > LABEL_CHARS:
+            if self.dimension in ("post", "path", "referrer"):
+                shown = "…" + shown[-(LABEL_CHARS - 1) :]
+            else:
+                shown = shown[: LABEL_CHARS - 1] + "…"
         return f"{self.dimension}={shown}"
 
 

@@ -33,10 +33,17 @@ from engmon.core.breakdown import (
     Filter,
     FilterStack,
 )
-from engmon.core.compare import Comparison, compare_observations, compare_post, overlay, post_starts
+from engmon.core.compare import (
+    Comparison,
+    compare_observations,
+    compare_post,
+    compare_recording,
+    overlay,
+    post_starts,
+)
 from engmon.core.export import DEFAULT_EXPORT_DIR, EXPORT_FORMATS, ExportError, export_observations
 from engmon.core.printable import printable
-from engmon.errors import EngmonError
+from engmon.errors import EngmonError, InputError
 from engmon.tui.screens.compare import CompareChoice, CompareScreen
 from engmon.tui.screens.observations import ObservationsScreen
 from engmon.tui.widgets.breadcrumb import FilterBreadcrumb
@@ -61,6 +68,12 @@ def cursor_numbers(minutes: pl.DataFrame, start: int, width: int) -> str:
     counts = " · ".join(f"{m} {v:,.0f}" for m, v in rows.iter_rows() if v)
     span = f"+{width_text(start) if start else '0m'}–{width_text(start + width)}"
     return f"cursor {span}: {counts or 'nothing'}"
+
+
+def tail_text(text: str, limit: int) -> str:
+    """Feed text made printable and cut from the left (`…/post/3kaaa`): URLs end distinctly."""
+    safe = printable(text)
+    return safe if len(safe) <= limit else "…" + safe[-(limit - 1) :]
 
 
 class DrilldownApp(App[None]):
@@ -131,7 +144,7 @@ class DrilldownApp(App[None]):
             frame = tables.tables[panel.dimension]
             hosts = tables.tables["host"] if panel.dimension == "platform" else None
             panel.table.show(frame, hosts)
-            panel.update_title(frame.height)
+            panel.refresh_title()
         extra = ""
         if self.cursor_start is not None:
             extra = cursor_numbers(tables.minutes, self.cursor_start, view.curve.width)
@@ -144,7 +157,7 @@ class DrilldownApp(App[None]):
                 end_minute=view.curve.end_minute,
             )
             values = shown.get_column("other").fill_null(0.0).to_list()
-            label = f"vs {printable(self.comparison.label, 30)}"
+            label = f"vs {tail_text(self.comparison.label, 30)}"
             curve.set_overlay(Overlay(label, values))
             if self.cursor_start is not None:
                 at = shown.filter(pl.col("bucket") == self.cursor_start)
@@ -262,7 +275,7 @@ class DrilldownApp(App[None]):
             self.notify(str(exc), severity="error", timeout=10)
             return
         if self.comparison is not None:
-            self.notify(f"comparing with {printable(self.comparison.label, 50)}", timeout=3)
+            self.notify(f"comparing with {tail_text(self.comparison.label, 50)}", timeout=3)
         self.refresh_dashboard()
 
     def action_stop_compare(self) -> None:
@@ -283,7 +296,6 @@ class DrilldownApp(App[None]):
                 self.export_dir,
                 campaign=self.campaign.name,
                 formats=(chosen,),
-                when=now,
                 label=label,
             )
             stem = paths[0].stem
@@ -317,8 +329,12 @@ class DrilldownApp(App[None]):
 
 def load_comparison(path: Path) -> Comparison:
     """A past recording or observation file as a comparison (errors name the file)."""
-    from engmon.sources.files import FileSpec, load_observations
-
+    if not path.is_file():
+        raise InputError(f"{path}: no such file (give the path of a recording or observation file)")
+    try:
+        from engmon.sources.files import FileSpec, load_observations
+    except ImportError:  # the file readers are not installed: recordings still work
+        return compare_recording(path)
     loaded = load_observations(FileSpec(path=path))
     campaign = loaded.campaign
     return compare_observations(

@@ -46,11 +46,12 @@ DASHBOARD_KEYS: Final = (
 """Every dashboard key. Later features append their own KeyAction here."""
 
 CONTEXT_KEYS: Final = (
-    ("←/→", "On the curve (tab to it): move the time cursor one bucket"),
-    ("enter", "On the curve: the cursor bucket's observations; on a row: filter by it"),
-    ("→/←", "On the referrer table: show/hide a platform's raw hosts"),
-    ("s / S", "On a table: sort by the next column / flip the order"),
-    ("tab", "Move between the curve and the tables (the mouse works too)"),
+    ("tab", "Focus the curve, then each table (or click them)"),
+    ("← →", "Curve: move the time cursor one bucket"),
+    ("⏎", "Curve: open the cursor bucket's observations"),
+    ("⏎", "Table: filter the dashboard by the row"),
+    ("→ ←", "Referrer table: show / hide a platform's hosts"),
+    ("s S", "Table: sort by the next column / flip the order"),
 )
 """Keys that act on the focused curve or table (help screen only; bindings live there)."""
 

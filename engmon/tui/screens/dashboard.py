@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
@@ -37,10 +36,7 @@ class DashboardScreen(Screen[None]):
 
     AUTO_FOCUS = ""  # global keys first (←/→ seek); tab focuses the curve, then the tables
     # narrow: the breakdown tables fold under the curve
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [
-        (0, "-narrow"),
-        (100, "-wide"),
-    ]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]  # noqa: RUF012 (Screen declares it)
 
     ready = False
     """True once the widgets are mounted (the app redraws only then)."""

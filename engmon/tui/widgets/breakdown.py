@@ -38,7 +38,7 @@ TITLES: Final = {
 MAX_ROWS: Final = 200
 """Rows drawn per table (the text filter finds the rest)."""
 
-VALUE_CHARS: Final = 22
+VALUE_CHARS: Final = 18
 """Longest value drawn before it is cut with an ellipsis (posts and paths keep their end)."""
 
 TAIL_FIRST: Final = ("post", "path")
@@ -130,6 +130,10 @@ class BreakdownTable(DataTable[Text]):
         self._hosts = hosts
         self._redraw()
 
+    def total_rows(self) -> int:
+        """Rows of the breakdown before the text filter."""
+        return 0 if self._frame is None else self._frame.height
+
     def visible_rows(self) -> pl.DataFrame:
         """The rows drawn now: text-filtered, expanded, cut at MAX_ROWS."""
         if self._frame is None:
@@ -146,6 +150,8 @@ class BreakdownTable(DataTable[Text]):
         return frame.head(MAX_ROWS)
 
     def _redraw(self) -> None:
+        if isinstance(self.parent, BreakdownPanel):
+            self.parent.refresh_title()
         rows = self.visible_rows()
         if rows.is_empty():
             shown: list[ShownRow] = []
@@ -177,11 +183,23 @@ class BreakdownTable(DataTable[Text]):
             return None
         return self._targets[self.cursor_row]
 
-    def action_select_cursor(self) -> None:
-        """`enter`: filter the dashboard to the highlighted value."""
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """`enter` or a click on the highlighted row: filter the dashboard to its value."""
+        event.stop()
         chosen = self.target()
         if chosen is not None:
             self.post_message(FilterChosen(*chosen))
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        """A click on a column header sorts by it (again: flips the order)."""
+        event.stop()
+        column = str(event.column_key.value)
+        if column == self.sort_by:
+            self.descending = not self.descending
+        else:
+            self.sort_by = column
+            self.descending = column != "value"
+        self.post_message(SortChanged(self.dimension, self.sort_by, self.descending))
 
     def action_cycle_sort(self) -> None:
         """Sort by the next column (count, share, /min, /1k, name)."""
@@ -298,9 +316,10 @@ class BreakdownPanel(Vertical):
         if not self.query_one(FindInput).value:
             self.query_one(FindInput).display = False
 
-    def update_title(self, rows: int) -> None:
-        """Border title with the row count and the active text filter."""
+    def refresh_title(self) -> None:
+        """Border title: the dimension, its row count, and the active text filter."""
         name = TITLES.get(self.dimension, self.dimension)
-        finder = self.table.text
-        suffix = f" · “{printable(finder, 20)}”" if finder else ""
+        table = self.table
+        rows = len(table.visible_rows()) if table.text else table.total_rows()
+        suffix = f" · “{printable(table.text, 20)}”" if table.text else ""
         self.border_title = f"{name} ({rows}){suffix}"

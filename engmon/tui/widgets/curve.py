@@ -90,11 +90,11 @@ class CurvePlot(PlotextPlot):
             plt.bar(curve.x, curve.values)
             if curve.cumulative is not None:  # right axis: totals dwarf per-bucket counts
                 plt.plot(curve.x, curve.cumulative, yside="right", marker="braille")
+            self.decorate(plt)
             positions, labels = axis_ticks(curve, max_ticks=max(2, self.size.width // 12))
             plt.xticks(positions, labels)
             if max(curve.values, default=0.0) <= 0:
                 plt.ylim(0, 1)
-            self.decorate(plt)
         return super().render()
 
     def decorate(self, plt: Any) -> None:

@@ -117,5 +117,5 @@ class DrillCurve(CurvePlot):
             )
         if self.cursor is not None:
             x = curve.x[self.cursor]
-            plt.bar([x], [curve.values[self.cursor]], marker="hd", color="orange")
-            plt.vline(x, "orange")
+            plt.vline(x, "orange")  # first: the bar drawn after it stays visible
+            plt.bar([x], [curve.values[self.cursor]], color="orange")
