@@ -159,13 +159,15 @@ class DrilldownApp(App[None]):
             values = shown.get_column("other").fill_null(0.0).to_list()
             label = f"vs {tail_text(self.comparison.label, 30)}"
             curve.set_overlay(Overlay(label, values))
-            if self.cursor_start is not None:
-                at = shown.filter(pl.col("bucket") == self.cursor_start)
-                if at.height:
-                    extra += f" · {label}: {at.get_column('other').fill_null(0).item():,.0f}"
+            at = shown.filter(pl.col("bucket") == self.cursor_start)
+            if self.cursor_start is not None and at.height:
+                extra += f" · {label}: {at.get_column('other').fill_null(0).item():,.0f}"
+            elif self.cursor_start is None:
+                extra = label
         else:
             curve.set_overlay(None)
-        crumb.show(self.filters, extra)
+        curve.border_subtitle = extra  # the cursor's numbers sit under the curve they describe
+        crumb.show(self.filters)
 
     # --- filters -----------------------------------------------------------------------------
     def push_filter(self, dimension: str, value: str | None) -> None:

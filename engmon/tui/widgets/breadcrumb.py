@@ -17,7 +17,7 @@ def breadcrumb_text(filters: FilterStack, extra: str = "") -> Text:
             if index:
                 text.append(" › ", style="dim")
             text.append(item.label())
-        text.append("   backspace pops", style="dim")
+        text.append("   ⌫ back", style="dim")
     else:
         text.append("no filters · enter on a table row drills down", style="dim")
     if extra:

@@ -1,0 +1,49 @@
+"""SVG snapshots of the drilldown at fixed sizes on a frozen clock (issue #6).
+
+Update after an intended visual change:
+`pytest tests/tui/test_drilldown_snapshots.py --snapshot-update`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drillposts import drill_app
+from screen import redraw
+from textual.pilot import Pilot
+
+from engmon.tui.widgets.breakdown import BreakdownTable
+from engmon.tui.widgets.drillcurve import DrillCurve
+
+
+def drilled(*keys: str) -> Any:
+    """Filter to X, then the top post, expand X's hosts, put the cursor 3 buckets back."""
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        app = pilot.app
+        await redraw(pilot)
+        app.screen.query_one("#table-platform", BreakdownTable).focus()
+        await pilot.press("enter")
+        await redraw(pilot)
+        app.screen.query_one("#table-post", BreakdownTable).focus()
+        await pilot.press("enter")
+        await redraw(pilot)
+        app.screen.query_one("#table-platform", BreakdownTable).focus()
+        await pilot.press("right")
+        app.screen.query_one(DrillCurve).focus()
+        await pilot.press("left", "left", "left", *keys)
+        await redraw(pilot)
+
+    return run_before
+
+
+def test_drilldown_120x40(snap_compare: Any) -> None:
+    assert snap_compare(drill_app(40), terminal_size=(120, 40), run_before=drilled())
+
+
+def test_drilldown_80x24(snap_compare: Any) -> None:
+    assert snap_compare(drill_app(40), terminal_size=(80, 24), run_before=drilled())
+
+
+def test_drilldown_observations_120x40(snap_compare: Any) -> None:
+    assert snap_compare(drill_app(40), terminal_size=(120, 40), run_before=drilled("enter"))
