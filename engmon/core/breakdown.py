@@ -13,6 +13,7 @@ a scan of categorical columns and a few small group-bys, not a million regex eva
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -400,6 +401,10 @@ class Drilldown:
         self._slice_key: tuple[int, FilterStack] | None = None
         self._slice: pl.DataFrame | None = None
         self._sources: set[str] = set()
+        self._levels_key = -1
+        self._minutes_key: tuple[int, FilterStack, datetime] | None = None
+        self._minutes: pl.DataFrame | None = None
+        self._levels: pl.DataFrame | None = None
         self._audience_key = -1
         self._audience = pl.DataFrame(schema={"post": pl.String, "followers": pl.Int64})
 
@@ -450,17 +455,25 @@ class Drilldown:
         """Drop the cached filtered slice (the next call recomputes it; for benchmarks)."""
         self._slice_key = None
         self._slice = None
+        self._minutes_key = None
+
+    def all_levels(self) -> pl.DataFrame:
+        """Every counter level, enriched (cached per store revision)."""
+        if self._levels_key != self.store.revision or self._levels is None:
+            self._levels = enrich_levels(self.store.levels())
+            self._levels_key = self.store.revision
+        return self._levels
 
     def levels(self, filters: FilterStack) -> pl.DataFrame:
         """Counter levels that pass `filters` (levels count in totals, never in the curve)."""
-        levels = enrich_levels(self.store.levels())
+        levels = self.all_levels()
         return levels.filter(filters.expr()) if filters else levels
 
     def post_followers(self) -> pl.DataFrame:
         """Followers of each post's poster, as far as the store knows (see `post_followers`)."""
         frame = self.sync()
         if self._audience_key != self.store.revision:
-            levels = enrich_levels(self.store.levels()).lazy()
+            levels = self.all_levels().lazy()
             self._audience = post_followers(frame.lazy(), levels).collect()
             self._audience_key = self.store.revision
         return self._audience
@@ -469,8 +482,12 @@ class Drilldown:
         """Per-minute frame of the filtered slice (the store's own `minutes()` when unfiltered)."""
         if not filters:
             return self.store.minutes()
-        counts = metrics.minute_counts(self.filtered(filters).lazy(), self.post_time())
-        return counts.sort("metric", "minute").collect()
+        key = (self._rows, filters, self.post_time())
+        if self._minutes_key != key or self._minutes is None:
+            counts = metrics.minute_counts(self.filtered(filters).lazy(), self.post_time())
+            self._minutes = counts.sort("metric", "minute").collect()
+            self._minutes_key = key
+        return self._minutes
 
     def tables(
         self,
@@ -546,6 +563,7 @@ class Drilldown:
         return self.store.post_time or datetime(1970, 1, 1, tzinfo=UTC)
 
 
+@functools.cache
 def _empty_minutes(dimension: str) -> pl.DataFrame:
     frame = enrich(OBSERVATION_SCHEMA.to_frame()).lazy()
     return dimension_minutes(frame, dimension, datetime(1970, 1, 1, tzinfo=UTC)).collect()

@@ -159,11 +159,12 @@ class DrilldownApp(App[None]):
             values = shown.get_column("other").fill_null(0.0).to_list()
             label = f"vs {tail_text(self.comparison.label, 30)}"
             curve.set_overlay(Overlay(label, values))
-            at = shown.filter(pl.col("bucket") == self.cursor_start)
-            if self.cursor_start is not None and at.height:
-                extra += f" · {label}: {at.get_column('other').fill_null(0).item():,.0f}"
-            elif self.cursor_start is None:
+            if self.cursor_start is None:
                 extra = label
+            else:
+                at = shown.filter(pl.col("bucket") == self.cursor_start)
+                if at.height:
+                    extra += f" · {label}: {at.get_column('other').fill_null(0).item():,.0f}"
         else:
             curve.set_overlay(None)
         curve.border_subtitle = extra  # the cursor's numbers sit under the curve they describe
