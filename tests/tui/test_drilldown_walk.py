@@ -117,7 +117,7 @@ async def test_full_drilldown_by_keyboard() -> None:
         assert app.screen.rows.height == len(in_bucket)
         text = screen_text(app)
         assert "bucket +38m (14:38–14:39 UTC) · platform=X › post=" in text
-        assert f"{len(in_bucket)} observations" in text
+        assert f" {len(in_bucket)} observation" in text
 
         # 5. back out: observations -> cursor -> post -> platform -> everything
         await pilot.press("escape")

@@ -67,7 +67,8 @@ class ObservationsScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         shown = min(self.rows.height, MAX_ROWS)
         more = f" (first {MAX_ROWS:,} shown)" if self.rows.height > MAX_ROWS else ""
-        heading = Text(f"{self.title_text} · {self.rows.height:,} observations{more}")
+        noun = "observation" if self.rows.height == 1 else "observations"
+        heading = Text(f"{self.title_text} · {self.rows.height:,} {noun}{more}")
         yield Static(heading, id="observations-title")
         table: DataTable[Text] = DataTable(id="observations-table", cursor_type="row")
         names = [name for name, _ in SHOWN_COLUMNS if name in self.rows.columns]
