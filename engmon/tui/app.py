@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
@@ -387,14 +388,16 @@ def run_dashboard(
     recorder: RecordingWriter | None = None,
     client: httpx.AsyncClient | None = None,
     settings: ViewSettings | None = None,
+    export_dir: Path | None = None,
 ) -> None:
     """Open the dashboard in the terminal until the user quits.
 
     `sources` are polled on one shared HTTP client (`client`, or one made with timeouts);
     `clock` is a WallClock (live: header says LIVE, frames go to `recorder` before merging)
     or a ReplayClock (REPLAY Nx, seekable). `store` may arrive pre-loaded (a resumed watch).
+    `export_dir` is where `e` writes (the config's `[export] dir`; default ./exports).
     """
-    EngmonApp(
+    app = EngmonApp(
         campaign,
         sources,
         clock,
@@ -402,4 +405,7 @@ def run_dashboard(
         recorder=recorder,
         client=client,
         settings=settings,
-    ).run()
+    )
+    if export_dir is not None:
+        app.export_dir = export_dir
+    app.run()
