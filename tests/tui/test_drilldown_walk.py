@@ -13,11 +13,12 @@ from typing import Any
 import polars as pl
 from drillposts import POST_TIME, POSTS, drill_app, drill_frame
 from polars.testing import assert_frame_equal
-from screen import redraw
+from screen import redraw, settle
 from screen import screen_text as raw_screen_text
 
 from engmon.core.export import read_export
 from engmon.tui.app import EngmonApp
+from engmon.tui.drilldown import cursor_numbers, tail_text
 from engmon.tui.screens.compare import CompareScreen
 from engmon.tui.screens.help import HelpScreen
 from engmon.tui.screens.observations import ObservationsScreen
@@ -314,3 +315,36 @@ async def test_every_drilldown_key_is_in_footer_help_and_palette() -> None:
         for shown, text in CONTEXT_KEYS:
             assert shown in help_text
             assert text in help_text
+
+
+async def test_tables_follow_the_replay_live() -> None:
+    app = drill_app(10)
+    async with app.run_test(size=SIZE) as pilot:
+        await redraw(pilot)
+
+        def x_count() -> str:
+            table = app.screen.query_one("#table-platform", BreakdownTable)
+            row = table.get_row_at(table_values(app, "platform").index("X"))
+            return str(row[1])
+
+        assert x_count() == str(
+            sum(1 for r in rows_before(10) if is_x(r) and r["metric"] == "clicks")
+        )
+        app.clock.seek(POST_TIME + timedelta(minutes=NOW_MIN))  # type: ignore[union-attr]
+        expected = str(sum(1 for r in rows_before() if is_x(r) and r["metric"] == "clicks"))
+        await settle(pilot, lambda: (app.refresh_dashboard(), x_count())[1] == expected)
+        assert x_count() == expected
+
+
+def test_cursor_numbers_and_tail_text() -> None:
+    minutes = pl.DataFrame(
+        {
+            "metric": ["clicks", "clicks", "likes", "replies"],
+            "minute": [4, 5, 5, 9],
+            "value": [2.0, 3.0, 1.0, 0.0],
+        }
+    )
+    assert cursor_numbers(minutes, 5, 5) == "cursor +5m–10m: clicks 3 · likes 1"
+    assert cursor_numbers(minutes, 0, 1) == "cursor +0m–1m: nothing"
+    assert tail_text("https://bsky.app/profile/a/post/3k", 12) == "…e/a/post/3k"
+    assert tail_text("a\x1bb", 12) == "a\\x1bb"
