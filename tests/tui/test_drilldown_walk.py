@@ -332,7 +332,12 @@ async def test_tables_follow_the_replay_live() -> None:
         )
         app.clock.seek(POST_TIME + timedelta(minutes=NOW_MIN))  # type: ignore[union-attr]
         expected = str(sum(1 for r in rows_before() if is_x(r) and r["metric"] == "clicks"))
-        await settle(pilot, lambda: (app.refresh_dashboard(), x_count())[1] == expected)
+
+        def caught_up() -> bool:
+            app.refresh_dashboard()
+            return x_count() == expected
+
+        await settle(pilot, caught_up)
         assert x_count() == expected
 
 
