@@ -328,6 +328,46 @@ class DrilldownApp(App[None]):
         yield SystemCommand(
             "Time cursor", "Focus the curve and show the cursor", self.action_cursor_bucket
         )
+        yield SystemCommand(
+            "Open the cursor bucket's observations",
+            "The observations of the bucket under the time cursor",
+            self.action_open_cursor_bucket,
+        )
+        yield SystemCommand(
+            "Sort the table by the next column",
+            "The focused breakdown table (else the referrer table)",
+            lambda: self._table_action("cycle_sort"),
+        )
+        yield SystemCommand(
+            "Show the hosts of the platform",
+            "Expand the highlighted platform of the referrer table",
+            lambda: self._table_action("expand", "platform"),
+        )
+        yield SystemCommand(
+            "Hide the hosts of the platform",
+            "Collapse the highlighted platform of the referrer table",
+            lambda: self._table_action("collapse", "platform"),
+        )
+
+    def _table_action(self, action: str, dimension: str | None = None) -> None:
+        """Run a table action on the focused table, or on `dimension`'s table."""
+        table = self.focused if isinstance(self.focused, BreakdownTable) else None
+        if table is None or (dimension and table.dimension != dimension):
+            try:
+                table = self.screen.query_one(
+                    f"#table-{dimension or BREAKDOWNS[0]}", BreakdownTable
+                )
+            except NoMatches:
+                return
+        getattr(table, f"action_{action}")()
+
+    def action_open_cursor_bucket(self) -> None:
+        """Open the observations of the cursor's bucket (the latest bucket without a cursor)."""
+        try:
+            curve = self.screen.query_one(DrillCurve)
+        except NoMatches:
+            return
+        curve.action_open_bucket()
 
 
 def load_comparison(path: Path) -> Comparison:

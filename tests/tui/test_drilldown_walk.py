@@ -353,3 +353,19 @@ def test_cursor_numbers_and_tail_text() -> None:
     assert cursor_numbers(minutes, 0, 1) == "cursor +0m–1m: nothing"
     assert tail_text("https://bsky.app/profile/a/post/3k", 12) == "…e/a/post/3k"
     assert tail_text("a\x1bb", 12) == "a\\x1bb"
+
+
+async def test_palette_commands_run_the_table_and_cursor_actions() -> None:
+    app = drill_app(NOW_MIN)
+    async with app.run_test(size=SIZE) as pilot:
+        await redraw(pilot)
+        commands = {c.title: c.callback for c in app.get_system_commands(app.screen)}
+        commands["Show the hosts of the platform"]()
+        await redraw(pilot)
+        assert table_values(app, "platform")[1] == "  └ t.co"
+        commands["Sort the table by the next column"]()
+        await redraw(pilot)
+        assert app.sorts["platform"] == ("share", True)
+        commands["Open the cursor bucket's observations"]()
+        await pilot.pause()
+        assert isinstance(app.screen, ObservationsScreen)
