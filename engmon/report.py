@@ -24,8 +24,15 @@ import polars as pl
 
 from engmon.core import metrics
 from engmon.core.campaign import Campaign
-from engmon.core.schema import ENGAGEMENT_METRICS, FOLLOWERS, REQUIRED_COLUMNS, UTC_US, conform
-from engmon.core.store import counter_levels, observations_to_deltas
+from engmon.core.schema import (
+    ENGAGEMENT_METRICS,
+    FOLLOWERS,
+    KINDS,
+    REQUIRED_COLUMNS,
+    UTC_US,
+    conform,
+)
+from engmon.core.store import counter_levels, observations_to_deltas, repeated_id_hashes
 from engmon.errors import ConfigError, EmptyInputError, EngmonError
 from engmon.sources.files import FileSpec, LoadedFile, load_observations
 
@@ -43,6 +50,8 @@ class _Input:
     first: datetime
     last: datetime
     notes: list[str]
+    repeated: pl.DataFrame | None = None  # id hashes that repeat, when scanned ahead
+    counters: bool = True  # whether any total rows may be present
 
 
 def run_report(
@@ -81,8 +90,6 @@ def run_report(
 
 
 # --- reading ---------------------------------------------------------------------------------
-
-_SCAN_COLUMNS: Final = ("ts", "source", "kind", "metric", "value", "id", "reach")
 
 
 def _read(spec: FileSpec) -> _Input:
@@ -130,50 +137,50 @@ def _scan_parquet(spec: FileSpec) -> _Input | None:
         return None
     if not isinstance(schema["ts"], pl.Datetime) or not schema["value"].is_numeric():
         return None
-    keys = [name for name in OBS_KEYS if name in names]
-    lf = scan.select(keys)
-    if "kind" in names and schema["kind"] != pl.Categorical:
+    lf = scan
+    if "kind" in names:
         lf = lf.with_columns(pl.col("kind").cast(pl.String))
     ts = pl.col("ts")
     if schema["ts"].time_zone is None:
         lf = lf.with_columns(ts.dt.replace_time_zone("UTC"))
     value = pl.col("value").cast(pl.Float64)
-    followers_expr = (
-        value.filter(pl.col("metric") == FOLLOWERS).last() if spec.followers is None else None
-    )
     stats_exprs = [
         ts.min().alias("first"),
         ts.max().alias("last"),
         ((value < 0) | value.is_nan() | value.is_infinite()).any().alias("bad"),
+        value.filter(pl.col("metric") == FOLLOWERS).last().alias("followers"),
+        (pl.col("kind") != "event").any().alias("others")
+        if "kind" in names
+        else pl.lit(False).alias("others"),
     ]
-    if followers_expr is not None:
-        stats_exprs.append(followers_expr.alias("followers"))
-    stats = lf.select(stats_exprs).collect(engine="streaming").row(0, named=True)
+    plans = [lf.select(stats_exprs)]
+    if "id" in names:
+        plans.append(repeated_id_hashes(lf.select(pl.col("id").cast(pl.String))))
+    collected = pl.collect_all(plans, engine="streaming")
+    stats = collected[0].row(0, named=True)
     if stats["bad"] or stats["first"] is None:
         return None  # the full loader reports the row, or that the file is empty
+    repeated = collected[1] if len(collected) > 1 else None
+    if not stats["others"]:
+        # events only: the bucket and counter keys (dimensions) need not be read at all
+        lf = lf.select(name for name in _EVENT_COLUMNS if name in names)
     followers = spec.followers
-    if followers is None and stats.get("followers") is not None and stats["followers"] >= 1:
+    if followers is None and stats["followers"] is not None and stats["followers"] >= 1:
         followers = int(stats["followers"])
     first = stats["first"].astimezone(UTC)
     campaign = Campaign(path.stem, None, spec.post_time or first, followers)
-    return _Input(conform(lf), campaign, first, stats["last"].astimezone(UTC), [])
+    return _Input(
+        conform(lf),
+        campaign,
+        first,
+        stats["last"].astimezone(UTC),
+        [],
+        repeated=repeated,
+        counters=bool(stats["others"]),
+    )
 
 
-OBS_KEYS: Final = (
-    "ts",
-    "source",
-    "kind",
-    "metric",
-    "value",
-    "width_s",
-    "id",
-    "post",
-    "reach",
-    "referrer",
-    "country",
-    "device",
-    "path",
-)
+_EVENT_COLUMNS: Final = ("ts", "source", "kind", "metric", "value", "id", "reach")
 
 
 # --- metrics ---------------------------------------------------------------------------------
@@ -189,9 +196,14 @@ def build_report(data: _Input, *, width: int, offset: timedelta | None) -> dict[
     observations = data.observations
     if offset is not None:
         observations = observations.filter(pl.col("ts") <= pl.lit(post_time + offset, dtype=UTC_US))
-    deltas = observations_to_deltas(observations)
+    kinds = KINDS if data.counters else ("event",)
+    deltas = observations_to_deltas(observations, data.repeated, kinds)
     minutes = metrics.minute_counts(deltas, post_time).collect(engine="streaming")
-    levels = counter_levels(observations).collect(engine="streaming")
+    levels = (
+        counter_levels(observations).collect(engine="streaming")
+        if data.counters
+        else pl.DataFrame(schema={"metric": pl.String, "level": pl.Float64})
+    )
     summary = metrics.summary(
         minutes.lazy(),
         now_minute=now_minute,
