@@ -152,3 +152,21 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, args: list[str], expec
     assert err.startswith("engmon: ") and err.count("\n") == 1, err
     assert expected in err
     assert "Traceback" not in err
+
+
+def test_report_does_not_import_textual() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from engmon.cli import main\n"
+        f"r = CliRunner().invoke(main, ['report', {str(CASCADE)!r}, '--format', 'json'])\n"
+        "assert r.exit_code == 0, r.output\n"
+        "print('textual' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert out == "False"
