@@ -282,6 +282,12 @@ def load_observations(spec: FileSpec, progress: Progress | None = None) -> Loade
     if loaded.frame.is_empty():
         raise EmptyInputError(f"{path}: no observations in the file")
     loaded.frame = loaded.frame.sort("ts", maintain_order=True)
+    if loaded.campaign.post_time is None:  # absolute times: the first observation is the post
+        first = loaded.frame.get_column("ts").first()
+        if isinstance(first, datetime):
+            base = loaded.campaign
+            post_time = first.astimezone(UTC)
+            loaded.campaign = Campaign(base.name, base.link, post_time, base.followers)
     if progress is not None:
         progress(1.0)
     return loaded
@@ -716,26 +722,42 @@ def _iso_times(raw: pl.DataFrame, column: str, path: Path, where: str) -> pl.Exp
     return pl.col(column).cast(pl.String).replace_strict(distinct, parsed, return_dtype=UTC_US)
 
 
+_ISO_FORMATS: Final = (
+    ("%Y-%m-%dT%H:%M:%S%.f%:z", True),
+    ("%Y-%m-%dT%H:%M:%S%:z", True),
+    ("%Y-%m-%dT%H:%M:%S%.f%z", True),
+    ("%Y-%m-%dT%H:%M:%S%z", True),
+    ("%Y-%m-%dT%H:%M%:z", True),
+    ("%Y-%m-%dT%H:%M:%S%.f", False),
+    ("%Y-%m-%dT%H:%M:%S", False),
+    ("%Y-%m-%dT%H:%M", False),
+    ("%Y-%m-%d", False),
+)
+
+
 def _parse_iso(text: pl.Series) -> pl.Series:
-    """Distinct ISO 8601 strings -> UTC; nulls where a string is no time."""
+    """Distinct ISO 8601 strings -> UTC; nulls where a string is no time.
+
+    Each format is tried only on what the previous ones left unparsed, so a file in one
+    format costs one pass. Naive times are UTC.
+    """
     cleaned = text.str.strip_chars().str.replace(r"^(\d{4}-\d{2}-\d{2}) ", "${1}T")
     cleaned = cleaned.str.replace(r"[zZ]$", "+00:00")
-    frame = pl.DataFrame({"t": cleaned})
-    candidates = [
-        pl.col("t").str.to_datetime(fmt, time_zone="UTC", time_unit="us", strict=False)
-        for fmt in (
-            "%Y-%m-%dT%H:%M:%S%.f%:z",
-            "%Y-%m-%dT%H:%M:%S%:z",
-            "%Y-%m-%dT%H:%M:%S%.f%z",
-            "%Y-%m-%dT%H:%M:%S%z",
-            "%Y-%m-%dT%H:%M%:z",
+    todo = pl.DataFrame({"i": pl.int_range(0, cleaned.len(), eager=True), "t": cleaned})
+    done: list[pl.DataFrame] = []
+    for fmt, aware in _ISO_FORMATS:
+        if todo.is_empty():
+            break
+        parsed = pl.col("t").str.to_datetime(
+            fmt, time_unit="us", time_zone="UTC" if aware else None, strict=False
         )
-    ]
-    naive = [
-        pl.col("t").str.to_datetime(fmt, time_unit="us", strict=False).dt.replace_time_zone("UTC")
-        for fmt in ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d")
-    ]
-    return frame.select(pl.coalesce(*candidates, *naive).alias("ts")).get_column("ts")
+        if not aware:
+            parsed = parsed.dt.replace_time_zone("UTC")
+        attempt = todo.with_columns(ts=parsed)
+        done.append(attempt.filter(pl.col("ts").is_not_null()).select("i", "ts"))
+        todo = attempt.filter(pl.col("ts").is_null()).select("i", "t")
+    result = pl.concat([*done, todo.select("i", ts=pl.lit(None, dtype=UTC_US))])
+    return result.sort("i").get_column("ts").cast(UTC_US)
 
 
 # --- cascades --------------------------------------------------------------------------------
