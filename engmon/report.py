@@ -33,7 +33,7 @@ from engmon.core.schema import (
     conform,
 )
 from engmon.core.store import counter_levels, observations_to_deltas, repeated_id_hashes
-from engmon.errors import ConfigError, EmptyInputError, EngmonError
+from engmon.errors import ConfigError, EngmonError
 from engmon.sources.files import FileSpec, LoadedFile, load_observations
 
 OUTPUT_FORMATS: Final = ("text", "json", "csv")
@@ -52,6 +52,7 @@ class _Input:
     notes: list[str]
     repeated: pl.DataFrame | None = None  # id hashes that repeat, when scanned ahead
     counters: bool = True  # whether any total rows may be present
+    metric_names: tuple[str, ...] = ()  # every metric in the file, shown at 0 before it starts
 
 
 def run_report(
@@ -117,7 +118,8 @@ def _from_loaded(loaded: LoadedFile) -> _Input:
     campaign = loaded.campaign
     if campaign.post_time is None:
         campaign = Campaign(campaign.name, campaign.link, first, campaign.followers)
-    return _Input(frame.lazy(), campaign, first, last, list(loaded.notes))
+    names = tuple(frame.get_column("metric").unique().to_list())
+    return _Input(frame.lazy(), campaign, first, last, list(loaded.notes), metric_names=names)
 
 
 def _scan_parquet(spec: FileSpec) -> _Input | None:
@@ -149,6 +151,7 @@ def _scan_parquet(spec: FileSpec) -> _Input | None:
         ts.max().alias("last"),
         ((value < 0) | value.is_nan() | value.is_infinite()).any().alias("bad"),
         value.filter(pl.col("metric") == FOLLOWERS).last().alias("followers"),
+        pl.col("metric").unique().implode().alias("metrics"),
         (pl.col("kind") != "event").any().alias("others")
         if "kind" in names
         else pl.lit(False).alias("others"),
@@ -177,6 +180,7 @@ def _scan_parquet(spec: FileSpec) -> _Input | None:
         [],
         repeated=repeated,
         counters=bool(stats["others"]),
+        metric_names=tuple(stats["metrics"]),
     )
 
 
@@ -213,8 +217,12 @@ def build_report(data: _Input, *, width: int, offset: timedelta | None) -> dict[
         post_time=post_time,
     ).collect()
     summary = summary.filter(pl.col("metric") != FOLLOWERS)
-    if summary.is_empty() and minutes.is_empty():
-        raise EmptyInputError(f"{campaign.name}: no observations up to {_offset(at_s)}")
+    missing = set(data.metric_names) - set(summary.get_column("metric").to_list()) - {FOLLOWERS}
+    if missing:  # metrics that had not started by `at`: shown at zero
+        zeros = pl.DataFrame({"metric": sorted(missing)}).with_columns(
+            count=pl.lit(0.0), reach=pl.lit(0), peak=pl.lit(0.0), velocity=pl.lit(0.0)
+        )
+        summary = pl.concat([summary, zeros], how="diagonal_relaxed")
     followers = campaign.followers
     engaged = metrics.engagement(summary, ENGAGEMENT_METRICS)
     per_1k = metrics.per_thousand(engaged, followers)
