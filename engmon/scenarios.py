@@ -96,6 +96,7 @@ class _Story:
     quote_share: float  # share of reshares that are quotes
     branching: float  # mean reshares spawned by one reshare per 1k of its followers
     max_reshares: int = 20_000
+    reshare_delay_s: float = 900.0  # scale of the delay between a reshare and its offspring
 
 
 _STORIES: Final[dict[str, _Story]] = {
@@ -127,8 +128,9 @@ _STORIES: Final[dict[str, _Story]] = {
         reply_rate=0.002,
         repost_rate=0.002,
         quote_share=0.2,
-        branching=4.0,
+        branching=1.6,
         max_reshares=6_000,
+        reshare_delay_s=1500.0,
     ),
 }
 
@@ -173,7 +175,7 @@ def _cascade(story: _Story, rng: np.random.Generator, horizon: float) -> pl.Data
         # each reshare spawns Poisson(branching * followers/1k, capped) reshares of its own
         spawned = rng.poisson(np.minimum(story.branching * audience / 1000.0, 25.0))
         parents = np.repeat(born, spawned)
-        born = parents + _delays(rng, parents.size, 900.0)
+        born = parents + _delays(rng, parents.size, story.reshare_delay_s)
         level += 1
     if not times:
         return pl.DataFrame(
