@@ -54,7 +54,6 @@ from engmon.tui.viewmodel import (
     compute_view,
     now_minute_of,
 )
-from engmon.tui.widgets.statusline import width_text
 
 RENDER_INTERVAL = 0.1
 """Seconds between render ticks (a redraw happens only when something changed)."""
@@ -346,7 +345,6 @@ class EngmonApp(App[None]):
         index = BUCKET_CYCLE.index(self.settings.bucket_width)
         width = BUCKET_CYCLE[(index + 1) % len(BUCKET_CYCLE)]
         self.change_settings("bucket", bucket_width=width)
-        self.notify(f"bucket {'auto' if width is None else width_text(width)}", timeout=2)
 
     def action_help(self) -> None:
         """Show the keys."""

@@ -11,6 +11,8 @@ from textual_plotext import PlotextPlot
 from engmon.tui.viewmodel import Curve
 from engmon.tui.widgets.statusline import width_text
 
+MIN_AXIS_MINUTES = 10
+"""The x axis spans at least this many minutes, so a young post's first bars stay narrow."""
 TICK_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440, 2880, 10080)
 """Candidate distances in minutes between x-axis labels."""
 
@@ -27,7 +29,7 @@ def minute_label(minute: int) -> str:
 
 def axis_ticks(curve: Curve, max_ticks: int = 8) -> tuple[list[float], list[str]]:
     """Round x positions (in the curve's unit) and their labels, at most `max_ticks`."""
-    span = curve.end_minute
+    span = max(curve.end_minute, MIN_AXIS_MINUTES)
     step = next((s for s in TICK_STEPS if span / s <= max_ticks), TICK_STEPS[-1])
     minutes = list(range(0, span + 1, step))
     scale = 60.0 if curve.unit == "h" else 1.0
@@ -89,6 +91,10 @@ class CurvePlot(PlotextPlot):
             plt.bar(curve.x, curve.values)
             if curve.cumulative is not None:  # right axis: totals dwarf per-bucket counts
                 plt.plot(curve.x, curve.cumulative, yside="right", marker="braille")
+            # a fixed minimum span keeps the first bars narrow instead of half the screen wide
+            scale = 60.0 if curve.unit == "h" else 1.0
+            span = max(curve.end_minute, MIN_AXIS_MINUTES) / scale
+            plt.xlim(-0.6 * curve.width / scale, span)
             positions, labels = axis_ticks(curve, max_ticks=max(2, self.size.width // 12))
             plt.xticks(positions, labels)
             if max(curve.values, default=0.0) <= 0:
