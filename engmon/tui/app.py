@@ -50,6 +50,7 @@ from engmon.tui.screens import DashboardScreen, HelpScreen
 from engmon.tui.viewmodel import (
     ClockState,
     DashboardView,
+    VerdictPhrase,
     ViewSettings,
     compute_view,
     now_minute_of,
@@ -103,6 +104,7 @@ class EngmonApp(App[None]):
         settings: ViewSettings | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         render_interval: float = RENDER_INTERVAL,
+        verdict_phrases: Sequence[VerdictPhrase] = (),
     ) -> None:
         super().__init__()
         self.campaign = campaign
@@ -115,6 +117,7 @@ class EngmonApp(App[None]):
         self.settings = settings or ViewSettings()
         self.monotonic = monotonic
         self.render_interval = render_interval
+        self.verdict_phrases = list(verdict_phrases)  # forecast / expected band (issue 7)
         self.pollers: dict[str, SourcePoller] = {
             s.name: SourcePoller(s, clock=monotonic) for s in self.sources
         }
@@ -261,7 +264,9 @@ class EngmonApp(App[None]):
         if key == self._view_key and self.view is not None:
             return
         self._view_key = key
-        self.view = compute_view(self.store, self.campaign, clock.now, self.settings)
+        self.view = compute_view(
+            self.store, self.campaign, clock.now, self.settings, phrases=self.verdict_phrases
+        )
         self.renders += 1
         screen.show_view(self.view, progress)
 

@@ -12,6 +12,7 @@ even though the store already holds later rows.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -42,6 +43,11 @@ MAX_CURVE_BUCKETS: Final = 180
 """A chosen bucket width is widened when it would draw more bars than this."""
 HOURS_AXIS_AFTER: Final = 180
 """Past this many minutes the curve's x axis is in hours."""
+
+
+VerdictPhrase = Callable[[ObservationStore, Campaign, int], "str | None"]
+"""A hook adding a sentence to the verdict (a forecast, the expected band of past posts):
+called with the store, the campaign and the clock's minute since post; None adds nothing."""
 
 
 @dataclass(frozen=True)
@@ -150,9 +156,12 @@ def compute_view(
     now: datetime,
     settings: ViewSettings = ViewSettings(),
     *,
-    extra_verdict: tuple[str, ...] = (),
+    phrases: Sequence[VerdictPhrase] = (),
 ) -> DashboardView:
-    """The dashboard as of `now`, from the store's per-minute aggregate and levels."""
+    """The dashboard as of `now`, from the store's per-minute aggregate and levels.
+
+    `phrases` add sentences to the verdict (see `VerdictPhrase`).
+    """
     post_time = campaign.post_time or store.post_time
     elapsed_s = (now - post_time).total_seconds() if post_time is not None else 0.0
     now_minute = now_minute_of(elapsed_s)
@@ -209,6 +218,7 @@ def compute_view(
         peak_rate=kpis.peak,
         peak_minute=kpis.peak_minute,
     )
+    extra = [text for phrase in phrases if (text := phrase(store, campaign, now_minute))]
     return DashboardView(
         campaign=campaign,
         post_time=post_time,
@@ -220,7 +230,7 @@ def compute_view(
         headline=headline,
         kpis=kpis,
         curve=curve,
-        verdict=verdict(facts, extra_verdict),
+        verdict=verdict(facts, extra),
         summary=summary,
     )
 
