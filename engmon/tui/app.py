@@ -177,7 +177,8 @@ class EngmonApp(App[None]):
         while True:
             done = False
             try:
-                result = await poller.poll_once(self.client, self.now())
+                # the clock's own time: a paused live panel still polls the present
+                result = await poller.poll_once(self.client, self.clock.now())
             except Exception as exc:  # a bug in one source must not take the dashboard down
                 status = poller.status
                 status.state = "retrying"
