@@ -75,7 +75,7 @@ def rate_text(value: float) -> str:
     if size >= 10:
         return f"{value:.0f}"
     if size >= 1:
-        return f"{value:.1f}"
+        return f"{value:.1f}".removesuffix(".0")
     if size >= 0.1:
         return f"{value:.2f}".rstrip("0")
     digits = -math.floor(math.log10(size))

@@ -105,7 +105,15 @@ def test_compact_count(value: float, text: str) -> None:
 
 @pytest.mark.parametrize(
     ("value", "text"),
-    [(0.0, "0"), (0.0025, "0.003"), (0.031, "0.03"), (0.45, "0.45"), (1.23, "1.2"), (14.2, "14")],
+    [
+        (0.0, "0"),
+        (1.0, "1"),
+        (0.0025, "0.003"),
+        (0.031, "0.03"),
+        (0.45, "0.45"),
+        (1.23, "1.2"),
+        (14.2, "14"),
+    ],
 )
 def test_rate_text(value: float, text: str) -> None:
     assert rate_text(value) == text

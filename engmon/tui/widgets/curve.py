@@ -36,6 +36,17 @@ def axis_ticks(curve: Curve, max_ticks: int = 8) -> tuple[list[float], list[str]
     return [m / scale for m in minutes], [minute_label(m) for m in minutes]
 
 
+def count_step(top: float, max_ticks: int = 5) -> int:
+    """A whole-number y-axis step (1, 2, 5, 10, 20, 50, …) giving at most `max_ticks` steps."""
+    step = 1
+    while top / step > max_ticks:
+        for factor in (2, 5, 10):
+            if top / (step * factor) <= max_ticks or factor == 10:
+                step *= factor
+                break
+    return step
+
+
 def curve_title(curve: Curve) -> str:
     """`clicks per 1m · since post`."""
     return f"{curve.metric} per {width_text(curve.width)} · since post"
@@ -97,6 +108,8 @@ class CurvePlot(PlotextPlot):
             plt.xlim(-0.6 * curve.width / scale, span)
             positions, labels = axis_ticks(curve, max_ticks=max(2, self.size.width // 12))
             plt.xticks(positions, labels)
-            if max(curve.values, default=0.0) <= 0:
-                plt.ylim(0, 1)
+            top = max(curve.values, default=0.0)
+            step = count_step(top)
+            plt.ylim(0, max(top, 1.0))
+            plt.yticks([step * i for i in range(int(max(top, 1.0) // step) + 1)])
         return super().render()
