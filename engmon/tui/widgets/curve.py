@@ -21,8 +21,9 @@ def minute_label(minute: int) -> str:
     """`5m`, `1h`, `1h30`, `2d`: an x-axis label for minutes since post."""
     if minute < 60:
         return f"{minute}m"
-    if minute % 1440 == 0:
-        return f"{minute // 1440}d"
+    if minute >= 1440:
+        days, rest = divmod(minute, 1440)
+        return f"{days}d" if rest == 0 else f"{days}d{rest // 60:02d}h"
     hours, mins = divmod(minute, 60)
     return f"{hours}h" if mins == 0 else f"{hours}h{mins:02d}"
 
