@@ -110,7 +110,7 @@ class EngmonApp(App[None]):
         self.campaign = campaign
         self.sources = list(sources)
         self.clock = clock
-        self.store = store or ObservationStore(post_time=campaign.post_time)
+        self.store = store if store is not None else ObservationStore(campaign.post_time)
         self.recorder = recorder
         self._client = client
         self._owns_client = client is None
