@@ -216,7 +216,12 @@ class EngmonApp(App[None]):
         self.store.merge(message.frame)
 
     def on_source_status_changed(self, message: SourceStatusChanged) -> None:
-        self.statuses[message.status.name] = message.status
+        status = message.status
+        before = self.statuses.get(status.name)
+        self.statuses[status.name] = status
+        if status.last_error and (before is None or before.last_error != status.last_error):
+            # the sources line shows a short reason; the whole line once, as a notification
+            self.notify(status.last_error, title=status.name, severity="warning", timeout=8)
 
     def on_replay_progressed(self, message: ReplayProgressed) -> None:
         self.progress[message.source] = message
