@@ -122,7 +122,7 @@ def test_rate_text(value: float, text: str) -> None:
 @pytest.mark.parametrize(
     ("seconds", "text"),
     [
-        (40, "40 s"),
+        (40, "under a minute"),
         (12 * 60 + 30, "12 min"),
         (3 * 3600 + 300, "3 h 05 min"),
         (52 * 3600, "2 days 4 h"),

@@ -24,7 +24,7 @@ def kpi_items(view: DashboardView) -> tuple[list[tuple[str, str]], list[tuple[st
     unit = view.headline
     peak = f"{rate_text(k.peak)}/min"
     if k.peak > 0 and k.peak_minute is not None:
-        peak += f" at {offset_text(k.peak_minute * 60)}"
+        peak += f" at {offset_text(k.peak_minute * 60) if k.peak_minute else '+0m'}"
     rates = [
         (f"{unit} now", f"{rate_text(k.velocity)}/min"),
         ("peak", peak),
