@@ -79,7 +79,8 @@ class Kpis:
 
 @dataclass(frozen=True)
 class Curve:
-    """The plotted series: per bucket of `width` minutes since post (`x` in `unit`)."""
+    """The plotted series: per bucket of `width` minutes since post; `x` is each bucket's
+    middle in `unit` (minutes or hours), `cumulative` the running total at each bucket's end."""
 
     metric: str
     width: int
@@ -263,8 +264,8 @@ def compute_curve(
     values = table.get_column("value").to_list()
     running = table.get_column("value").cum_sum().to_list() if cumulative else None
     hours = end_minute > HOURS_AXIS_AFTER
-    starts = table.get_column("bucket")
-    x = (starts / 60.0).to_list() if hours else starts.cast(pl.Float64).to_list()
+    middles = table.get_column("bucket").cast(pl.Float64) + width / 2  # bars sit in their span
+    x = (middles / 60.0).to_list() if hours else middles.to_list()
     return Curve(
         metric=metric,
         width=width,

@@ -101,16 +101,23 @@ class CurvePlot(PlotextPlot):
             cumulative = curve.cumulative is not None
             plt.xlabel("time since post" + (" · right axis: cumulative" if cumulative else ""))
             plt.bar(curve.x, curve.values)
-            if curve.cumulative is not None:  # right axis: totals dwarf per-bucket counts
-                plt.plot(curve.x, curve.cumulative, yside="right", marker="braille")
-            # a fixed minimum span keeps the first bars narrow instead of half the screen wide
             scale = 60.0 if curve.unit == "h" else 1.0
+            half = curve.width / scale / 2
+            if curve.cumulative is not None:  # right axis: totals dwarf per-bucket counts
+                ends = [0.0, *(x + half for x in curve.x)]  # running total at each bucket's end
+                plt.plot(ends, [0.0, *curve.cumulative], yside="right", marker="braille")
+            # a fixed minimum span keeps the first bars narrow instead of half the screen wide
             span = max(curve.end_minute, MIN_AXIS_MINUTES) / scale
-            plt.xlim(-0.6 * curve.width / scale, span)
+            plt.xlim(0, max(span, curve.x[-1] + half if curve.x else span))
             positions, labels = axis_ticks(curve, max_ticks=max(2, self.size.width // 12))
             plt.xticks(positions, labels)
             top = max(curve.values, default=0.0)
             step = count_step(top)
             plt.ylim(0, max(top, 1.0))
             plt.yticks([step * i for i in range(int(max(top, 1.0) // step) + 1)])
+            if curve.cumulative is not None:
+                total = max(curve.cumulative[-1] if curve.cumulative else 0.0, 1.0)
+                right = count_step(total)
+                plt.ylim(0, total, yside="right")
+                plt.yticks([right * i for i in range(int(total // right) + 1)], yside="right")
         return super().render()
