@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from textual.app import RenderResult
 from textual.timer import Timer
@@ -118,6 +119,7 @@ class CurvePlot(PlotextPlot):
             if curve.cumulative is not None:
                 total = max(curve.cumulative[-1] if curve.cumulative else 0.0, 1.0)
                 right = count_step(total)
-                plt.ylim(0, total, yside="right")
-                plt.yticks([right * i for i in range(int(total // right) + 1)], yside="right")
+                loose: Any = plt  # plotext annotates `yside` as a number; it takes "right"
+                loose.ylim(0, total, yside="right")
+                loose.yticks([right * i for i in range(int(total // right) + 1)], yside="right")
         return super().render()
