@@ -1,0 +1,1029 @@
+"""Web server access logs: replay a whole log or follow a growing one (`tail -F`), vectorised.
+
+A log is read in byte chunks (plain or .gz), each chunk split on `"` by polars' CSV reader
+(an end-of-line marker column tells a well-formed line from a cut-off or over-quoted one), then
+filtered to the campaign link *before* anything costly: timestamps are parsed on distinct
+values, user agents and client IPs are looked up once per distinct value (ua-parser, geoip2fast
+or a MaxMind .mmdb). Nothing loops per line in Python and nothing is downloaded.
+
+Each counted hit becomes a `clicks` event; the first hit of each visitor (IP + user agent) per
+UTC day also becomes a `visitors` event. Event ids are `<crc32 of the file's first line>:<line
+number>`, so a line keeps its id between a replay and a live tail of the same file, and two
+generations of a rotated or truncated log never collide. `actor` is a hash of IP + user agent;
+the raw IP never leaves this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import os
+import re
+import sys
+import zlib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import IO, Any, Final, cast
+from urllib.parse import urlsplit
+
+import httpx
+import polars as pl
+
+from engmon.core.campaign import Campaign
+from engmon.core.schema import CLICKS, UTC_US, VISITORS, conform, empty_observations
+from engmon.errors import ConfigError, EmptyInputError, FileFormatError, InputError, SourceError
+from engmon.sources.accesslog_formats import (
+    FORMAT_NAMES,
+    JsonPlan,
+    SplitPlan,
+    compile_format,
+    compile_json,
+    is_json_format,
+)
+from engmon.sources.base import PollResult, Source
+from engmon.sources.options import SourceOptions
+
+KIND: Final = "access-log"
+SUMMARY: Final = "follows a web server access log (nginx/Apache/Caddy/Traefik): clicks, visitors"
+KEYS: Final[dict[str, str]] = {
+    "path": "the access log to follow (rotation by rename and copytruncate are survived)",
+    "format": f"one of {', '.join(FORMAT_NAMES)} (default combined)",
+    "log_format": "a custom nginx log_format string (overrides format)",
+    "link": 'path or URL of the link to count (default: the campaign link; "" = whole site)',
+    "utm": 'table of utm_* parameters a hit must carry, e.g. { utm_source = "mastodon" }',
+    "include_bots": "count crawlers and link-preview bots too (default false)",
+    "geoip_db": "a MaxMind .mmdb file for countries (default: geoip2fast's bundled database)",
+    "json_fields": 'for JSON logs: engmon field -> JSON path, e.g. { target = "request.uri" }',
+    "from_start": "read the log from its beginning on the first poll (default true)",
+}
+
+CHUNK_BYTES: Final = 64 * 1024 * 1024
+"""Bytes parsed at once: big enough for polars' parallel reader, small enough for any log."""
+
+MALFORMED_SHOWN: Final = 5
+"""How many malformed line numbers a report names."""
+
+_EOL_MARK: Final = '"\x01'
+_ESCAPED_QUOTE: Final = "\x02"
+_TIME_LOCAL: Final = "%d/%b/%Y:%H:%M:%S %z"
+_ISO: Final = "%Y-%m-%dT%H:%M:%S%.f%z"
+
+STATIC_ASSET: Final = (
+    r"(?i)(?:\.(?:css|js|mjs|map|png|jpe?g|gif|webp|avif|svg|ico|bmp|woff2?|ttf|otf|eot|"
+    r"mp4|webm|mp3|ogg|wasm)$|^/(?:favicon\.ico|robots\.txt|sitemap[^/]*\.xml|"
+    r"apple-touch-icon[^/]*|browserconfig\.xml|site\.webmanifest|manifest\.json|ads\.txt)$)"
+)
+"""Paths that are page furniture, not visits (ignored in the whole-site view)."""
+
+BOT_AGENT: Final = (
+    r"(?i)bot\b|bot/|crawl|spider|slurp|fetch|scrape|preview|monitor|headless|python-|"
+    r"\bcurl/|wget|go-http-client|java/|okhttp|libwww|httpclient|zgrab|masscan|nmap|nikto|"
+    r"facebookexternalhit|whatsapp|telegram|embedly|lighthouse|pingdom|uptime"
+)
+"""User agents counted as bots beyond what ua-parser calls a Spider."""
+
+TABLET_FAMILIES: Final = ("ipad", "tablet", "kindle", "nexus 7", "nexus 9", "nexus 10", "xoom")
+DESKTOP_OSES: Final = (
+    "Windows",
+    "Mac OS X",
+    "Linux",
+    "Ubuntu",
+    "Fedora",
+    "Debian",
+    "Chrome OS",
+    "FreeBSD",
+    "OpenBSD",
+    "NetBSD",
+)
+MOBILE_OSES: Final = ("iOS", "Android", "Windows Phone", "BlackBerry OS", "KaiOS", "HarmonyOS")
+
+
+# --- device and country, on distinct values only ---------------------------------------------
+
+
+def device_of(user_agent: str) -> str:
+    """desktop, mobile, tablet, bot or other for one user agent (ua-parser + a bot pattern)."""
+    if not user_agent or user_agent == "-" or re.search(BOT_AGENT, user_agent):
+        return "bot"
+    from ua_parser import parse
+
+    result = parse(user_agent)
+    device = (result.device.family if result.device else "") or ""
+    brand = (result.device.brand if result.device else "") or ""
+    os_family = (result.os.family if result.os else "") or ""
+    if device == "Spider":
+        return "bot"
+    lowered = f"{device} {brand}".lower()
+    if any(name in lowered for name in TABLET_FAMILIES):
+        return "tablet"
+    if os_family == "Android" and "Mobile" not in user_agent:
+        return "tablet"
+    if os_family in MOBILE_OSES or (device and device != "Other"):
+        return "mobile"
+    if os_family in DESKTOP_OSES:
+        return "desktop"
+    return "other"
+
+
+@cache
+def _geoip2fast() -> Any:
+    from geoip2fast import GeoIP2Fast
+
+    return GeoIP2Fast(geoip2fast_data_file="geoip2fast-ipv6.dat.gz")
+
+
+@cache
+def _geoip2fast_ipv4_table() -> pl.DataFrame | None:
+    """geoip2fast's IPv4 networks as (first, last, country) sorted by first, or None.
+
+    Reads the library's loaded tables so thousands of distinct IPs are placed with one
+    `join_asof` instead of one Python call each; None if its internals ever change.
+    """
+    _geoip2fast()
+    from geoip2fast import geoip2fast as module
+
+    try:
+        v4 = [n for n, chunk in enumerate(module.mainListFirstIP) if chunk and chunk[0] < 2**32]
+        firsts = [ip for n in v4 for ip in module.mainListFirstIP[n]]
+        lengths = [bits for n in v4 for bits in module.mainListNetlength[n]]
+        ids = [i for n in v4 for i in module.mainListIDCountryCodes[n]]
+        names = [str(name).split(":", 1)[0] for name in module.mainListNamesCountry]
+    except (AttributeError, TypeError):
+        return None
+    country_of_id = {
+        number: (code if number >= 16 and re.fullmatch("[A-Z]{2}", code) else None)
+        for number, code in enumerate(names)  # the first 16 names are private/reserved ranges
+    }
+    frame = pl.DataFrame(
+        {"first": firsts, "bits": lengths, "id": ids},
+        schema={"first": pl.Float64(), "bits": pl.Int64(), "id": pl.Int64()},
+    )  # IPv6 starts do not fit an Int64; Float64 keeps every IPv4 start exact
+    return (
+        frame.filter(pl.col("first") < 2**32)
+        .select(
+            first=pl.col("first").cast(pl.Int64),
+            last=pl.col("first").cast(pl.Int64) + (2 ** (32 - pl.col("bits"))).cast(pl.Int64) - 1,
+            country=pl.col("id").replace_strict(country_of_id, return_dtype=pl.String()),
+        )
+        .sort("first")
+    )
+
+
+def ipv4_number(ip: pl.Expr) -> pl.Expr:
+    """Dotted IPv4 text -> its 32-bit number (null for anything else, e.g. IPv6)."""
+    parts = ip.str.split_exact(".", 3)
+    octets = [parts.struct.field(f"field_{i}").cast(pl.Int64, strict=False) for i in range(4)]
+    number = octets[0] * 16_777_216 + octets[1] * 65_536 + octets[2] * 256 + octets[3]
+    in_range = pl.all_horizontal([o.is_between(0, 255) for o in octets])
+    return pl.when(ip.str.contains(r"^\d+\.\d+\.\d+\.\d+$") & in_range).then(number)
+
+
+class CountryLookup:
+    """Client IP -> ISO-2 country, from geoip2fast's bundled data or a user's MaxMind .mmdb."""
+
+    vectorise_from: int = 2_000
+    """Distinct IPv4 addresses above which the bundled table is joined instead of looked up."""
+
+    def __init__(self, mmdb: Path | None = None) -> None:
+        self.mmdb = mmdb
+        self._reader: Any = None
+        if mmdb is not None:
+            try:
+                import maxminddb
+            except ImportError as exc:
+                raise ConfigError(
+                    f"geoip_db {mmdb}: reading .mmdb files needs the maxminddb package"
+                    " (pip install maxminddb)"
+                ) from exc
+            try:
+                self._reader = maxminddb.open_database(str(mmdb))
+            except (OSError, ValueError) as exc:
+                raise ConfigError(
+                    f"geoip_db {mmdb}: not a readable MaxMind database ({exc})"
+                ) from exc
+
+    def country(self, ip: str) -> str | None:
+        """ISO-2 code, or None for private, unknown or unparsable addresses."""
+        if self._reader is not None:
+            try:
+                record = self._reader.get(ip)
+            except ValueError:
+                return None
+            if not isinstance(record, dict):
+                return None
+            country = record.get("country") or record.get("registered_country") or {}
+            code = country.get("iso_code") if isinstance(country, dict) else None
+            return code if isinstance(code, str) else None
+        code = _geoip2fast().lookup(ip).country_code
+        return code if isinstance(code, str) and len(code) == 2 and code.isalpha() else None
+
+    def countries(self, ips: list[str]) -> dict[str, str | None]:
+        """Country per distinct IP: one vectorised join for many IPv4s, lookups otherwise."""
+        found: dict[str, str | None] = {}
+        rest = ips
+        table = (
+            _geoip2fast_ipv4_table()
+            if (self._reader is None and len(ips) >= self.vectorise_from)
+            else None
+        )
+        if table is not None:
+            frame = pl.DataFrame({"ip": ips}, schema={"ip": pl.String()}).with_columns(
+                number=ipv4_number(pl.col("ip"))
+            )
+            v4 = frame.filter(pl.col("number").is_not_null()).sort("number")
+            joined = v4.join_asof(table, left_on="number", right_on="first", strategy="backward")
+            joined = joined.with_columns(
+                country=pl.when(pl.col("number") <= pl.col("last")).then(pl.col("country"))
+            )
+            found.update(
+                zip(
+                    joined.get_column("ip").to_list(),
+                    joined.get_column("country").to_list(),
+                    strict=True,
+                )
+            )
+            rest = frame.filter(pl.col("number").is_null()).get_column("ip").to_list()
+        for ip in rest:
+            found[ip] = self.country(ip) if ip else None
+        return found
+
+
+# --- link matching ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LinkMatch:
+    """Which requests count: the link's path (with or without a query), required utm_* values.
+
+    `path` None means every page of the site (static assets aside).
+    """
+
+    path: str | None = None
+    utm: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def build(cls, link: str | None, utm: Mapping[str, str] | None = None) -> LinkMatch:
+        """From a campaign link (URL or path; empty = whole site) and utm_* requirements."""
+        wanted: dict[str, str] = {}
+        path: str | None = None
+        if link and link.strip():
+            parts = urlsplit(link.strip())
+            path = (parts.path or "/").rstrip("/") or "/"
+        for key, value in (utm or {}).items():
+            if not key.startswith("utm_"):
+                raise ConfigError(f"utm: key {key!r} is not a utm_* parameter (utm_source, ...)")
+            wanted[key] = str(value)
+        return cls(path, tuple(sorted(wanted.items())))
+
+    @property
+    def needle(self) -> str | None:
+        """A literal every matching request line contains (cheap prefilter before parsing)."""
+        return self.path if self.path not in (None, "/") else None
+
+    def expr(self, target: pl.Expr) -> pl.Expr:
+        """True for targets (path + query) this link counts."""
+        path = target.str.split_exact("?", 1).struct.field("field_0")
+        if self.path is None:
+            keep = path.str.contains(STATIC_ASSET).not_()
+        elif self.path == "/":
+            keep = path == "/"
+        else:
+            keep = path.is_in([self.path, self.path + "/"])
+        for key, value in self.utm:
+            keep = keep & target.str.contains(f"[?&]{re.escape(key)}={re.escape(value)}(?:&|#|$)")
+        return keep
+
+
+# --- parsing ---------------------------------------------------------------------------------
+
+
+@dataclass
+class LineStats:
+    """What happened to the lines read so far: totals and the malformed ones."""
+
+    lines: int = 0
+    blank: int = 0
+    malformed: int = 0
+    malformed_lines: list[int] = field(default_factory=list)
+    hits: int = 0
+
+    @property
+    def parsed(self) -> int:
+        """Lines that read as the chosen format."""
+        return self.lines - self.blank - self.malformed
+
+    def add_malformed(self, line_numbers: pl.Series) -> None:
+        """Count malformed lines and keep the first few numbers."""
+        self.malformed += line_numbers.len()
+        room = MALFORMED_SHOWN - len(self.malformed_lines)
+        if room > 0 and line_numbers.len():
+            self.malformed_lines.extend(int(n) for n in line_numbers.sort().head(room))
+
+    def note(self, name: str) -> str | None:
+        """One line about malformed lines, None when there were none."""
+        if not self.malformed:
+            return None
+        shown = ", ".join(str(n) for n in sorted(self.malformed_lines))
+        more = ", ..." if self.malformed > len(self.malformed_lines) else ""
+        return (
+            f"{name}: {self.malformed} of {self.lines} lines malformed and skipped"
+            f" (line {shown}{more})"
+        )
+
+
+HITS_SCHEMA: Final = pl.Schema(
+    {
+        "line": pl.Int64(),
+        "ts": UTC_US,
+        "ip": pl.String(),
+        "user_agent": pl.String(),
+        "referrer": pl.String(),
+        "target": pl.String(),
+        "status": pl.Int32(),
+        "method": pl.String(),
+    }
+)
+"""Parsed request lines, before counting: every format is brought to these columns."""
+
+
+class AccessLogParser:
+    """Turns chunks of log bytes into hit rows; keeps line statistics and lookup caches."""
+
+    def __init__(
+        self,
+        log_format: str = "combined",
+        *,
+        link: LinkMatch | None = None,
+        json_fields: Mapping[str, str] | None = None,
+        include_bots: bool = False,
+        geoip_db: Path | None = None,
+        where: str = "log_format",
+    ) -> None:
+        self.log_format = log_format
+        self.json_plan: JsonPlan | None = None
+        self.split_plan: SplitPlan | None = None
+        if is_json_format(log_format):
+            self.json_plan = compile_json(log_format, json_fields, where=f"{where} json_fields")
+        else:
+            self.split_plan = compile_format(log_format, where=where)
+        self.link = link or LinkMatch()
+        self.include_bots = include_bots
+        self.countries = CountryLookup(geoip_db)
+        self.stats = LineStats()
+        self._devices: dict[str, str] = {}
+        self._countries = pl.DataFrame(schema={"ip": pl.String(), "country": pl.String()})
+        self.rows_last = 0
+        """Lines in the chunk last parsed (the next chunk's first line number follows it)."""
+
+    # -- chunk -> all parsed lines (HITS_SCHEMA), malformed counted in stats ------------------
+    def parse_lines(self, data: bytes, first_line: int, *, prefilter: bool = True) -> pl.DataFrame:
+        """Every well-formed line of `data` (complete lines) as HITS_SCHEMA rows.
+
+        With `prefilter`, lines that cannot be the link are dropped before field extraction
+        (so their fields are never checked; malformed structure is still counted for all).
+        """
+        self.rows_last = 0
+        if not data:
+            return HITS_SCHEMA.to_frame()
+        if self.json_plan is not None:
+            return self._parse_json(data, first_line, prefilter=prefilter)
+        assert self.split_plan is not None
+        return self._parse_split(data, first_line, self.split_plan, prefilter=prefilter)
+
+    def _parse_split(
+        self, data: bytes, first_line: int, plan: SplitPlan, *, prefilter: bool
+    ) -> pl.DataFrame:
+        if b"\r" in data[:65536]:
+            data = data.replace(b"\r\n", b"\n")
+        marked = data.replace(b"\n", b'"\x01\n')
+        if not data.endswith(b"\n"):
+            marked += b'"\x01'
+        width = plan.columns + 3  # room for two escaped quotes (\") to be repaired
+        names = [f"s{i}" for i in range(width)]
+        frame = pl.read_csv(
+            marked,
+            separator='"',
+            quote_char=None,
+            has_header=False,
+            schema=dict.fromkeys(names, pl.String()),
+            truncate_ragged_lines=True,
+            missing_columns="insert",
+            empty_string_is_null=False,
+            encoding="utf8-lossy",
+            raise_if_empty=False,
+            row_index_name="line",
+            row_index_offset=first_line,
+        ).with_columns(pl.col("line").cast(pl.Int64))
+        del marked
+        self.rows_last = frame.height
+        self.stats.lines += frame.height
+        mark = _EOL_MARK[1:]
+        blank = (pl.col("s0") == "") & (pl.col("s1") == mark)
+        structure = pl.col(f"s{plan.columns}") == mark
+        for segment in plan.segments:
+            if segment.literal is not None and segment.literal.strip() == "":
+                structure = structure & (pl.col(f"s{segment.index}") == segment.literal)
+        frame = frame.with_columns(_ok=structure, _blank=blank)
+        self.stats.blank += int(frame.get_column("_blank").sum())
+        bad = frame.filter(~pl.col("_ok") & ~pl.col("_blank"))
+        good = frame.filter(pl.col("_ok")).select("line", *names[: plan.columns])
+        if bad.height:
+            repaired, still_bad = _repair_escaped_quotes(bad, plan, names)
+            self.stats.add_malformed(still_bad)
+            good = pl.concat([good, repaired])
+        del frame
+        request = plan.segment_of("request") or plan.segment_of("target")
+        if prefilter and self.link.needle and request is not None and request.variable:
+            good = good.filter(
+                pl.col(f"s{request.index}").str.contains(self.link.needle, literal=True)
+            )
+        return self._fields_to_hits(good, plan)
+
+    def _fields_to_hits(self, good: pl.DataFrame, plan: SplitPlan) -> pl.DataFrame:
+        from engmon.sources.accesslog_formats import VARIABLE_FIELDS
+
+        columns: dict[str, pl.Expr] = {}
+        checks: list[pl.Expr] = []
+        extracted: list[pl.Expr] = []
+        for segment in plan.segments:
+            column = pl.col(f"s{segment.index}")
+            if segment.variable:
+                name = VARIABLE_FIELDS.get(segment.variable)
+                if name and name not in columns:
+                    columns[name] = column
+            elif segment.pattern:
+                extracted.append(
+                    column.str.extract_groups(segment.pattern).alias(f"g{segment.index}")
+                )
+                groups = re.findall(r"\(\?P<(\w+)>", segment.pattern)
+                checks.append(column.str.contains(segment.pattern))
+                for group in groups:
+                    name = VARIABLE_FIELDS.get(group)
+                    if name and name not in columns:
+                        columns[name] = pl.col(f"g{segment.index}").struct.field(group)
+        frame = good.with_columns(extracted) if extracted else good
+        if "request" in columns:
+            parts = columns["request"].str.split_exact(" ", 2)
+            columns.setdefault("method", parts.struct.field("field_0"))
+            columns.setdefault("target", parts.struct.field("field_1"))
+        if "time_local" in columns:
+            time_raw = columns["time_local"]
+            time_format = _TIME_LOCAL
+        elif "time_iso" in columns:
+            time_raw = columns["time_iso"].str.replace(r"Z$", "+00:00")
+            time_format = _ISO
+        else:
+            time_raw = columns["time_epoch"]
+            time_format = "epoch"
+        if "ip" not in columns and "forwarded_for" in columns:
+            columns["ip"] = columns["forwarded_for"].str.split(",").list.first().str.strip_chars()
+        ok = pl.all_horizontal(checks) if checks else pl.lit(True)
+        frame = frame.select(
+            "line",
+            _ok=ok,
+            _time=time_raw,
+            ip=columns.get("ip", pl.lit(None, pl.String())),
+            user_agent=columns.get("user_agent", pl.lit(None, pl.String())),
+            referrer=columns.get("referrer", pl.lit(None, pl.String())),
+            target=columns.get("target", pl.lit(None, pl.String())),
+            status=columns.get("status", pl.lit("200")),
+            method=columns.get("method", pl.lit(None, pl.String())),
+        )
+        return self._finish_hits(frame, time_format)
+
+    def _parse_json(self, data: bytes, first_line: int, *, prefilter: bool) -> pl.DataFrame:
+        plan = self.json_plan
+        assert plan is not None
+        frame = pl.read_csv(
+            data,
+            separator="\x1f",  # never raw inside JSON text: each line is one column
+            quote_char=None,
+            has_header=False,
+            schema={"text": pl.String()},
+            truncate_ragged_lines=True,
+            missing_columns="insert",
+            empty_string_is_null=False,
+            encoding="utf8-lossy",
+            raise_if_empty=False,
+            row_index_name="line",
+            row_index_offset=first_line,
+        ).with_columns(pl.col("line").cast(pl.Int64))
+        self.rows_last = frame.height
+        self.stats.lines += frame.height
+        is_blank = pl.col("text").str.strip_chars() == ""
+        self.stats.blank += int(frame.select(is_blank.sum()).item())
+        frame = frame.filter(~is_blank)
+        if prefilter and self.link.needle:
+            looks_json = pl.col("text").str.starts_with("{")
+            self.stats.add_malformed(frame.filter(~looks_json).get_column("line"))
+            frame = frame.filter(
+                looks_json & pl.col("text").str.contains(self.link.needle, literal=True)
+            )
+
+        def pick(name: str) -> pl.Expr:
+            paths = plan.paths.get(name, ())
+            if not paths:
+                return pl.lit(None, pl.String())
+            return pl.coalesce([pl.col("text").str.json_path_match(p) for p in paths])
+
+        raw_time = pick("time")
+        frame = frame.select(
+            "line",
+            _ok=pl.col("text").str.starts_with("{"),
+            _time=raw_time,
+            ip=pick("ip"),
+            user_agent=pick("user_agent"),
+            referrer=pick("referrer"),
+            target=pick("target"),
+            status=pick("status"),
+            method=pick("method"),
+        )
+        return self._finish_hits(frame, "json")
+
+    def _finish_hits(self, frame: pl.DataFrame, time_format: str) -> pl.DataFrame:
+        """Parse times on distinct values, validate, count malformed; HITS_SCHEMA out."""
+        times = frame.select(pl.col("_time").unique().alias("_time"))
+        raw = pl.col("_time")
+        if time_format == "epoch":
+            parsed = _epoch(raw)
+        elif time_format == "json":
+            numeric = raw.str.contains(r"^\d+(?:\.\d+)?$")
+            parsed = (
+                pl.when(numeric)
+                .then(_epoch(raw))
+                .otherwise(
+                    raw.str.replace(r"Z$", "+00:00").str.to_datetime(
+                        _ISO, time_zone="UTC", strict=False
+                    )
+                )
+            )
+        else:
+            parsed = raw.str.to_datetime(time_format, time_zone="UTC", strict=False)
+        times = times.with_columns(ts=parsed.dt.cast_time_unit("us"))
+        frame = frame.join(times, on="_time", how="left", nulls_equal=True).with_columns(
+            status=pl.col("status").cast(pl.Int32, strict=False)
+        )
+        valid = (
+            pl.col("_ok")
+            & pl.col("ts").is_not_null()
+            & pl.col("target").is_not_null()
+            & pl.col("status").is_not_null()
+        )
+        self.stats.add_malformed(frame.filter(~valid).get_column("line"))
+        for column in ("referrer", "user_agent", "ip"):
+            frame = frame.with_columns(
+                pl.when(pl.col(column).is_in(["-", ""]))
+                .then(None)
+                .otherwise(pl.col(column))
+                .alias(column)
+            )
+        return frame.filter(valid).select(HITS_SCHEMA.names()).cast(HITS_SCHEMA)
+
+    # -- hits -> counted clicks with dimensions -----------------------------------------------
+    def count(self, hits: pl.DataFrame) -> pl.DataFrame:
+        """The hits engmon counts: the link (or every page), GET, 2xx/3xx, humans by default.
+
+        Adds `device` (per distinct user agent) and `country` (per distinct IP) columns.
+        """
+        keep = (
+            self.link.expr(pl.col("target"))
+            & pl.col("status").is_between(200, 399)
+            & (pl.col("method").is_null() | (pl.col("method") == "GET"))
+        )
+        counted = hits.filter(keep)
+        counted = counted.with_columns(device=self._device_column(counted))
+        if not self.include_bots:
+            counted = counted.filter(pl.col("device") != "bot")
+        counted = counted.with_columns(country=self._country_column(counted))
+        self.stats.hits += counted.height
+        return counted
+
+    def _device_column(self, frame: pl.DataFrame) -> pl.Series:
+        agents = frame.get_column("user_agent").fill_null("")
+        new = [ua for ua in agents.unique().to_list() if ua not in self._devices]
+        for ua in new:
+            self._devices[ua] = device_of(ua)
+        return agents.replace_strict(self._devices, return_dtype=pl.String()).alias("device")
+
+    def _country_column(self, frame: pl.DataFrame) -> pl.Series:
+        ips = frame.select(ip=pl.col("ip").fill_null(""))
+        new = ips.unique().join(self._countries, on="ip", how="anti").get_column("ip").to_list()
+        if new:
+            found = self.countries.countries(new)
+            added = pl.DataFrame(
+                {"ip": list(found), "country": list(found.values())},
+                schema=self._countries.schema,
+            )
+            self._countries = pl.concat([self._countries, added])
+        joined = ips.join(self._countries, on="ip", how="left", maintain_order="left")
+        return joined.get_column("country")
+
+
+def _epoch(raw: pl.Expr) -> pl.Expr:
+    micros = (raw.cast(pl.Float64, strict=False) * 1_000_000).cast(pl.Int64)
+    return micros.cast(pl.Datetime("us", "UTC"))
+
+
+def _repair_escaped_quotes(
+    bad: pl.DataFrame, plan: SplitPlan, names: list[str]
+) -> tuple[pl.DataFrame, pl.Series]:
+    """Re-split lines whose extra `"` were escaped (Apache writes `\\"` inside a field).
+
+    Returns the repaired rows (line + segment columns) and the line numbers still malformed.
+    """
+    mark = _EOL_MARK[1:]
+    joined = pl.concat_str([pl.col(n) for n in names], separator='"', ignore_nulls=True)
+    rebuilt = bad.select(
+        "line",
+        text=joined.str.split(f'"{mark}')
+        .list.first()
+        .str.replace_all(r'\\"', _ESCAPED_QUOTE, literal=True),
+        _marked=joined.str.contains(f'"{mark}', literal=True),
+    )
+    split = rebuilt.select(
+        "line",
+        "_marked",
+        parts=pl.col("text").str.split('"'),
+    ).with_columns(_n=pl.col("parts").list.len())
+    fixed = split.filter(pl.col("_marked") & (pl.col("_n") == plan.columns))
+    still_bad = split.filter(~(pl.col("_marked") & (pl.col("_n") == plan.columns))).get_column(
+        "line"
+    )
+    columns = [
+        pl.col("parts")
+        .list.get(i)
+        .str.replace_all(_ESCAPED_QUOTE, '"', literal=True)
+        .alias(f"s{i}")
+        for i in range(plan.columns)
+    ]
+    repaired = fixed.select("line", *columns)
+    for segment in plan.segments:
+        if segment.literal is not None and segment.literal.strip() == "":
+            ok = repaired.get_column(f"s{segment.index}") == segment.literal
+            still_bad = pl.concat([still_bad, repaired.filter(~ok).get_column("line")])
+            repaired = repaired.filter(ok)
+    return repaired, still_bad
+
+
+# --- observations ----------------------------------------------------------------------------
+
+
+def first_line_tag(data: bytes) -> str:
+    """A short tag for a file generation: crc32 of its first line (distinct per rotation)."""
+    end = data.find(b"\n")
+    return f"{zlib.crc32(data[: end if end >= 0 else len(data)]):08x}"
+
+
+def to_observations(
+    counted: pl.DataFrame,
+    *,
+    tag: str,
+    source: str = KIND,
+    seen_visitors: pl.DataFrame | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Counted hits -> (observation rows, updated visitor keys already seen).
+
+    Clicks: one event per hit. Visitors: the first hit per (IP + user agent) per UTC day,
+    not already in `seen_visitors` (the live tail carries it from poll to poll).
+    """
+    seen = seen_visitors if seen_visitors is not None else _empty_seen()
+    if counted.is_empty():
+        return empty_observations(), seen
+    actor = (
+        pl.concat_str(
+            [pl.col("ip").fill_null(""), pl.col("user_agent").fill_null("")], separator="\x00"
+        )
+        .hash(seed=0x656E676D)
+        .cast(pl.String)
+    )
+    base = counted.select(
+        "ts",
+        "referrer",
+        "country",
+        "device",
+        id=pl.lit(f"{tag}:") + pl.col("line").cast(pl.String),
+        actor=actor,
+        path=pl.col("target").str.split_exact("?", 1).struct.field("field_0"),
+        day=pl.col("ts").dt.date(),
+    )
+    clicks = base.with_columns(metric=pl.lit(CLICKS))
+    firsts = (
+        base.sort("ts", "id")
+        .unique(subset=["actor", "day"], keep="first", maintain_order=True)
+        .join(seen, on=["actor", "day"], how="anti")
+    )
+    visitors = firsts.with_columns(metric=pl.lit(VISITORS), id=pl.col("id") + ":v")
+    seen = pl.concat([seen, firsts.select("actor", "day")])
+    rows = pl.concat([clicks, visitors], how="vertical").drop("day")
+    frame = conform(rows.with_columns(source=pl.lit(source), value=pl.lit(1.0))).collect()
+    return frame, seen
+
+
+def _empty_seen() -> pl.DataFrame:
+    return pl.DataFrame(schema={"actor": pl.String(), "day": pl.Date()})
+
+
+# --- reading files ---------------------------------------------------------------------------
+
+
+def _open_log(path: Path) -> tuple[IO[bytes], IO[bytes]]:
+    """(decompressed stream, raw file) for a plain or gzip log; errors name the file."""
+    try:
+        raw = path.open("rb")
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory, not an access log") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+    if raw.read(2) == b"\x1f\x8b":
+        raw.seek(0)
+        return cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="rb")), raw
+    raw.seek(0)
+    return raw, raw
+
+
+def iter_chunks(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[bytes, float]]:
+    """(complete lines, fraction of the file read) per chunk of `path`."""
+    stream, raw = _open_log(path)
+    total = max(1, os.fstat(raw.fileno()).st_size)
+    carry = b""
+    try:
+        while True:
+            try:
+                block = stream.read(chunk_bytes)
+            except (OSError, EOFError, zlib.error) as exc:
+                raise FileFormatError(f"{path}: damaged gzip data ({exc})") from None
+            if not block:
+                if carry:
+                    yield carry, 1.0
+                return
+            data = carry + block
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:
+                carry = data
+                continue
+            carry = data[cut:]
+            yield data[:cut], min(1.0, raw.tell() / total)
+    finally:
+        stream.close()
+        raw.close()
+
+
+@dataclass
+class AccessLogResult:
+    """A loaded log: observation rows and what happened to its lines."""
+
+    frame: pl.DataFrame
+    stats: LineStats
+    notes: list[str] = field(default_factory=list)
+
+
+def read_access_log(
+    path: Path,
+    *,
+    link: str | None = None,
+    log_format: str = "combined",
+    utm: Mapping[str, str] | None = None,
+    include_bots: bool = False,
+    geoip_db: Path | None = None,
+    json_fields: Mapping[str, str] | None = None,
+    source: str = KIND,
+    progress: Callable[[float], None] | None = None,
+    chunk_bytes: int = CHUNK_BYTES,
+) -> AccessLogResult:
+    """Read a whole log (plain or .gz) into observations, with line statistics and notes."""
+    parser = AccessLogParser(
+        log_format,
+        link=LinkMatch.build(link, utm),
+        json_fields=json_fields,
+        include_bots=include_bots,
+        geoip_db=geoip_db,
+        where=f"{path}: log format",
+    )
+    counted: list[pl.DataFrame] = []
+    tag = ""
+    line = 1
+    for data, fraction in iter_chunks(path, chunk_bytes):
+        if not tag:
+            _refuse_binary(path, data)
+            tag = first_line_tag(data)
+        hits = parser.parse_lines(data, line)
+        line += parser.rows_last
+        if parser.stats.parsed == 0 and parser.stats.malformed:
+            raise FileFormatError(_wrong_format(path, data, parser))
+        counted.append(parser.count(hits))
+        if progress is not None:
+            progress(fraction)
+    stats = parser.stats
+    if stats.lines - stats.blank == 0:
+        raise EmptyInputError(f"{path}: the file is empty; there are no requests to count")
+    hits = pl.concat(counted) if counted else HITS_SCHEMA.to_frame()
+    frame, _ = to_observations(hits, tag=tag, source=source)
+    notes = [note] if (note := stats.note(str(path))) else []
+    return AccessLogResult(frame, stats, notes)
+
+
+def load_access_log(
+    path: Path,
+    *,
+    link: str | None = None,
+    log_format: str = "combined",
+    utm: Mapping[str, str] | None = None,
+    include_bots: bool = False,
+    geoip_db: Path | None = None,
+    json_fields: Mapping[str, str] | None = None,
+    source: str = KIND,
+    progress: Callable[[float], None] | None = None,
+    on_note: Callable[[str], None] | None = None,
+) -> pl.DataFrame:
+    """Observation rows (clicks, visitors) of an access log, for `engmon replay/report`.
+
+    Malformed lines are reported through `on_note` (default: one `engmon:` line on stderr).
+    """
+    result = read_access_log(
+        path,
+        link=link,
+        log_format=log_format,
+        utm=utm,
+        include_bots=include_bots,
+        geoip_db=geoip_db,
+        json_fields=json_fields,
+        source=source,
+        progress=progress,
+    )
+    for note in result.notes:
+        if on_note is not None:
+            on_note(note)
+        else:
+            print(f"engmon: warning: {note}", file=sys.stderr)
+    return result.frame
+
+
+def _refuse_binary(path: Path, data: bytes) -> None:
+    head = data[:8192]
+    if b"\x00" in head:
+        raise FileFormatError(f"{path}: binary data, not a text access log")
+
+
+def _wrong_format(path: Path, data: bytes, parser: AccessLogParser) -> str:
+    first = data.split(b"\n", 1)[0][:80].decode("utf-8", "replace")
+    return (
+        f"{path}: no line reads as a {parser.log_format!r} access log"
+        f" (line 1: {first!r}); choose the server's format with --log-format"
+        f" ({', '.join(FORMAT_NAMES)} or an nginx log_format string)"
+    )
+
+
+# --- the live source: follow a growing log like `tail -F` ------------------------------------
+
+
+class AccessLogSource(Source):
+    """Follows one access log: reads only new bytes per poll, survives rotation and truncation.
+
+    State is (inode, offset, partial last line, line number, generation tag): a rename
+    rotation drains the old file then opens the new one; a file shorter than the offset was
+    truncated (copytruncate) and is read again from its start as a new generation.
+    """
+
+    kind = KIND
+
+    def __init__(
+        self,
+        name: str,
+        path: Path,
+        parser: AccessLogParser,
+        *,
+        interval: float = 2.0,
+        from_start: bool = True,
+        max_bytes: int = CHUNK_BYTES,
+    ) -> None:
+        super().__init__(name, interval=interval, timeout=interval)
+        self.path = path
+        self.parser = parser
+        self.from_start = from_start
+        self.max_bytes = max_bytes
+        self._file: IO[bytes] | None = None
+        self._inode: int | None = None
+        self._offset = 0
+        self._partial = b""
+        self._line = 1
+        self._tag = ""
+        self._seen = _empty_seen()
+        self._reported_malformed = 0
+
+    def _open(self, at_end: bool) -> bool:
+        try:
+            handle = self.path.open("rb")
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise SourceError(f"{self.name}: cannot read {self.path} ({exc.strerror})") from None
+        self._close()
+        self._file = handle
+        self._inode = os.fstat(handle.fileno()).st_ino
+        self._offset = os.fstat(handle.fileno()).st_size if at_end else 0
+        self._partial = b""
+        self._line = 1
+        self._tag = ""
+        return True
+
+    def _close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def _read_new(self) -> bytes:
+        """New bytes of the current generation, following rotation and truncation."""
+        if self._file is None and not self._open(at_end=not self.from_start):
+            return b""
+        assert self._file is not None
+        size = os.fstat(self._file.fileno()).st_size
+        if size < self._offset:  # copytruncate: same file, new generation from byte 0
+            self._offset, self._partial, self._line, self._tag = 0, b"", 1, ""
+        self._file.seek(self._offset)
+        data = self._file.read(self.max_bytes)
+        self._offset += len(data)
+        if data:
+            return data
+        try:
+            inode = os.stat(self.path).st_ino
+        except FileNotFoundError:
+            return b""  # rotated away, new file not created yet: keep the old one open
+        if inode != self._inode and self._open(at_end=False):  # renamed: the old one is drained
+            return self._read_new()
+        return b""
+
+    def poll_sync(self) -> PollResult:
+        """One poll without the event loop (the async `poll` runs this in a thread)."""
+        data = self._partial + self._read_new()
+        cut = data.rfind(b"\n") + 1
+        complete, self._partial = data[:cut], data[cut:]
+        if not complete:
+            return PollResult(summary=f"{self.path.name}: no new lines")
+        if not self._tag:
+            self._tag = first_line_tag(complete)
+        hits = self.parser.parse_lines(complete, self._line)
+        self._line += self.parser.rows_last
+        counted = self.parser.count(hits)
+        frame, self._seen = to_observations(
+            counted, tag=self._tag, source=self.name, seen_visitors=self._seen
+        )
+        stats = self.parser.stats
+        new_lines = self.parser.rows_last
+        summary = f"{new_lines} new lines, {counted.height} hits"
+        if stats.malformed > self._reported_malformed:
+            summary += f", {stats.malformed - self._reported_malformed} malformed"
+            self._reported_malformed = stats.malformed
+        more = len(data) - len(self._partial) >= self.max_bytes
+        return PollResult(
+            frame=frame,
+            summary=summary,
+            facts={"malformed lines": float(stats.malformed)},
+            retry_in=0.0 if more else None,
+        )
+
+    async def poll(self, client: httpx.AsyncClient, now: datetime) -> PollResult:
+        """Read what was appended since the last poll (in a thread: file I/O and parsing)."""
+        return await asyncio.to_thread(self.poll_sync)
+
+    def describe(self) -> str:
+        return f"access-log {self.path} ({self.parser.log_format})"
+
+    async def aclose(self) -> None:
+        self._close()
+
+
+def build(options: SourceOptions, campaign: Campaign) -> AccessLogSource:
+    """An access-log source from its `[[sources]]` table."""
+    path = Path(str(options.string("path", required=True))).expanduser()
+    named = options.choice("format", FORMAT_NAMES, "combined")
+    log_format = options.string("log_format") or named
+    link = options.string("link", campaign.link)
+    utm = options.table("utm")
+    include_bots = options.boolean("include_bots", False)
+    geoip = options.string("geoip_db")
+    json_fields = options.table("json_fields")
+    from_start = options.boolean("from_start", True)
+    interval = options.interval(2.0)
+    options.finish()
+    if str(path).endswith(".gz"):
+        raise ConfigError(f"{options.where}: key 'path' names a .gz file; follow the live log")
+    for key, value in {**utm, **json_fields}.items():
+        if not isinstance(value, str):
+            raise ConfigError(f"{options.where}: {key!r} must be a string, not {value!r}")
+    geoip_db = Path(geoip).expanduser() if geoip else None
+    if geoip_db is not None and not geoip_db.is_file():
+        raise ConfigError(f"{options.where}: key 'geoip_db': no such file {geoip_db}")
+    parser = AccessLogParser(
+        log_format,
+        link=LinkMatch.build(link, utm),
+        json_fields=json_fields,
+        include_bots=include_bots,
+        geoip_db=geoip_db,
+        where=f"{options.where}: key 'log_format'",
+    )
+    return AccessLogSource(options.name, path, parser, interval=interval, from_start=from_start)
