@@ -200,7 +200,7 @@ class CountryLookup:
                 ) from exc
             try:
                 self._reader = maxminddb.open_database(str(mmdb))
-            except (OSError, ValueError) as exc:
+            except (OSError, ValueError, maxminddb.InvalidDatabaseError) as exc:
                 raise ConfigError(
                     f"geoip_db {mmdb}: not a readable MaxMind database ({exc})"
                 ) from exc
@@ -370,6 +370,9 @@ class AccessLogParser:
         else:
             self.split_plan = compile_format(log_format, where=where)
         self.link = link or LinkMatch()
+        self.has_user_agent = (
+            self.json_plan is not None and "user_agent" in self.json_plan.paths
+        ) or (self.split_plan is not None and "user_agent" in self.split_plan.fields)
         self.include_bots = include_bots
         self.countries = CountryLookup(geoip_db)
         self.stats = LineStats()
@@ -410,6 +413,7 @@ class AccessLogParser:
             has_header=False,
             schema=dict.fromkeys(names, pl.String()),
             truncate_ragged_lines=True,
+            extra_columns="ignore",
             missing_columns="insert",
             empty_string_is_null=False,
             encoding="utf8-lossy",
@@ -504,6 +508,7 @@ class AccessLogParser:
             has_header=False,
             schema={"text": pl.String()},
             truncate_ragged_lines=True,
+            extra_columns="ignore",
             missing_columns="insert",
             empty_string_is_null=False,
             encoding="utf8-lossy",
@@ -516,12 +521,12 @@ class AccessLogParser:
         is_blank = pl.col("text").str.strip_chars() == ""
         self.stats.blank += int(frame.select(is_blank.sum()).item())
         frame = frame.filter(~is_blank)
+        text = pl.col("text").str.strip_chars()
+        looks_json = text.str.starts_with("{") & text.str.ends_with("}")
+        self.stats.add_malformed(frame.filter(~looks_json).get_column("line"))
+        frame = frame.filter(looks_json)
         if prefilter and self.link.needle:
-            looks_json = pl.col("text").str.starts_with("{")
-            self.stats.add_malformed(frame.filter(~looks_json).get_column("line"))
-            frame = frame.filter(
-                looks_json & pl.col("text").str.contains(self.link.needle, literal=True)
-            )
+            frame = frame.filter(pl.col("text").str.contains(self.link.needle, literal=True))
 
         def pick(name: str) -> pl.Expr:
             paths = plan.paths.get(name, ())
@@ -602,6 +607,8 @@ class AccessLogParser:
         return counted
 
     def _device_column(self, frame: pl.DataFrame) -> pl.Series:
+        if not self.has_user_agent:  # e.g. `common`: no agent to judge, so no bot either
+            return pl.Series("device", ["other"] * frame.height, dtype=pl.String())
         agents = frame.get_column("user_agent").fill_null("")
         new = [ua for ua in agents.unique().to_list() if ua not in self._devices]
         for ua in new:
@@ -640,7 +647,7 @@ def _repair_escaped_quotes(
         "line",
         text=joined.str.split(f'"{mark}')
         .list.first()
-        .str.replace_all(r'\\"', _ESCAPED_QUOTE, literal=True),
+        .str.replace_all('\\"', _ESCAPED_QUOTE, literal=True),
         _marked=joined.str.contains(f'"{mark}', literal=True),
     )
     split = rebuilt.select(
@@ -827,6 +834,24 @@ def read_access_log(
     return AccessLogResult(frame, stats, notes)
 
 
+def read_requests(
+    path: Path, *, log_format: str = "combined", json_fields: Mapping[str, str] | None = None
+) -> tuple[pl.DataFrame, LineStats]:
+    """Every well-formed request line of a log (HITS_SCHEMA), uncounted, with line stats.
+
+    For checks and drill-downs over the whole log: nothing is filtered or looked up.
+    """
+    parser = AccessLogParser(log_format, json_fields=json_fields, where=f"{path}: log format")
+    frames: list[pl.DataFrame] = []
+    line = 1
+    for data, _ in iter_chunks(path):
+        if line == 1:
+            _refuse_binary(path, data)
+        frames.append(parser.parse_lines(data, line, prefilter=False))
+        line += parser.rows_last
+    return (pl.concat(frames) if frames else HITS_SCHEMA.to_frame()), parser.stats
+
+
 def load_access_log(
     path: Path,
     *,
@@ -942,7 +967,7 @@ class AccessLogSource(Source):
             return b""
         assert self._file is not None
         size = os.fstat(self._file.fileno()).st_size
-        if size < self._offset:  # copytruncate: same file, new generation from byte 0
+        if size < self._offset or self._rewritten():  # copytruncate: a new generation
             self._offset, self._partial, self._line, self._tag = 0, b"", 1, ""
         self._file.seek(self._offset)
         data = self._file.read(self.max_bytes)
@@ -956,6 +981,14 @@ class AccessLogSource(Source):
         if inode != self._inode and self._open(at_end=False):  # renamed: the old one is drained
             return self._read_new()
         return b""
+
+    def _rewritten(self) -> bool:
+        """The file's first line changed: truncated and refilled past our offset between polls."""
+        if not self._tag or self._file is None:
+            return False
+        self._file.seek(0)
+        head = self._file.read(65536)
+        return b"\n" in head and first_line_tag(head) != self._tag
 
     def poll_sync(self) -> PollResult:
         """One poll without the event loop (the async `poll` runs this in a thread)."""
