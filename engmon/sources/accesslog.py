@@ -135,21 +135,19 @@ def _geoip2fast() -> Any:
     return GeoIP2Fast(geoip2fast_data_file="geoip2fast-ipv6.dat.gz")
 
 
-@cache
-def _geoip2fast_ipv4_table() -> pl.DataFrame | None:
-    """geoip2fast's IPv4 networks as (first, last, country) sorted by first, or None.
+def _network_table_from_geoip2fast() -> pl.DataFrame | None:
+    """geoip2fast's networks as (family, first, last, country), None if its internals change.
 
-    Reads the library's loaded tables so thousands of distinct IPs are placed with one
-    `join_asof` instead of one Python call each; None if its internals ever change.
+    IPv4 keys are the 32-bit address; IPv6 keys are the upper 64 bits (networks are /64 or
+    wider in practice), so both fit a UInt64 and one `join_asof` places thousands of IPs.
     """
     _geoip2fast()
     from geoip2fast import geoip2fast as module
 
     try:
-        v4 = [n for n, chunk in enumerate(module.mainListFirstIP) if chunk and chunk[0] < 2**32]
-        firsts = [ip for n in v4 for ip in module.mainListFirstIP[n]]
-        lengths = [bits for n in v4 for bits in module.mainListNetlength[n]]
-        ids = [i for n in v4 for i in module.mainListIDCountryCodes[n]]
+        starts = [ip for chunk in module.mainListFirstIP for ip in chunk]
+        lengths = [bits for chunk in module.mainListNetlength for bits in chunk]
+        ids = [i for chunk in module.mainListIDCountryCodes for i in chunk]
         names = [str(name).split(":", 1)[0] for name in module.mainListNamesCountry]
     except (AttributeError, TypeError):
         return None
@@ -157,19 +155,61 @@ def _geoip2fast_ipv4_table() -> pl.DataFrame | None:
         number: (code if number >= 16 and re.fullmatch("[A-Z]{2}", code) else None)
         for number, code in enumerate(names)  # the first 16 names are private/reserved ranges
     }
-    frame = pl.DataFrame(
-        {"first": firsts, "bits": lengths, "id": ids},
-        schema={"first": pl.Float64(), "bits": pl.Int64(), "id": pl.Int64()},
-    )  # IPv6 starts do not fit an Int64; Float64 keeps every IPv4 start exact
+    v4 = [n for n, start in enumerate(starts) if start < 2**32]
+    v6 = [n for n, start in enumerate(starts) if start >= 2**32]
+    family = [4] * len(v4) + [6] * len(v6)
+    first = [starts[n] for n in v4] + [starts[n] >> 64 for n in v6]
+    span = [2 ** (32 - lengths[n]) - 1 for n in v4] + [2 ** max(0, 64 - lengths[n]) - 1 for n in v6]
+    country = [country_of_id.get(ids[n]) for n in v4 + v6]
     return (
-        frame.filter(pl.col("first") < 2**32)
-        .select(
-            first=pl.col("first").cast(pl.Int64),
-            last=pl.col("first").cast(pl.Int64) + (2 ** (32 - pl.col("bits"))).cast(pl.Int64) - 1,
-            country=pl.col("id").replace_strict(country_of_id, return_dtype=pl.String()),
+        pl.DataFrame(
+            {"family": family, "first": first, "span": span, "country": country},
+            schema={
+                "family": pl.Int8(),
+                "first": pl.UInt64(),
+                "span": pl.UInt64(),
+                "country": pl.String(),
+            },
         )
-        .sort("first")
+        .select("family", "first", last=pl.col("first") + pl.col("span"), country="country")
+        .sort("family", "first")
     )
+
+
+@cache
+def _network_table() -> pl.DataFrame | None:
+    """The bundled networks table, built once per geoip2fast data file and cached as Parquet."""
+    from importlib.metadata import version
+
+    import platformdirs
+
+    data_file = Path(_geoip2fast_module_dir()) / "geoip2fast-ipv6.dat.gz"
+    key = f"geoip2fast-{version('geoip2fast')}-{data_file.stat().st_size}.parquet"
+    cache_dir = Path(os.environ.get("ENGMON_CACHE_DIR") or platformdirs.user_cache_dir("engmon"))
+    cached = cache_dir / key
+    if cached.exists():
+        try:
+            return pl.read_parquet(cached)
+        except (OSError, pl.exceptions.ComputeError):
+            pass
+    table = _network_table_from_geoip2fast()
+    if table is not None:
+        try:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            partial = cached.with_suffix(f".{os.getpid()}.tmp")
+            table.write_parquet(partial)
+            partial.replace(cached)
+        except OSError:
+            pass  # a read-only cache directory only costs the rebuild next time
+    return table
+
+
+def _geoip2fast_module_dir() -> str:
+    import importlib.util
+
+    spec = importlib.util.find_spec("geoip2fast")
+    locations = spec.submodule_search_locations if spec else None
+    return str(next(iter(locations))) if locations else "."
 
 
 def ipv4_number(ip: pl.Expr) -> pl.Expr:
@@ -178,13 +218,44 @@ def ipv4_number(ip: pl.Expr) -> pl.Expr:
     octets = [parts.struct.field(f"field_{i}").cast(pl.Int64, strict=False) for i in range(4)]
     number = octets[0] * 16_777_216 + octets[1] * 65_536 + octets[2] * 256 + octets[3]
     in_range = pl.all_horizontal([o.is_between(0, 255) for o in octets])
-    return pl.when(ip.str.contains(r"^\d+\.\d+\.\d+\.\d+$") & in_range).then(number)
+    return pl.when(in_range & parts.struct.field("field_3").str.contains(r"^\d+$")).then(number)
+
+
+def ipv6_upper64(ip: pl.Expr) -> pl.Expr:
+    """IPv6 text -> the number formed by its first four groups (null for anything else)."""
+    text = ip.str.to_lowercase()
+    halves = text.str.split_exact("::", 1)
+    head_text, tail_text = halves.struct.field("field_0"), halves.struct.field("field_1")
+    head, tail = head_text.str.split(":"), tail_text.str.split(":")
+    head_len = pl.when(head_text == "").then(0).otherwise(head.list.len())
+    tail_len = pl.when(tail_text.is_null() | (tail_text == "")).then(0).otherwise(tail.list.len())
+    compressed = tail_text.is_not_null()
+    groups = []
+    for index in range(4):
+        from_tail = index - (8 - tail_len)
+        group = (
+            pl.when(index < head_len)
+            .then(head.list.get(index, null_on_oob=True))
+            .when(compressed & (from_tail >= 0))
+            .then(tail.list.get(from_tail.clip(0, 7), null_on_oob=True))
+            .when(compressed)
+            .then(pl.lit("0"))
+        )
+        groups.append(group.str.to_integer(base=16, strict=False).cast(pl.UInt64))
+    number = (groups[0] * 2**48) + (groups[1] * 2**32) + (groups[2] * 2**16) + groups[3]
+    valid = (
+        text.str.contains(r"^[0-9a-f:.]+$")
+        & text.str.contains(":")
+        & (compressed | (head_len == 8))
+        & pl.all_horizontal([g.is_not_null() & (g <= 0xFFFF) for g in groups])
+    )
+    return pl.when(valid).then(number)
 
 
 class CountryLookup:
     """Client IP -> ISO-2 country, from geoip2fast's bundled data or a user's MaxMind .mmdb."""
 
-    vectorise_from: int = 2_000
+    vectorise_from: int = 500
     """Distinct IPv4 addresses above which the bundled table is joined instead of looked up."""
 
     def __init__(self, mmdb: Path | None = None) -> None:
@@ -221,23 +292,31 @@ class CountryLookup:
         return code if isinstance(code, str) and len(code) == 2 and code.isalpha() else None
 
     def countries(self, ips: list[str]) -> dict[str, str | None]:
-        """Country per distinct IP: one vectorised join for many IPv4s, lookups otherwise."""
+        """Country per distinct IP: one vectorised join for many IPs, lookups otherwise."""
         found: dict[str, str | None] = {}
         rest = ips
         table = (
-            _geoip2fast_ipv4_table()
-            if (self._reader is None and len(ips) >= self.vectorise_from)
-            else None
+            _network_table() if (self._reader is None and len(ips) >= self.vectorise_from) else None
         )
         if table is not None:
-            frame = pl.DataFrame({"ip": ips}, schema={"ip": pl.String()}).with_columns(
-                number=ipv4_number(pl.col("ip"))
-            )
-            v4 = frame.filter(pl.col("number").is_not_null()).sort("number")
-            joined = v4.join_asof(table, left_on="number", right_on="first", strategy="backward")
-            joined = joined.with_columns(
-                country=pl.when(pl.col("number") <= pl.col("last")).then(pl.col("country"))
-            )
+            frame = pl.DataFrame({"ip": ips}, schema={"ip": pl.String()})
+            is_v6 = pl.col("ip").str.contains(":", literal=True)
+            frame = pl.concat(  # each parser only sees its own family
+                [
+                    frame.filter(~is_v6).with_columns(family=4, key=ipv4_number(pl.col("ip"))),
+                    frame.filter(is_v6).with_columns(family=6, key=ipv6_upper64(pl.col("ip"))),
+                ],
+                how="vertical_relaxed",
+            ).with_columns(pl.col("family").cast(pl.Int8), pl.col("key").cast(pl.UInt64))
+            known = frame.filter(pl.col("key").is_not_null()).sort("family", "key")
+            joined = known.join_asof(
+                table,
+                left_on="key",
+                right_on="first",
+                by="family",
+                strategy="backward",
+                check_sortedness=False,
+            ).with_columns(country=pl.when(pl.col("key") <= pl.col("last")).then("country"))
             found.update(
                 zip(
                     joined.get_column("ip").to_list(),
@@ -245,7 +324,7 @@ class CountryLookup:
                     strict=True,
                 )
             )
-            rest = frame.filter(pl.col("number").is_null()).get_column("ip").to_list()
+            rest = frame.filter(pl.col("key").is_null()).get_column("ip").to_list()
         for ip in rest:
             found[ip] = self.country(ip) if ip else None
         return found
@@ -382,22 +461,25 @@ class AccessLogParser:
         """Lines in the chunk last parsed (the next chunk's first line number follows it)."""
 
     # -- chunk -> all parsed lines (HITS_SCHEMA), malformed counted in stats ------------------
-    def parse_lines(self, data: bytes, first_line: int, *, prefilter: bool = True) -> pl.DataFrame:
-        """Every well-formed line of `data` (complete lines) as HITS_SCHEMA rows.
+    def parse_lines(
+        self, data: bytes, first_line: int, *, prefilter: bool = True, partial_tail: bool = False
+    ) -> pl.DataFrame:
+        """Every well-formed line of `data` as HITS_SCHEMA rows.
 
         With `prefilter`, lines that cannot be the link are dropped before field extraction
         (so their fields are never checked; malformed structure is still counted for all).
+        `partial_tail`: the bytes after the last newline are an incomplete line to ignore.
         """
         self.rows_last = 0
         if not data:
             return HITS_SCHEMA.to_frame()
         if self.json_plan is not None:
-            return self._parse_json(data, first_line, prefilter=prefilter)
+            return self._parse_json(data, first_line, prefilter, partial_tail)
         assert self.split_plan is not None
-        return self._parse_split(data, first_line, self.split_plan, prefilter=prefilter)
+        return self._parse_split(data, first_line, self.split_plan, prefilter, partial_tail)
 
     def _parse_split(
-        self, data: bytes, first_line: int, plan: SplitPlan, *, prefilter: bool
+        self, data: bytes, first_line: int, plan: SplitPlan, prefilter: bool, partial_tail: bool
     ) -> pl.DataFrame:
         if b"\r" in data[:65536]:
             data = data.replace(b"\r\n", b"\n")
@@ -422,6 +504,8 @@ class AccessLogParser:
             row_index_offset=first_line,
         ).with_columns(pl.col("line").cast(pl.Int64))
         del marked
+        if partial_tail:
+            frame = frame.head(frame.height - 1)
         self.rows_last = frame.height
         self.stats.lines += frame.height
         mark = _EOL_MARK[1:]
@@ -498,7 +582,9 @@ class AccessLogParser:
         )
         return self._finish_hits(frame, time_format)
 
-    def _parse_json(self, data: bytes, first_line: int, *, prefilter: bool) -> pl.DataFrame:
+    def _parse_json(
+        self, data: bytes, first_line: int, prefilter: bool, partial_tail: bool
+    ) -> pl.DataFrame:
         plan = self.json_plan
         assert plan is not None
         frame = pl.read_csv(
@@ -516,6 +602,8 @@ class AccessLogParser:
             row_index_name="line",
             row_index_offset=first_line,
         ).with_columns(pl.col("line").cast(pl.Int64))
+        if partial_tail:
+            frame = frame.head(frame.height - 1)
         self.rows_last = frame.height
         self.stats.lines += frame.height
         is_blank = pl.col("text").str.strip_chars() == ""
@@ -753,11 +841,17 @@ def _open_log(path: Path) -> tuple[IO[bytes], IO[bytes]]:
     return raw, raw
 
 
-def iter_chunks(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[bytes, float]]:
-    """(complete lines, fraction of the file read) per chunk of `path`."""
+def iter_chunks(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[bytes, bool, float]]:
+    """(bytes, ends in a partial line, fraction of the file read) per chunk of `path`.
+
+    A plain file is read at line boundaries by seeking back over a chunk's partial last line
+    (no copying); the parser drops that last row and the next chunk starts with it.
+    """
     stream, raw = _open_log(path)
     total = max(1, os.fstat(raw.fileno()).st_size)
+    seekable = stream is raw
     carry = b""
+    position = 0
     try:
         while True:
             try:
@@ -766,15 +860,23 @@ def iter_chunks(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[by
                 raise FileFormatError(f"{path}: damaged gzip data ({exc})") from None
             if not block:
                 if carry:
-                    yield carry, 1.0
+                    yield carry, False, 1.0
                 return
-            data = carry + block
+            data = carry + block if carry else block
             cut = data.rfind(b"\n") + 1
-            if cut == 0:
+            if cut == 0:  # one line longer than a chunk: keep reading
                 carry = data
                 continue
+            fraction = min(1.0, raw.tell() / total)
+            if seekable and cut < len(data):
+                position += cut
+                stream.seek(position)
+                carry = b""
+                yield data, True, fraction
+                continue
+            position += len(data)
             carry = data[cut:]
-            yield data[:cut], min(1.0, raw.tell() / total)
+            yield (data[:cut] if carry else data), False, fraction
     finally:
         stream.close()
         raw.close()
@@ -814,11 +916,11 @@ def read_access_log(
     counted: list[pl.DataFrame] = []
     tag = ""
     line = 1
-    for data, fraction in iter_chunks(path, chunk_bytes):
+    for data, partial, fraction in iter_chunks(path, chunk_bytes):
         if not tag:
             _refuse_binary(path, data)
             tag = first_line_tag(data)
-        hits = parser.parse_lines(data, line)
+        hits = parser.parse_lines(data, line, partial_tail=partial)
         line += parser.rows_last
         if parser.stats.parsed == 0 and parser.stats.malformed:
             raise FileFormatError(_wrong_format(path, data, parser))
@@ -844,10 +946,10 @@ def read_requests(
     parser = AccessLogParser(log_format, json_fields=json_fields, where=f"{path}: log format")
     frames: list[pl.DataFrame] = []
     line = 1
-    for data, _ in iter_chunks(path):
+    for data, partial, _ in iter_chunks(path):
         if line == 1:
             _refuse_binary(path, data)
-        frames.append(parser.parse_lines(data, line, prefilter=False))
+        frames.append(parser.parse_lines(data, line, prefilter=False, partial_tail=partial))
         line += parser.rows_last
     return (pl.concat(frames) if frames else HITS_SCHEMA.to_frame()), parser.stats
 
