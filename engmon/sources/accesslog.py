@@ -15,7 +15,6 @@ the raw IP never leaves this module.
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import os
 import re
@@ -23,18 +22,18 @@ import sys
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from functools import cache
 from pathlib import Path
-from typing import IO, Any, Final, cast
+from typing import IO, TYPE_CHECKING, Any, Final, cast
 from urllib.parse import urlsplit
 
-import httpx
+import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from engmon.core.campaign import Campaign
 from engmon.core.schema import CLICKS, UTC_US, VISITORS, conform, empty_observations
-from engmon.errors import ConfigError, EmptyInputError, FileFormatError, InputError, SourceError
+from engmon.errors import ConfigError, EmptyInputError, FileFormatError, InputError
 from engmon.sources.accesslog_formats import (
     FORMAT_NAMES,
     JsonPlan,
@@ -43,8 +42,10 @@ from engmon.sources.accesslog_formats import (
     compile_json,
     is_json_format,
 )
-from engmon.sources.base import PollResult, Source
 from engmon.sources.options import SourceOptions
+
+if TYPE_CHECKING:
+    from engmon.sources.accesslog_tail import AccessLogSource
 
 KIND: Final = "access-log"
 SUMMARY: Final = "follows a web server access log (nginx/Apache/Caddy/Traefik): clicks, visitors"
@@ -66,7 +67,6 @@ CHUNK_BYTES: Final = 64 * 1024 * 1024
 MALFORMED_SHOWN: Final = 5
 """How many malformed line numbers a report names."""
 
-_EOL_MARK: Final = '"\x01'
 _ESCAPED_QUOTE: Final = "\x02"
 _TIME_LOCAL: Final = "%d/%b/%Y:%H:%M:%S %z"
 _ISO: Final = "%Y-%m-%dT%H:%M:%S%.f%z"
@@ -292,42 +292,50 @@ class CountryLookup:
         return code if isinstance(code, str) and len(code) == 2 and code.isalpha() else None
 
     def countries(self, ips: list[str]) -> dict[str, str | None]:
-        """Country per distinct IP: one vectorised join for many IPs, lookups otherwise."""
-        found: dict[str, str | None] = {}
-        rest = ips
+        """Country per distinct IP (see `frame`)."""
+        found = self.frame(pl.Series("ip", ips, dtype=pl.String()))
+        return dict(found.iter_rows())
+
+    def frame(self, ips: pl.Series) -> pl.DataFrame:
+        """(ip, country) for distinct `ips`: one vectorised join for many, lookups for few."""
+        ips = ips.rename("ip")
         table = (
-            _network_table() if (self._reader is None and len(ips) >= self.vectorise_from) else None
+            _network_table()
+            if (self._reader is None and ips.len() >= self.vectorise_from)
+            else None
         )
-        if table is not None:
-            frame = pl.DataFrame({"ip": ips}, schema={"ip": pl.String()})
-            is_v6 = pl.col("ip").str.contains(":", literal=True)
-            frame = pl.concat(  # each parser only sees its own family
-                [
-                    frame.filter(~is_v6).with_columns(family=4, key=ipv4_number(pl.col("ip"))),
-                    frame.filter(is_v6).with_columns(family=6, key=ipv6_upper64(pl.col("ip"))),
-                ],
-                how="vertical_relaxed",
-            ).with_columns(pl.col("family").cast(pl.Int8), pl.col("key").cast(pl.UInt64))
-            known = frame.filter(pl.col("key").is_not_null()).sort("family", "key")
-            joined = known.join_asof(
+        if table is None:
+            return self._looked_up(ips)
+        is_v6 = pl.col("ip").str.contains(":", literal=True)
+        keyed = pl.concat(  # each parser only sees its own family
+            [
+                ips.to_frame().filter(~is_v6).with_columns(family=4, key=ipv4_number(pl.col("ip"))),
+                ips.to_frame().filter(is_v6).with_columns(family=6, key=ipv6_upper64(pl.col("ip"))),
+            ],
+            how="vertical_relaxed",
+        ).with_columns(pl.col("family").cast(pl.Int8), pl.col("key").cast(pl.UInt64))
+        joined = (
+            keyed.filter(pl.col("key").is_not_null())
+            .sort("family", "key")
+            .join_asof(
                 table,
                 left_on="key",
                 right_on="first",
                 by="family",
                 strategy="backward",
                 check_sortedness=False,
-            ).with_columns(country=pl.when(pl.col("key") <= pl.col("last")).then("country"))
-            found.update(
-                zip(
-                    joined.get_column("ip").to_list(),
-                    joined.get_column("country").to_list(),
-                    strict=True,
-                )
             )
-            rest = frame.filter(pl.col("key").is_null()).get_column("ip").to_list()
-        for ip in rest:
-            found[ip] = self.country(ip) if ip else None
-        return found
+            .select("ip", country=pl.when(pl.col("key") <= pl.col("last")).then("country"))
+        )
+        rest = keyed.filter(pl.col("key").is_null()).get_column("ip")
+        return pl.concat([joined, self._looked_up(rest)])
+
+    def _looked_up(self, ips: pl.Series) -> pl.DataFrame:
+        values = ips.to_list()
+        return pl.DataFrame(
+            {"ip": values, "country": [self.country(ip) if ip else None for ip in values]},
+            schema={"ip": pl.String(), "country": pl.String()},
+        )
 
 
 # --- link matching ---------------------------------------------------------------------------
@@ -483,51 +491,56 @@ class AccessLogParser:
     ) -> pl.DataFrame:
         if b"\r" in data[:65536]:
             data = data.replace(b"\r\n", b"\n")
-        marked = data.replace(b"\n", b'"\x01\n')
-        if not data.endswith(b"\n"):
-            marked += b'"\x01'
+        lines = LineIndex.of(data, partial_tail)
+        self.rows_last = lines.count
+        self.stats.lines += lines.count
+        self.stats.blank += int(lines.blank.size)
         width = plan.columns + 3  # room for two escaped quotes (\") to be repaired
         names = [f"s{i}" for i in range(width)]
-        frame = pl.read_csv(
-            marked,
-            separator='"',
-            quote_char=None,
-            has_header=False,
-            schema=dict.fromkeys(names, pl.String()),
-            truncate_ragged_lines=True,
-            extra_columns="ignore",
-            missing_columns="insert",
-            empty_string_is_null=False,
-            encoding="utf8-lossy",
-            raise_if_empty=False,
-            row_index_name="line",
-            row_index_offset=first_line,
-        ).with_columns(pl.col("line").cast(pl.Int64))
-        del marked
-        if partial_tail:
-            frame = frame.head(frame.height - 1)
-        self.rows_last = frame.height
-        self.stats.lines += frame.height
-        mark = _EOL_MARK[1:]
-        blank = (pl.col("s0") == "") & (pl.col("s1") == mark)
-        structure = pl.col(f"s{plan.columns}") == mark
+        # Cheap structure checks on every line, inside the streaming scan; only candidate and
+        # suspect lines are materialised.
+        bad = pl.any_horizontal([pl.col(n) != "" for n in names[plan.columns :]])
         for segment in plan.segments:
             if segment.literal is not None and segment.literal.strip() == "":
-                structure = structure & (pl.col(f"s{segment.index}") == segment.literal)
-        frame = frame.with_columns(_ok=structure, _blank=blank)
-        self.stats.blank += int(frame.get_column("_blank").sum())
-        bad = frame.filter(~pl.col("_ok") & ~pl.col("_blank"))
-        good = frame.filter(pl.col("_ok")).select("line", *names[: plan.columns])
-        if bad.height:
-            repaired, still_bad = _repair_escaped_quotes(bad, plan, names)
-            self.stats.add_malformed(still_bad)
-            good = pl.concat([good, repaired])
-        del frame
+                bad = bad | (pl.col(f"s{segment.index}") != segment.literal)
+        suspects = lines.suspects(needs_closing_quote=plan.segments[-1].literal == "")
+        bad = bad | pl.col("row").is_in(pl.Series(suspects, dtype=pl.UInt32).implode())
         request = plan.segment_of("request") or plan.segment_of("target")
+        wanted: pl.Expr = pl.lit(True)
         if prefilter and self.link.needle and request is not None and request.variable:
-            good = good.filter(
-                pl.col(f"s{request.index}").str.contains(self.link.needle, literal=True)
+            wanted = pl.col(f"s{request.index}").str.contains(self.link.needle, literal=True)
+        frame = (
+            pl.scan_csv(
+                data,
+                separator='"',
+                quote_char=None,
+                has_header=False,
+                schema=dict.fromkeys(names, pl.String()),
+                truncate_ragged_lines=True,
+                extra_columns="ignore",
+                missing_columns="insert",
+                empty_string_is_null=False,
+                encoding="utf8-lossy",
+                raise_if_empty=False,
+                row_index_name="row",
             )
+            .head(lines.count)
+            .with_columns(_bad=bad)
+            .filter(pl.col("_bad") | wanted)
+            .collect()
+        )
+        blank = pl.col("row").is_in(pl.Series(lines.blank, dtype=pl.UInt32).implode())
+        frame = frame.filter(~blank)
+        good = frame.filter(~pl.col("_bad")).select("row", *names[: plan.columns])
+        bad_rows = frame.filter(pl.col("_bad")).get_column("row").to_numpy()
+        if bad_rows.size:
+            repaired, still_bad = _repair_escaped_quotes(data, lines, bad_rows, plan)
+            self.stats.add_malformed(pl.Series(still_bad + first_line, dtype=pl.Int64))
+            if repaired.height:
+                good = pl.concat([good, repaired.filter(wanted)])
+        good = good.select(
+            (pl.col("row").cast(pl.Int64) + first_line).alias("line"), *names[: plan.columns]
+        )
         return self._fields_to_hits(good, plan)
 
     def _fields_to_hits(self, good: pl.DataFrame, plan: SplitPlan) -> pl.DataFrame:
@@ -547,7 +560,8 @@ class AccessLogParser:
                     column.str.extract_groups(segment.pattern).alias(f"g{segment.index}")
                 )
                 groups = re.findall(r"\(\?P<(\w+)>", segment.pattern)
-                checks.append(column.str.contains(segment.pattern))
+                # a segment that did not match extracts nulls in every group
+                checks.append(pl.col(f"g{segment.index}").struct.field(groups[0]).is_not_null())
                 for group in groups:
                     name = VARIABLE_FIELDS.get(group)
                     if name and name not in columns:
@@ -705,14 +719,9 @@ class AccessLogParser:
 
     def _country_column(self, frame: pl.DataFrame) -> pl.Series:
         ips = frame.select(ip=pl.col("ip").fill_null(""))
-        new = ips.unique().join(self._countries, on="ip", how="anti").get_column("ip").to_list()
-        if new:
-            found = self.countries.countries(new)
-            added = pl.DataFrame(
-                {"ip": list(found), "country": list(found.values())},
-                schema=self._countries.schema,
-            )
-            self._countries = pl.concat([self._countries, added])
+        new = ips.unique().join(self._countries, on="ip", how="anti").get_column("ip")
+        if new.len():
+            self._countries = pl.concat([self._countries, self.countries.frame(new)])
         joined = ips.join(self._countries, on="ip", how="left", maintain_order="left")
         return joined.get_column("country")
 
@@ -722,44 +731,87 @@ def _epoch(raw: pl.Expr) -> pl.Expr:
     return micros.cast(pl.Datetime("us", "UTC"))
 
 
+@dataclass(frozen=True)
+class LineIndex:
+    """Where each line of a chunk ends, found with numpy (no per-line Python).
+
+    `ends[i]` is the offset of line i's newline (or of the chunk's end), `lengths[i]` its
+    length without the newline; `blank` the rows of empty lines.
+    """
+
+    data: bytes
+    ends: npt.NDArray[np.int64]
+    lengths: npt.NDArray[np.int64]
+    blank: npt.NDArray[np.int64]
+
+    @property
+    def count(self) -> int:
+        """Lines in the chunk (a partial last line excluded)."""
+        return int(self.ends.size)
+
+    @classmethod
+    def of(cls, data: bytes, partial_tail: bool) -> LineIndex:
+        """Index the lines of `data`; a partial last line is left out when `partial_tail`."""
+        raw = np.frombuffer(data, dtype=np.uint8)
+        ends = np.flatnonzero(raw == 10).astype(np.int64)
+        if not partial_tail and raw.size and raw[-1] != 10:
+            ends = np.append(ends, raw.size)
+        starts = np.concatenate(([0], ends[:-1] + 1)) if ends.size else ends
+        lengths = ends - starts
+        return cls(data, ends, lengths, np.flatnonzero(lengths == 0))
+
+    def suspects(self, *, needs_closing_quote: bool) -> npt.NDArray[np.int64]:
+        """Rows of non-blank lines not ending in `"` (cut off inside their last quoted field)."""
+        if not needs_closing_quote or not self.ends.size:
+            return np.empty(0, dtype=np.int64)
+        raw = np.frombuffer(self.data, dtype=np.uint8)
+        last = raw[np.maximum(self.ends - 1, 0)]
+        return np.flatnonzero((last != 34) & (self.lengths > 0))
+
+    def text(self, rows: npt.NDArray[np.int64]) -> list[str]:
+        """The text of a few lines (for repairs and messages)."""
+        return [
+            self.data[int(end - length) : int(end)].decode("utf-8", "replace")
+            for end, length in zip(self.ends[rows], self.lengths[rows], strict=True)
+        ]
+
+
 def _repair_escaped_quotes(
-    bad: pl.DataFrame, plan: SplitPlan, names: list[str]
-) -> tuple[pl.DataFrame, pl.Series]:
+    data: bytes, lines: LineIndex, bad_rows: npt.NDArray[np.int64], plan: SplitPlan
+) -> tuple[pl.DataFrame, npt.NDArray[np.int64]]:
     """Re-split lines whose extra `"` were escaped (Apache writes `\\"` inside a field).
 
-    Returns the repaired rows (line + segment columns) and the line numbers still malformed.
+    Returns the repaired rows (row + segment columns) and the rows still malformed. Skipped
+    when most lines are bad (a wrong format, not escapes).
     """
-    mark = _EOL_MARK[1:]
-    joined = pl.concat_str([pl.col(n) for n in names], separator='"', ignore_nulls=True)
-    rebuilt = bad.select(
-        "line",
-        text=joined.str.split(f'"{mark}')
-        .list.first()
-        .str.replace_all('\\"', _ESCAPED_QUOTE, literal=True),
-        _marked=joined.str.contains(f'"{mark}', literal=True),
+    names = [f"s{i}" for i in range(plan.columns)]
+    if bad_rows.size > max(100, lines.count // 10):
+        return pl.DataFrame(
+            schema={"row": pl.UInt32(), **dict.fromkeys(names, pl.String())}
+        ), bad_rows
+    texts = lines.text(bad_rows)
+    split = pl.DataFrame(
+        {"row": bad_rows, "text": texts}, schema={"row": pl.UInt32(), "text": pl.String()}
+    ).select(
+        "row",
+        parts=pl.col("text").str.replace_all('\\"', _ESCAPED_QUOTE, literal=True).str.split('"'),
     )
-    split = rebuilt.select(
-        "line",
-        "_marked",
-        parts=pl.col("text").str.split('"'),
-    ).with_columns(_n=pl.col("parts").list.len())
-    fixed = split.filter(pl.col("_marked") & (pl.col("_n") == plan.columns))
-    still_bad = split.filter(~(pl.col("_marked") & (pl.col("_n") == plan.columns))).get_column(
-        "line"
-    )
-    columns = [
-        pl.col("parts")
-        .list.get(i)
-        .str.replace_all(_ESCAPED_QUOTE, '"', literal=True)
-        .alias(f"s{i}")
-        for i in range(plan.columns)
-    ]
-    repaired = fixed.select("line", *columns)
+    ok = pl.col("parts").list.len() == plan.columns
     for segment in plan.segments:
         if segment.literal is not None and segment.literal.strip() == "":
-            ok = repaired.get_column(f"s{segment.index}") == segment.literal
-            still_bad = pl.concat([still_bad, repaired.filter(~ok).get_column("line")])
-            repaired = repaired.filter(ok)
+            ok = ok & (pl.col("parts").list.get(segment.index, null_on_oob=True) == segment.literal)
+    split = split.with_columns(_ok=ok)
+    repaired = split.filter("_ok").select(
+        "row",
+        *[
+            pl.col("parts")
+            .list.get(i)
+            .str.replace_all(_ESCAPED_QUOTE, '"', literal=True)
+            .alias(f"s{i}")
+            for i in range(plan.columns)
+        ],
+    )
+    still_bad = split.filter(~pl.col("_ok")).get_column("row").to_numpy().astype(np.int64)
     return repaired, still_bad
 
 
@@ -1005,135 +1057,10 @@ def _wrong_format(path: Path, data: bytes, parser: AccessLogParser) -> str:
     )
 
 
-# --- the live source: follow a growing log like `tail -F` ------------------------------------
-
-
-class AccessLogSource(Source):
-    """Follows one access log: reads only new bytes per poll, survives rotation and truncation.
-
-    State is (inode, offset, partial last line, line number, generation tag): a rename
-    rotation drains the old file then opens the new one; a file shorter than the offset was
-    truncated (copytruncate) and is read again from its start as a new generation.
-    """
-
-    kind = KIND
-
-    def __init__(
-        self,
-        name: str,
-        path: Path,
-        parser: AccessLogParser,
-        *,
-        interval: float = 2.0,
-        from_start: bool = True,
-        max_bytes: int = CHUNK_BYTES,
-    ) -> None:
-        super().__init__(name, interval=interval, timeout=interval)
-        self.path = path
-        self.parser = parser
-        self.from_start = from_start
-        self.max_bytes = max_bytes
-        self._file: IO[bytes] | None = None
-        self._inode: int | None = None
-        self._offset = 0
-        self._partial = b""
-        self._line = 1
-        self._tag = ""
-        self._seen = _empty_seen()
-        self._reported_malformed = 0
-
-    def _open(self, at_end: bool) -> bool:
-        try:
-            handle = self.path.open("rb")
-        except FileNotFoundError:
-            return False
-        except OSError as exc:
-            raise SourceError(f"{self.name}: cannot read {self.path} ({exc.strerror})") from None
-        self._close()
-        self._file = handle
-        self._inode = os.fstat(handle.fileno()).st_ino
-        self._offset = os.fstat(handle.fileno()).st_size if at_end else 0
-        self._partial = b""
-        self._line = 1
-        self._tag = ""
-        return True
-
-    def _close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-
-    def _read_new(self) -> bytes:
-        """New bytes of the current generation, following rotation and truncation."""
-        if self._file is None and not self._open(at_end=not self.from_start):
-            return b""
-        assert self._file is not None
-        size = os.fstat(self._file.fileno()).st_size
-        if size < self._offset or self._rewritten():  # copytruncate: a new generation
-            self._offset, self._partial, self._line, self._tag = 0, b"", 1, ""
-        self._file.seek(self._offset)
-        data = self._file.read(self.max_bytes)
-        self._offset += len(data)
-        if data:
-            return data
-        try:
-            inode = os.stat(self.path).st_ino
-        except FileNotFoundError:
-            return b""  # rotated away, new file not created yet: keep the old one open
-        if inode != self._inode and self._open(at_end=False):  # renamed: the old one is drained
-            return self._read_new()
-        return b""
-
-    def _rewritten(self) -> bool:
-        """The file's first line changed: truncated and refilled past our offset between polls."""
-        if not self._tag or self._file is None:
-            return False
-        self._file.seek(0)
-        head = self._file.read(65536)
-        return b"\n" in head and first_line_tag(head) != self._tag
-
-    def poll_sync(self) -> PollResult:
-        """One poll without the event loop (the async `poll` runs this in a thread)."""
-        data = self._partial + self._read_new()
-        cut = data.rfind(b"\n") + 1
-        complete, self._partial = data[:cut], data[cut:]
-        if not complete:
-            return PollResult(summary=f"{self.path.name}: no new lines")
-        if not self._tag:
-            self._tag = first_line_tag(complete)
-        hits = self.parser.parse_lines(complete, self._line)
-        self._line += self.parser.rows_last
-        counted = self.parser.count(hits)
-        frame, self._seen = to_observations(
-            counted, tag=self._tag, source=self.name, seen_visitors=self._seen
-        )
-        stats = self.parser.stats
-        new_lines = self.parser.rows_last
-        summary = f"{new_lines} new lines, {counted.height} hits"
-        if stats.malformed > self._reported_malformed:
-            summary += f", {stats.malformed - self._reported_malformed} malformed"
-            self._reported_malformed = stats.malformed
-        more = len(data) - len(self._partial) >= self.max_bytes
-        return PollResult(
-            frame=frame,
-            summary=summary,
-            facts={"malformed lines": float(stats.malformed)},
-            retry_in=0.0 if more else None,
-        )
-
-    async def poll(self, client: httpx.AsyncClient, now: datetime) -> PollResult:
-        """Read what was appended since the last poll (in a thread: file I/O and parsing)."""
-        return await asyncio.to_thread(self.poll_sync)
-
-    def describe(self) -> str:
-        return f"access-log {self.path} ({self.parser.log_format})"
-
-    async def aclose(self) -> None:
-        self._close()
-
-
 def build(options: SourceOptions, campaign: Campaign) -> AccessLogSource:
     """An access-log source from its `[[sources]]` table."""
+    from engmon.sources.accesslog_tail import AccessLogSource
+
     path = Path(str(options.string("path", required=True))).expanduser()
     named = options.choice("format", FORMAT_NAMES, "combined")
     log_format = options.string("log_format") or named

@@ -14,7 +14,7 @@ from engmon.core.campaign import Campaign
 from engmon.core.store import ObservationStore
 from engmon.errors import ConfigError
 from engmon.sources import accesslog
-from engmon.sources.accesslog import AccessLogSource
+from engmon.sources.accesslog_tail import AccessLogSource
 from engmon.sources.options import SourceOptions
 from engmon.sources.poller import SourcePoller
 
