@@ -16,11 +16,13 @@ the raw IP never leaves this module.
 from __future__ import annotations
 
 import gzip
+import mmap
 import os
 import re
 import sys
 import zlib
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -252,6 +254,28 @@ def ipv6_upper64(ip: pl.Expr) -> pl.Expr:
     return pl.when(valid).then(number)
 
 
+def ipv6_spelled_out(ip: pl.Expr) -> pl.Expr:
+    """True when the first four groups are written out (no `::` among them)."""
+    parts = ip.str.split_exact(":", 4)
+    groups = [parts.struct.field(f"field_{i}") for i in range(5)]
+    return (
+        pl.all_horizontal([g.is_not_null() & (g != "") for g in groups[:4]])
+        & groups[4].is_not_null()
+    )
+
+
+def ipv6_upper64_spelled(ip: pl.Expr) -> pl.Expr:
+    """`ipv6_upper64` for addresses whose first four groups are written out (fast split)."""
+    parts = ip.str.split_exact(":", 4)
+    numbers = [
+        parts.struct.field(f"field_{i}").str.to_integer(base=16, strict=False).cast(pl.UInt64)
+        for i in range(4)
+    ]
+    number = (numbers[0] * 2**48) + (numbers[1] * 2**32) + (numbers[2] * 2**16) + numbers[3]
+    valid = pl.all_horizontal([n.is_not_null() & (n <= 0xFFFF) for n in numbers])
+    return pl.when(valid & ip.str.contains(r"^[0-9A-Fa-f:.]+$")).then(number)
+
+
 class CountryLookup:
     """Client IP -> ISO-2 country, from geoip2fast's bundled data or a user's MaxMind .mmdb."""
 
@@ -298,23 +322,37 @@ class CountryLookup:
 
     def frame(self, ips: pl.Series) -> pl.DataFrame:
         """(ip, country) for distinct `ips`: one vectorised join for many, lookups for few."""
-        ips = ips.rename("ip")
+        return self.place(ips.rename("ip").to_frame()).select("ip", "country")
+
+    def place(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """`frame` (with an `ip` column) plus `country`; row order is not kept.
+
+        With the bundled database and many rows every row is keyed and placed by one sorted
+        `join_asof` (no per-IP Python, no string joins); otherwise distinct IPs are looked up.
+        """
         table = (
             _network_table()
-            if (self._reader is None and ips.len() >= self.vectorise_from)
+            if (self._reader is None and frame.height >= self.vectorise_from)
             else None
         )
         if table is None:
-            return self._looked_up(ips)
-        is_v6 = pl.col("ip").str.contains(":", literal=True)
-        keyed = pl.concat(  # each parser only sees its own family
+            found = self._looked_up(frame.get_column("ip").fill_null("").unique())
+            return frame.join(
+                found, left_on=pl.col("ip").fill_null(""), right_on="ip", how="left"
+            ).drop("ip_right", strict=False)
+        ip = pl.col("ip")
+        is_v6 = ip.str.contains(":", literal=True)
+        spelled = ipv6_spelled_out(ip)
+        keyed = pl.concat(  # each parser only sees the addresses it is written for
             [
-                ips.to_frame().filter(~is_v6).with_columns(family=4, key=ipv4_number(pl.col("ip"))),
-                ips.to_frame().filter(is_v6).with_columns(family=6, key=ipv6_upper64(pl.col("ip"))),
+                frame.filter(ip.is_not_null() & ~is_v6).with_columns(family=4, key=ipv4_number(ip)),
+                frame.filter(is_v6 & spelled).with_columns(family=6, key=ipv6_upper64_spelled(ip)),
+                frame.filter(is_v6 & ~spelled).with_columns(family=6, key=ipv6_upper64(ip)),
+                frame.filter(ip.is_null()).with_columns(family=4, key=None),
             ],
             how="vertical_relaxed",
         ).with_columns(pl.col("family").cast(pl.Int8), pl.col("key").cast(pl.UInt64))
-        joined = (
+        placed = (
             keyed.filter(pl.col("key").is_not_null())
             .sort("family", "key")
             .join_asof(
@@ -325,10 +363,17 @@ class CountryLookup:
                 strategy="backward",
                 check_sortedness=False,
             )
-            .select("ip", country=pl.when(pl.col("key") <= pl.col("last")).then("country"))
+            .with_columns(country=pl.when(pl.col("key") <= pl.col("last")).then("country"))
+            .drop("family", "key", "first", "last")
         )
-        rest = keyed.filter(pl.col("key").is_null()).get_column("ip")
-        return pl.concat([joined, self._looked_up(rest)])
+        rest = keyed.filter(pl.col("key").is_null()).drop("family", "key")
+        if rest.height:
+            found = self._looked_up(rest.get_column("ip").fill_null("").unique())
+            rest = rest.join(found, left_on=pl.col("ip").fill_null(""), right_on="ip", how="left")
+            rest = rest.drop("ip_right", strict=False)
+        else:
+            rest = rest.with_columns(country=pl.lit(None, pl.String()))
+        return pl.concat([placed, rest.select(placed.columns)])
 
     def _looked_up(self, ips: pl.Series) -> pl.DataFrame:
         values = ips.to_list()
@@ -426,11 +471,11 @@ HITS_SCHEMA: Final = pl.Schema(
         "line": pl.Int64(),
         "ts": UTC_US,
         "ip": pl.String(),
-        "user_agent": pl.String(),
-        "referrer": pl.String(),
+        "user_agent": pl.Categorical(),
+        "referrer": pl.Categorical(),
         "target": pl.String(),
         "status": pl.Int32(),
-        "method": pl.String(),
+        "method": pl.Categorical(),
     }
 )
 """Parsed request lines, before counting: every format is brought to these columns."""
@@ -464,7 +509,6 @@ class AccessLogParser:
         self.countries = CountryLookup(geoip_db)
         self.stats = LineStats()
         self._devices: dict[str, str] = {}
-        self._countries = pl.DataFrame(schema={"ip": pl.String(), "country": pl.String()})
         self.rows_last = 0
         """Lines in the chunk last parsed (the next chunk's first line number follows it)."""
 
@@ -491,7 +535,28 @@ class AccessLogParser:
     ) -> pl.DataFrame:
         if b"\r" in data[:65536]:
             data = data.replace(b"\r\n", b"\n")
-        lines = LineIndex.of(data, partial_tail)
+        lines = LineIndex.of(data, partial_tail, needs_closing_quote=_needs_closing_quote(plan))
+        return self._scan_split(data, lines, first_line, plan, prefilter)
+
+    def parse_file(self, path: Path, *, prefilter: bool = True) -> pl.DataFrame:
+        """All of a plain (uncompressed, LF) text log at once: polars scans the file itself.
+
+        The line index comes from numpy over a memory map, window by window, so nothing is
+        copied into Python and memory stays bounded by the rows that survive the filter.
+        """
+        assert self.split_plan is not None
+        plan = self.split_plan
+        with LineIndex.of_file(path, needs_closing_quote=_needs_closing_quote(plan)) as lines:
+            return self._scan_split(str(path), lines, 1, plan, prefilter)
+
+    def _scan_split(
+        self,
+        source: bytes | str,
+        lines: LineIndex,
+        first_line: int,
+        plan: SplitPlan,
+        prefilter: bool,
+    ) -> pl.DataFrame:
         self.rows_last = lines.count
         self.stats.lines += lines.count
         self.stats.blank += int(lines.blank.size)
@@ -503,15 +568,14 @@ class AccessLogParser:
         for segment in plan.segments:
             if segment.literal is not None and segment.literal.strip() == "":
                 bad = bad | (pl.col(f"s{segment.index}") != segment.literal)
-        suspects = lines.suspects(needs_closing_quote=plan.segments[-1].literal == "")
-        bad = bad | pl.col("row").is_in(pl.Series(suspects, dtype=pl.UInt32).implode())
+        bad = bad | pl.col("row").is_in(pl.Series(lines.suspects, dtype=pl.UInt32).implode())
         request = plan.segment_of("request") or plan.segment_of("target")
         wanted: pl.Expr = pl.lit(True)
         if prefilter and self.link.needle and request is not None and request.variable:
             wanted = pl.col(f"s{request.index}").str.contains(self.link.needle, literal=True)
-        frame = (
+        scan = (
             pl.scan_csv(
-                data,
+                source,
                 separator='"',
                 quote_char=None,
                 has_header=False,
@@ -524,26 +588,31 @@ class AccessLogParser:
                 raise_if_empty=False,
                 row_index_name="row",
             )
-            .head(lines.count)
+            .filter(pl.col("row") < lines.count)
             .with_columns(_bad=bad)
             .filter(pl.col("_bad") | wanted)
-            .collect()
         )
-        blank = pl.col("row").is_in(pl.Series(lines.blank, dtype=pl.UInt32).implode())
+        # Fields are extracted inside the scan too, so only compact columns are materialised.
+        frame = self._fields_to_hits(scan, plan, first_line).collect()
+        blank = pl.col("line").is_in(pl.Series(lines.blank + first_line, dtype=pl.Int64).implode())
         frame = frame.filter(~blank)
-        good = frame.filter(~pl.col("_bad")).select("row", *names[: plan.columns])
-        bad_rows = frame.filter(pl.col("_bad")).get_column("row").to_numpy()
+        bad_rows = frame.filter(pl.col("_bad")).get_column("line").to_numpy() - first_line
+        frame = frame.filter(~pl.col("_bad"))
         if bad_rows.size:
-            repaired, still_bad = _repair_escaped_quotes(data, lines, bad_rows, plan)
+            repaired, still_bad = _repair_escaped_quotes(lines, bad_rows, plan)
             self.stats.add_malformed(pl.Series(still_bad + first_line, dtype=pl.Int64))
             if repaired.height:
-                good = pl.concat([good, repaired.filter(wanted)])
-        good = good.select(
-            (pl.col("row").cast(pl.Int64) + first_line).alias("line"), *names[: plan.columns]
-        )
-        return self._fields_to_hits(good, plan)
+                fixed = repaired.lazy().filter(wanted).with_columns(_bad=pl.lit(False))
+                frame = pl.concat([frame, self._fields_to_hits(fixed, plan, first_line).collect()])
+        return self._finish_hits(frame.drop("_bad"), self._time_format(plan))
 
-    def _fields_to_hits(self, good: pl.DataFrame, plan: SplitPlan) -> pl.DataFrame:
+    def _time_format(self, plan: SplitPlan) -> str:
+        if "time_local" in plan.fields:
+            return _TIME_LOCAL
+        return _ISO if "time_iso" in plan.fields else "epoch"
+
+    def _fields_to_hits(self, good: pl.LazyFrame, plan: SplitPlan, first_line: int) -> pl.LazyFrame:
+        """Segment columns -> raw hit columns (line, _bad, _ok, _time, ip, ...), lazily."""
         from engmon.sources.accesslog_formats import VARIABLE_FIELDS
 
         columns: dict[str, pl.Expr] = {}
@@ -573,28 +642,27 @@ class AccessLogParser:
             columns.setdefault("target", parts.struct.field("field_1"))
         if "time_local" in columns:
             time_raw = columns["time_local"]
-            time_format = _TIME_LOCAL
         elif "time_iso" in columns:
             time_raw = columns["time_iso"].str.replace(r"Z$", "+00:00")
-            time_format = _ISO
         else:
             time_raw = columns["time_epoch"]
-            time_format = "epoch"
         if "ip" not in columns and "forwarded_for" in columns:
             columns["ip"] = columns["forwarded_for"].str.split(",").list.first().str.strip_chars()
         ok = pl.all_horizontal(checks) if checks else pl.lit(True)
-        frame = frame.select(
-            "line",
+        text = pl.lit(None, pl.String())
+        return frame.select(
+            (pl.col("row").cast(pl.Int64) + first_line).alias("line"),
+            "_bad",
             _ok=ok,
             _time=time_raw,
-            ip=columns.get("ip", pl.lit(None, pl.String())),
-            user_agent=columns.get("user_agent", pl.lit(None, pl.String())),
-            referrer=columns.get("referrer", pl.lit(None, pl.String())),
-            target=columns.get("target", pl.lit(None, pl.String())),
+            ip=columns.get("ip", text),
+            # repeated, long strings: categorical keeps a million hits small
+            user_agent=columns.get("user_agent", text).cast(pl.Categorical()),
+            referrer=columns.get("referrer", text).cast(pl.Categorical()),
+            target=columns.get("target", text),
             status=columns.get("status", pl.lit("200")),
-            method=columns.get("method", pl.lit(None, pl.String())),
+            method=columns.get("method", text).cast(pl.Categorical()),
         )
-        return self._finish_hits(frame, time_format)
 
     def _parse_json(
         self, data: bytes, first_line: int, prefilter: bool, partial_tail: bool
@@ -693,7 +761,8 @@ class AccessLogParser:
     def count(self, hits: pl.DataFrame) -> pl.DataFrame:
         """The hits engmon counts: the link (or every page), GET, 2xx/3xx, humans by default.
 
-        Adds `device` (per distinct user agent) and `country` (per distinct IP) columns.
+        Returns COUNTED_SCHEMA rows (no country yet: `add_countries` looks up distinct IPs
+        once over everything counted, which is far cheaper than per chunk).
         """
         keep = (
             self.link.expr(pl.col("target"))
@@ -704,26 +773,42 @@ class AccessLogParser:
         counted = counted.with_columns(device=self._device_column(counted))
         if not self.include_bots:
             counted = counted.filter(pl.col("device") != "bot")
-        counted = counted.with_columns(country=self._country_column(counted))
         self.stats.hits += counted.height
-        return counted
+        actor = pl.concat_str(
+            [pl.col("ip").fill_null(""), pl.col("user_agent").cast(pl.String).fill_null("")],
+            separator="\x00",
+        ).hash(seed=0x656E676D)
+        return counted.select(
+            "line",
+            "ts",
+            "ip",
+            "referrer",
+            "device",
+            actor=actor,
+            path=pl.col("target").str.split_exact("?", 1).struct.field("field_0"),
+        )
+
+    def add_countries(self, counted: pl.DataFrame) -> pl.DataFrame:
+        """Add `country` from each hit's IP and drop the raw IP (row order not kept)."""
+        return self.countries.place(counted).drop("ip")
 
     def _device_column(self, frame: pl.DataFrame) -> pl.Series:
         if not self.has_user_agent:  # e.g. `common`: no agent to judge, so no bot either
             return pl.Series("device", ["other"] * frame.height, dtype=pl.String())
-        agents = frame.get_column("user_agent").fill_null("")
-        new = [ua for ua in agents.unique().to_list() if ua not in self._devices]
-        for ua in new:
-            self._devices[ua] = device_of(ua)
-        return agents.replace_strict(self._devices, return_dtype=pl.String()).alias("device")
-
-    def _country_column(self, frame: pl.DataFrame) -> pl.Series:
-        ips = frame.select(ip=pl.col("ip").fill_null(""))
-        new = ips.unique().join(self._countries, on="ip", how="anti").get_column("ip")
-        if new.len():
-            self._countries = pl.concat([self._countries, self.countries.frame(new)])
-        joined = ips.join(self._countries, on="ip", how="left", maintain_order="left")
-        return joined.get_column("country")
+        agents = frame.select(pl.col("user_agent").cast(pl.String).fill_null("").unique())
+        for ua in agents.get_column("user_agent").to_list():
+            if ua not in self._devices:
+                self._devices[ua] = device_of(ua)
+        devices = pl.DataFrame(
+            {"user_agent": list(self._devices), "device": list(self._devices.values())},
+            schema={"user_agent": pl.String(), "device": pl.String()},
+        ).with_columns(pl.col("user_agent").cast(pl.Categorical()))
+        keys = frame.select(
+            pl.col("user_agent").cast(pl.String).fill_null("").cast(pl.Categorical())
+        )
+        return keys.join(devices, on="user_agent", how="left", maintain_order="left").get_column(
+            "device"
+        )
 
 
 def _epoch(raw: pl.Expr) -> pl.Expr:
@@ -731,53 +816,109 @@ def _epoch(raw: pl.Expr) -> pl.Expr:
     return micros.cast(pl.Datetime("us", "UTC"))
 
 
-@dataclass(frozen=True)
-class LineIndex:
-    """Where each line of a chunk ends, found with numpy (no per-line Python).
+def _needs_closing_quote(plan: SplitPlan) -> bool:
+    """Whether a well-formed line ends with `"` (the format's last segment is quoted)."""
+    return plan.segments[-1].literal == ""
 
-    `ends[i]` is the offset of line i's newline (or of the chunk's end), `lengths[i]` its
-    length without the newline; `blank` the rows of empty lines.
+
+@dataclass
+class LineIndex:
+    """Where each line of a chunk or file ends, found with numpy (no per-line Python).
+
+    `ends[i]` is the offset of line i's newline (or of the data's end), `lengths[i]` its
+    length without the newline; `blank` the rows of empty lines; `suspects` the rows of
+    non-blank lines not ending in `"` when the format needs one (cut off inside the last
+    quoted field, which splitting on `"` alone cannot see).
     """
 
-    data: bytes
+    data: bytes | mmap.mmap
     ends: npt.NDArray[np.int64]
     lengths: npt.NDArray[np.int64]
     blank: npt.NDArray[np.int64]
+    suspects: npt.NDArray[np.int64]
 
     @property
     def count(self) -> int:
-        """Lines in the chunk (a partial last line excluded)."""
+        """Lines indexed (a partial last line excluded)."""
         return int(self.ends.size)
 
     @classmethod
-    def of(cls, data: bytes, partial_tail: bool) -> LineIndex:
+    def of(cls, data: bytes, partial_tail: bool, *, needs_closing_quote: bool) -> LineIndex:
         """Index the lines of `data`; a partial last line is left out when `partial_tail`."""
         raw = np.frombuffer(data, dtype=np.uint8)
         ends = np.flatnonzero(raw == 10).astype(np.int64)
         if not partial_tail and raw.size and raw[-1] != 10:
             ends = np.append(ends, raw.size)
+        last = raw[np.maximum(ends - 1, 0)] if ends.size else np.empty(0, dtype=np.uint8)
+        return cls._finish(data, ends, last, needs_closing_quote)
+
+    @classmethod
+    def _finish(
+        cls,
+        data: bytes | mmap.mmap,
+        ends: npt.NDArray[np.int64],
+        last: npt.NDArray[np.uint8],
+        needs_closing_quote: bool,
+    ) -> LineIndex:
+        """`last` holds the byte before each line end (what a closed quote would be)."""
         starts = np.concatenate(([0], ends[:-1] + 1)) if ends.size else ends
         lengths = ends - starts
-        return cls(data, ends, lengths, np.flatnonzero(lengths == 0))
+        suspects = np.empty(0, dtype=np.int64)
+        if needs_closing_quote and ends.size:
+            suspects = np.flatnonzero((last != 34) & (lengths > 0))
+        return cls(data, ends, lengths, np.flatnonzero(lengths == 0), suspects)
 
-    def suspects(self, *, needs_closing_quote: bool) -> npt.NDArray[np.int64]:
-        """Rows of non-blank lines not ending in `"` (cut off inside their last quoted field)."""
-        if not needs_closing_quote or not self.ends.size:
-            return np.empty(0, dtype=np.int64)
-        raw = np.frombuffer(self.data, dtype=np.uint8)
-        last = raw[np.maximum(self.ends - 1, 0)]
-        return np.flatnonzero((last != 34) & (self.lengths > 0))
+    @classmethod
+    @contextmanager
+    def of_file(
+        cls, path: Path, *, needs_closing_quote: bool, window: int = CHUNK_BYTES
+    ) -> Iterator[LineIndex]:
+        """Index a whole file through a read-only memory map, one window at a time."""
+        with path.open("rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size == 0:
+                empty = np.empty(0, dtype=np.int64)
+                yield cls(b"", empty, empty, empty, empty)
+                return
+            mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+            index: LineIndex | None = None
+            try:
+                ends_parts: list[npt.NDArray[np.int64]] = []
+                last_parts: list[npt.NDArray[np.uint8]] = []
+                previous = 10  # the byte before the window (none before the file: a newline)
+                for start in range(0, size, window):
+                    count = min(window, size - start)
+                    view = np.frombuffer(mapped, dtype=np.uint8, count=count, offset=start)
+                    local = np.flatnonzero(view == 10)
+                    before = view[np.maximum(local - 1, 0)]
+                    before[local == 0] = previous
+                    ends_parts.append(local.astype(np.int64) + start)
+                    last_parts.append(before)
+                    previous = int(view[-1])
+                    del view
+                    if hasattr(mmap, "MADV_DONTNEED"):  # read pages need not stay resident
+                        mapped.madvise(mmap.MADV_DONTNEED, start, count)
+                ends = np.concatenate(ends_parts)
+                last = np.concatenate(last_parts)
+                if previous != 10:  # a last line without its newline
+                    ends = np.append(ends, size)
+                    last = np.append(last, np.uint8(previous))
+                index = cls._finish(mapped, ends, last, needs_closing_quote)
+                yield index
+            finally:
+                del index
+                mapped.close()
 
     def text(self, rows: npt.NDArray[np.int64]) -> list[str]:
         """The text of a few lines (for repairs and messages)."""
         return [
-            self.data[int(end - length) : int(end)].decode("utf-8", "replace")
+            bytes(self.data[int(end - length) : int(end)]).decode("utf-8", "replace")
             for end, length in zip(self.ends[rows], self.lengths[rows], strict=True)
         ]
 
 
 def _repair_escaped_quotes(
-    data: bytes, lines: LineIndex, bad_rows: npt.NDArray[np.int64], plan: SplitPlan
+    lines: LineIndex, bad_rows: npt.NDArray[np.int64], plan: SplitPlan
 ) -> tuple[pl.DataFrame, npt.NDArray[np.int64]]:
     """Re-split lines whose extra `"` were escaped (Apache writes `\\"` inside a field).
 
@@ -839,21 +980,14 @@ def to_observations(
     seen = seen_visitors if seen_visitors is not None else _empty_seen()
     if counted.is_empty():
         return empty_observations(), seen
-    actor = (
-        pl.concat_str(
-            [pl.col("ip").fill_null(""), pl.col("user_agent").fill_null("")], separator="\x00"
-        )
-        .hash(seed=0x656E676D)
-        .cast(pl.String)
-    )
     base = counted.select(
         "ts",
         "referrer",
         "country",
         "device",
+        "path",
+        "actor",
         id=pl.lit(f"{tag}:") + pl.col("line").cast(pl.String),
-        actor=actor,
-        path=pl.col("target").str.split_exact("?", 1).struct.field("field_0"),
         day=pl.col("ts").dt.date(),
     )
     clicks = base.with_columns(metric=pl.lit(CLICKS))
@@ -865,12 +999,13 @@ def to_observations(
     visitors = firsts.with_columns(metric=pl.lit(VISITORS), id=pl.col("id") + ":v")
     seen = pl.concat([seen, firsts.select("actor", "day")])
     rows = pl.concat([clicks, visitors], how="vertical").drop("day")
+    rows = rows.with_columns(pl.col("actor").cast(pl.String))
     frame = conform(rows.with_columns(source=pl.lit(source), value=pl.lit(1.0))).collect()
     return frame, seen
 
 
 def _empty_seen() -> pl.DataFrame:
-    return pl.DataFrame(schema={"actor": pl.String(), "day": pl.Date()})
+    return pl.DataFrame(schema={"actor": pl.UInt64(), "day": pl.Date()})
 
 
 # --- reading files ---------------------------------------------------------------------------
@@ -968,7 +1103,23 @@ def read_access_log(
     counted: list[pl.DataFrame] = []
     tag = ""
     line = 1
-    for data, partial, fraction in iter_chunks(path, chunk_bytes):
+    head = _head(path)
+    if (
+        head
+        and parser.split_plan is not None
+        and not head.startswith(b"\x1f\x8b")
+        and (b"\r" not in head and chunk_bytes >= CHUNK_BYTES)
+    ):
+        _refuse_binary(path, head)
+        hits = parser.parse_file(path)
+        if parser.stats.parsed == 0 and parser.stats.malformed:
+            raise FileFormatError(_wrong_format(path, head, parser))
+        counted.append(parser.count(hits))
+        tag = first_line_tag(head)
+        if progress is not None:
+            progress(1.0)
+    chunks = iter_chunks(path, chunk_bytes) if not tag else iter(())
+    for data, partial, fraction in chunks:
         if not tag:
             _refuse_binary(path, data)
             tag = first_line_tag(data)
@@ -982,8 +1133,10 @@ def read_access_log(
     stats = parser.stats
     if stats.lines - stats.blank == 0:
         raise EmptyInputError(f"{path}: the file is empty; there are no requests to count")
-    hits = pl.concat(counted) if counted else HITS_SCHEMA.to_frame()
-    frame, _ = to_observations(hits, tag=tag, source=source)
+    frame = empty_observations()
+    if counted:
+        hits = parser.add_countries(pl.concat(counted))
+        frame, _ = to_observations(hits, tag=tag, source=source)
     notes = [note] if (note := stats.note(str(path))) else []
     return AccessLogResult(frame, stats, notes)
 
@@ -1040,6 +1193,16 @@ def load_access_log(
         else:
             print(f"engmon: warning: {note}", file=sys.stderr)
     return result.frame
+
+
+def _head(path: Path, size: int = 65536) -> bytes:
+    """The first bytes of `path` (errors name the file)."""
+    stream, raw = _open_log(path)
+    try:
+        return raw.read(size)
+    finally:
+        stream.close()
+        raw.close()
 
 
 def _refuse_binary(path: Path, data: bytes) -> None:

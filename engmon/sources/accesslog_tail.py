@@ -121,7 +121,7 @@ class AccessLogSource(Source):
             self._tag = first_line_tag(complete)
         hits = self.parser.parse_lines(complete, self._line)
         self._line += self.parser.rows_last
-        counted = self.parser.count(hits)
+        counted = self.parser.add_countries(self.parser.count(hits))
         frame, self._seen = to_observations(
             counted, tag=self._tag, source=self.name, seen_visitors=self._seen
         )
