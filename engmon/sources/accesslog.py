@@ -16,7 +16,6 @@ the raw IP never leaves this module.
 from __future__ import annotations
 
 import gzip
-import mmap
 import os
 import re
 import sys
@@ -831,7 +830,7 @@ class LineIndex:
     quoted field, which splitting on `"` alone cannot see).
     """
 
-    data: bytes | mmap.mmap
+    data: bytes | _FileBytes
     ends: npt.NDArray[np.int64]
     lengths: npt.NDArray[np.int64]
     blank: npt.NDArray[np.int64]
@@ -855,7 +854,7 @@ class LineIndex:
     @classmethod
     def _finish(
         cls,
-        data: bytes | mmap.mmap,
+        data: bytes | _FileBytes,
         ends: npt.NDArray[np.int64],
         last: npt.NDArray[np.uint8],
         needs_closing_quote: bool,
@@ -871,50 +870,50 @@ class LineIndex:
     @classmethod
     @contextmanager
     def of_file(
-        cls, path: Path, *, needs_closing_quote: bool, window: int = CHUNK_BYTES
+        cls, path: Path, *, needs_closing_quote: bool, window: int = 4 * 1024 * 1024
     ) -> Iterator[LineIndex]:
-        """Index a whole file through a read-only memory map, one window at a time."""
-        with path.open("rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            if size == 0:
-                empty = np.empty(0, dtype=np.int64)
-                yield cls(b"", empty, empty, empty, empty)
-                return
-            mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-            index: LineIndex | None = None
-            try:
-                ends_parts: list[npt.NDArray[np.int64]] = []
-                last_parts: list[npt.NDArray[np.uint8]] = []
-                previous = 10  # the byte before the window (none before the file: a newline)
-                for start in range(0, size, window):
-                    count = min(window, size - start)
-                    view = np.frombuffer(mapped, dtype=np.uint8, count=count, offset=start)
-                    local = np.flatnonzero(view == 10)
-                    before = view[np.maximum(local - 1, 0)]
-                    before[local == 0] = previous
-                    ends_parts.append(local.astype(np.int64) + start)
-                    last_parts.append(before)
-                    previous = int(view[-1])
-                    del view
-                    if hasattr(mmap, "MADV_DONTNEED"):  # read pages need not stay resident
-                        mapped.madvise(mmap.MADV_DONTNEED, start, count)
-                ends = np.concatenate(ends_parts)
-                last = np.concatenate(last_parts)
-                if previous != 10:  # a last line without its newline
-                    ends = np.append(ends, size)
-                    last = np.append(last, np.uint8(previous))
-                index = cls._finish(mapped, ends, last, needs_closing_quote)
-                yield index
-            finally:
-                del index
-                mapped.close()
+        """Index a whole file, reading it window by window into one reused buffer."""
+        with path.open("rb", buffering=0) as handle:
+            buffer = bytearray(window)
+            ends_parts: list[npt.NDArray[np.int64]] = []
+            last_parts: list[npt.NDArray[np.uint8]] = []
+            previous = 10  # the byte before the window (none before the file: a newline)
+            start = 0
+            while count := handle.readinto(buffer):
+                view = np.frombuffer(buffer, dtype=np.uint8, count=count)
+                local = np.flatnonzero(view == 10)
+                before = view[np.maximum(local - 1, 0)]
+                before[local == 0] = previous
+                ends_parts.append(local.astype(np.int64) + start)
+                last_parts.append(before)
+                previous = int(view[count - 1])
+                start += count
+                del view
+            empty = np.empty(0, dtype=np.int64)
+            ends = np.concatenate(ends_parts) if ends_parts else empty
+            last = np.concatenate(last_parts) if last_parts else np.empty(0, dtype=np.uint8)
+            if start and previous != 10:  # a last line without its newline
+                ends = np.append(ends, start)
+                last = np.append(last, np.uint8(previous))
+            yield cls._finish(_FileBytes(handle.fileno()), ends, last, needs_closing_quote)
 
     def text(self, rows: npt.NDArray[np.int64]) -> list[str]:
         """The text of a few lines (for repairs and messages)."""
         return [
-            bytes(self.data[int(end - length) : int(end)]).decode("utf-8", "replace")
+            self.data[int(end - length) : int(end)].decode("utf-8", "replace")
             for end, length in zip(self.ends[rows], self.lengths[rows], strict=True)
         ]
+
+
+class _FileBytes:
+    """Byte slices of an open file by offset (`pread`), for the few lines read back."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def __getitem__(self, span: slice) -> bytes:
+        start, stop = int(span.start or 0), int(span.stop)
+        return os.pread(self.fd, stop - start, start)
 
 
 def _repair_escaped_quotes(
