@@ -75,6 +75,7 @@ class Run:
     wall: float
     peak_mib: float
     output: str
+    cpu: float = 0.0  # user + system seconds (less sensitive to a busy machine); 0 = unknown
 
 
 def timed(command: list[str], cwd: Path = ROOT) -> Run:
@@ -89,7 +90,7 @@ def timed(command: list[str], cwd: Path = ROOT) -> Run:
         output = captured.read().decode().strip()
     if process.returncode != 0:
         raise SystemExit(f"bench: {command[:3]} failed with exit code {process.returncode}")
-    return Run(wall, usage.ru_maxrss / 1024, output)
+    return Run(wall, usage.ru_maxrss / 1024, output, usage.ru_utime + usage.ru_stime)
 
 
 def ensure_log(lines: int) -> Path:
@@ -119,8 +120,9 @@ def goaccess(log: Path, lines: int, *, run: bool) -> Run | None:
     """GoAccess on `log` (cached figure if present; None when absent or not asked to run)."""
     cache = OUT / f"goaccess_{lines}.time"
     if cache.exists():
-        seconds, kib = cache.read_text().split()[-2:]
-        return Run(float(seconds), float(kib) / 1024, "cached")
+        fields = cache.read_text().split()
+        cpu = float(fields[2]) if len(fields) > 2 else 0.0
+        return Run(float(fields[0]), float(fields[1]) / 1024, "cached", cpu)
     binary = shutil.which("goaccess")
     if binary is None:
         print("  goaccess: not installed (apt-get install goaccess), skipped")
@@ -130,7 +132,8 @@ def goaccess(log: Path, lines: int, *, run: bool) -> Run | None:
         return None
     out = OUT / f"goaccess_{lines}.json"
     result = timed([binary, str(log), "--log-format=COMBINED", "-o", str(out), "--no-progress"])
-    cache.write_text(f"{result.wall:.2f} {result.peak_mib * 1024:.0f}\n")
+    result.output = "run now"
+    cache.write_text(f"{result.wall:.2f} {result.peak_mib * 1024:.0f} {result.cpu:.2f}\n")
     return result
 
 
@@ -148,9 +151,16 @@ def replay_bench(sizes: list[int], run_goaccess_5m: bool, repeat: int) -> None:
         log = ensure_log(lines)
         print(f"{lines:,} lines ({log.stat().st_size / 2**20:,.0f} MiB), best of {repeat}:")
         engmon = best_of([sys.executable, "-c", ENGMON, str(log), LINK], repeat)
-        print(f"  engmon report {engmon.wall:7.2f} s {engmon.peak_mib:6.0f} MiB  {engmon.output}")
+        print(
+            f"  engmon report {engmon.wall:7.2f} s {engmon.peak_mib:6.0f} MiB"
+            f" {engmon.cpu:7.2f} s cpu"
+        )
+        print(f"    {engmon.output}")
         floor = best_of([sys.executable, "-c", FLOOR, str(log), LINK], repeat)
-        print(f"  polars floor  {floor.wall:7.2f} s {floor.peak_mib:6.0f} MiB  {floor.output}")
+        print(
+            f"  polars floor  {floor.wall:7.2f} s {floor.peak_mib:6.0f} MiB {floor.cpu:7.2f} s cpu"
+        )
+        print(f"    {floor.output}")
         go = goaccess(log, lines, run=lines <= 1_000_000 or run_goaccess_5m)
         engmon_walls[lines], floor_walls[lines] = engmon.wall, floor.wall
         print(f"  engmon / floor = {engmon.wall / floor.wall:.2f}x (goal <= 2x)")
@@ -158,10 +168,12 @@ def replay_bench(sizes: list[int], run_goaccess_5m: bool, repeat: int) -> None:
             goaccess_walls[lines] = go.wall
             goal = 20 if lines <= 1_000_000 else 50
             print(
-                f"  goaccess      {go.wall:7.2f} s {go.peak_mib:6.0f} MiB  ({go.output or 'run'})"
+                f"  goaccess      {go.wall:7.2f} s {go.peak_mib:6.0f} MiB {go.cpu:7.2f} s cpu"
+                f" ({go.output})"
             )
             print(
                 f"  engmon is {go.wall / engmon.wall:.1f}x faster than GoAccess (goal >= {goal}x)"
+                + (f"; {go.cpu / engmon.cpu:.1f}x less CPU" if go.cpu else "")
             )
     if len(sizes) > 1:
         small, big = min(sizes), max(sizes)

@@ -341,12 +341,16 @@ class CountryLookup:
             ).drop("ip_right", strict=False)
         ip = pl.col("ip")
         is_v6 = ip.str.contains(":", literal=True)
-        spelled = ipv6_spelled_out(ip)
+        v6 = frame.filter(is_v6).with_columns(_spelled=ipv6_spelled_out(ip))
         keyed = pl.concat(  # each parser only sees the addresses it is written for
             [
                 frame.filter(ip.is_not_null() & ~is_v6).with_columns(family=4, key=ipv4_number(ip)),
-                frame.filter(is_v6 & spelled).with_columns(family=6, key=ipv6_upper64_spelled(ip)),
-                frame.filter(is_v6 & ~spelled).with_columns(family=6, key=ipv6_upper64(ip)),
+                v6.filter("_spelled")
+                .drop("_spelled")
+                .with_columns(family=6, key=ipv6_upper64_spelled(ip)),
+                v6.filter(~pl.col("_spelled"))
+                .drop("_spelled")
+                .with_columns(family=6, key=ipv6_upper64(ip)),
                 frame.filter(ip.is_null()).with_columns(family=4, key=None),
             ],
             how="vertical_relaxed",
@@ -986,18 +990,19 @@ def to_observations(
         "device",
         "path",
         "actor",
+        "line",
         id=pl.lit(f"{tag}:") + pl.col("line").cast(pl.String),
         day=pl.col("ts").dt.date(),
     )
     clicks = base.with_columns(metric=pl.lit(CLICKS))
     firsts = (
-        base.sort("ts", "id")
+        base.sort("ts", "line")
         .unique(subset=["actor", "day"], keep="first", maintain_order=True)
         .join(seen, on=["actor", "day"], how="anti")
     )
     visitors = firsts.with_columns(metric=pl.lit(VISITORS), id=pl.col("id") + ":v")
     seen = pl.concat([seen, firsts.select("actor", "day")])
-    rows = pl.concat([clicks, visitors], how="vertical").drop("day")
+    rows = pl.concat([clicks, visitors], how="vertical").drop("day", "line")
     rows = rows.with_columns(pl.col("actor").cast(pl.String))
     frame = conform(rows.with_columns(source=pl.lit(source), value=pl.lit(1.0))).collect()
     return frame, seen
