@@ -21,7 +21,7 @@ import re
 import sys
 import zlib
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -539,66 +539,76 @@ class AccessLogParser:
         if b"\r" in data[:65536]:
             data = data.replace(b"\r\n", b"\n")
         lines = LineIndex.of(data, partial_tail, needs_closing_quote=_needs_closing_quote(plan))
-        return self._scan_split(data, lines, first_line, plan, prefilter)
+        return self._scan_split(data, lambda: lines, lines.count, first_line, plan, prefilter)
 
     def parse_file(self, path: Path, *, prefilter: bool = True) -> pl.DataFrame:
         """All of a plain (uncompressed, LF) text log at once: polars scans the file itself.
 
-        The line index comes from numpy over a memory map, window by window, so nothing is
-        copied into Python and memory stays bounded by the rows that survive the filter.
+        The numpy line index is built in a thread while polars scans (both release the GIL);
+        memory stays bounded by the rows that survive the filter.
         """
         assert self.split_plan is not None
         plan = self.split_plan
-        with LineIndex.of_file(path, needs_closing_quote=_needs_closing_quote(plan)) as lines:
-            return self._scan_split(str(path), lines, 1, plan, prefilter)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            index = pool.submit(
+                LineIndex.of_file, path, needs_closing_quote=_needs_closing_quote(plan)
+            )
+            return self._scan_split(str(path), index.result, None, 1, plan, prefilter)
 
     def _scan_split(
         self,
         source: bytes | str,
-        lines: LineIndex,
+        line_index: Callable[[], LineIndex],
+        limit: int | None,
         first_line: int,
         plan: SplitPlan,
         prefilter: bool,
     ) -> pl.DataFrame:
-        self.rows_last = lines.count
-        self.stats.lines += lines.count
-        self.stats.blank += int(lines.blank.size)
+        """Scan `source` split on `"`; `line_index` (maybe still being built) is used after."""
         width = plan.columns + 3  # room for two escaped quotes (\") to be repaired
         names = [f"s{i}" for i in range(width)]
         # Cheap structure checks on every line, inside the streaming scan; only candidate and
-        # suspect lines are materialised.
+        # structurally bad lines are materialised.
         bad = pl.any_horizontal([pl.col(n) != "" for n in names[plan.columns :]])
         for segment in plan.segments:
             if segment.literal is not None and segment.literal.strip() == "":
                 bad = bad | (pl.col(f"s{segment.index}") != segment.literal)
-        bad = bad | pl.col("row").is_in(pl.Series(lines.suspects, dtype=pl.UInt32).implode())
         request = plan.segment_of("request") or plan.segment_of("target")
         wanted: pl.Expr = pl.lit(True)
         if prefilter and self.link.needle and request is not None and request.variable:
             wanted = pl.col(f"s{request.index}").str.contains(self.link.needle, literal=True)
-        scan = (
-            pl.scan_csv(
-                source,
-                separator='"',
-                quote_char=None,
-                has_header=False,
-                schema=dict.fromkeys(names, pl.String()),
-                truncate_ragged_lines=True,
-                extra_columns="ignore",
-                missing_columns="insert",
-                empty_string_is_null=False,
-                encoding="utf8-lossy",
-                raise_if_empty=False,
-                row_index_name="row",
-            )
-            .filter(pl.col("row") < lines.count)
-            .with_columns(_bad=bad)
-            .filter(pl.col("_bad") | wanted)
+        scan = pl.scan_csv(
+            source,
+            separator='"',
+            quote_char=None,
+            has_header=False,
+            schema=dict.fromkeys(names, pl.String()),
+            truncate_ragged_lines=True,
+            extra_columns="ignore",
+            missing_columns="insert",
+            empty_string_is_null=False,
+            encoding="utf8-lossy",
+            raise_if_empty=False,
+            row_index_name="row",
         )
+        if limit is not None:
+            scan = scan.filter(pl.col("row") < limit)
+        scan = scan.with_columns(_bad=bad).filter(pl.col("_bad") | wanted)
         # Fields are extracted inside the scan too, so only compact columns are materialised.
         frame = self._fields_to_hits(scan, plan, first_line).collect()
-        blank = pl.col("line").is_in(pl.Series(lines.blank + first_line, dtype=pl.Int64).implode())
-        frame = frame.filter(~blank)
+        lines = line_index()
+        self.rows_last = lines.count
+        self.stats.lines += lines.count
+        self.stats.blank += int(lines.blank.size)
+        frame = frame.filter(pl.col("line") < lines.count + first_line)
+        blank = pl.Series(lines.blank + first_line, dtype=pl.Int64)
+        suspects = pl.Series(lines.suspects + first_line, dtype=pl.Int64)
+        frame = frame.filter(~pl.col("line").is_in(blank.implode())).with_columns(
+            _bad=pl.col("_bad") | pl.col("line").is_in(suspects.implode())
+        )
+        # suspects the scan let go (not the link, structure looked fine) are malformed too
+        unseen = suspects.to_frame("line").join(frame.select("line"), on="line", how="anti")
+        self.stats.add_malformed(unseen.get_column("line"))
         bad_rows = frame.filter(pl.col("_bad")).get_column("line").to_numpy() - first_line
         frame = frame.filter(~pl.col("_bad"))
         if bad_rows.size:
@@ -872,10 +882,9 @@ class LineIndex:
         return cls(data, ends, lengths, np.flatnonzero(lengths == 0), suspects)
 
     @classmethod
-    @contextmanager
     def of_file(
         cls, path: Path, *, needs_closing_quote: bool, window: int = 4 * 1024 * 1024
-    ) -> Iterator[LineIndex]:
+    ) -> LineIndex:
         """Index a whole file, reading it window by window into one reused buffer."""
         with path.open("rb", buffering=0) as handle:
             buffer = bytearray(window)
@@ -893,31 +902,30 @@ class LineIndex:
                 previous = int(view[count - 1])
                 start += count
                 del view
-            empty = np.empty(0, dtype=np.int64)
-            ends = np.concatenate(ends_parts) if ends_parts else empty
-            last = np.concatenate(last_parts) if last_parts else np.empty(0, dtype=np.uint8)
-            if start and previous != 10:  # a last line without its newline
-                ends = np.append(ends, start)
-                last = np.append(last, np.uint8(previous))
-            yield cls._finish(_FileBytes(handle.fileno()), ends, last, needs_closing_quote)
+        empty = np.empty(0, dtype=np.int64)
+        ends = np.concatenate(ends_parts) if ends_parts else empty
+        last = np.concatenate(last_parts) if last_parts else np.empty(0, dtype=np.uint8)
+        if start and previous != 10:  # a last line without its newline
+            ends = np.append(ends, start)
+            last = np.append(last, np.uint8(previous))
+        return cls._finish(_FileBytes(path), ends, last, needs_closing_quote)
 
     def text(self, rows: npt.NDArray[np.int64]) -> list[str]:
         """The text of a few lines (for repairs and messages)."""
-        return [
-            self.data[int(end - length) : int(end)].decode("utf-8", "replace")
-            for end, length in zip(self.ends[rows], self.lengths[rows], strict=True)
-        ]
+        spans = zip(self.ends[rows], self.lengths[rows], strict=True)
+        if isinstance(self.data, bytes):
+            raw = [self.data[int(end - length) : int(end)] for end, length in spans]
+        else:
+            with self.data.path.open("rb") as handle:
+                raw = [os.pread(handle.fileno(), int(n), int(end - n)) for end, n in spans]
+        return [line.decode("utf-8", "replace") for line in raw]
 
 
 class _FileBytes:
-    """Byte slices of an open file by offset (`pread`), for the few lines read back."""
+    """Where a file's lines are read back from (repairs, messages), by `LineIndex.text`."""
 
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-
-    def __getitem__(self, span: slice) -> bytes:
-        start, stop = int(span.start or 0), int(span.stop)
-        return os.pread(self.fd, stop - start, start)
+    def __init__(self, path: Path) -> None:
+        self.path = path
 
 
 def _repair_escaped_quotes(

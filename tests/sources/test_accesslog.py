@@ -347,6 +347,18 @@ def test_escaped_quotes_crlf_and_blank_lines(tmp_path: Path) -> None:
     assert got.get_column("id").to_list()[1].endswith(":3")
 
 
+def test_escaped_quotes_in_a_plain_file_and_cut_off_non_link_lines(tmp_path: Path) -> None:
+    lines = [
+        combined("1.1.1.1", "12/Mar/2025:08:00:00 +0000", "/x", agent='Mozilla/5.0 \\"q\\" X'),
+        combined("1.1.1.2", "12/Mar/2025:08:00:01 +0000", "/other")[:-5],  # cut off, not /x
+        combined("1.1.1.3", "12/Mar/2025:08:00:02 +0000", "/x")[:-5],  # cut off, /x
+        combined("1.1.1.4", "12/Mar/2025:08:00:03 +0000", "/x"),
+    ]
+    result = read_access_log(write(tmp_path, "a.log", lines), link="/x", include_bots=True)
+    assert result.stats.malformed_lines == [2, 3]
+    assert [i.rsplit(":", 1)[1] for i in clicks(result.frame).get_column("id")] == ["1", "4"]
+
+
 def test_devices() -> None:
     assert device_of(IPHONE) == "mobile"
     assert device_of(IPAD) == "tablet"
