@@ -595,7 +595,7 @@ class AccessLogParser:
             scan = scan.filter(pl.col("row") < limit)
         scan = scan.with_columns(_bad=bad).filter(pl.col("_bad") | wanted)
         # Fields are extracted inside the scan too, so only compact columns are materialised.
-        frame = self._fields_to_hits(scan, plan, first_line).collect()
+        frame = self._fields_to_hits(scan, plan, first_line).collect(engine="streaming")
         lines = line_index()
         self.rows_last = lines.count
         self.stats.lines += lines.count
@@ -800,6 +800,13 @@ class AccessLogParser:
             actor=actor,
             path=pl.col("target").str.split_exact("?", 1).struct.field("field_0"),
         )
+
+    def warm_up(self) -> None:
+        """Pay the one-off costs (ua-parser's regexes, the GeoIP table) ahead of need."""
+        if self.has_user_agent:
+            device_of("Mozilla/5.0 (Windows NT 10.0; Win64; x64)")
+        if self.countries._reader is None:
+            _network_table()
 
     def add_countries(self, counted: pl.DataFrame) -> pl.DataFrame:
         """Add `country` from each hit's IP and drop the raw IP (row order not kept)."""
@@ -1123,7 +1130,9 @@ def read_access_log(
         and (b"\r" not in head and chunk_bytes >= CHUNK_BYTES)
     ):
         _refuse_binary(path, head)
-        hits = parser.parse_file(path)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pool.submit(parser.warm_up)  # compile ua-parser, load the GeoIP table meanwhile
+            hits = parser.parse_file(path)
         if parser.stats.parsed == 0 and parser.stats.malformed:
             raise FileFormatError(_wrong_format(path, head, parser))
         counted.append(parser.count(hits))
