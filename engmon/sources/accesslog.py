@@ -810,7 +810,11 @@ class AccessLogParser:
 
     def add_countries(self, counted: pl.DataFrame) -> pl.DataFrame:
         """Add `country` from each hit's IP and drop the raw IP (row order not kept)."""
-        return self.countries.place(counted).drop("ip")
+        distinct = counted.select(pl.col("ip").unique())
+        if distinct.height > counted.height * 0.8:  # mostly one hit per IP: place rows directly
+            return self.countries.place(counted).drop("ip")
+        countries = self.countries.place(distinct)
+        return counted.join(countries, on="ip", how="left", nulls_equal=True).drop("ip")
 
     def _device_column(self, frame: pl.DataFrame) -> pl.Series:
         if not self.has_user_agent:  # e.g. `common`: no agent to judge, so no bot either
