@@ -849,7 +849,7 @@ def _needs_closing_quote(plan: SplitPlan) -> bool:
 class LineIndex:
     """Where each line of a chunk or file ends, found with numpy (no per-line Python).
 
-    `ends[i]` is the offset of line i's newline (or of the data's end), `lengths[i]` its
+    `ends[i]` is the offset of line i's newline (or of the data's end), `length(rows)` their
     length without the newline; `blank` the rows of empty lines; `suspects` the rows of
     non-blank lines not ending in `"` when the format needs one (cut off inside the last
     quoted field, which splitting on `"` alone cannot see).
@@ -857,7 +857,6 @@ class LineIndex:
 
     data: bytes | _FileBytes
     ends: npt.NDArray[np.int64]
-    lengths: npt.NDArray[np.int64]
     blank: npt.NDArray[np.int64]
     suspects: npt.NDArray[np.int64]
 
@@ -890,7 +889,7 @@ class LineIndex:
         suspects = np.empty(0, dtype=np.int64)
         if needs_closing_quote and ends.size:
             suspects = np.flatnonzero((last != 34) & (lengths > 0))
-        return cls(data, ends, lengths, np.flatnonzero(lengths == 0), suspects)
+        return cls(data, ends, np.flatnonzero(lengths == 0), suspects)
 
     @classmethod
     def of_file(
@@ -921,9 +920,14 @@ class LineIndex:
             last = np.append(last, np.uint8(previous))
         return cls._finish(_FileBytes(path), ends, last, needs_closing_quote)
 
+    def length(self, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """Lengths (without the newline) of the lines at `rows`."""
+        starts = np.where(rows > 0, self.ends[np.maximum(rows - 1, 0)] + 1, 0)
+        return self.ends[rows] - starts
+
     def text(self, rows: npt.NDArray[np.int64]) -> list[str]:
         """The text of a few lines (for repairs and messages)."""
-        spans = zip(self.ends[rows], self.lengths[rows], strict=True)
+        spans = zip(self.ends[rows], self.length(rows), strict=True)
         if isinstance(self.data, bytes):
             raw = [self.data[int(end - length) : int(end)] for end, length in spans]
         else:
