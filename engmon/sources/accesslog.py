@@ -28,8 +28,6 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Final, cast
 from urllib.parse import urlsplit
 
-import numpy as np
-import numpy.typing as npt
 import polars as pl
 
 from engmon.core.campaign import Campaign
@@ -46,6 +44,9 @@ from engmon.sources.accesslog_formats import (
 from engmon.sources.options import SourceOptions
 
 if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
     from engmon.sources.accesslog_tail import AccessLogSource
 
 KIND: Final = "access-log"
@@ -868,6 +869,8 @@ class LineIndex:
     @classmethod
     def of(cls, data: bytes, partial_tail: bool, *, needs_closing_quote: bool) -> LineIndex:
         """Index the lines of `data`; a partial last line is left out when `partial_tail`."""
+        import numpy as np
+
         raw = np.frombuffer(data, dtype=np.uint8)
         ends = np.flatnonzero(raw == 10).astype(np.int64)
         if not partial_tail and raw.size and raw[-1] != 10:
@@ -884,6 +887,8 @@ class LineIndex:
         needs_closing_quote: bool,
     ) -> LineIndex:
         """`last` holds the byte before each line end (what a closed quote would be)."""
+        import numpy as np
+
         starts = np.concatenate(([0], ends[:-1] + 1)) if ends.size else ends
         lengths = ends - starts
         suspects = np.empty(0, dtype=np.int64)
@@ -896,6 +901,8 @@ class LineIndex:
         cls, path: Path, *, needs_closing_quote: bool, window: int = 4 * 1024 * 1024
     ) -> LineIndex:
         """Index a whole file, reading it window by window into one reused buffer."""
+        import numpy as np
+
         with path.open("rb", buffering=0) as handle:
             buffer = bytearray(window)
             ends_parts: list[npt.NDArray[np.int64]] = []
@@ -922,6 +929,8 @@ class LineIndex:
 
     def length(self, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         """Lengths (without the newline) of the lines at `rows`."""
+        import numpy as np
+
         starts = np.where(rows > 0, self.ends[np.maximum(rows - 1, 0)] + 1, 0)
         return self.ends[rows] - starts
 
@@ -978,7 +987,7 @@ def _repair_escaped_quotes(
             for i in range(plan.columns)
         ],
     )
-    still_bad = split.filter(~pl.col("_ok")).get_column("row").to_numpy().astype(np.int64)
+    still_bad = split.filter(~pl.col("_ok")).get_column("row").to_numpy().astype("int64")
     return repaired, still_bad
 
 
