@@ -406,7 +406,10 @@ class LinkMatch:
         wanted: dict[str, str] = {}
         path: str | None = None
         if link and link.strip():
-            parts = urlsplit(link.strip())
+            text = link.strip()
+            if "://" not in text and not text.startswith("/"):
+                text = "//" + text  # "example.com/blog/post": a host, not a relative path
+            parts = urlsplit(text)
             path = (parts.path or "/").rstrip("/") or "/"
         for key, value in (utm or {}).items():
             if not key.startswith("utm_"):

@@ -163,6 +163,13 @@ def test_utm_parameters_must_match(tmp_path: Path) -> None:
         LinkMatch.build("/p", {"source": "x"})
 
 
+def test_link_spellings() -> None:
+    for link in ("https://example.com/p?utm_source=x", "example.com/p/", "/p", "//example.com/p"):
+        assert LinkMatch.build(link).path == "/p"
+    assert LinkMatch.build("https://example.com").path == "/"
+    assert LinkMatch.build("").path is None and LinkMatch.build(None).path is None
+
+
 def test_common_format(tmp_path: Path) -> None:
     lines = [
         '81.2.69.142 - frank [10/Oct/2000:13:55:36 -0700] "GET /blog/spring-launch HTTP/1.0"'
