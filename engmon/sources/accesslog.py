@@ -1,16 +1,18 @@
 """Web server access logs: replay a whole log or follow a growing one (`tail -F`), vectorised.
 
-A log is read in byte chunks (plain or .gz), each chunk split on `"` by polars' CSV reader
-(an end-of-line marker column tells a well-formed line from a cut-off or over-quoted one), then
-filtered to the campaign link *before* anything costly: timestamps are parsed on distinct
-values, user agents and client IPs are looked up once per distinct value (ua-parser, geoip2fast
-or a MaxMind .mmdb). Nothing loops per line in Python and nothing is downloaded.
+A plain log is scanned by polars' CSV reader splitting on `"` (each quoted field becomes a
+column; a `.gz` log, or the bytes a live tail just read, go through the same plan in chunks).
+The campaign link is filtered on the raw request column inside the streaming scan, before
+anything costly; timestamps are parsed once per distinct value, user agents and client IPs are
+looked up once per distinct value (ua-parser, geoip2fast or a MaxMind .mmdb). A numpy line
+index, built beside the scan, catches what splitting cannot see (a line cut off inside its last
+quoted field) and blank lines. Nothing loops per line in Python and nothing is downloaded.
 
 Each counted hit becomes a `clicks` event; the first hit of each visitor (IP + user agent) per
 UTC day also becomes a `visitors` event. Event ids are `<crc32 of the file's first line>:<line
 number>`, so a line keeps its id between a replay and a live tail of the same file, and two
-generations of a rotated or truncated log never collide. `actor` is a hash of IP + user agent;
-the raw IP never leaves this module.
+generations of a rotated or truncated log never collide. `actor` is a hash of IP + user agent:
+no observation ever holds the raw IP.
 """
 
 from __future__ import annotations
