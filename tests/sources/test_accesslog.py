@@ -230,6 +230,17 @@ def test_custom_format_with_iso_time_and_request_uri(tmp_path: Path) -> None:
     ]
 
 
+def test_custom_format_with_epoch_time_and_forwarded_for(tmp_path: Path) -> None:
+    fmt = '$msec "$http_x_forwarded_for" "$request" $status'
+    lines = [
+        '1741766400.250 "81.2.69.142, 10.0.0.1" "GET /launch HTTP/2.0" 200',
+        '1741766401.000 "-" "GET /elsewhere HTTP/2.0" 200',
+    ]
+    got = clicks(load_access_log(write(tmp_path, "a.log", lines), link="/launch", log_format=fmt))
+    assert got.get_column("ts").to_list() == [datetime(2025, 3, 12, 8, 0, 0, 250000, tzinfo=UTC)]
+    assert got.get_column("country").to_list() == ["GB"]  # the client, not the proxy
+
+
 def test_split_plan_of_presets() -> None:
     plan = compile_format("combined")
     assert plan.columns == 7
