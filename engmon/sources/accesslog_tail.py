@@ -112,7 +112,8 @@ class AccessLogSource(Source):
 
     def poll_sync(self) -> PollResult:
         """One poll without the event loop (the async `poll` runs this in a thread)."""
-        data = self._partial + self._read_new()
+        new = self._read_new()  # may switch files, which drops a stale partial line
+        data = self._partial + new
         cut = data.rfind(b"\n") + 1
         complete, self._partial = data[:cut], data[cut:]
         if not complete:
