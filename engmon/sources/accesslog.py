@@ -72,6 +72,7 @@ MALFORMED_SHOWN: Final = 5
 """How many malformed line numbers a report names."""
 
 _ESCAPED_QUOTE: Final = "\x02"
+_ACTOR_SEED: Final = 0x656E676D
 _TIME_LOCAL: Final = "%d/%b/%Y:%H:%M:%S %z"
 _ISO: Final = "%Y-%m-%dT%H:%M:%S%.f%z"
 
@@ -482,7 +483,7 @@ HITS_SCHEMA: Final = pl.Schema(
         "ip": pl.String(),
         "user_agent": pl.Categorical(),
         "referrer": pl.Categorical(),
-        "target": pl.String(),
+        "target": pl.Categorical(),
         "status": pl.Int32(),
         "method": pl.Categorical(),
     }
@@ -673,13 +674,13 @@ class AccessLogParser:
             (pl.col("row").cast(pl.Int64) + first_line).alias("line"),
             "_bad",
             _ok=ok,
-            _time=time_raw,
+            _time=time_raw.cast(pl.Categorical()),
             ip=columns.get("ip", text),
             # repeated, long strings: categorical keeps a million hits small
             user_agent=columns.get("user_agent", text).cast(pl.Categorical()),
             referrer=columns.get("referrer", text).cast(pl.Categorical()),
-            target=columns.get("target", text),
-            status=columns.get("status", pl.lit("200")),
+            target=columns.get("target", text).cast(pl.Categorical()),
+            status=columns.get("status", pl.lit("200")).cast(pl.Int32, strict=False),
             method=columns.get("method", text).cast(pl.Categorical()),
         )
 
@@ -740,7 +741,7 @@ class AccessLogParser:
     def _finish_hits(self, frame: pl.DataFrame, time_format: str) -> pl.DataFrame:
         """Parse times on distinct values, validate, count malformed; HITS_SCHEMA out."""
         times = frame.select(pl.col("_time").unique().alias("_time"))
-        raw = pl.col("_time")
+        raw = pl.col("_time").cast(pl.String)
         if time_format == "epoch":
             parsed = _epoch(raw)
         elif time_format == "json":
@@ -784,19 +785,18 @@ class AccessLogParser:
         once over everything counted, which is far cheaper than per chunk).
         """
         keep = (
-            self.link.expr(pl.col("target"))
+            self.link.expr(pl.col("target").cast(pl.String))
             & pl.col("status").is_between(200, 399)
             & (pl.col("method").is_null() | (pl.col("method") == "GET"))
         )
-        counted = hits.filter(keep)
-        counted = counted.with_columns(device=self._device_column(counted))
+        counted = hits.filter(keep).join(
+            self._agents(hits), on="user_agent", how="left", nulls_equal=True
+        )
         if not self.include_bots:
             counted = counted.filter(pl.col("device") != "bot")
         self.stats.hits += counted.height
-        actor = pl.concat_str(
-            [pl.col("ip").fill_null(""), pl.col("user_agent").cast(pl.String).fill_null("")],
-            separator="\x00",
-        ).hash(seed=0x656E676D)
+        # stable across runs: IP text hashed per row, user agents once per distinct agent
+        actor = pl.col("ip").fill_null("").hash(seed=_ACTOR_SEED).xor(pl.col("agent_hash"))
         return counted.select(
             "line",
             "ts",
@@ -804,7 +804,7 @@ class AccessLogParser:
             "referrer",
             "device",
             actor=actor,
-            path=pl.col("target").str.split_exact("?", 1).struct.field("field_0"),
+            path=pl.col("target").cast(pl.String).str.split_exact("?", 1).struct.field("field_0"),
         )
 
     def warm_up(self) -> None:
@@ -822,22 +822,26 @@ class AccessLogParser:
         countries = self.countries.place(distinct)
         return counted.join(countries, on="ip", how="left", nulls_equal=True).drop("ip")
 
-    def _device_column(self, frame: pl.DataFrame) -> pl.Series:
-        if not self.has_user_agent:  # e.g. `common`: no agent to judge, so no bot either
-            return pl.Series("device", ["other"] * frame.height, dtype=pl.String())
-        agents = frame.select(pl.col("user_agent").cast(pl.String).fill_null("").unique())
-        for ua in agents.get_column("user_agent").to_list():
-            if ua not in self._devices:
-                self._devices[ua] = device_of(ua)
+    def _agents(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """(user_agent, device, agent_hash) per distinct agent of `frame` (null included).
+
+        ua-parser runs once per agent ever seen; rows join on the categorical, so the long
+        agent strings are never materialised per row.
+        """
+        distinct = frame.select(pl.col("user_agent").unique())
+        for ua in distinct.get_column("user_agent").cast(pl.String).to_list():
+            key = ua or ""
+            if key not in self._devices:
+                self._devices[key] = device_of(key) if self.has_user_agent else "other"
+        text = pl.col("user_agent").cast(pl.String).fill_null("")
         devices = pl.DataFrame(
-            {"user_agent": list(self._devices), "device": list(self._devices.values())},
-            schema={"user_agent": pl.String(), "device": pl.String()},
-        ).with_columns(pl.col("user_agent").cast(pl.Categorical()))
-        keys = frame.select(
-            pl.col("user_agent").cast(pl.String).fill_null("").cast(pl.Categorical())
+            {"_text": list(self._devices), "device": list(self._devices.values())},
+            schema={"_text": pl.String(), "device": pl.String()},
         )
-        return keys.join(devices, on="user_agent", how="left", maintain_order="left").get_column(
-            "device"
+        return (
+            distinct.with_columns(_text=text)
+            .join(devices, on="_text", how="left")
+            .select("user_agent", "device", agent_hash=pl.col("_text").hash(seed=_ACTOR_SEED))
         )
 
 
