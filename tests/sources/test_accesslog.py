@@ -15,7 +15,6 @@ import pytest
 from engmon.core.schema import OBSERVATION_SCHEMA
 from engmon.errors import ConfigError, EmptyInputError, FileFormatError, InputError
 from engmon.sources.accesslog import (
-    CountryLookup,
     LinkMatch,
     device_of,
     load_access_log,
@@ -23,6 +22,7 @@ from engmon.sources.accesslog import (
     read_requests,
 )
 from engmon.sources.accesslog_formats import compile_format
+from engmon.sources.accesslog_geo import CountryLookup
 
 DATA = Path(__file__).parent.parent / "data"
 REAL_LOG = DATA / "elastic_apache_combined.log"
