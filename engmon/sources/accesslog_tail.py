@@ -145,7 +145,9 @@ class AccessLogSource(Source):
         return await asyncio.to_thread(self.poll_sync)
 
     def describe(self) -> str:
+        """The followed file and its format (for `engmon check`)."""
         return f"access-log {self.path} ({self.parser.log_format})"
 
     async def aclose(self) -> None:
+        """Close the followed file."""
         self._close()
