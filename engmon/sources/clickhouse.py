@@ -457,7 +457,7 @@ class ClickHouseClient:
         binding = await self.resolve_binding(client)
         settings = self._settings()
         if binding == "parameters":
-            params = settings | {f"param_{k}": str(v) for k, (_t, v) in query.params.items()}
+            params = settings | {f"param_{k}": _escaped(v) for k, (_t, v) in query.params.items()}
             body = await self._send(client, params, content=query.sql.encode())
         else:
             structure = ", ".join(f"{name} {t}" for name, (t, _v) in query.params.items())
@@ -474,6 +474,12 @@ class ClickHouseClient:
             raise SourceResponseError(
                 f"{self.config.name}: ClickHouse answer is not JSONEachRow"
             ) from exc
+
+
+def _escaped(value: str | int) -> str:
+    """A parameter value in ClickHouse's Escaped text format (backslash, tab, newline)."""
+    text = str(value)
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
 
 
 # --- frames -------------------------------------------------------------------------------

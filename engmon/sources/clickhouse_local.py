@@ -5,7 +5,8 @@ directly with a generated config: free ports on 127.0.0.1, data and logs in a di
 the caller's choosing, a passwordless `default` user and a password-protected `reader`.
 `start_cluster` starts several servers that share a `remote_servers` entry, so a
 `Distributed` table over them can be queried through any node (no ZooKeeper needed without
-replication).
+replication). `generate_events` makes the deterministic click events that the tests and
+`bench/clickhouse.py` load into both ClickHouse and polars.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import escape
 
 import httpx
@@ -217,8 +219,16 @@ EVENT_COLUMNS = (
 )
 
 
+def _pick(rng: np.random.Generator, values: tuple[str, ...], count: int, p: Any) -> pl.Series:
+    codes = rng.choice(len(values), count, p=p).astype(np.uint32)
+    return pl.Series(codes).replace_strict(range(len(values)), values, return_dtype=pl.Enum(values))
+
+
 def generate_events(count: int, *, seed: int = 7, span_s: int = 3 * 3600) -> pl.DataFrame:
-    """`count` events after POST_TIME, decaying like a shared post; whole-second timestamps."""
+    """`count` events after POST_TIME, decaying like a shared post; whole-second timestamps.
+
+    String columns are Enums so 10M rows fit in a few hundred MB.
+    """
     rng = np.random.default_rng(seed)
     offsets = np.minimum(rng.exponential(span_s / 4, count), span_s - 1).astype(np.int64)
     ref_weights = 1.0 / np.arange(1, len(REFERRERS) + 1)
@@ -229,10 +239,10 @@ def generate_events(count: int, *, seed: int = 7, span_s: int = 3 * 3600) -> pl.
             "ts": pl.from_epoch(pl.Series(start + offsets), time_unit="s").dt.replace_time_zone(
                 "UTC"
             ),
-            "path": np.array(PATHS)[rng.choice(len(PATHS), count, p=[0.7, 0.1, 0.1, 0.1])],
-            "referrer": np.array(REFERRERS)[rng.choice(len(REFERRERS), count, p=ref_weights)],
-            "country": np.array(COUNTRIES)[rng.integers(0, len(COUNTRIES), count)],
-            "device": np.array(DEVICES)[rng.integers(0, len(DEVICES), count)],
+            "path": _pick(rng, PATHS, count, [0.7, 0.1, 0.1, 0.1]),
+            "referrer": _pick(rng, REFERRERS, count, ref_weights),
+            "country": _pick(rng, COUNTRIES, count, None),
+            "device": _pick(rng, DEVICES, count, None),
             "user_id": rng.integers(1, max(2, count // 3), count, dtype=np.uint64),
         }
     )
@@ -266,7 +276,7 @@ def polars_top(
     return (
         events.lazy()
         .filter((pl.col("path") == link) & (pl.col("ts") >= POST_TIME) & (pl.col("ts") < end))
-        .group_by(value=pl.col(column))
+        .group_by(value=pl.col(column).cast(pl.String))
         .agg(clicks=pl.len().cast(pl.Float64))
         .sort(["clicks", "value"], descending=[True, False])
         .head(top)

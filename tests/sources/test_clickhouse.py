@@ -288,12 +288,12 @@ async def test_parameters_binding_sends_values_outside_the_sql() -> None:
         return httpx.Response(200, content=b'{"minute":1714989600,"clicks":3,"visitors":2}\n')
 
     transport = httpx.MockTransport(answer)
-    source = make_source(plain("http://ch.example:8123", binding="parameters", link="/x'; DROP"))
+    source = make_source(plain("http://ch.example:8123", binding="parameters", link="/x'\t; DROP"))
     async with httpx.AsyncClient(transport=transport) as mock:
         result = await source.poll(mock, END)
     sql = seen[0].content.decode()
     assert "{link:String}" in sql and "DROP" not in sql
-    assert seen[0].url.params["param_link"] == "/x'; DROP"
+    assert seen[0].url.params["param_link"] == "/x'\\t; DROP"  # Escaped text format
     assert seen[0].url.params["readonly"] == "1"
     assert seen[0].url.params["max_execution_time"] == "9"
     assert result.frame.filter(pl.col("metric") == "clicks")["value"].to_list() == [3.0]
