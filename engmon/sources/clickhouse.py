@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -125,7 +126,7 @@ PRESETS: Final[dict[str, Preset]] = {
     "nginx": Preset(
         "default",
         "nginx_access",
-        Columns("timestamp", "path", "referer", "country", "device", "remote_addr"),
+        Columns("timestamp", "path", "referer", visitor="remote_addr"),
     ),
     "none": Preset("default", None, Columns("", "")),
 }
@@ -489,6 +490,11 @@ def _epoch(moment: datetime) -> int:
     return int(moment.astimezone(UTC).timestamp())
 
 
+def _epoch_end(moment: datetime) -> int:
+    """Exclusive upper bound in whole seconds: events stamped before `moment` are in."""
+    return math.ceil(moment.astimezone(UTC).timestamp())
+
+
 def bucket_frame(rows: list[dict[str, Any]], source: str, path: str) -> pl.DataFrame:
     """Per-minute rows -> `bucket` observations (clicks, visitors) of width 60 s."""
     if not rows:
@@ -593,7 +599,7 @@ class ClickHouseSource(Source):
         since = start
         if self._complete_until is not None:
             since = max(start, self._complete_until - timedelta(minutes=config.overlap_minutes))
-        end = _epoch(now) + 1
+        end = _epoch_end(now)
         rows = await self.client.rows(client, bucket_query(config, _epoch(since), end))
         frames = [bucket_frame(rows, config.name, config.link)]
         breakdown_due = self._breakdown_due(now)
@@ -643,7 +649,7 @@ def load_clickhouse_observations(
 
     async def run() -> pl.DataFrame:
         async with httpx.AsyncClient() as client:
-            result = await source.poll(client, end - timedelta(seconds=1))
+            result = await source.poll(client, end)
         return result.frame
 
     return asyncio.run(run())

@@ -90,6 +90,14 @@ def servers(
             f" ENGINE = Distributed({CLUSTER_NAME}, default, shard_events, rand())"
         )
         _create_plausible(first)
+        first.query(
+            "CREATE TABLE nginx_access (timestamp DateTime, remote_addr String, path String,"
+            " referer String, status UInt16) ENGINE = MergeTree ORDER BY timestamp"
+        )
+        first.query(
+            "INSERT INTO nginx_access SELECT ts, concat('10.0.', toString(user_id)), path,"
+            " referrer, 200 FROM events"
+        )
         # A view that takes ~2 s per query: the server-side timeout test reads it.
         first.query(
             "CREATE VIEW slow_events AS SELECT toDateTime('2024-05-06 14:00:00') + sleep(2) AS ts,"
@@ -244,6 +252,16 @@ async def test_plausible_preset_counts_one_site_pageviews(
     countries = top(result.frame, "country")
     assert_frame_equal(countries, polars_top(events, LINK, "country", END))
     assert countries["value"].null_count() == 1  # FixedString '\0\0' is an unknown country
+
+
+async def test_nginx_preset_counts_requests_and_addresses(
+    servers: list[LocalServer], events: pl.DataFrame, client: httpx.AsyncClient
+) -> None:
+    source = make_source({"url": servers[0].url, "preset": "nginx", "link": LINK})
+    result = await source.poll(client, END)
+    assert_frame_equal(curve(result.frame), polars_minutes(events, LINK, END))
+    assert_frame_equal(top(result.frame, "referrer"), polars_top(events, LINK, "referrer", END))
+    assert top(result.frame, "country").is_empty()  # raw access logs carry no country
 
 
 async def test_transfer_stays_small(servers: list[LocalServer], client: httpx.AsyncClient) -> None:
