@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -464,3 +465,71 @@ async def test_non_clickhouse_error_page_is_mapped(client: httpx.AsyncClient) ->
         source = make_source(plain("http://ch.example:8123", binding="external"))
         with pytest.raises(SourceResponseError, match="HTTP 502"):
             await source.poll(mock, END)
+
+
+# --- CLI: a past post exported to an observation file ----------------------------------------
+
+
+def _campaign_toml(path: Path, url: str, **extra: Any) -> Path:
+    table = plain(url, **extra)
+    lines = ["[campaign]", 'name = "launch"', f'link = "https://example.com{LINK}"', ""]
+    lines += ["[[sources]]", 'kind = "umami"', "", "[[sources]]", 'kind = "clickhouse"']
+    for key, value in table.items():
+        if key != "link":
+            lines.append(f"{key} = {value!r}".replace("'", '"'))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_cli_export_writes_the_same_observations(
+    servers: list[LocalServer], events: pl.DataFrame, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from engmon.cli import main
+
+    config = _campaign_toml(tmp_path / "campaign.toml", servers[0].url)
+    out = tmp_path / "launch.parquet"
+    start = POST_TIME.isoformat()
+    result = CliRunner().invoke(
+        main,
+        ["clickhouse-export", str(config), "--start", start, "--span", "3h5m", "--out", str(out)],
+    )
+    assert result.exit_code == 0, result.output
+    frame = pl.read_parquet(out)
+    assert_frame_equal(curve(frame), polars_minutes(events, LINK, END))
+    assert_frame_equal(top(frame, "device"), polars_top(events, LINK, "device", END))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--start", "yesterday"], "--start 'yesterday' is not an ISO 8601 time"),
+        (["--start", "2024-05-06T14:00", "--span", "soon"], "--span 'soon' is not a duration"),
+        (["--start", "2024-05-06T14:00", "--source", "other"], "named 'other'"),
+        (["--start", "2024-05-06T14:00", "--out", "x.csv"], "must end in .parquet"),
+    ],
+)
+def test_cli_export_bad_input_is_one_line(tmp_path: Path, args: list[str], message: str) -> None:
+    from click.testing import CliRunner
+
+    from engmon.cli import main
+
+    config = _campaign_toml(tmp_path / "campaign.toml", "http://127.0.0.1:1")
+    out = ["--out", str(tmp_path / "x.parquet")] if "--out" not in args else []
+    result = CliRunner().invoke(main, ["clickhouse-export", str(config), *args, *out])
+    assert result.exit_code == 2
+    assert message in result.output
+    assert result.output.count("\n") == 1 and "Traceback" not in result.output
+
+
+def test_cli_export_server_down_is_one_line(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from engmon.cli import main
+
+    config = _campaign_toml(tmp_path / "campaign.toml", f"http://127.0.0.1:{free_port()}")
+    args = ["--start", "2024-05-06T14:00", "--out", str(tmp_path / "x.parquet")]
+    result = CliRunner().invoke(main, ["clickhouse-export", str(config), *args])
+    assert result.exit_code == 2
+    assert result.output.startswith("engmon: clickhouse: cannot reach ClickHouse")
