@@ -357,8 +357,8 @@ def _server_error(response: httpx.Response, config: ClickHouseConfig) -> SourceE
         )
     if code == 164:
         return SourceAuthError(
-            f"{where}: {detail}; the user's profile must allow readonly={_readonly(config)}"
-            " with settings changes (readonly=2)"
+            f"{where}: {detail}; user {config.user!r} has a readonly=1 profile, which refuses"
+            f" per-query settings: give it readonly=2 (still no writes)"
         )
     return SourceResponseError(f"{where}: error {code}: {detail}")
 
@@ -585,7 +585,13 @@ class ClickHouseSource(Source):
             + (f" on cluster {config.cluster}" if config.cluster else "")
             + f", link {config.link!r}, user {config.user}"
             + (f" (password from ${config.password_env})" if config.password_env else "")
-            + f", binding {binding}, readonly={_readonly(config)},"
+            + f", binding {binding}"
+            + (
+                " ({name:Type} parameters; an external table before 19.11)"
+                if binding == "auto"
+                else ""
+            )
+            + f", readonly={_readonly(config)},"
             f" max_execution_time={config.max_execution_time}s",
             "  " + bucket_query(config, 0, 0).with_binding(shown),
         ]

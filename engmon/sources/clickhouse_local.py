@@ -34,6 +34,7 @@ SERVER_CANDIDATES = (
 )
 READER_USER = "reader"
 READER_PASSWORD = "reader-secret"  # a test-only credential of a throwaway local server
+LOCKED_USER = "locked"  # profile readonly=1: may not change any setting per query
 CLUSTER_NAME = "engmon_shards"
 
 
@@ -124,12 +125,14 @@ def _config(server: LocalServer, shards: list[tuple[int, int]]) -> str:
 
 USERS_XML = f"""<?xml version="1.0"?>
 <yandex>
-  <profiles><default/></profiles>
+  <profiles><default/><locked><readonly>1</readonly></locked></profiles>
   <users>
     <default><password></password><networks><ip>127.0.0.1</ip></networks>
       <profile>default</profile><quota>default</quota></default>
     <{READER_USER}><password>{READER_PASSWORD}</password><networks><ip>127.0.0.1</ip></networks>
       <profile>default</profile><quota>default</quota></{READER_USER}>
+    <{LOCKED_USER}><password></password><networks><ip>127.0.0.1</ip></networks>
+      <profile>locked</profile><quota>default</quota></{LOCKED_USER}>
   </users>
   <quotas><default/></quotas>
 </yandex>

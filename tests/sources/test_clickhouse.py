@@ -35,6 +35,7 @@ from engmon.sources.clickhouse_local import (
     CLUSTER_NAME,
     EVENT_COLUMNS,
     LINK,
+    LOCKED_USER,
     POST_TIME,
     READER_PASSWORD,
     READER_USER,
@@ -384,6 +385,15 @@ async def test_wrong_password_is_auth_error_without_the_secret(
     with pytest.raises(SourceAuthError, match="rejected user 'reader'") as caught:
         await source.poll(client, END)
     assert "not-the-password" not in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+async def test_readonly_profile_user_gets_the_fix_in_one_line(
+    servers: list[LocalServer], client: httpx.AsyncClient
+) -> None:
+    source = make_source(plain(servers[0].url, user=LOCKED_USER))
+    with pytest.raises(SourceAuthError, match="give it readonly=2") as caught:
+        await source.poll(client, END)
     assert "\n" not in str(caught.value)
 
 
