@@ -41,8 +41,9 @@ CLUSTER_NAME = "engmon_shards"
 def find_server_binary() -> list[str] | None:
     """The command that runs a ClickHouse server here, or None when none is installed."""
     override = os.environ.get("ENGMON_CLICKHOUSE_SERVER")
-    if override:
-        return [override]
+    if override:  # a path to use instead, or e.g. "none" to act as if nothing were installed
+        found = shutil.which(override)
+        return [found] if found else None
     for candidate in SERVER_CANDIDATES:
         path = shutil.which(candidate)
         if path is None:
