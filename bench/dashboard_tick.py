@@ -34,7 +34,10 @@ METRICS = {"clicks": 0.55, "likes": 0.25, "reposts": 0.1, "quotes": 0.04, "repli
 def observations(rows: int, hours: float, seed: int = 1) -> pl.DataFrame:
     """`rows` events over `hours` after the post, decaying like a real post's engagement."""
     rng = np.random.default_rng(seed)
-    offsets_us = np.sort(rng.exponential(hours * 3600e6 / 4, rows).clip(0, hours * 3600e6 - 1))
+    # exponential decay truncated at the horizon (inverse CDF), so nothing piles up at the end
+    scale, horizon = hours * 3600e6 / 4, hours * 3600e6
+    uniform = rng.random(rows) * (1 - np.exp(-horizon / scale))
+    offsets_us = np.sort(-scale * np.log1p(-uniform))
     names = list(METRICS)
     metric = rng.choice(len(names), rows, p=list(METRICS.values()))
     frame = pl.DataFrame(

@@ -92,16 +92,27 @@ def run_replay(
 
     offset = parse_start(start)
     began = time.perf_counter()
-    path = getattr(spec, "path", "file")
-    print(f"engmon: loading {path} …", file=sys.stderr, flush=True)
-    loaded = load_observations(spec)
+    path = spec.path
+    shown = [-1]
+
+    def show(fraction: float) -> None:
+        percent = int(fraction * 100)
+        if percent != shown[0]:  # one redraw per percent, not per chunk
+            shown[0] = percent
+            print(f"\rengmon: loading {path} … {percent}%", end="", file=sys.stderr, flush=True)
+
+    show(0.0)
+    try:
+        loaded = load_observations(spec, show)
+    finally:
+        print(file=sys.stderr, flush=True)  # end the progress line (also before an error line)
     seconds = time.perf_counter() - began
     print(
-        f"engmon: loaded {loaded.frame.height:,} observations in {seconds:.1f}s",
+        f"engmon: loaded {loaded.frame.height:,} observations from {path} in {seconds:.1f}s",
         file=sys.stderr,
         flush=True,
     )
-    for note in getattr(loaded, "notes", ()) or ():
+    for note in loaded.notes:
         print(f"engmon: {note}", file=sys.stderr, flush=True)
     run_frame(
         loaded.frame,
@@ -109,7 +120,7 @@ def run_replay(
         speed=speed,
         start=offset,
         paused=paused,
-        name=getattr(loaded.path, "stem", "replay") or "replay",
+        name=loaded.path.stem or "replay",
     )
 
 

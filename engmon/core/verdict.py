@@ -75,7 +75,7 @@ def rate_text(value: float) -> str:
     if size >= 10:
         return f"{value:.0f}"
     if size >= 1:
-        return f"{value:.1f}"
+        return f"{value:.1f}".removesuffix(".0")
     if size >= 0.1:
         return f"{value:.2f}".rstrip("0")
     digits = -math.floor(math.log10(size))
@@ -83,10 +83,13 @@ def rate_text(value: float) -> str:
 
 
 def elapsed_text(seconds: float) -> str:
-    """`40 s`, `12 min`, `3 h 05 min`, `2 days 4 h`: time since the post in words."""
+    """`under a minute`, `12 min`, `3 h 05 min`, `2 days 4 h`: time since the post in words.
+
+    Whole minutes only: the dashboard recomputes the verdict once per minute of the clock.
+    """
     total = max(0, int(seconds))
     if total < 60:
-        return f"{total} s"
+        return "under a minute"
     minutes = total // 60
     if minutes < 60:
         return f"{minutes} min"

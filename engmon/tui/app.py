@@ -52,11 +52,11 @@ from engmon.tui.screens import DashboardScreen, HelpScreen
 from engmon.tui.viewmodel import (
     ClockState,
     DashboardView,
+    VerdictPhrase,
     ViewSettings,
     compute_view,
     now_minute_of,
 )
-from engmon.tui.widgets.statusline import width_text
 
 RENDER_INTERVAL = 0.1
 """Seconds between render ticks (a redraw happens only when something changed)."""
@@ -106,18 +106,20 @@ class EngmonApp(DrilldownApp):
         settings: ViewSettings | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         render_interval: float = RENDER_INTERVAL,
+        verdict_phrases: Sequence[VerdictPhrase] = (),
     ) -> None:
         super().__init__()
         self.campaign = campaign
         self.sources = list(sources)
         self.clock = clock
-        self.store = store or ObservationStore(post_time=campaign.post_time)
+        self.store = store if store is not None else ObservationStore(campaign.post_time)
         self.recorder = recorder
         self._client = client
         self._owns_client = client is None
         self.settings = settings or ViewSettings()
         self.monotonic = monotonic
         self.render_interval = render_interval
+        self.verdict_phrases = list(verdict_phrases)  # forecast / expected band (issue 7)
         self.pollers: dict[str, SourcePoller] = {
             s.name: SourcePoller(s, clock=monotonic) for s in self.sources
         }
@@ -177,7 +179,8 @@ class EngmonApp(DrilldownApp):
         while True:
             done = False
             try:
-                result = await poller.poll_once(self.client, self.now())
+                # the clock's own time: a paused live panel still polls the present
+                result = await poller.poll_once(self.client, self.clock.now())
             except Exception as exc:  # a bug in one source must not take the dashboard down
                 status = poller.status
                 status.state = "retrying"
@@ -215,7 +218,12 @@ class EngmonApp(DrilldownApp):
         self.store.merge(message.frame)
 
     def on_source_status_changed(self, message: SourceStatusChanged) -> None:
-        self.statuses[message.status.name] = message.status
+        status = message.status
+        before = self.statuses.get(status.name)
+        self.statuses[status.name] = status
+        if status.last_error and (before is None or before.last_error != status.last_error):
+            # the sources line shows a short reason; the whole line once, as a notification
+            self.notify(status.last_error, title=status.name, severity="warning", timeout=8)
 
     def on_replay_progressed(self, message: ReplayProgressed) -> None:
         self.progress[message.source] = message
@@ -271,7 +279,12 @@ class EngmonApp(DrilldownApp):
             return
         self._view_key = key
         self.view = compute_view(
-            self.store, self.campaign, clock.now, self.settings, **self.view_inputs()
+            self.store,
+            self.campaign,
+            clock.now,
+            self.settings,
+            phrases=self.verdict_phrases,
+            **self.view_inputs(),
         )
         self.renders += 1
         screen.show_view(self.view, progress)
@@ -357,7 +370,6 @@ class EngmonApp(DrilldownApp):
         index = BUCKET_CYCLE.index(self.settings.bucket_width)
         width = BUCKET_CYCLE[(index + 1) % len(BUCKET_CYCLE)]
         self.change_settings("bucket", bucket_width=width)
-        self.notify(f"bucket {'auto' if width is None else width_text(width)}", timeout=2)
 
     def action_help(self) -> None:
         """Show the keys."""

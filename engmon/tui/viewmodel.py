@@ -12,6 +12,7 @@ even though the store already holds later rows.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -44,6 +45,11 @@ HOURS_AXIS_AFTER: Final = 180
 """Past this many minutes the curve's x axis is in hours."""
 
 
+VerdictPhrase = Callable[[ObservationStore, Campaign, int], "str | None"]
+"""A hook adding a sentence to the verdict (a forecast, the expected band of past posts):
+called with the store, the campaign and the clock's minute since post; None adds nothing."""
+
+
 @dataclass(frozen=True)
 class ViewSettings:
     """What the user chose: curve metric (None: the headline), cumulative line, bucket width
@@ -73,7 +79,8 @@ class Kpis:
 
 @dataclass(frozen=True)
 class Curve:
-    """The plotted series: per bucket of `width` minutes since post (`x` in `unit`)."""
+    """The plotted series: per bucket of `width` minutes since post; `x` is each bucket's
+    middle in `unit` (minutes or hours), `cumulative` the running total at each bucket's end."""
 
     metric: str
     width: int
@@ -136,49 +143,58 @@ def _count(by_metric: dict[str, dict[str, Any]], names: tuple[str, ...]) -> floa
     return float(sum(by_metric[n]["count"] for n in names if n in by_metric))
 
 
-def _rate_between(minutes: pl.DataFrame, metric: str, lo: int, hi: int) -> float:
-    """Mean per minute of `metric` over minutes [lo, hi)."""
-    window = minutes.filter(
-        (pl.col("metric") == metric) & (pl.col("minute") >= lo) & (pl.col("minute") < hi)
-    )
-    return float(window.get_column("value").sum()) / max(1, hi - lo)
-
-
 def compute_view(
     store: ObservationStore,
     campaign: Campaign,
     now: datetime,
     settings: ViewSettings = ViewSettings(),
     *,
-    extra_verdict: tuple[str, ...] = (),
+    phrases: Sequence[VerdictPhrase] = (),
     minutes: pl.DataFrame | None = None,
     levels: pl.DataFrame | None = None,
 ) -> DashboardView:
     """The dashboard as of `now`, from the store's per-minute aggregate and levels.
 
-    `minutes`/`levels` replace the store's own for a filtered view (the drilldown).
+    `phrases` add sentences to the verdict (see `VerdictPhrase`). `minutes`/`levels` replace
+    the store's own for a filtered view (the drilldown).
     """
     post_time = campaign.post_time or store.post_time
     elapsed_s = (now - post_time).total_seconds() if post_time is not None else 0.0
     now_minute = now_minute_of(elapsed_s)
     minutes = store.minutes() if minutes is None else minutes
     levels = store.levels() if levels is None else levels
-    summary = metrics.summary(
-        minutes.lazy(),
-        now_minute=now_minute,
-        width=1,
-        velocity_window=VELOCITY_WINDOW,
-        levels=levels.lazy(),
-        post_time=post_time,
-    ).collect(engine=SMALL)
+    end_minute = max(1, now_minute)
+    width, auto_width = curve_width(end_minute, settings.bucket_width)
+    seen = metrics.until(minutes.lazy(), now_minute)
+    lo = now_minute - VELOCITY_WINDOW
+    # three small queries in one parallel call: per-call overhead dominates at this size
+    summary, prior, buckets = pl.collect_all(
+        [
+            metrics.summary(
+                minutes.lazy(),
+                now_minute=now_minute,
+                width=1,
+                velocity_window=VELOCITY_WINDOW,
+                levels=levels.lazy(),
+                post_time=post_time,
+            ),
+            seen.filter(pl.col("minute") >= lo - VELOCITY_WINDOW, pl.col("minute") < lo)
+            .group_by("metric")
+            .agg(rate=pl.col("value").sum() / VELOCITY_WINDOW),
+            seen.filter(pl.col("minute") >= 0)
+            .group_by("metric", bucket=(pl.col("minute") // width) * width)
+            .agg(value=pl.col("value").sum(), reach=pl.col("reach").sum()),
+        ],
+        engine=SMALL,
+    )
     # one row per metric (a handful): read them once instead of filtering per number
     by_metric = {row["metric"]: row for row in summary.iter_rows(named=True)}
     available = [m for m in metrics.order_metrics(by_metric) if m != FOLLOWERS]
     headline = pick_headline(available)
     followers = campaign.followers
     if followers is None:
-        seen = by_metric.get(FOLLOWERS, {}).get("count")
-        followers = int(seen) if isinstance(seen, float) and seen > 0 else None
+        sampled = by_metric.get(FOLLOWERS, {}).get("count")
+        followers = int(sampled) if isinstance(sampled, float) and sampled > 0 else None
 
     head = by_metric.get(headline, {})
     engagement = _count(by_metric, ENGAGEMENT_METRICS)
@@ -200,7 +216,15 @@ def compute_view(
     )
 
     chosen = settings.metric if settings.metric in available else headline
-    curve = compute_curve(minutes, chosen, now_minute, settings)
+    curve = compute_curve(
+        buckets.filter(pl.col("metric") == chosen).drop("metric"),
+        chosen,
+        end_minute,
+        width,
+        auto_width,
+        cumulative=settings.cumulative,
+    )
+    prior_rates = dict(zip(prior.get_column("metric"), prior.get_column("rate"), strict=True))
     facts = VerdictFacts(
         elapsed_s=elapsed_s,
         followers=followers,
@@ -208,12 +232,11 @@ def compute_view(
         count=float(head.get("count") or 0.0),
         engagement=engagement,
         velocity=kpis.velocity,
-        prior_velocity=_rate_between(
-            minutes, headline, now_minute - 2 * VELOCITY_WINDOW, now_minute - VELOCITY_WINDOW
-        ),
+        prior_velocity=float(prior_rates.get(headline, 0.0)),
         peak_rate=kpis.peak,
         peak_minute=kpis.peak_minute,
     )
+    extra = [text for phrase in phrases if (text := phrase(store, campaign, now_minute))]
     return DashboardView(
         campaign=campaign,
         post_time=post_time,
@@ -225,32 +248,35 @@ def compute_view(
         headline=headline,
         kpis=kpis,
         curve=curve,
-        verdict=verdict(facts, extra_verdict),
+        verdict=verdict(facts, extra),
         summary=summary,
     )
 
 
 def compute_curve(
-    minutes: pl.DataFrame, metric: str, now_minute: int, settings: ViewSettings
+    buckets: pl.DataFrame,
+    metric: str,
+    end_minute: int,
+    width: int,
+    auto_width: bool,
+    *,
+    cumulative: bool = False,
 ) -> Curve:
-    """Per-bucket counts of `metric` from the post up to the clock, zero-filled."""
-    end_minute = max(1, now_minute)
-    width, auto = curve_width(end_minute, settings.bucket_width)
-    buckets = metrics.bucketed(metrics.until(minutes.lazy(), now_minute), width, metric)
-    table = metrics.dense(buckets.collect(engine=SMALL), width, end_minute)
+    """The curve from one metric's per-bucket counts (`bucket`, `value`), zero-filled."""
+    table = metrics.dense(buckets, width, end_minute)
     values = table.get_column("value").to_list()
-    cumulative = table.get_column("value").cum_sum().to_list() if settings.cumulative else None
+    running = table.get_column("value").cum_sum().to_list() if cumulative else None
     hours = end_minute > HOURS_AXIS_AFTER
-    starts = table.get_column("bucket")
-    x = (starts / 60.0).to_list() if hours else starts.cast(pl.Float64).to_list()
+    middles = table.get_column("bucket").cast(pl.Float64) + width / 2  # bars sit in their span
+    x = (middles / 60.0).to_list() if hours else middles.to_list()
     return Curve(
         metric=metric,
         width=width,
-        auto_width=auto,
+        auto_width=auto_width,
         unit="h" if hours else "min",
         x=x,
         values=values,
-        cumulative=cumulative,
+        cumulative=running,
         end_minute=end_minute,
     )
 

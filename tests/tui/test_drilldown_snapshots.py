@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from drillposts import drill_app
-from screen import redraw
+from screen import redraw, settle
 from textual.pilot import Pilot
 
 from engmon.tui.widgets.breakdown import BreakdownTable
@@ -20,7 +20,8 @@ def drilled(*keys: str) -> Any:
     """Filter to X, then the top post, expand X's hosts, put the cursor 3 buckets back."""
 
     async def run_before(pilot: Pilot[None]) -> None:
-        app = pilot.app
+        app: Any = pilot.app
+        await settle(pilot, lambda: app.statuses["replay"].polls >= 1)  # sources line settled
         await redraw(pilot)
         app.screen.query_one("#table-platform", BreakdownTable).focus()
         await pilot.press("enter")
@@ -33,6 +34,7 @@ def drilled(*keys: str) -> Any:
         app.screen.query_one(DrillCurve).focus()
         await pilot.press("left", "left", "left", *keys)
         await redraw(pilot)
+        await redraw(pilot)  # the curve redraws at most 4/s: the last change drawn now
 
     return run_before
 

@@ -70,7 +70,9 @@ async def test_source_errors_show_as_status_and_the_app_keeps_running() -> None:
         )
         await redraw(pilot)
         text = screen_text(app)
-        assert "◐ umami retry in 20s (umami: HTTP 429 (rate limited))" in text
+        assert "◐ umami retry in 20s (429)" in text
+        notified = [n.message for n in app._notifications]
+        assert notified.count("umami: HTTP 429 (rate limited)") == 1  # the whole line, once
         assert "◐ x retry in 30s (RuntimeError: boom)" in text
         assert "● replay 0s ago" in text
         assert app.is_running

@@ -74,4 +74,4 @@ def test_curve_adapts_and_a_chosen_width_is_kept_or_widened() -> None:
     store.merge(post_frame())
     view = compute_view(store, small_campaign(), POST_TIME + timedelta(hours=5))
     assert view.curve.unit == "h" and view.curve.width == 5
-    assert view.curve.x[:3] == [0.0, 5 / 60, 10 / 60]
+    assert view.curve.x[:3] == [2.5 / 60, 7.5 / 60, 12.5 / 60]  # bucket middles, in hours

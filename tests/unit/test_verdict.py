@@ -105,7 +105,15 @@ def test_compact_count(value: float, text: str) -> None:
 
 @pytest.mark.parametrize(
     ("value", "text"),
-    [(0.0, "0"), (0.0025, "0.003"), (0.031, "0.03"), (0.45, "0.45"), (1.23, "1.2"), (14.2, "14")],
+    [
+        (0.0, "0"),
+        (1.0, "1"),
+        (0.0025, "0.003"),
+        (0.031, "0.03"),
+        (0.45, "0.45"),
+        (1.23, "1.2"),
+        (14.2, "14"),
+    ],
 )
 def test_rate_text(value: float, text: str) -> None:
     assert rate_text(value) == text
@@ -114,7 +122,7 @@ def test_rate_text(value: float, text: str) -> None:
 @pytest.mark.parametrize(
     ("seconds", "text"),
     [
-        (40, "40 s"),
+        (40, "under a minute"),
         (12 * 60 + 30, "12 min"),
         (3 * 3600 + 300, "3 h 05 min"),
         (52 * 3600, "2 days 4 h"),

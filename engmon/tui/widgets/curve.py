@@ -12,6 +12,8 @@ from textual_plotext import PlotextPlot
 from engmon.tui.viewmodel import Curve
 from engmon.tui.widgets.statusline import width_text
 
+MIN_AXIS_MINUTES = 10
+"""The x axis spans at least this many minutes, so a young post's first bars stay narrow."""
 TICK_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440, 2880, 10080)
 """Candidate distances in minutes between x-axis labels."""
 
@@ -20,19 +22,31 @@ def minute_label(minute: int) -> str:
     """`5m`, `1h`, `1h30`, `2d`: an x-axis label for minutes since post."""
     if minute < 60:
         return f"{minute}m"
-    if minute % 1440 == 0:
-        return f"{minute // 1440}d"
+    if minute >= 1440:
+        days, rest = divmod(minute, 1440)
+        return f"{days}d" if rest == 0 else f"{days}d{rest // 60:02d}h"
     hours, mins = divmod(minute, 60)
     return f"{hours}h" if mins == 0 else f"{hours}h{mins:02d}"
 
 
 def axis_ticks(curve: Curve, max_ticks: int = 8) -> tuple[list[float], list[str]]:
     """Round x positions (in the curve's unit) and their labels, at most `max_ticks`."""
-    span = curve.end_minute
+    span = max(curve.end_minute, MIN_AXIS_MINUTES)
     step = next((s for s in TICK_STEPS if span / s <= max_ticks), TICK_STEPS[-1])
     minutes = list(range(0, span + 1, step))
     scale = 60.0 if curve.unit == "h" else 1.0
     return [m / scale for m in minutes], [minute_label(m) for m in minutes]
+
+
+def count_step(top: float, max_ticks: int = 5) -> int:
+    """A whole-number y-axis step (1, 2, 5, 10, 20, 50, …) giving at most `max_ticks` steps."""
+    step = 1
+    while top / step > max_ticks:
+        for factor in (2, 5, 10):
+            if top / (step * factor) <= max_ticks or factor == 10:
+                step *= factor
+                break
+    return step
 
 
 def curve_title(curve: Curve) -> str:
@@ -88,13 +102,31 @@ class CurvePlot(PlotextPlot):
             cumulative = curve.cumulative is not None
             plt.xlabel("time since post" + (" · right axis: cumulative" if cumulative else ""))
             plt.bar(curve.x, curve.values)
+            scale = 60.0 if curve.unit == "h" else 1.0
+            half = curve.width / scale / 2
             if curve.cumulative is not None:  # right axis: totals dwarf per-bucket counts
-                plt.plot(curve.x, curve.cumulative, yside="right", marker="braille")
+                ends = [0.0, *(x + half for x in curve.x)]  # running total at each bucket's end
+                plt.plot(ends, [0.0, *curve.cumulative], yside="right", marker="braille")
             self.decorate(plt)
+            # a fixed minimum span keeps the first bars narrow instead of half the screen wide
+            span = max(curve.end_minute, MIN_AXIS_MINUTES) / scale
+            plt.xlim(0, max(span, curve.x[-1] + half if curve.x else span))
             positions, labels = axis_ticks(curve, max_ticks=max(2, self.size.width // 12))
             plt.xticks(positions, labels)
-            if max(curve.values, default=0.0) <= 0:
-                plt.ylim(0, 1)
+            top = max(curve.values, default=0.0)
+            step = count_step(top)
+            plt.ylim(0, max(top, 1.0))
+            ticks: list[float] = [step * i for i in range(int(max(top, 1.0) // step) + 1)]
+            rows = max(1, self.size.height - 6)  # borders, frame, x axis, tick labels, x label
+            if len(ticks) > rows:  # plotext picks among colliding labels by hash order
+                ticks = ticks[:: -(-len(ticks) // rows)]
+            plt.yticks(ticks)
+            if curve.cumulative is not None:
+                total = max(curve.cumulative[-1] if curve.cumulative else 0.0, 1.0)
+                right = count_step(total)
+                loose: Any = plt  # plotext annotates `yside` as a number; it takes "right"
+                loose.ylim(0, total, yside="right")
+                loose.yticks([right * i for i in range(int(total // right) + 1)], yside="right")
         return super().render()
 
     def decorate(self, plt: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from rich.text import Text
@@ -22,12 +23,21 @@ def age_text(seconds: float) -> str:
     return f"{whole // 3600}h"
 
 
+def short_reason(error: str | None) -> str:
+    """`429`, `timeout`…: the HTTP status in an error line when there is one, else its start."""
+    if not error:
+        return "error"
+    code = re.search(r"\b([45]\d\d)\b", error)
+    if code:
+        return code.group(1)
+    text = error.replace("\n", " ")
+    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1] + "…"
+
+
 def status_text(status: SourceStatus, now_mono: float) -> Text:
     """One source's marker, name and state."""
     if status.state in ("retrying", "failed"):
-        error = (status.last_error or "error").replace("\n", " ")
-        if len(error) > MAX_ERROR_CHARS:
-            error = error[: MAX_ERROR_CHARS - 1] + "…"
+        error = short_reason(status.last_error)
         wait = age_text((status.retry_at or now_mono) - now_mono)
         word = "retry in" if status.state == "retrying" else "failed, retry in"
         return Text.assemble(("◐ ", "bold red"), f"{status.name} {word} {wait} ({error})")
