@@ -11,7 +11,7 @@ from engmon.tui.app import EngmonApp
 
 async def test_end_of_a_big_replay_loads_in_chunks_with_progress() -> None:
     frame = post_frame()
-    source = ReplaySource(frame, name="replay", max_rows=40)
+    source = ReplaySource(frame, name="replay", max_rows=10)  # a long window to observe
     app = EngmonApp(small_campaign(), [source], frozen_clock(0), monotonic=lambda: 0.0)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot, lambda: app.statuses["replay"].polls >= 1)
