@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from textual.app import RenderResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
 
@@ -55,6 +56,17 @@ class DrillCurve(CurvePlot):
     cursor: int | None = None
     """Index of the selected bucket in the curve's x, or None."""
     overlay: Overlay | None = None
+    _drawn: tuple[object, RenderResult] | None = None
+
+    def render(self) -> RenderResult:
+        """The plot, rebuilt only when what it shows changed (a relayout re-renders every
+        widget; plotext needs tens of ms per build)."""
+        key = (self.curve, self.size, self.cursor, self.overlay, self.app.theme, self.theme)
+        if self._drawn is not None and self._drawn[0] == key:
+            return self._drawn[1]
+        drawn = super().render()
+        self._drawn = (key, drawn)
+        return drawn
 
     def set_overlay(self, overlay: Overlay | None) -> None:
         """Draw (or remove) a comparison line at the next render."""
