@@ -75,6 +75,7 @@ class Kpis:
     peak_minute: int | None
     first_s: float | None
     reach: int
+    present: frozenset[str] = frozenset()  # metrics the data has at all ("—" for the others)
 
 
 @dataclass(frozen=True)
@@ -210,6 +211,7 @@ def compute_view(
         peak_minute=int(peak_minute) if isinstance(peak_minute, int) else None,
         first_s=float(first_s) if isinstance(first_s, float) else None,
         reach=int(reach),
+        present=frozenset(store.metric_names()),  # the whole store: "none yet" is still 0
     )
 
     chosen = settings.metric if settings.metric in available else headline
