@@ -126,7 +126,9 @@ def parse_posted_at(text: str, where: str) -> datetime:
     return moment.astimezone(UTC)
 
 
-def _campaign(path: Path, raw: object) -> tuple[Campaign, bool, Path | None]:
+def _campaign(
+    path: Path, raw: object, post_time_now: datetime | None
+) -> tuple[Campaign, bool, Path | None]:
     table = _Table(path, "campaign", raw, CAMPAIGN_KEYS)
     name = table.get("name", (str,), "a string") or path.stem
     link = table.get("link", (str,), "a URL string")
@@ -139,6 +141,8 @@ def _campaign(path: Path, raw: object) -> tuple[Campaign, bool, Path | None]:
     else:
         post_time = parse_posted_at(posted, table.where)
     posted_now = isinstance(posted, str) and posted.strip().lower() == "now"
+    if posted_now and post_time_now is not None:
+        post_time = post_time_now
     followers = table.get("followers", (int,), "a whole number")
     if followers is not None and followers < 1:
         raise ConfigError(f"{table.where}: key 'followers' must be at least 1, not {followers}")
@@ -195,15 +199,18 @@ def build_source(table: Mapping[str, Any], where: str, campaign: Campaign) -> So
     return source
 
 
-def load_campaign(path: Path) -> CampaignConfig:
-    """Read and validate a campaign file; builds every source (reading its secrets)."""
+def load_campaign(path: Path, *, post_time: datetime | None = None) -> CampaignConfig:
+    """Read and validate a campaign file; builds every source (reading its secrets).
+
+    `post_time` stands in for `posted_at = "now"` (a restarted watch keeps its first start).
+    """
     data = _read_toml(path)
     for key in data:
         if key not in TABLES:
             raise ConfigError(f"{path}: unknown table or key {key!r}; expected {', '.join(TABLES)}")
     if "campaign" not in data:
         raise ConfigError(f"{path}: a [campaign] table is required (name, link, posted_at)")
-    campaign, posted_now, record = _campaign(path, data["campaign"])
+    campaign, posted_now, record = _campaign(path, data["campaign"], post_time)
     raw_sources = data.get("sources", [])
     if not isinstance(raw_sources, list) or not all(isinstance(t, dict) for t in raw_sources):
         raise ConfigError(f"{path}: 'sources' must be [[sources]] tables")
