@@ -24,7 +24,7 @@ from engmon.core.campaign import Campaign
 from engmon.core.schema import DIMENSIONS, UTC_US, conform
 from engmon.errors import ConfigError
 from engmon.sources.base import PollResult, Source
-from engmon.sources.http import fetch_json, shape_error
+from engmon.sources.http import fetch_json, pace, shape_error
 from engmon.sources.options import SourceOptions
 from engmon.sources.series import describe_frame, parse_time
 
@@ -216,7 +216,9 @@ class HttpJsonSource(Source):
             json_body=self.body if self.method == "POST" else None,
         )
         frame = self.rows(answer.body, now)
-        return PollResult(frame=frame, summary=describe_frame(frame))
+        wait = pace(answer.headers)
+        retry_in = None if wait is None else max(self.interval, wait)
+        return PollResult(frame=frame, summary=describe_frame(frame), retry_in=retry_in)
 
 
 def build(options: SourceOptions, campaign: Campaign) -> HttpJsonSource:

@@ -111,7 +111,7 @@ class SourcePoller:
         """
         interval = self.source.interval
         wait = tenacity.wait_exponential_jitter(
-            initial=interval, max=self.max_backoff, jitter=interval
+            multiplier=interval, max=self.max_backoff, jitter=interval
         )
         state = tenacity.RetryCallState(tenacity.AsyncRetrying(), None, (), {})
         state.attempt_number = max(1, min(failures, 30))

@@ -1,0 +1,305 @@
+"""The plain live watch end to end against a real loopback server: each source family, faults,
+crash-safe recording and restart, and no secret anywhere.
+
+The server (`vendor_server.VendorServer`) runs on 127.0.0.1 port 0 in a thread; engmon polls it
+through its one shared httpx client exactly as it would poll the vendor.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+from click.testing import CliRunner
+from vendor_server import TOKEN, VendorServer, closed_port
+
+from engmon.cli import main
+from engmon.config import load_campaign
+from engmon.core.recording import read_recording
+from engmon.live import LiveWatch, list_recordings, watch_plain
+
+
+@pytest.fixture
+def server() -> Iterator[VendorServer]:
+    vendor = VendorServer(timeout_sleep=1.0).start()
+    yield vendor
+    vendor.stop()
+
+
+def campaign_toml(tmp_path: Path, sources: str, posted_at: str = "") -> Path:
+    posted = posted_at or (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+    path = tmp_path / "campaign.toml"
+    path.write_text(
+        f"""
+[campaign]
+name = "Launch day"
+link = "https://example.com/launch"
+posted_at = "{posted}"
+followers = 12000
+
+{sources}
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def source_tables(base: str) -> dict[str, str]:
+    return {
+        "plausible": f"""
+[[sources]]
+kind = "plausible"
+url = "{base}"
+site_id = "example.com"
+key_env = "ENGMON_TEST_TOKEN"
+hourly_limit = 100000
+interval = 0.05
+""",
+        "umami": f"""
+[[sources]]
+kind = "umami"
+api = "{base}/api"
+website_id = "w-1"
+api_key_env = "ENGMON_TEST_TOKEN"
+interval = 0.05
+""",
+        "bitly": f"""
+[[sources]]
+kind = "bitly"
+api = "{base}/v4"
+bitlink = "bit.ly/abc"
+token_env = "ENGMON_TEST_TOKEN"
+interval = 0.05
+""",
+        "http-json": f"""
+[[sources]]
+kind = "http-json"
+name = "feed"
+url = "{base}/feed"
+token_env = "ENGMON_TEST_TOKEN"
+items = "data.rows"
+shape = "buckets"
+time = "minute"
+value = "count"
+dimensions = {{ referrer = "ref" }}
+interval = 0.05
+""",
+    }
+
+
+async def run_until(
+    watch: LiveWatch, done: Callable[[], bool], out: io.StringIO, limit: float = 20.0
+) -> None:
+    """Run the plain watch until `done()` holds (or `limit` seconds: then the test fails)."""
+    task = asyncio.create_task(watch_plain(watch, out=out))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while not done() and loop.time() < deadline and not task.done():
+        await asyncio.sleep(0.02)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert done(), f"watch did not get there; log:\n{out.getvalue()}"
+
+
+def total(watch: LiveWatch, metric: str = "clicks") -> float:
+    minutes = watch.store.minutes().filter(pl.col("metric") == metric)
+    return float(minutes.get_column("value").sum())
+
+
+@pytest.mark.parametrize("family", ["plausible", "umami", "bitly", "http-json"])
+async def test_each_source_family_end_to_end(
+    family: str, server: VendorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ENGMON_TEST_TOKEN", TOKEN)
+    now = datetime.now(UTC)
+    server.add(now, 4)
+    if family != "plausible":  # Plausible only sees the minutes it watches live
+        server.add(now - timedelta(minutes=2), 3)
+    config = load_campaign(campaign_toml(tmp_path, source_tables(server.base)[family]))
+    record = tmp_path / "rec.ndjson"
+    watch = LiveWatch.open(config, record)
+    out = io.StringIO()
+    expected = 4.0 if family == "plausible" else 7.0
+    await run_until(watch, lambda: total(watch) == expected, out)
+    # a late click for the current minute and re-polls must replace, never add
+    server.add(now, 1)
+    polls = watch.pollers[0].status.polls
+    await run_until(
+        watch, lambda: total(watch) == expected + 1 and watch.pollers[0].status.polls > polls, out
+    )
+    watch.close()
+    recording = read_recording(record)
+    assert recording.campaign.name == "Launch day"
+    again = LiveWatch.open(load_campaign(config.path), record)
+    assert total(again) == expected + 1  # the recording replays to the same curve
+    again.close()
+    lines = out.getvalue().splitlines()
+    assert any("ok" in line and "clicks" in line for line in lines)
+
+
+async def test_faults_in_turn_keep_the_watch_running_and_every_good_poll_recorded(
+    server: VendorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ENGMON_TEST_TOKEN", TOKEN)
+    server.add(datetime.now(UTC), 5)
+    tables = source_tables(server.base)
+    path = campaign_toml(
+        tmp_path,
+        tables["http-json"].replace("interval = 0.05", "interval = 0.05\ntimeout = 0.4")
+        + tables["bitly"].replace("interval = 0.05", "interval = 0.2"),
+    )
+    config = load_campaign(path)
+    record = tmp_path / "faults.ndjson"
+    watch = LiveWatch.open(config, record)
+    for poller in watch.pollers:
+        poller.max_backoff = 0.3  # keep the test quick; the backoff itself is tested elsewhere
+        poller.auth_retry = 0.3
+    server.fault_prefix = "/feed"
+    accepted: list[int] = []
+    original_accept = watch.accept
+
+    def counting_accept(result):  # type: ignore[no-untyped-def]
+        accepted.append(result.frame.height)
+        return original_accept(result)
+
+    watch.accept = counting_accept  # type: ignore[method-assign]
+    out = io.StringIO()
+    feed = watch.pollers[0]
+    await run_until(watch, lambda: feed.status.polls >= 1, out)
+
+    async def fault_then_recover(fault: str) -> None:
+        errors = feed.status.errors
+        server.faults.append(fault)
+        await run_until(watch, lambda: feed.status.errors > errors, out)
+        message = feed.status.last_error or ""
+        assert feed.status.state in ("retrying", "failed"), message
+        assert TOKEN not in message
+        polls = feed.status.polls
+        await run_until(watch, lambda: feed.status.polls > polls and feed.status.state == "ok", out)
+
+    for fault in ("500", "timeout", "badjson", "shape", "401", "403", "429"):
+        await fault_then_recover(fault)
+    # connection refused: the server goes away, then comes back on the same port
+    errors = feed.status.errors
+    server.stop()
+    await run_until(watch, lambda: feed.status.errors > errors, out)
+    assert "cannot connect" in (feed.status.last_error or "")
+    server.start()
+    polls = feed.status.polls
+    await run_until(watch, lambda: feed.status.polls > polls, out)
+    watch.close()
+
+    log = out.getvalue()
+    for expected in (
+        "HTTP 500",
+        "no answer within",
+        "is not JSON",
+        "unexpected response shape",
+        "HTTP 401",
+        "HTTP 403",
+        "rate limited; retry in 1s",
+        "cannot connect",
+    ):
+        assert expected in log, expected
+    assert watch.pollers[1].status.polls >= 1  # the other source went on
+    recording = read_recording(record)
+    assert recording.frame.height == sum(accepted) > 0
+
+
+async def test_dns_failure_is_a_status_not_a_crash(tmp_path: Path) -> None:
+    path = campaign_toml(
+        tmp_path,
+        """
+[[sources]]
+kind = "http-json"
+url = "http://nonexistent.invalid/feed"
+shape = "events"
+time = "t"
+interval = 0.05
+""",
+    )
+    watch = LiveWatch.open(load_campaign(path), tmp_path / "dns.ndjson")
+    poller = watch.pollers[0]
+    poller.max_backoff = 0.1
+    out = io.StringIO()
+    await run_until(watch, lambda: poller.status.errors >= 2, out)
+    watch.close()
+    assert poller.status.state == "retrying"
+    assert "cannot connect" in (poller.status.last_error or "")
+
+
+async def test_restart_continues_the_recording_without_recounting(
+    server: VendorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ENGMON_TEST_TOKEN", TOKEN)
+    server.add(datetime.now(UTC), 6)
+    path = campaign_toml(tmp_path, source_tables(server.base)["umami"], posted_at="now")
+    record = tmp_path / "restart.ndjson"
+    from engmon.live import open_config
+
+    config, target = open_config(path, record)
+    first = LiveWatch.open(config, target)
+    out = io.StringIO()
+    await run_until(first, lambda: total(first) == 6, out)
+    first.close()
+    # simulate kill -9 in the middle of writing a row
+    with record.open("ab") as handle:
+        handle.write(b'{"ts":"2026-11-25T14:0')
+    config2, _ = open_config(path, record)
+    assert config2.campaign.post_time == config.campaign.post_time  # "now" kept from the file
+    second = LiveWatch.open(config2, record)
+    assert second.reloaded_rows > 0 and total(second) == 6
+    server.add(datetime.now(UTC), 1)
+    await run_until(second, lambda: total(second) == 7, out)
+    second.close()
+    assert "continuing" in out.getvalue()
+    info = list_recordings(tmp_path)
+    assert [i.campaign for i in info] == ["Launch day"]
+    assert info[0].totals["clicks"] == 7
+
+
+def test_no_secret_in_check_output_logs_or_recordings(
+    server: VendorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ENGMON_TEST_TOKEN", TOKEN)
+    server.add(datetime.now(UTC), 2)
+    tables = source_tables(server.base)
+    path = campaign_toml(tmp_path, "".join(tables.values()))
+    runner = CliRunner()
+    checked = runner.invoke(main, ["check", str(path)])
+    assert checked.exit_code == 0, checked.output
+    assert checked.output.count("\nok ") == 4
+    record = tmp_path / "secret.ndjson"
+    watched = runner.invoke(
+        main, ["watch", str(path), "--plain", "--record", str(record), "--duration", "1"]
+    )
+    assert watched.exit_code == 0, watched.output
+    assert "clicks" in watched.output
+    server.faults.extend(["401"] * 8)  # errors name the host, never the token
+    failed = runner.invoke(main, ["check", str(path)])
+    assert failed.exit_code == 2 and "HTTP 401" in failed.output
+    for text in (checked.output, watched.output, failed.output, record.read_text()):
+        assert TOKEN not in text
+        assert "SECRET" not in text
+
+
+def test_check_fails_with_exit_2_on_a_refused_source(tmp_path: Path) -> None:
+    path = campaign_toml(
+        tmp_path,
+        f"""
+[[sources]]
+kind = "http-json"
+url = "http://127.0.0.1:{closed_port()}/feed"
+shape = "events"
+time = "t"
+timeout = 1
+""",
+    )
+    result = CliRunner().invoke(main, ["check", str(path)])
+    assert result.exit_code == 2
+    assert "FAIL http-json" in result.output and "cannot connect" in result.output
