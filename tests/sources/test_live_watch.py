@@ -303,3 +303,43 @@ timeout = 1
     result = CliRunner().invoke(main, ["check", str(path)])
     assert result.exit_code == 2
     assert "FAIL http-json" in result.output and "cannot connect" in result.output
+
+
+def test_kill_9_loses_at_most_the_poll_in_flight(
+    server: VendorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import subprocess
+    import sys
+    import threading
+
+    monkeypatch.setenv("ENGMON_TEST_TOKEN", TOKEN)
+    server.add(datetime.now(UTC), 9)
+    path = campaign_toml(tmp_path, source_tables(server.base)["bitly"])
+    record = tmp_path / "killed.ndjson"
+    env = dict(os.environ)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "engmon", "watch", "--plain", "--record", str(record), str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        text=True,
+    )
+    guard = threading.Timer(30, proc.kill)  # never hang the suite
+    guard.start()
+    try:
+        assert proc.stdout is not None
+        ok_lines = 0
+        while ok_lines < 5:
+            line = proc.stdout.readline()
+            assert line, "watch ended early"
+            ok_lines += " ok " in line
+        proc.kill()  # SIGKILL: no cleanup runs
+        proc.wait()
+    finally:
+        guard.cancel()
+    recording = read_recording(record)
+    assert recording.frame.height >= 4  # every printed poll was on disk before its line
+    again = LiveWatch.open(load_campaign(path), record)
+    assert total(again) == 9  # and replays to the same curve, nothing counted twice
+    again.close()

@@ -48,7 +48,7 @@ class VendorServer:
     def start(self) -> VendorServer:
         """Listen on 127.0.0.1 (port 0 the first time, the same port after `stop`)."""
         handler = _handler_for(self)
-        server = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
+        server = _Server(("127.0.0.1", self.port), handler)
         server.daemon_threads = True
         self.port = server.server_address[1]
         self._server = server
@@ -190,6 +190,10 @@ def _bitly_time(moment: datetime) -> str:
 
 def _json(value: Any) -> bytes:
     return json.dumps(value).encode()
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # the default 5 drops connections when many sources poll at once
 
 
 def _handler_for(vendor: VendorServer) -> type[BaseHTTPRequestHandler]:

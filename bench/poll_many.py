@@ -1,0 +1,162 @@
+"""Poll 10 live sources at 1 s intervals against a loopback server: CPU and poll latency.
+
+A separate process serves an http-json feed (60 one-minute buckets per answer, the current
+minute growing) on 127.0.0.1; this process runs the real watch machinery (`LiveWatch`: one
+shared httpx client, one worker per source, every poll recorded with fsync, then merged into
+the store). Figures: CPU % of one core used by the watching process, and per poll the latency
+from the poll's start to its rows being merged in the store ("poll-to-store"; the dashboard
+draws from the store on its next refresh), plus the part after the answer arrived.
+
+    python -m bench.poll_many [--quick] [--seconds N] [--sources N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+
+def _serve(port_out: Any) -> None:
+    started = time.time()
+
+    class Feed(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+        def do_GET(self) -> None:
+            now = datetime.now(UTC).replace(second=0, microsecond=0)
+            grow = int(time.time() - started)
+            rows = [
+                {
+                    "t": (now - timedelta(minutes=m)).isoformat(),
+                    "n": 100 - m + (grow if m == 0 else 0),
+                }
+                for m in range(60)
+            ]
+            body = json.dumps({"rows": rows}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    class Server(ThreadingHTTPServer):
+        request_queue_size = 128  # the default 5 drops SYNs when 10 sources connect at once
+
+    server = Server(("127.0.0.1", 0), Feed)
+    server.daemon_threads = True
+    port_out.put(server.server_address[1])
+    server.serve_forever()
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+async def _run(port: int, seconds: float, count: int, folder: Path) -> dict[str, Any]:
+    from engmon.config import CampaignConfig
+    from engmon.core.campaign import Campaign
+    from engmon.live import LiveWatch, make_client
+    from engmon.sources.httpjson import HttpJsonSource
+    from engmon.sources.poller import SourcePoller
+
+    campaign = Campaign("bench", post_time=datetime.now(UTC) - timedelta(hours=1))
+    sources: list[Any] = [
+        HttpJsonSource(
+            f"feed{i}",
+            url=f"http://127.0.0.1:{port}/feed{i}",
+            shape="buckets",
+            items="rows",
+            time_field="t",
+            value_field="n",
+            interval=1.0,
+            timeout=5.0,
+        )
+        for i in range(count)
+    ]
+    config = CampaignConfig(folder / "bench.toml", campaign, sources)
+    watch = LiveWatch.open(config, folder / "bench.ndjson")
+    to_store: list[float] = []
+    after_answer: list[float] = []
+
+    async def worker(poller: SourcePoller, client: Any) -> None:
+        while True:
+            started = time.perf_counter()
+            result = await poller.poll_once(client, datetime.now(UTC))
+            answered = time.perf_counter()
+            if result is not None:
+                watch.accept(result)
+                done = time.perf_counter()
+                to_store.append(done - started)
+                after_answer.append(done - answered)
+            await asyncio.sleep(max(0.0, poller.delay() - (time.perf_counter() - started)))
+
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    async with make_client() as client:
+        tasks = [asyncio.create_task(worker(p, client)) for p in watch.pollers]
+        await asyncio.sleep(seconds)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    errors = sum(p.status.errors for p in watch.pollers)
+    watch.close()
+    return {
+        "polls": len(to_store),
+        "errors": errors,
+        "cpu_pct": 100 * cpu / wall,
+        "median_ms": 1000 * statistics.median(to_store),
+        "p99_ms": 1000 * _percentile(to_store, 0.99),
+        "after_median_ms": 1000 * statistics.median(after_answer),
+        "after_p99_ms": 1000 * _percentile(after_answer, 0.99),
+        "rows_recorded": watch.recorder.rows,
+    }
+
+
+def main(argv: list[str]) -> None:
+    """Run the benchmark and print its figures."""
+    parser = argparse.ArgumentParser(prog="bench.poll_many")
+    parser.add_argument("--quick", action="store_true", help="15 s instead of 60 s")
+    parser.add_argument("--seconds", type=float)
+    parser.add_argument("--sources", type=int, default=10)
+    args = parser.parse_args(argv)
+    seconds = args.seconds or (15.0 if args.quick else 60.0)
+    ports: Any = multiprocessing.Queue()
+    server = multiprocessing.Process(target=_serve, args=(ports,), daemon=True)
+    server.start()
+    try:
+        port = ports.get(timeout=10)
+        with tempfile.TemporaryDirectory() as folder:
+            figures = asyncio.run(_run(port, seconds, args.sources, Path(folder)))
+    finally:
+        server.terminate()
+        server.join()
+    print(
+        f"   {args.sources} sources x 1 s for {seconds:g} s: {figures['polls']} polls,"
+        f" {figures['errors']} errors, {figures['rows_recorded']} rows recorded (fsync per poll)"
+    )
+    print(f"   CPU: {figures['cpu_pct']:.1f}% of one core (watching process only)")
+    print(
+        f"   poll-to-store latency: median {figures['median_ms']:.1f} ms,"
+        f" p99 {figures['p99_ms']:.1f} ms (request start -> rows recorded and merged)"
+    )
+    print(
+        f"   answer-to-store: median {figures['after_median_ms']:.1f} ms,"
+        f" p99 {figures['after_p99_ms']:.1f} ms (parse + record + merge)"
+    )
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv[1:])
