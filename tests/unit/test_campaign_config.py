@@ -151,3 +151,14 @@ def test_sources_lists_every_kind_with_its_keys() -> None:
         ("http-json", "items"),
     ):
         assert f"\n{kind}: " in result.output and key in result.output
+
+
+def test_the_example_config_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    import re
+
+    example = Path(__file__).parents[2] / "config.example.toml"
+    text = example.read_text(encoding="utf-8")
+    for name in re.findall(r'^\s*\w+_env\s*=\s*"(\w+)"', text, flags=re.M):
+        monkeypatch.setenv(name, "x")
+    config = load_campaign(example)
+    assert {"plausible", "umami", "bitly", "http-json"} <= {s.kind for s in config.sources}
