@@ -121,7 +121,7 @@ class BitlySource(Source):
         if time.monotonic() >= self._next_breakdown:
             self._next_breakdown = time.monotonic() + self.breakdown_every
             window = min(since_post, MAX_BREAKDOWN_MINUTES)
-            start = floor_minute(self.post_time or now)
+            start = min(floor_minute(self.post_time or now), minute)
             for dimension, what in BREAKDOWNS.items():
                 facet = await self._get(
                     client, what, {"unit": "minute", "units": window, "unit_reference": iso_z(now)}

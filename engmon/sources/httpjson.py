@@ -39,6 +39,7 @@ KEYS: Final = {
     "params": "table of query parameters (strings)",
     "body": "table sent as the JSON body of a POST",
     "token_env": "environment variable holding a token (optional)",
+    "token_param": "send the token as this query parameter instead of a header",
     "auth_header": "header carrying the token (default Authorization)",
     "auth_scheme": 'prefix before the token (default "Bearer"; "" sends the token alone)',
     "items": 'dotted path to the array of items (default "": the answer is the array)',
@@ -257,7 +258,10 @@ def build(options: SourceOptions, campaign: Campaign) -> HttpJsonSource:
     auth_header = options.string("auth_header", "Authorization")
     auth_scheme = options.string("auth_scheme", "Bearer")
     token = options.secret("token_env") if options.has("token_env") else None
-    if token:
+    token_param = options.string("token_param")
+    if token and token_param:
+        params[token_param] = token  # error messages and describe() never show the query
+    elif token:
         headers[auth_header] = f"{auth_scheme} {token}".strip()
     return HttpJsonSource(
         name,

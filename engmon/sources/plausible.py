@@ -186,9 +186,9 @@ class PlausibleSource(Source):
         current = await self._query(client, minute, now, dimension=None)
         frames.append(self._minute_frame(minute, current))
         self._last_minute = minute
+        start = min(self.post_time or minute, minute)
         if time.monotonic() >= self._next_breakdown and self.budget.wait_needed(3) == 0:
             self._next_breakdown = time.monotonic() + self.breakdown_every
-            start = self.post_time or minute
             for dimension, field in BREAKDOWNS.items():
                 rows = await self._query(client, start, now, dimension=field)
                 entries = [(str(row["dimensions"][0]), row["metrics"]) for row in rows]

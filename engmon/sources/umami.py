@@ -179,6 +179,7 @@ class UmamiSource(Source):
         """The last `window_minutes` per minute, one older hour if catching up, breakdowns."""
         live_start = floor_minute(now - self.window + timedelta(minutes=1))
         post = floor_minute(self.post_time) if self.post_time else live_start
+        post = min(post, floor_minute(now))  # a post time still ahead: start with this minute
         frames = [await self._series(client, max(live_start, post), now)]
         if self._caught_up_to is None:
             self._caught_up_to = max(post, live_start - self.backfill)

@@ -437,3 +437,32 @@ def test_breakdown_rows_stay_out_of_the_curve() -> None:
         .sort("referrer")
     )
     assert by_referrer.rows() == [("t.co", 9.0), ("x", 2.0)]
+
+
+async def test_http_json_token_as_query_parameter_never_shows_in_errors(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from engmon.sources.httpjson import build as build_http_json
+
+    monkeypatch.setenv("FEED_KEY", "feed-secret-55")
+    table = {
+        "kind": "http-json",
+        "url": "https://h.example/feed",
+        "shape": "events",
+        "time": "t",
+        "token_env": "FEED_KEY",
+        "token_param": "api_key",
+    }
+    options = SourceOptions(table, "c.toml: sources[0]")
+    source = build_http_json(options, Campaign("c"))
+    options.finish()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        assert request.url.params["api_key"] == "feed-secret-55"
+        return httpx.Response(503)
+
+    async with client_for(handler) as client:
+        with pytest.raises(SourceResponseError) as caught:
+            await source.poll(client, NOW)
+    assert "HTTP 503" in str(caught.value)
+    assert "feed-secret-55" not in str(caught.value) + source.describe()

@@ -343,3 +343,22 @@ def test_kill_9_loses_at_most_the_poll_in_flight(
     again = LiveWatch.open(load_campaign(path), record)
     assert total(again) == 9  # and replays to the same curve, nothing counted twice
     again.close()
+
+
+def test_default_recording_dir_and_history(
+    server: VendorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ENGMON_TEST_TOKEN", TOKEN)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    server.add(datetime.now(UTC), 3)
+    path = campaign_toml(tmp_path, source_tables(server.base)["umami"])
+    runner = CliRunner()
+    empty = runner.invoke(main, ["history"])
+    assert empty.exit_code == 0 and "no recordings" in empty.output
+    watched = runner.invoke(main, ["watch", "--plain", "--duration", "0.5", str(path)])
+    assert watched.exit_code == 0, watched.output
+    recordings = list((tmp_path / "data" / "engmon" / "recordings").glob("*.ndjson"))
+    assert [p.name.startswith("launch-day-") for p in recordings] == [True]
+    listed = runner.invoke(main, ["history"])
+    assert listed.exit_code == 0
+    assert "Launch day: clicks 3" in listed.output
