@@ -187,9 +187,14 @@ def watch(campaign_file: Path, plain: bool, record: Path | None, duration: float
     import asyncio
     import contextlib
 
+    from engmon.errors import ConfigError
     from engmon.live import LiveWatch, open_config, watch_plain
 
     config, record_path = open_config(campaign_file, record)
+    if not config.sources:
+        raise ConfigError(
+            f"{campaign_file}: no [[sources]] to watch; add one (see `engmon sources`)"
+        )
     live = LiveWatch.open(config, record_path)
     try:
         if not plain:

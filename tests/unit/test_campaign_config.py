@@ -162,3 +162,9 @@ def test_the_example_config_loads(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(name, "x")
     config = load_campaign(example)
     assert {"plausible", "umami", "bitly", "http-json"} <= {s.kind for s in config.sources}
+
+
+def test_watch_without_sources_is_one_line(tmp_path: Path) -> None:
+    path = write(tmp_path, '[campaign]\nposted_at = "now"\n')
+    result = CliRunner().invoke(main, ["watch", "--plain", str(path)])
+    assert result.exit_code == 2 and "no [[sources]] to watch" in result.output
