@@ -4,7 +4,8 @@
 `["is", "event:page", [page]]`. The public API has no per-minute time dimension, so each poll
 asks for the aggregate of the *current minute so far* (a datetime `date_range`) and stores it
 as that minute's bucket (replaced on every poll until the minute is over); the first poll of
-a new minute also re-asks the whole previous minute once, so late hits land in it. Result:
+a new minute also re-asks the whole previous minute once (and, after an outage, each skipped
+minute up to `MAX_CLOSED_PER_POLL`), so late hits land in it. Result:
 minute buckets, the current one provisional to within `interval` seconds. Minutes before the
 watch started are not backfilled.
 
@@ -53,6 +54,7 @@ KEYS: Final = {
 }
 DEFAULT_INTERVAL: Final = 15.0
 METRICS: Final = {"pageviews": "clicks", "visitors": "visitors"}
+MAX_CLOSED_PER_POLL: Final = 10  # after an outage, re-ask at most the last 10 whole minutes
 BREAKDOWNS: Final = {
     "referrer": "visit:source",
     "country": "visit:country",
@@ -178,11 +180,14 @@ class PlausibleSource(Source):
         minute = floor_minute(now)
         frames: list[pl.DataFrame] = []
         if self._last_minute is not None and minute > self._last_minute:
-            previous = minute - timedelta(minutes=1)
-            closed = await self._query(
-                client, previous, previous + timedelta(seconds=59), dimension=None
-            )
-            frames.append(self._minute_frame(previous, closed))
+            # close the minute last seen provisional, and any skipped during an outage
+            missed = int((minute - self._last_minute) / timedelta(minutes=1))
+            for back in range(min(missed, MAX_CLOSED_PER_POLL), 0, -1):
+                closing = minute - timedelta(minutes=back)
+                closed = await self._query(
+                    client, closing, closing + timedelta(seconds=59), dimension=None
+                )
+                frames.append(self._minute_frame(closing, closed))
         current = await self._query(client, minute, now, dimension=None)
         frames.append(self._minute_frame(minute, current))
         self._last_minute = minute

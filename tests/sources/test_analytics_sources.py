@@ -466,3 +466,22 @@ async def test_http_json_token_as_query_parameter_never_shows_in_errors(
             await source.poll(client, NOW)
     assert "HTTP 503" in str(caught.value)
     assert "feed-secret-55" not in str(caught.value) + source.describe()
+
+
+async def test_plausible_closes_minutes_skipped_during_an_outage() -> None:
+    ranges: list[list[str]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        ranges.append(body["date_range"])
+        return httpx.Response(200, json=plausible_answer(body, 1, 1))
+
+    source = plausible_source()
+    source._next_breakdown = 1e18
+    async with client_for(handler) as client:
+        await source.poll(client, NOW)
+        ranges.clear()
+        result = await source.poll(client, NOW + timedelta(minutes=3))
+    assert [r[0][11:16] for r in ranges] == ["14:05", "14:06", "14:07", "14:08"]
+    clicks = result.frame.filter(pl.col("metric") == "clicks")
+    assert clicks.height == 4
