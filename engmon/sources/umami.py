@@ -192,6 +192,8 @@ class UmamiSource(Source):
             retry_in = 1.0 if chunk_end < live_start else None
         facts: dict[str, float] = {}
         active = await self._get(client, "active", {})
+        if isinstance(active, list) and active:  # Umami 1.x answered [{"x": n}]
+            active = active[0]
         visitors = active.get("visitors", active.get("x")) if isinstance(active, dict) else None
         if isinstance(visitors, int | float) and not isinstance(visitors, bool):
             facts["active visitors"] = float(visitors)
