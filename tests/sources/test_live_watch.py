@@ -16,7 +16,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 from click.testing import CliRunner
-from vendor_server import TOKEN, VendorServer, closed_port
+from vendor_server import TOKEN, VendorServer, campaign_toml, closed_port, source_tables
 
 from engmon.cli import main
 from engmon.config import load_campaign
@@ -29,67 +29,6 @@ def server() -> Iterator[VendorServer]:
     vendor = VendorServer(timeout_sleep=1.0).start()
     yield vendor
     vendor.stop()
-
-
-def campaign_toml(tmp_path: Path, sources: str, posted_at: str = "") -> Path:
-    posted = posted_at or (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
-    path = tmp_path / "campaign.toml"
-    path.write_text(
-        f"""
-[campaign]
-name = "Launch day"
-link = "https://example.com/launch"
-posted_at = "{posted}"
-followers = 12000
-
-{sources}
-""",
-        encoding="utf-8",
-    )
-    return path
-
-
-def source_tables(base: str) -> dict[str, str]:
-    return {
-        "plausible": f"""
-[[sources]]
-kind = "plausible"
-url = "{base}"
-site_id = "example.com"
-key_env = "ENGMON_TEST_TOKEN"
-hourly_limit = 100000
-interval = 0.05
-""",
-        "umami": f"""
-[[sources]]
-kind = "umami"
-api = "{base}/api"
-website_id = "w-1"
-api_key_env = "ENGMON_TEST_TOKEN"
-interval = 0.05
-""",
-        "bitly": f"""
-[[sources]]
-kind = "bitly"
-api = "{base}/v4"
-bitlink = "bit.ly/abc"
-token_env = "ENGMON_TEST_TOKEN"
-interval = 0.05
-""",
-        "http-json": f"""
-[[sources]]
-kind = "http-json"
-name = "feed"
-url = "{base}/feed"
-token_env = "ENGMON_TEST_TOKEN"
-items = "data.rows"
-shape = "buckets"
-time = "minute"
-value = "count"
-dimensions = {{ referrer = "ref" }}
-interval = 0.05
-""",
-    }
 
 
 async def run_until(

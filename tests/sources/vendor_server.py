@@ -16,6 +16,7 @@ import time
 from collections import deque
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -234,3 +235,66 @@ def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def campaign_toml(tmp_path: Path, sources: str, posted_at: str = "") -> Path:
+    """A campaign file posted 5 minutes ago (or at `posted_at`) with the given source tables."""
+    posted = posted_at or (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+    path = tmp_path / "campaign.toml"
+    path.write_text(
+        f"""
+[campaign]
+name = "Launch day"
+link = "https://example.com/launch"
+posted_at = "{posted}"
+followers = 12000
+
+{sources}
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def source_tables(base: str) -> dict[str, str]:
+    """One `[[sources]]` table per family, pointed at the server, token from the environment."""
+    return {
+        "plausible": f"""
+[[sources]]
+kind = "plausible"
+url = "{base}"
+site_id = "example.com"
+key_env = "ENGMON_TEST_TOKEN"
+hourly_limit = 100000
+interval = 0.05
+""",
+        "umami": f"""
+[[sources]]
+kind = "umami"
+api = "{base}/api"
+website_id = "w-1"
+api_key_env = "ENGMON_TEST_TOKEN"
+interval = 0.05
+""",
+        "bitly": f"""
+[[sources]]
+kind = "bitly"
+api = "{base}/v4"
+bitlink = "bit.ly/abc"
+token_env = "ENGMON_TEST_TOKEN"
+interval = 0.05
+""",
+        "http-json": f"""
+[[sources]]
+kind = "http-json"
+name = "feed"
+url = "{base}/feed"
+token_env = "ENGMON_TEST_TOKEN"
+items = "data.rows"
+shape = "buckets"
+time = "minute"
+value = "count"
+dimensions = {{ referrer = "ref" }}
+interval = 0.05
+""",
+    }
