@@ -14,9 +14,8 @@ from __future__ import annotations
 import asyncio
 import re
 import sys
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
@@ -34,6 +33,7 @@ from engmon.sources.base import PollResult
 from engmon.sources.poller import SourcePoller
 
 RECORDING_SUFFIX = ".ndjson"
+BUG_RETRY_S = 30.0  # a source that raised something other than a SourceError
 
 
 def recordings_dir() -> Path:
@@ -84,7 +84,6 @@ class LiveWatch:
     recorder: RecordingWriter
     pollers: list[SourcePoller]
     reloaded_rows: int = 0
-    latencies: list[float] = field(default_factory=list)
 
     @classmethod
     def open(cls, config: CampaignConfig, record_path: Path) -> LiveWatch:
@@ -155,11 +154,16 @@ async def run_poller(
 ) -> None:
     """Poll one source until cancelled: poll, record + merge, report, sleep; never overlaps."""
     while True:
-        started = time.perf_counter()
-        result = await poller.poll_once(client, now())
+        try:
+            result = await poller.poll_once(client, now())
+        except Exception as exc:  # a bug in one source must not end the watch: status instead
+            status = poller.status
+            status.state, status.errors = "retrying", status.errors + 1
+            status.last_error = f"{poller.source.name}: {type(exc).__name__}: {exc}"
+            on_poll(poller, None)
+            await asyncio.sleep(BUG_RETRY_S)
+            continue
         merged = watch.accept(result) if result is not None else None
-        if result is not None:
-            watch.latencies.append(time.perf_counter() - started)
         on_poll(poller, merged)
         if poller.status.state == "done":
             return
@@ -214,11 +218,16 @@ async def check_sources(config: CampaignConfig, out: TextIO) -> int:
     pollers = [SourcePoller(source) for source in config.sources]
     async with make_client() as client:
         now = datetime.now(UTC)
-        results = await asyncio.gather(*(poller.poll_once(client, now) for poller in pollers))
+        results = await asyncio.gather(
+            *(poller.poll_once(client, now) for poller in pollers), return_exceptions=True
+        )
     failed = 0
     for poller, result in zip(pollers, results, strict=True):
         what = poller.source.describe()
-        if result is None:
+        if isinstance(result, BaseException):
+            failed += 1
+            print(f"FAIL {what}: {type(result).__name__}: {result}", file=out)
+        elif result is None:
             failed += 1
             print(f"FAIL {what}: {poller.status.last_error}", file=out)
         else:
@@ -276,7 +285,7 @@ def list_recordings(folder: Path | None = None) -> list[RecordingInfo]:
 def run_dashboard_watch(watch: LiveWatch) -> bool:
     """Open the dashboard on the live watch; False when the dashboard is not installed."""
     try:
-        from engmon.tui.app import run_dashboard  # type: ignore[import-not-found,unused-ignore]
+        from engmon.tui.app import run_dashboard
     except ImportError:
         return False
     run_dashboard(

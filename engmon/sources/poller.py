@@ -19,7 +19,7 @@ from datetime import datetime
 import httpx
 import tenacity
 
-from engmon.errors import SourceError, SourceResponseError, SourceUnreachable
+from engmon.errors import SourceError, SourceUnreachable
 from engmon.sources.base import PollResult, Source
 
 
@@ -63,8 +63,8 @@ class SourcePoller:
         """One poll; the result on success, None after an error (recorded in `status`).
 
         The whole poll is bounded by `poll_deadline()` (a server trickling bytes cannot hold a
-        worker forever). An unexpected exception from a source (a bug meeting an odd payload)
-        is reported like a response error rather than ending the worker.
+        worker forever). Exceptions outside `SourceError` are bugs and propagate: the worker
+        (dashboard or plain watch) shows them as status and keeps going.
         """
         status = self.status
         try:
@@ -80,13 +80,6 @@ class SourcePoller:
                 )
             )
             return None
-        except Exception as exc:  # a source bug must show as status, never end the watch
-            self._failed(
-                SourceResponseError(
-                    f"{self.source.name}: could not read the response ({type(exc).__name__})"
-                )
-            )
-            return None
         self._failures = 0
         status.polls += 1
         status.state = "done" if result.done else "ok"
@@ -96,7 +89,7 @@ class SourcePoller:
         status.summary = result.summary
         status.facts.update(result.facts)
         interval = self.source.interval
-        self._next_delay = interval if result.retry_in is None else max(0.0, result.retry_in)
+        self._next_delay = interval if result.retry_in is None else max(interval, result.retry_in)
         return result
 
     def poll_deadline(self) -> float:

@@ -3,8 +3,8 @@
 - `GET {api}/websites/:id/pageviews?startAt&endAt&unit=minute&timezone=UTC&path=...` answers
   `{"pageviews": [{"x", "y"}], "sessions": [...]}`. The minute unit covers at most 60 minutes,
   so every poll asks for the last `window_minutes` (<= 60) and the store replaces the re-polled
-  buckets; when the post is older than that, earlier hours are caught up one 60-minute window
-  per poll (at most `backfill_hours`).
+  buckets; when the post is older than that, earlier hours are caught up in 60-minute windows,
+  `CATCH_UP_PER_POLL` per poll (at most `backfill_hours`).
 - `GET {api}/websites/:id/metrics?type=referrer|country|device&path=...` since the post, on the
   `breakdown_every` cadence, answers `[{"x", "y"}]` (y = visitors).
 - `GET {api}/websites/:id/active` answers `{"visitors": n}`: shown as a fact.
@@ -58,6 +58,7 @@ KEYS: Final = {
 DEFAULT_INTERVAL: Final = 15.0
 SERIES: Final = {"pageviews": "clicks", "sessions": "visitors"}
 BREAKDOWNS: Final = ("referrer", "country", "device")
+CATCH_UP_PER_POLL: Final = 4  # older hours fetched per poll while catching up
 
 
 def _points(body: Any, key: str, source: str) -> tuple[list[datetime], list[float]]:
@@ -183,13 +184,13 @@ class UmamiSource(Source):
         frames = [await self._series(client, max(live_start, post), now)]
         if self._caught_up_to is None:
             self._caught_up_to = max(post, live_start - self.backfill)
-        retry_in: float | None = None
-        if self._caught_up_to < live_start:
+        for _ in range(CATCH_UP_PER_POLL):
+            if self._caught_up_to >= live_start:
+                break
             chunk_end = min(self._caught_up_to + timedelta(minutes=60), live_start)
             end = chunk_end - timedelta(milliseconds=1)
             frames.append(await self._series(client, self._caught_up_to, end))
             self._caught_up_to = chunk_end
-            retry_in = 1.0 if chunk_end < live_start else None
         facts: dict[str, float] = {}
         active = await self._get(client, "active", {})
         if isinstance(active, list) and active:  # Umami 1.x answered [{"x": n}]
@@ -219,9 +220,7 @@ class UmamiSource(Source):
                     breakdown_frame(self.name, "visitors", dimension, post, entries, path=self.path)
                 )
         frame = concat_frames(frames)
-        return PollResult(
-            frame=frame, summary=describe_frame(frame), retry_in=retry_in, facts=facts
-        )
+        return PollResult(frame=frame, summary=describe_frame(frame), facts=facts)
 
 
 def build(options: SourceOptions, campaign: Campaign) -> UmamiSource:

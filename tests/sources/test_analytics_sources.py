@@ -247,7 +247,8 @@ async def test_umami_windows_at_most_60_minutes_and_catches_up_older_hours() -> 
     )
     source._next_breakdown = 1e18
     async with client_for(umami_handler(seen)) as client:
-        first = await source.poll(client, later)
+        await source.poll(client, later)
+        first_poll = len(seen)
         await source.poll(client, later)
     assert seen[0].url.path == "/api/auth/login"
     assert seen[1].headers["Authorization"] == "Bearer jwt-abc"
@@ -258,9 +259,14 @@ async def test_umami_windows_at_most_60_minutes_and_catches_up_older_hours() -> 
     ]
     for start, end in windows:
         assert end - start <= 60 * 60 * 1000
-    starts = sorted({start for start, _ in windows})
-    assert starts[0] == int(POST.timestamp() * 1000)  # caught up from the post, hour by hour
-    assert first.retry_in == 1.0  # more to catch up: come back soon
+    live, *catch_up, again = windows
+    assert [start for start, _ in catch_up] == [  # from the post, hour by hour, to the live window
+        int(POST.timestamp() * 1000),
+        int((POST + timedelta(hours=1)).timestamp() * 1000),
+    ]
+    assert catch_up[-1][1] == live[0] - 1
+    assert again == live  # caught up: the second poll asks only for the live window
+    assert len(seen) - first_poll == 2  # pageviews + active
 
 
 async def test_umami_logs_in_again_after_a_401() -> None:

@@ -20,7 +20,8 @@ from vendor_server import TOKEN, VendorServer, campaign_toml, closed_port, sourc
 
 from engmon.cli import main
 from engmon.config import load_campaign
-from engmon.core.recording import read_recording
+from engmon.core.recording import RecordingWriter, read_recording
+from engmon.core.store import ObservationStore
 from engmon.live import LiveWatch, list_recordings, watch_plain
 
 
@@ -301,3 +302,34 @@ def test_default_recording_dir_and_history(
     listed = runner.invoke(main, ["history"])
     assert listed.exit_code == 0
     assert "Launch day: clicks 3" in listed.output
+
+
+def test_watch_opens_the_dashboard_on_the_reloaded_store_and_recording(
+    server: VendorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import engmon.tui.app
+
+    monkeypatch.setenv("ENGMON_TEST_TOKEN", TOKEN)
+    server.add(datetime.now(UTC), 2)
+    path = campaign_toml(tmp_path, source_tables(server.base)["bitly"])
+    record = tmp_path / "tui.ndjson"
+    assert (
+        CliRunner()
+        .invoke(main, ["watch", "--plain", "--record", str(record), "--duration", "0.5", str(path)])
+        .exit_code
+        == 0
+    )
+    opened: list[dict[str, object]] = []
+
+    def fake_dashboard(campaign, sources, clock, **kwargs):  # type: ignore[no-untyped-def]
+        opened.append({"campaign": campaign, "sources": sources, "clock": clock, **kwargs})
+
+    monkeypatch.setattr(engmon.tui.app, "run_dashboard", fake_dashboard)
+    result = CliRunner().invoke(main, ["watch", "--record", str(record), str(path)])
+    assert result.exit_code == 0, result.output
+    [call] = opened
+    store = call["store"]
+    assert isinstance(store, ObservationStore) and store.rows > 0  # reloaded before polling
+    recorder = call["recorder"]
+    assert isinstance(recorder, RecordingWriter) and recorder.path == record
+    assert getattr(call["clock"], "live", False)

@@ -62,13 +62,38 @@ async def test_retry_after_is_honoured_and_auth_errors_wait_long() -> None:
     assert poller.status.retry_at is not None
 
 
-async def test_a_source_bug_or_a_hang_is_a_status_not_a_crash() -> None:
-    poller = SourcePoller(Scripted([KeyError("results"), "hang"], interval=0.1))
+async def test_a_hung_poll_is_bounded_and_shown_as_status() -> None:
+    poller = SourcePoller(Scripted(["hang"], interval=0.1))
     async with httpx.AsyncClient() as client:
-        await poller.poll_once(client, NOW)
-        assert "could not read the response (KeyError)" in (poller.status.last_error or "")
-        await poller.poll_once(client, NOW)
+        assert await poller.poll_once(client, NOW) is None
     assert "poll took longer than" in (poller.status.last_error or "")
+    assert poller.status.state == "retrying"
+
+
+async def test_a_source_bug_is_a_status_in_the_plain_watch_not_a_crash(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import engmon.live
+    from engmon.live import run_poller
+
+    monkeypatch.setattr(engmon.live, "BUG_RETRY_S", 0.01)
+    poller = SourcePoller(Scripted([KeyError("results"), "ok"], interval=0.01))
+    reports: list[str] = []
+
+    class Watch:
+        def accept(self, result: PollResult) -> None:
+            reports.append("accepted")
+
+    def on_poll(p: SourcePoller, merged: object) -> None:
+        reports.append(p.status.state + ": " + (p.status.last_error or ""))
+        if p.status.polls:
+            raise asyncio.CancelledError
+
+    async with httpx.AsyncClient() as client:
+        with pytest.raises(asyncio.CancelledError):
+            await run_poller(Watch(), poller, client, lambda: NOW, on_poll)  # type: ignore[arg-type]
+    assert reports[0] == "retrying: s: KeyError: 'results'"
+    assert reports[-1] == "ok: "
 
 
 async def test_cancellation_still_propagates() -> None:
