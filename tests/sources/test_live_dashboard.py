@@ -10,7 +10,7 @@ up with every good poll. The screen never shows the token.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -166,3 +166,50 @@ async def test_dashboard_survives_every_fault_in_turn(
         assert "● feed" in text and TOKEN not in text
     watch.close()
     assert read_recording(record).frame.height == sum(recorded) > 0
+
+
+def test_a_live_recording_reports_and_replays_to_the_same_numbers(
+    server: VendorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+    import json
+
+    from click.testing import CliRunner
+
+    from engmon.cli import main
+    from engmon.core.clock import ReplayClock
+    from engmon.replay import replay_setup
+    from engmon.sources.files import FileSpec, load_observations
+
+    monkeypatch.setenv("ENGMON_TEST_TOKEN", TOKEN)
+    now = datetime.now(UTC)
+    server.add(now, 4)
+    server.add(now.replace(second=0) - timedelta(minutes=2), 3)
+    path = campaign_toml(tmp_path, source_tables(server.base)["umami"])
+    record = tmp_path / "watch.ndjson"
+    runner = CliRunner()
+    watched = runner.invoke(
+        main, ["watch", "--plain", "--record", str(record), "--duration", "1", str(path)]
+    )
+    assert watched.exit_code == 0, watched.output
+    loaded = load_observations(FileSpec.from_cli(record))
+    assert "umami:referrer" in loaded.frame.get_column("source").to_list()  # breakdowns kept
+    reported = runner.invoke(main, ["report", str(record), "--format", "json"])
+    assert reported.exit_code == 0, reported.output
+    document = json.loads(reported.output)
+    assert document["metrics"]["clicks"]["count"] == 7  # re-polls and breakdowns did not add
+
+    campaign, source, clock, store = replay_setup(loaded.frame, loaded.campaign, speed=3600)
+
+    async def replay() -> str:
+        app = EngmonApp(campaign, [source], clock, store=store)
+        async with app.run_test(size=SIZE) as pilot:
+            assert isinstance(clock, ReplayClock)
+            clock.seek(clock.end or now)
+            await settle(pilot, lambda: source.emitted == source.total)
+            return await redraw(pilot)
+
+    text = asyncio.run(replay())
+    curve = store.minutes().filter(pl.col("metric") == "clicks")
+    assert float(curve.get_column("value").sum()) == 7
+    assert "REPLAY" in text
