@@ -63,12 +63,10 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
-async def _run(port: int, seconds: float, count: int, folder: Path) -> dict[str, Any]:
+def _config(port: int, count: int, folder: Path) -> Any:
     from engmon.config import CampaignConfig
     from engmon.core.campaign import Campaign
-    from engmon.live import LiveWatch, make_client
     from engmon.sources.httpjson import HttpJsonSource
-    from engmon.sources.poller import SourcePoller
 
     campaign = Campaign("bench", post_time=datetime.now(UTC) - timedelta(hours=1))
     sources: list[Any] = [
@@ -84,7 +82,34 @@ async def _run(port: int, seconds: float, count: int, folder: Path) -> dict[str,
         )
         for i in range(count)
     ]
-    config = CampaignConfig(folder / "bench.toml", campaign, sources)
+    return CampaignConfig(folder / "bench.toml", campaign, sources)
+
+
+def _figures(
+    latency: list[float],
+    after: list[float],
+    cpu: float,
+    wall: float,
+    errors: int,
+    rows: int,
+) -> dict[str, Any]:
+    return {
+        "polls": len(latency),
+        "errors": errors,
+        "cpu_pct": 100 * cpu / wall,
+        "median_ms": 1000 * statistics.median(latency),
+        "p99_ms": 1000 * _percentile(latency, 0.99),
+        "after_median_ms": 1000 * statistics.median(after),
+        "after_p99_ms": 1000 * _percentile(after, 0.99),
+        "rows_recorded": rows,
+    }
+
+
+async def _run(port: int, seconds: float, count: int, folder: Path) -> dict[str, Any]:
+    from engmon.live import LiveWatch, make_client
+    from engmon.sources.poller import SourcePoller
+
+    config = _config(port, count, folder)
     watch = LiveWatch.open(config, folder / "bench.ndjson")
     to_store: list[float] = []
     after_answer: list[float] = []
@@ -111,16 +136,75 @@ async def _run(port: int, seconds: float, count: int, folder: Path) -> dict[str,
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     errors = sum(p.status.errors for p in watch.pollers)
     watch.close()
-    return {
-        "polls": len(to_store),
-        "errors": errors,
-        "cpu_pct": 100 * cpu / wall,
-        "median_ms": 1000 * statistics.median(to_store),
-        "p99_ms": 1000 * _percentile(to_store, 0.99),
-        "after_median_ms": 1000 * statistics.median(after_answer),
-        "after_p99_ms": 1000 * _percentile(after_answer, 0.99),
-        "rows_recorded": watch.recorder.rows,
-    }
+    return _figures(to_store, after_answer, cpu, wall, errors, watch.recorder.rows)
+
+
+async def _run_dashboard(port: int, seconds: float, count: int, folder: Path) -> dict[str, Any]:
+    """The same sources through the dashboard (headless Textual app, 10 renders/s).
+
+    Latency per poll: from the poll's start to the end of the first dashboard refresh that
+    saw the store revision its rows produced (view recomputed and widgets updated).
+    """
+    from engmon.core.clock import WallClock
+    from engmon.live import LiveWatch, make_client
+    from engmon.tui.app import EngmonApp
+
+    config = _config(port, count, folder)
+    watch = LiveWatch.open(config, folder / "bench-tui.ndjson")
+    started_by_frame: dict[int, float] = {}
+    waiting: list[tuple[int, float, float]] = []
+    to_screen: list[float] = []
+    after_answer: list[float] = []
+
+    for source in config.sources:
+        original_poll = source.poll
+
+        async def timed_poll(client: Any, now: datetime, _poll: Any = original_poll) -> Any:
+            began = time.perf_counter()
+            result = await _poll(client, now)
+            started_by_frame[id(result.frame)] = began
+            return result
+
+        source.poll = timed_poll
+
+    store = watch.store
+    original_merge = store.merge
+
+    def timed_merge(frame: Any) -> Any:
+        merged = original_merge(frame)
+        began = started_by_frame.pop(id(frame), None)
+        if began is not None:
+            waiting.append((store.revision, began, time.perf_counter()))
+        return merged
+
+    store.merge = timed_merge  # type: ignore[method-assign]
+    async with make_client() as client:
+        app = EngmonApp(
+            config.campaign,
+            config.sources,
+            WallClock(),
+            store=store,
+            recorder=watch.recorder,
+            client=client,
+        )
+        original_refresh = app.refresh_dashboard
+
+        def timed_refresh() -> None:
+            original_refresh()
+            shown = time.perf_counter()
+            for entry in [w for w in waiting if w[0] <= store.revision]:
+                waiting.remove(entry)
+                to_screen.append(shown - entry[1])
+                after_answer.append(shown - entry[2])
+
+        app.refresh_dashboard = timed_refresh  # type: ignore[method-assign]
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        async with app.run_test(size=(140, 44)):
+            await asyncio.sleep(seconds)
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    watch.close()
+    errors = sum(p.status.errors for p in app.pollers.values())
+    return _figures(to_screen, after_answer, cpu, wall, errors, watch.recorder.rows)
 
 
 def main(argv: list[str]) -> None:
@@ -129,6 +213,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--quick", action="store_true", help="15 s instead of 60 s")
     parser.add_argument("--seconds", type=float)
     parser.add_argument("--sources", type=int, default=10)
+    parser.add_argument("--no-dashboard", action="store_true", help="skip the dashboard run")
     args = parser.parse_args(argv)
     seconds = args.seconds or (15.0 if args.quick else 60.0)
     ports: Any = multiprocessing.Queue()
@@ -137,22 +222,33 @@ def main(argv: list[str]) -> None:
     try:
         port = ports.get(timeout=10)
         with tempfile.TemporaryDirectory() as folder:
-            figures = asyncio.run(_run(port, seconds, args.sources, Path(folder)))
+            store_figures = asyncio.run(_run(port, seconds, args.sources, Path(folder)))
+            screen_figures = None
+            if not args.no_dashboard:
+                screen_figures = asyncio.run(
+                    _run_dashboard(port, seconds, args.sources, Path(folder))
+                )
     finally:
         server.terminate()
         server.join()
+    _print("plain watch, poll-to-store", args.sources, seconds, store_figures)
+    if screen_figures is not None:
+        _print("dashboard, poll-to-screen", args.sources, seconds, screen_figures)
+
+
+def _print(label: str, sources: int, seconds: float, figures: dict[str, Any]) -> None:
     print(
-        f"   {args.sources} sources x 1 s for {seconds:g} s: {figures['polls']} polls,"
+        f"   {label}: {sources} sources x 1 s for {seconds:g} s: {figures['polls']} polls,"
         f" {figures['errors']} errors, {figures['rows_recorded']} rows recorded (fsync per poll)"
     )
-    print(f"   CPU: {figures['cpu_pct']:.1f}% of one core (watching process only)")
+    print(f"     CPU {figures['cpu_pct']:.1f}% of one core (the watching process only)")
     print(
-        f"   poll-to-store latency: median {figures['median_ms']:.1f} ms,"
-        f" p99 {figures['p99_ms']:.1f} ms (request start -> rows recorded and merged)"
+        f"     latency median {figures['median_ms']:.1f} ms, p99 {figures['p99_ms']:.1f} ms"
+        " (request start -> shown)"
     )
     print(
-        f"   answer-to-store: median {figures['after_median_ms']:.1f} ms,"
-        f" p99 {figures['after_p99_ms']:.1f} ms (parse + record + merge)"
+        f"     after the answer: median {figures['after_median_ms']:.1f} ms,"
+        f" p99 {figures['after_p99_ms']:.1f} ms (record + merge [+ wait for the render tick])"
     )
 
 
