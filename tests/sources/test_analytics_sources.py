@@ -491,3 +491,19 @@ async def test_plausible_closes_minutes_skipped_during_an_outage() -> None:
     assert [r[0][11:16] for r in ranges] == ["14:05", "14:06", "14:07", "14:08"]
     clicks = result.frame.filter(pl.col("metric") == "clicks")
     assert clicks.height == 4
+
+
+async def test_an_exhausted_rate_limit_window_holds_the_next_poll() -> None:
+    from engmon.sources.http import pace
+
+    assert pace({"X-RateLimit-Remaining": "3", "X-RateLimit-Reset": "30"}) is None
+    assert pace({"x-ratelimit-remaining": "0", "x-ratelimit-reset": "30"}) == 30.0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        headers = {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "45"}
+        return httpx.Response(200, json=[], headers=headers)
+
+    source = HttpJsonSource("feed", url="https://h/", shape="events", time_field="t", interval=5)
+    async with client_for(handler) as client:
+        result = await source.poll(client, NOW)
+    assert result.retry_in == 45.0

@@ -204,8 +204,14 @@ async def test_restart_continues_the_recording_without_recounting(
 
 
 def test_no_secret_in_check_output_logs_or_recordings(
-    server: VendorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    server: VendorServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)  # httpx/httpcore log every request at this level
     monkeypatch.setenv("ENGMON_TEST_TOKEN", TOKEN)
     server.add(datetime.now(UTC), 2)
     tables = source_tables(server.base)
@@ -223,7 +229,8 @@ def test_no_secret_in_check_output_logs_or_recordings(
     server.faults.extend(["401"] * 8)  # errors name the host, never the token
     failed = runner.invoke(main, ["check", str(path)])
     assert failed.exit_code == 2 and "HTTP 401" in failed.output
-    for text in (checked.output, watched.output, failed.output, record.read_text()):
+    assert "HTTP Request" in caplog.text  # the logs were captured
+    for text in (checked.output, watched.output, failed.output, record.read_text(), caplog.text):
         assert TOKEN not in text
         assert "SECRET" not in text
 
