@@ -201,6 +201,7 @@ def watch(campaign_file: Path, plain: bool, record: Path | None, duration: float
             from engmon.live import run_dashboard_watch
 
             if run_dashboard_watch(live):
+                click.echo(f"recorded to {record_path}", err=True)
                 return
             click.echo("engmon: the dashboard is not available; watching with --plain", err=True)
         click.echo(f"recording to {record_path}", err=True)
