@@ -14,7 +14,7 @@ configuration (`interval`, default 60 s, and `breakdown_every`); a 429 still bac
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -30,7 +30,6 @@ from engmon.sources.series import (
     concat_frames,
     describe_frame,
     floor_minute,
-    iso_z,
     minutes_between,
     parse_time,
     series_frame,
@@ -100,7 +99,7 @@ class BitlySource(Source):
         since_post = minutes_between(floor_minute(self.post_time or now), minute)
         units = min(self.units, since_post)
         body = await self._get(
-            client, "clicks", {"unit": "minute", "units": units, "unit_reference": iso_z(now)}
+            client, "clicks", {"unit": "minute", "units": units, "unit_reference": bitly_time(now)}
         )
         points = body.get("link_clicks")
         if not isinstance(points, list):
@@ -124,7 +123,9 @@ class BitlySource(Source):
             start = min(floor_minute(self.post_time or now), minute)
             for dimension, what in BREAKDOWNS.items():
                 facet = await self._get(
-                    client, what, {"unit": "minute", "units": window, "unit_reference": iso_z(now)}
+                    client,
+                    what,
+                    {"unit": "minute", "units": window, "unit_reference": bitly_time(now)},
                 )
                 metrics = facet.get("metrics")
                 if not isinstance(metrics, list) or not all(
@@ -136,6 +137,11 @@ class BitlySource(Source):
                 frames.append(breakdown_frame(self.name, "clicks", dimension, start, entries))
         frame = concat_frames(frames)
         return PollResult(frame=frame, summary=describe_frame(frame))
+
+
+def bitly_time(moment: datetime) -> str:
+    """`2026-11-25T14:05:30+0000`, the timestamp form of Bitly's docs (`unit_reference`)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
 
 
 def bitlink_of(link: str | None) -> str | None:

@@ -51,6 +51,7 @@ KEYS: Final = {
     "username_env": "self-hosted: environment variable holding the login username",
     "password_env": "self-hosted: environment variable holding the login password",
     "path": "page path to filter on (default: the path of [campaign] link)",
+    "path_param": 'query parameter of the path filter: "path" (default) or "url" (Umami < 2025-10)',
     "window_minutes": "minutes re-polled each time, at most 60 (default 60)",
     "backfill_hours": "hours before the watch to catch up in 60-minute windows (default 24)",
     "breakdown_every": "seconds between referrer/country/device breakdowns (default 120)",
@@ -98,6 +99,7 @@ class UmamiSource(Source):
         window_minutes: int = 60,
         backfill_hours: int = 24,
         breakdown_every: float = 120.0,
+        path_param: str = "path",
     ) -> None:
         super().__init__(name, interval=interval, timeout=timeout)
         self.api = api.rstrip("/")
@@ -110,6 +112,7 @@ class UmamiSource(Source):
         self.window = timedelta(minutes=window_minutes)
         self.backfill = timedelta(hours=backfill_hours)
         self.breakdown_every = breakdown_every
+        self.path_param = path_param
         self._caught_up_to: datetime | None = None
         self._next_breakdown = 0.0
 
@@ -167,7 +170,7 @@ class UmamiSource(Source):
                 "endAt": epoch_ms(end),
                 "unit": "minute",
                 "timezone": "UTC",
-                "path": self.path,
+                self.path_param: self.path,
             },
         )
         frames = []
@@ -208,7 +211,7 @@ class UmamiSource(Source):
                         "startAt": epoch_ms(post),
                         "endAt": epoch_ms(now),
                         "type": dimension,
-                        "path": self.path,
+                        self.path_param: self.path,
                     },
                 )
                 if not isinstance(rows, list) or not all(
@@ -240,6 +243,7 @@ def build(options: SourceOptions, campaign: Campaign) -> UmamiSource:
             f" covers 60 minutes), not {window}"
         )
     backfill = options.integer("backfill_hours", 24, minimum=0)
+    path_param = options.choice("path_param", ("path", "url"), "path")
     breakdown_every = options.number("breakdown_every", 120.0, minimum=5.0)
     if options.has("api_key_env"):
         api_key = options.secret("api_key_env")
@@ -267,4 +271,5 @@ def build(options: SourceOptions, campaign: Campaign) -> UmamiSource:
         window_minutes=window,
         backfill_hours=backfill,
         breakdown_every=breakdown_every,
+        path_param=path_param,
     )

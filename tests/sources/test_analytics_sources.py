@@ -269,6 +269,23 @@ async def test_umami_windows_at_most_60_minutes_and_catches_up_older_hours() -> 
     assert len(seen) - first_poll == 2  # pageviews + active
 
 
+async def test_umami_before_2025_10_filters_with_url() -> None:
+    seen: list[httpx.Request] = []
+    source = UmamiSource(
+        "umami",
+        api="https://u.example/api",
+        website_id="w",
+        path="/launch",
+        post_time=POST,
+        api_key="k",
+        path_param="url",
+    )
+    async with client_for(umami_handler(seen)) as client:
+        await source.poll(client, NOW)
+    filtered = [r for r in seen if not r.url.path.endswith("/active")]
+    assert all(r.url.params["url"] == "/launch" and "path" not in r.url.params for r in filtered)
+
+
 async def test_umami_logs_in_again_after_a_401() -> None:
     calls = {"login": 0, "expired": True}
 
@@ -334,6 +351,7 @@ async def test_bitly_minutes_and_breakdowns() -> None:
     assert clicks_request.headers["Authorization"] == "Bearer bitly-tok-1"
     assert clicks_request.url.params["unit"] == "minute"
     assert clicks_request.url.params["units"] == "6"  # minutes since the post, not 60
+    assert clicks_request.url.params["unit_reference"] == "2026-11-25T14:05:30+0000"
     curve = result.frame.filter(pl.col("source") == "bitly").sort("ts")
     assert curve.get_column("value").to_list() == [2.0, 0.0, 4.0]
     countries = result.frame.filter(pl.col("source") == "bitly:country")
