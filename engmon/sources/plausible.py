@@ -5,7 +5,8 @@
 asks for the aggregate of the *current minute so far* (a datetime `date_range`) and stores it
 as that minute's bucket (replaced on every poll until the minute is over); the first poll of
 a new minute also re-asks the whole previous minute once (and, after an outage, each skipped
-minute up to `MAX_CLOSED_PER_POLL`), so late hits land in it. Result:
+minute up to `MAX_CLOSED_PER_POLL`), so late hits land in it; the first poll also asks for
+the minute before the watch started. Result:
 minute buckets, the current one provisional to within `interval` seconds. Minutes before the
 watch started are not backfilled.
 
@@ -179,7 +180,9 @@ class PlausibleSource(Source):
         """The current minute so far (and the previous minute once it is over)."""
         minute = floor_minute(now)
         frames: list[pl.DataFrame] = []
-        if self._last_minute is not None and minute > self._last_minute:
+        if self._last_minute is None:  # first poll: also the minute just before the watch
+            self._last_minute = minute - timedelta(minutes=1)
+        if minute > self._last_minute:
             # close the minute last seen provisional, and any skipped during an outage
             missed = int((minute - self._last_minute) / timedelta(minutes=1))
             for back in range(min(missed, MAX_CLOSED_PER_POLL), 0, -1):

@@ -90,17 +90,18 @@ async def test_plausible_queries_the_current_minute_of_the_page() -> None:
     source = plausible_source()
     async with client_for(handler) as client:
         result = await source.poll(client, NOW)
-    first = bodies[0]
+    before, first = bodies[0], bodies[1]  # the minute before the watch, then the current one
+    assert before["date_range"] == ["2026-11-25T14:04:00+00:00", "2026-11-25T14:04:59+00:00"]
     assert first["filters"] == [["is", "event:page", ["/launch"]]]
     assert first["metrics"] == ["pageviews", "visitors"]
     assert first["date_range"] == ["2026-11-25T14:05:00+00:00", "2026-11-25T14:05:30+00:00"]
     assert "dimensions" not in first
-    assert [b["dimensions"] for b in bodies[1:]] == [
+    assert [b["dimensions"] for b in bodies[2:]] == [
         ["visit:source"],
         ["visit:country"],
         ["visit:device"],
     ]
-    curve = result.frame.filter(pl.col("source") == "plausible")
+    curve = result.frame.filter((pl.col("source") == "plausible") & (pl.col("ts").dt.minute() == 5))
     assert curve.select("metric", "value", "width_s", "kind").rows() == [
         ("clicks", 7.0, 60, "bucket"),
         ("visitors", 5.0, 60, "bucket"),
@@ -111,7 +112,7 @@ async def test_plausible_queries_the_current_minute_of_the_page() -> None:
 
 
 async def test_plausible_closes_the_previous_minute_once_and_repolls_replace() -> None:
-    counts = iter([3, 5, 6, 2])  # minute 14:05 so far, again, then 14:05 closed, 14:06 so far
+    counts = iter([0, 3, 5, 6, 2])  # 14:04, 14:05 so far, again, 14:05 closed, 14:06 so far
     ranges: list[list[str]] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -128,7 +129,7 @@ async def test_plausible_closes_the_previous_minute_once_and_repolls_replace() -
         store.merge((await source.poll(client, NOW + timedelta(seconds=15))).frame)
         assert curve_total(store, "clicks") == 5  # replaced, not 3 + 5
         store.merge((await source.poll(client, NOW + timedelta(seconds=40))).frame)
-    assert ranges[2] == ["2026-11-25T14:05:00+00:00", "2026-11-25T14:05:59+00:00"]
+    assert ranges[3] == ["2026-11-25T14:05:00+00:00", "2026-11-25T14:05:59+00:00"]
     assert curve_total(store, "clicks") == 6 + 2
 
 
@@ -141,7 +142,7 @@ async def test_plausible_budget_holds_requests_back() -> None:
     clock[0] = 3600.0
     assert budget.wait_needed() == 0.0
 
-    source = plausible_source(hourly_limit=1)
+    source = plausible_source(hourly_limit=2)
     source._next_breakdown = 1e18
 
     def handler(request: httpx.Request) -> httpx.Response:

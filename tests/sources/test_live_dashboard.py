@@ -90,7 +90,7 @@ async def test_dashboard_follows_each_source_family_live(
         text = await redraw(pilot)
         assert "LIVE" in text and f"● {name}" in text
         assert "40" in text  # the clicks so far
-        server.add(now, 2)  # late clicks in a minute already shown: the bucket is replaced
+        server.add(datetime.now(UTC), 2)  # more clicks in a minute already shown: replaced
         await settle(pilot, lambda: total(watch) == 42)
         text = await redraw(pilot)
         assert "42" in text

@@ -67,7 +67,7 @@ async def test_each_source_family_end_to_end(
     expected = 4.0 if family == "plausible" else 7.0
     await run_until(watch, lambda: total(watch) == expected, out)
     # a late click for the current minute and re-polls must replace, never add
-    server.add(now, 1)
+    server.add(datetime.now(UTC), 1)
     polls = watch.pollers[0].status.polls
     await run_until(
         watch, lambda: total(watch) == expected + 1 and watch.pollers[0].status.polls > polls, out
