@@ -84,6 +84,16 @@ FILE_OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
     click.option(
         "--followers", type=click.IntRange(min=1), help="Followers of the poster (per-1k rates)."
     ),
+    click.option(
+        "--link",
+        help="The campaign link (URL or path); access logs count only its hits (default: all).",
+    ),
+    click.option(
+        "--log-format",
+        help="Access logs: combined, common, vhost_combined, json, caddy, traefik, "
+        "or an nginx log_format string (default: combined).",
+    ),
+    click.option("--include-bots", is_flag=True, help="Access logs: count crawlers and bots too."),
 ]
 
 
