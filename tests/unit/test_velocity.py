@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 
 from engmon.core import metrics
+from engmon.core.schema import UTC_US
 
 POST = datetime(2026, 3, 10, 14, 0, tzinfo=UTC)
 
@@ -28,7 +29,7 @@ def test_velocity_span(now_minute: int, elapsed_s: float | None, expected: float
 def test_summary_velocity_uses_elapsed_time() -> None:
     minutes = pl.DataFrame(
         {"metric": ["clicks", "clicks"], "minute": [0, 1], "value": [30.0, 15.0], "reach": [0, 0]}
-    ).with_columns(first_ts=pl.lit(POST, dtype=metrics.UTC_US))
+    ).with_columns(first_ts=pl.lit(POST, dtype=UTC_US))
     early = metrics.summary(minutes.lazy(), now_minute=2, elapsed_s=90.0).collect()
     assert early.item(0, "velocity") == pytest.approx(45.0 / 1.5)
     plain = metrics.summary(minutes.lazy(), now_minute=2).collect()
