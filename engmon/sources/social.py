@@ -129,10 +129,13 @@ class ResharerWalk:
         key: Callable[[Any], str],
         budget: int,
     ) -> tuple[list[Any], int]:
-        """Read up to `budget` pages; returns the accounts not seen before and pages used."""
+        """Read up to `budget` pages (at least one backlog page after the head re-read, so a
+        budget of 1 still makes progress); returns the accounts not seen before and pages used.
+        """
         fresh: list[Any] = []
         used = 0
         cursor: str | None = None
+        rereading = self.started  # the head is re-read for news; the backlog still moves on
         while budget - used > 0:
             items, following = await fetch(cursor)
             used += 1
@@ -149,9 +152,11 @@ class ResharerWalk:
                 self.pending.insert(0, following)  # a burst larger than the budget: resume
                 break
             cursor = following
-        while budget - used > 0 and self.pending:
+        backlog = 0
+        while self.pending and (budget - used > 0 or (rereading and backlog == 0)):
             items, following = await fetch(self.pending.pop(0))
             used += 1
+            backlog += 1
             self._take([i for i in items if key(i) not in self.seen], key, fresh)
             if following and items:
                 self.pending.insert(0, following)
