@@ -228,7 +228,7 @@ def build(options: SourceOptions, campaign: Campaign) -> MastodonSource:
     source = MastodonSource(
         options.name,
         posts,
-        token=options.secret("token_env", required=False),
+        token=options.secret("token_env") if options.has("token_env") else None,
         interval=options.interval(60.0),
         timeout=options.timeout(),
         resharers=options.boolean("resharers", True),
