@@ -5,6 +5,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import polars as pl
@@ -75,3 +76,25 @@ async def test_deleted_post_is_a_visible_status_never_a_crash(
     message = poller.status.last_error or ""
     assert message.startswith(f"{platform}: ") and "\n" not in message
     assert "not found" in message
+
+
+def test_config_example_social_tables_build(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commented examples in config.example.toml are valid when uncommented."""
+    monkeypatch.setenv("MASTODON_TOKEN", "m")
+    monkeypatch.setenv("X_BEARER_TOKEN", "b")
+    monkeypatch.setenv("X_USER_TOKEN", "u")
+    example = (Path(__file__).resolve().parents[2] / "config.example.toml").read_text()
+    start = example.index("# Social posts")
+    lines = example[start:].splitlines()[2:]
+    block = []
+    for line in lines:
+        if not line.startswith("#") or line.startswith("# ---"):
+            break
+        block.append(line[2:])
+    tables = tomllib.loads("\n".join(block))["sources"]
+    assert [t["kind"] for t in tables] == ["mastodon", "bluesky", "x"]
+    for index, table in enumerate(tables):
+        options = SourceOptions(table, f"config.example.toml: sources[{index}]")
+        source = load_kind(table["kind"]).build(options, Campaign("c"))
+        assert source.kind == table["kind"]
+        assert set(table) - {"kind"} <= set(load_kind(table["kind"]).KEYS) | {"interval"}
