@@ -91,6 +91,11 @@ class MastodonSource(Source):
         self._state = {post: _PostState() for post in posts}
         self._poster_followers: dict[str, int] = {}
 
+    @property
+    def paging(self) -> bool:
+        """Whether boosters are still being paged through (a backlog is left to read)."""
+        return any(not state.walk.complete for state in self._state.values())
+
     def describe(self) -> str:
         """One line for `check`."""
         auth = "with token" if self._token else "public"
