@@ -94,7 +94,7 @@ class MastodonSource(Source):
     @property
     def paging(self) -> bool:
         """Whether boosters are still being paged through (a backlog is left to read)."""
-        return any(not state.walk.complete for state in self._state.values())
+        return self.resharers and any(not s.walk.complete for s in self._state.values())
 
     def describe(self) -> str:
         """One line for `check`."""
