@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from engmon.core.campaign import Campaign
-from engmon.errors import SourceError, SourceRateLimited
+from engmon.errors import SourceError, SourceRateLimited, SourceUnreachable
 from engmon.sources.base import PollResult, Source
 from engmon.sources.http import fetch_json, shape_error
 from engmon.sources.options import SourceOptions
@@ -105,9 +105,17 @@ class MastodonSource(Source):
         headers = {"Accept": "application/json"}
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
-        return await fetch_json(
-            client, "GET", url, source=self.name, timeout=self.timeout, headers=headers
-        )
+        try:
+            return await fetch_json(
+                client, "GET", url, source=self.name, timeout=self.timeout, headers=headers
+            )
+        except SourceUnreachable as exc:  # name the instance: a typo in the URL is likely
+            detail = str(exc).removeprefix(f"{self.name}: ")
+            host = urlsplit(url).netloc
+            raise SourceUnreachable(
+                f"{self.name}: instance {host}: {detail}; check the post URL",
+                retry_after=exc.retry_after,
+            ) from exc
 
     async def poll(self, client: httpx.AsyncClient, now: datetime) -> PollResult:
         """Fetch every post's status (and boosters), return counters and resharer events."""
