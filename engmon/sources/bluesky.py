@@ -30,6 +30,7 @@ from engmon.sources.social import (
     Every,
     FollowerCache,
     Page,
+    PosterFollowers,
     ResharerWalk,
     add_counts,
     count,
@@ -97,7 +98,7 @@ class BlueskySource(Source):
         self._dids: dict[str, str] = {}
         self._state = {post: _PostState() for post in posts}
         self.profiles = FollowerCache(clock=monotonic)
-        self._poster_followers: dict[str, int] = {}
+        self._posters = PosterFollowers()
         self._waits: list[float] = []
 
     def describe(self) -> str:
@@ -184,11 +185,9 @@ class BlueskySource(Source):
         followers_due = self._followers_due.due(self._monotonic())
         await self._read_profiles(client, list(posters.values()) if followers_due else [])
         for post, did in posters.items():
-            followers = self.profiles.get(did)
-            if followers is not None:
-                self._poster_followers[did] = followers
-                if followers_due:
-                    rows += total_rows(now, self.name, post.label, {"followers": followers})
+            self._posters.see(did, post.label, self.profiles.get(did))
+        if followers_due:
+            rows += self._posters.rows(now, self.name)
         for uri in views:
             self._emit_ready(by_uri[uri], rows)
         states = self._state.values()
@@ -203,8 +202,8 @@ class BlueskySource(Source):
         ]
         extra += [f"post {post.url} not found" for post in missing]
         facts: dict[str, float] = {"reach": float(sum(s.reach for s in states))}
-        if self._poster_followers:
-            facts["followers"] = float(sum(self._poster_followers.values()))
+        if self._posters.total() is not None:
+            facts["followers"] = self._posters.total() or 0.0
         return PollResult(
             frame=rows_frame(rows),
             summary=summary_line(totals, len(views), extra),

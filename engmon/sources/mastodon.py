@@ -30,6 +30,7 @@ from engmon.sources.posturl import MastodonPost
 from engmon.sources.social import (
     Every,
     Page,
+    PosterFollowers,
     ResharerWalk,
     add_counts,
     count,
@@ -89,7 +90,7 @@ class MastodonSource(Source):
         self._followers_due = Every(followers_every)
         self._monotonic = monotonic
         self._state = {post: _PostState() for post in posts}
-        self._poster_followers: dict[str, int] = {}
+        self._posters = PosterFollowers()
 
     @property
     def paging(self) -> bool:
@@ -155,10 +156,7 @@ class MastodonSource(Source):
             if isinstance(account, dict):
                 followers = count(account.get("followers_count"))
                 poster = str(account.get("url") or account.get("acct") or post.user)
-                if followers is not None:
-                    self._poster_followers[poster] = followers
-                    if followers_due:
-                        rows += total_rows(now, self.name, post.label, {"followers": followers})
+                self._posters.see(poster, post.label, followers)
             wait = pacing(response.headers, 1 + self.pages_per_poll)
             if wait is not None:
                 waits.append(wait)
@@ -169,6 +167,8 @@ class MastodonSource(Source):
                     waits.append(wait)
         if failures and not calls:
             raise failures[0]
+        if followers_due:
+            rows += self._posters.rows(now, self.name)
         extra = [
             reach_text(
                 sum(s.resharers for s in self._state.values()),
@@ -178,8 +178,8 @@ class MastodonSource(Source):
         ]
         extra += [str(exc) for exc in failures]
         facts: dict[str, float] = {"reach": float(sum(s.reach for s in self._state.values()))}
-        if self._poster_followers:
-            facts["followers"] = float(sum(self._poster_followers.values()))
+        if self._posters.total() is not None:
+            facts["followers"] = self._posters.total() or 0.0
         return PollResult(
             frame=rows_frame(rows),
             summary=summary_line(totals, len(self.posts) - len(failures), extra),

@@ -257,3 +257,34 @@ def reach_text(resharers: int, reach: int, pending: int) -> str:
     """`12 resharers, reach 34,100` (+ how many pages/profiles are still to read)."""
     text = f"{resharers} resharers, reach {reach:,}"
     return f"{text} ({pending} still paging)" if pending else text
+
+
+@dataclass
+class PosterFollowers:
+    """Followers of each poster, sampled as one `followers` counter per poster.
+
+    The counter carries the `post` label of the poster's first post seen, so two posts by the
+    same account do not count its audience twice, while posters on other platforms add up.
+    """
+
+    followers: dict[str, int] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+
+    def see(self, poster: str, post_label: str, followers: int | None) -> None:
+        """Note `poster`'s follower count as seen with one of its posts."""
+        if followers is None:
+            return
+        self.labels.setdefault(poster, post_label)
+        self.followers[poster] = followers
+
+    def rows(self, ts: datetime, source: str) -> list[dict[str, Any]]:
+        """One `followers` total row per poster."""
+        return [
+            row
+            for poster, value in self.followers.items()
+            for row in total_rows(ts, source, self.labels[poster], {"followers": value})
+        ]
+
+    def total(self) -> float | None:
+        """The audience of all posters, for PollResult.facts (None when unknown)."""
+        return float(sum(self.followers.values())) if self.followers else None

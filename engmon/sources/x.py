@@ -30,6 +30,7 @@ from engmon.sources.posturl import XPost
 from engmon.sources.social import (
     Every,
     Page,
+    PosterFollowers,
     ResharerWalk,
     add_counts,
     count,
@@ -95,7 +96,7 @@ class XSource(Source):
         self._followers_due = Every(followers_every)
         self._monotonic = monotonic
         self._state = {post: _PostState() for post in posts}
-        self._poster_followers: dict[str, int] = {}
+        self._posters = PosterFollowers()
         self._waits: list[float] = []
 
     def describe(self) -> str:
@@ -192,13 +193,11 @@ class XSource(Source):
             rows += total_rows(now, self.name, post.label, counts)
             add_counts(totals, counts)
             author = str(tweet.get("author_id") or "")
-            followers = users.get(author)
-            if followers is not None:
-                self._poster_followers[author] = followers
-                if followers_due:
-                    rows += total_rows(now, self.name, post.label, {"followers": followers})
+            self._posters.see(author, post.label, users.get(author))
             if self.resharers:
                 await self._read_retweeters(client, post, now, rows)
+        if followers_due:
+            rows += self._posters.rows(now, self.name)
         notes += [f"post {by_id[i].url}: {t}" for i, t in problems.items() if i in by_id]
         states = self._state.values()
         extra = notes
@@ -214,8 +213,8 @@ class XSource(Source):
         facts: dict[str, float] = {}
         if self.resharers:
             facts["reach"] = float(sum(s.reach for s in states))
-        if self._poster_followers:
-            facts["followers"] = float(sum(self._poster_followers.values()))
+        if self._posters.total() is not None:
+            facts["followers"] = self._posters.total() or 0.0
         return PollResult(
             frame=rows_frame(rows),
             summary=summary_line(totals, len(tweets), extra),

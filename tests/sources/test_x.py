@@ -119,6 +119,7 @@ async def test_public_metrics_and_poster_followers() -> None:
         "followers": 500.0,
     }
     assert result.facts["followers"] == 500.0  # one poster, counted once
+    assert result.frame.filter(pl.col("metric") == "followers").height == 1
     assert "2 posts: 4 replies, 6 reposts, 2 quotes, 20 likes" in result.summary
 
 
