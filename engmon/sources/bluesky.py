@@ -133,7 +133,8 @@ class BlueskySource(Source):
             except SourceResponseError as exc:
                 if "HTTP 400" in str(exc):  # the AppView's "Unable to resolve handle"
                     raise SourceNotFound(
-                        f"{self.name}: handle {post.actor!r} does not resolve; check {post.url}"
+                        f"{self.name}: handle not found: {post.actor!r} does not resolve;"
+                        f" check {post.url}"
                     ) from exc
                 raise
             did = response.body.get("did")
@@ -161,8 +162,8 @@ class BlueskySource(Source):
         missing = [by_uri[uri] for uri in by_uri if uri not in views]
         if len(missing) == len(by_uri):
             raise SourceNotFound(
-                f"{self.name}: post {missing[0].url} not found (deleted, or hidden from"
-                " logged-out viewers)"
+                f"{self.name}: post not found (deleted, or hidden from logged-out viewers):"
+                f" {missing[0].url}"
             )
         rows: list[dict[str, Any]] = []
         totals: dict[str, float] = {}

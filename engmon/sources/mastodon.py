@@ -22,7 +22,13 @@ from urllib.parse import urlsplit
 import httpx
 
 from engmon.core.campaign import Campaign
-from engmon.errors import SourceError, SourceRateLimited, SourceUnreachable
+from engmon.errors import (
+    SourceAuthError,
+    SourceError,
+    SourceNotFound,
+    SourceRateLimited,
+    SourceUnreachable,
+)
 from engmon.sources.base import PollResult, Source
 from engmon.sources.http import fetch_json, shape_error
 from engmon.sources.options import SourceOptions
@@ -133,8 +139,9 @@ class MastodonSource(Source):
                     client, f"{post.instance}/api/v1/statuses/{post.status_id}"
                 )
             except SourceError as exc:
+                exc = _about_post(exc, self.name, post)
                 if len(self.posts) == 1 or isinstance(exc, SourceRateLimited):
-                    raise
+                    raise exc from None
                 failures.append(exc)
                 continue
             calls += 1
@@ -222,6 +229,20 @@ class MastodonSource(Source):
             state.resharers += 1
             state.reach += followers or 0
         return used, max(last_wait) if last_wait else None
+
+
+def _about_post(exc: SourceError, name: str, post: MastodonPost) -> SourceError:
+    """A 404/403 on the status itself, said first (the dashboard shows only a line's start)."""
+    if isinstance(exc, SourceNotFound):
+        return SourceNotFound(
+            f"{name}: post not found (deleted, private or a wrong id): {post.url}"
+        )
+    if isinstance(exc, SourceAuthError):
+        return SourceAuthError(
+            f"{name}: post not visible (HTTP 401/403: private, or the token lacks read"
+            f" scope): {post.url}"
+        )
+    return exc
 
 
 def _account_name(account: dict[str, Any], host: str) -> str:

@@ -162,9 +162,9 @@ class XSource(Source):
             first = self.posts[0]
             title = problems.get(first.tweet_id, "Not Found Error")
             if "Authorization" in title:
-                raise SourceAuthError(f"{self.name}: post {first.url} is protected ({title})")
+                raise SourceAuthError(f"{self.name}: post protected ({title}): {first.url}")
             raise SourceNotFound(
-                f"{self.name}: post {first.url} not found ({title}): deleted or a wrong id"
+                f"{self.name}: post not found ({title}: deleted or a wrong id): {first.url}"
             )
         rows: list[dict[str, Any]] = []
         totals: dict[str, float] = {}

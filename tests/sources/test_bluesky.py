@@ -196,11 +196,13 @@ async def test_unknown_handle_and_deleted_post_are_clear_lines() -> None:
     ref = parse_post_url("https://bsky.app/profile/nobody.example/post/3abc")
     assert isinstance(ref, BlueskyPost)
     async with appview.client() as client:
-        with pytest.raises(SourceNotFound, match=r"handle 'nobody\.example' does not resolve"):
+        with pytest.raises(
+            SourceNotFound, match=r"^bsky: handle not found: 'nobody\.example' does not resolve"
+        ):
             await BlueskySource("bsky", [ref], api_url="https://appview.test").poll(client, T0)
         gone = parse_post_url(f"https://bsky.app/profile/{DID}/post/3gone")
         assert isinstance(gone, BlueskyPost)
-        with pytest.raises(SourceNotFound, match="3gone not found"):
+        with pytest.raises(SourceNotFound, match=r"^bsky: post not found .*/post/3gone$"):
             await BlueskySource("bsky", [gone], api_url="https://appview.test").poll(client, T0)
 
 

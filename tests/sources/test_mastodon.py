@@ -13,7 +13,7 @@ from social_helpers import Router, body_of, cassette, headers_of, recorded
 
 from engmon.core.campaign import Campaign
 from engmon.core.store import ObservationStore
-from engmon.errors import ConfigError, SourceUnreachable
+from engmon.errors import ConfigError, SourceAuthError, SourceUnreachable
 from engmon.sources.mastodon import MastodonSource, build
 from engmon.sources.options import SourceOptions
 from engmon.sources.poller import SourcePoller
@@ -29,6 +29,10 @@ def post(status_id: str = ORIGINAL) -> MastodonPost:
     ref = parse_post_url(f"http://localhost:3000/@mastodonpy_test/{status_id}")
     assert isinstance(ref, MastodonPost)
     return ref
+
+
+def ref_url(status_id: str = ORIGINAL) -> str:
+    return f"http://localhost:3000/@mastodonpy_test/{status_id}"
 
 
 def reblog_sequence() -> list[dict[str, Any]]:
@@ -163,14 +167,15 @@ async def test_deleted_post_is_a_clear_status_not_a_crash() -> None:
         assert await poller.poll_once(client, T0) is None
     assert poller.status.state == "failed"
     assert poller.status.last_error is not None
-    assert "HTTP 404" in poller.status.last_error and "deleted, private" in poller.status.last_error
+    assert poller.status.last_error.startswith("masto: post not found (deleted, private")
+    assert poller.status.last_error.endswith(ref_url())
 
 
 async def test_private_post_403_raises_auth_error_line() -> None:
     router = Router()
     router.add(f"/api/v1/statuses/{ORIGINAL}", {"error": "This action is not allowed"}, status=403)
     async with router.client() as client:
-        with pytest.raises(Exception, match="HTTP 403 from localhost/api/v1/statuses/"):
+        with pytest.raises(SourceAuthError, match=r"^masto: post not visible \(HTTP 401/403"):
             await MastodonSource("masto", [post()]).poll(client, T0)
 
 
@@ -191,7 +196,7 @@ async def test_one_missing_post_among_several_does_not_hide_the_others() -> None
     async with router.client() as client:
         result = await source.poll(client, T0)
     assert counters(result.frame)["reposts"] == 1.0
-    assert "HTTP 404" in result.summary
+    assert "post not found" in result.summary and "/999" in result.summary
 
 
 def test_build_reads_options_and_rejects_other_platforms(monkeypatch: pytest.MonkeyPatch) -> None:

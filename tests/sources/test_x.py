@@ -180,12 +180,12 @@ async def test_deleted_and_protected_posts_are_clear_lines() -> None:
     }
     fake.tweets = [(200, missing, {})]
     async with fake.client() as client:
-        with pytest.raises(SourceNotFound, match="not found \\(Not Found Error\\)"):
+        with pytest.raises(SourceNotFound, match=r"^x: post not found \(Not Found Error"):
             await XSource("x", [xpost()], token="t", api_url="https://x.test").poll(client, T0)
     protected = {"errors": [missing["errors"][0] | {"title": "Authorization Error"}]}
     fake.tweets = [(200, protected, {})]
     async with fake.client() as client:
-        with pytest.raises(SourceAuthError, match="protected"):
+        with pytest.raises(SourceAuthError, match=r"^x: post protected"):
             await XSource("x", [xpost()], token="t", api_url="https://x.test").poll(client, T0)
 
 
