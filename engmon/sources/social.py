@@ -54,12 +54,12 @@ def total_rows(
     ts: datetime, source: str, post: str, counts: Mapping[str, int | None]
 ) -> list[dict[str, Any]]:
     """One `total` row per known counter of `post` (absent counters are skipped, not zero)."""
+    base = {"ts": ts, "source": source, "kind": "total", "post": post}
     return [
-        {"ts": ts, "source": source, "kind": "total", "metric": metric, "value": float(value),
-         "post": post}
+        base | {"metric": metric, "value": float(value)}
         for metric, value in counts.items()
         if value is not None
-    ]  # fmt: skip
+    ]
 
 
 def resharer_row(
