@@ -21,7 +21,7 @@ from typing import Any, Final
 import httpx
 
 from engmon.core.campaign import Campaign
-from engmon.errors import SourceNotFound, SourceResponseError
+from engmon.errors import SourceError, SourceNotFound, SourceResponseError
 from engmon.sources.base import PollResult, Source
 from engmon.sources.http import JsonResponse, fetch_json, shape_error
 from engmon.sources.options import SourceOptions
@@ -100,6 +100,7 @@ class BlueskySource(Source):
         self.profiles = FollowerCache(clock=monotonic)
         self._posters = PosterFollowers()
         self._waits: list[float] = []
+        self._paging_errors: list[SourceError] = []
 
     def describe(self) -> str:
         """One line for `check`."""
@@ -146,6 +147,7 @@ class BlueskySource(Source):
     async def poll(self, client: httpx.AsyncClient, now: datetime) -> PollResult:
         """Counters of every post, new reposters/quoters, followers where due."""
         self._waits = []
+        self._paging_errors = []
         by_uri = {post.at_uri(await self._did(client, post)): post for post in self.posts}
         views: dict[str, dict[str, Any]] = {}
         uri_list = list(by_uri)
@@ -184,7 +186,10 @@ class BlueskySource(Source):
             if self.resharers:
                 await self._read_resharers(client, uri, self._state[post], now)
         followers_due = self._followers_due.due(self._monotonic())
-        await self._read_profiles(client, list(posters.values()) if followers_due else [])
+        try:
+            await self._read_profiles(client, list(posters.values()) if followers_due else [])
+        except SourceError as exc:  # counters still count; profiles come next poll
+            self._note_paging(exc)
         for post, did in posters.items():
             self._posters.see(did, post.label, self.profiles.get(did))
         if followers_due:
@@ -202,6 +207,7 @@ class BlueskySource(Source):
             )
         ]
         extra += [f"post {post.url} not found" for post in missing]
+        extra += [f"resharers paused: {exc}" for exc in self._paging_errors]
         facts: dict[str, float] = {"reach": float(sum(s.reach for s in states))}
         if self._posters.total() is not None:
             facts["followers"] = self._posters.total() or 0.0
@@ -239,19 +245,23 @@ class BlueskySource(Source):
             ]
             return items, _cursor(body)
 
-        reposters, _ = await state.reposts.step(
-            reposted_by, lambda a: a["did"], self.pages_per_poll
-        )
-        for actor in reposters:
+        reposters = await state.reposts.step(reposted_by, lambda a: a["did"], self.pages_per_poll)
+        quoters = await state.quotes.step(quotes, lambda p: p["author"]["did"], self.pages_per_poll)
+        for step in (reposters, quoters):
+            if step.error is not None:
+                self._note_paging(step.error)
+        for actor in reposters.fresh:
             if actor["did"] not in state.emitted:
                 state.waiting.setdefault(actor["did"], now)
-        quoters, _ = await state.quotes.step(
-            quotes, lambda p: p["author"]["did"], self.pages_per_poll
-        )
-        for quote in quoters:
+        for quote in quoters.fresh:
             when = min(_time(quote.get("indexedAt")) or now, now)
             if quote["author"]["did"] not in state.emitted:
                 state.waiting.setdefault(quote["author"]["did"], when)
+
+    def _note_paging(self, exc: SourceError) -> None:
+        self._paging_errors.append(exc)
+        if exc.retry_after is not None:
+            self._waits.append(exc.retry_after)
 
     async def _read_profiles(self, client: httpx.AsyncClient, posters: list[str]) -> None:
         """getProfiles for posters (when due) and waiting resharers, in batches of 25."""

@@ -97,6 +97,7 @@ class MastodonSource(Source):
         self._monotonic = monotonic
         self._state = {post: _PostState() for post in posts}
         self._posters = PosterFollowers()
+        self._paging_errors: list[SourceError] = []
 
     @property
     def paging(self) -> bool:
@@ -128,6 +129,7 @@ class MastodonSource(Source):
         """Fetch every post's status (and boosters), return counters and resharer events."""
         rows: list[dict[str, Any]] = []
         totals: dict[str, float] = {}
+        self._paging_errors = []
         calls = 0
         waits: list[float] = []
         failures: list[SourceError] = []
@@ -184,6 +186,7 @@ class MastodonSource(Source):
             )
         ]
         extra += [str(exc) for exc in failures]
+        extra += [f"boosters paused: {exc}" for exc in self._paging_errors]
         facts: dict[str, float] = {"reach": float(sum(s.reach for s in self._state.values()))}
         if self._posters.total() is not None:
             facts["followers"] = self._posters.total() or 0.0
@@ -218,17 +221,19 @@ class MastodonSource(Source):
             return accounts, next_link(response.headers)
 
         host = urlsplit(post.instance).hostname or ""
-        boosters, used = await state.walk.step(
-            fetch, lambda a: _account_name(a, host), self.pages_per_poll
-        )
-        for account in boosters:
+        step = await state.walk.step(fetch, lambda a: _account_name(a, host), self.pages_per_poll)
+        if step.error is not None:
+            self._paging_errors.append(step.error)
+            if step.error.retry_after is not None:
+                last_wait.append(step.error.retry_after)
+        for account in step.fresh:
             followers = count(account.get("followers_count"))
             rows.append(
                 resharer_row(now, self.name, post.label, _account_name(account, host), followers)
             )
             state.resharers += 1
             state.reach += followers or 0
-        return used, max(last_wait) if last_wait else None
+        return step.pages, max(last_wait) if last_wait else None
 
 
 def _about_post(exc: SourceError, name: str, post: MastodonPost) -> SourceError:

@@ -19,7 +19,7 @@ from typing import Any, Final, TypeVar
 import polars as pl
 
 from engmon.core.schema import OBSERVATION_SCHEMA, empty_observations
-from engmon.errors import ConfigError
+from engmon.errors import ConfigError, SourceError
 from engmon.sources.http import remaining_quota, retry_after
 from engmon.sources.options import SourceOptions
 from engmon.sources.posturl import BlueskyPost, MastodonPost, XPost, parse_post_url
@@ -104,6 +104,15 @@ def pacing(headers: Mapping[str, str], calls_per_poll: int) -> float | None:
     return reset * calls_per_poll / left
 
 
+@dataclass(frozen=True)
+class WalkStep:
+    """What one poll's paging brought: new accounts, pages read, the error that stopped it."""
+
+    fresh: list[Any]
+    pages: int
+    error: SourceError | None
+
+
 @dataclass
 class ResharerWalk:
     """Who reshared one post, paged newest-first across polls with a bounded page budget.
@@ -128,39 +137,47 @@ class ResharerWalk:
         fetch: Callable[[str | None], Awaitable[Page]],
         key: Callable[[Any], str],
         budget: int,
-    ) -> tuple[list[Any], int]:
+    ) -> WalkStep:
         """Read up to `budget` pages (at least one backlog page after the head re-read, so a
-        budget of 1 still makes progress); returns the accounts not seen before and pages used.
+        budget of 1 still makes progress). A failing page (429, 5xx) ends the step without
+        losing its cursor or the accounts already read; the error comes back in the result.
         """
         fresh: list[Any] = []
         used = 0
         cursor: str | None = None
         rereading = self.started  # the head is re-read for news; the backlog still moves on
-        while budget - used > 0:
-            items, following = await fetch(cursor)
-            used += 1
-            new = [item for item in items if key(item) not in self.seen]
-            self._take(new, key, fresh)
-            if not self.started:
-                self.started = True
+        try:
+            while budget - used > 0:
+                items, following = await fetch(cursor)
+                used += 1
+                new = [item for item in items if key(item) not in self.seen]
+                self._take(new, key, fresh)
+                if not self.started:
+                    self.started = True
+                    if following and items:
+                        self.pending.append(following)
+                    break
+                if not items or len(new) < len(items) or not following:
+                    break  # reached accounts already known: the rest is older
+                if budget - used == 0:
+                    self.pending.insert(0, following)  # a burst larger than the budget
+                    break
+                cursor = following
+            cursor = None
+            backlog = 0
+            while self.pending and (budget - used > 0 or (rereading and backlog == 0)):
+                items, following = await fetch(self.pending[0])
+                self.pending.pop(0)
+                used += 1
+                backlog += 1
+                self._take([i for i in items if key(i) not in self.seen], key, fresh)
                 if following and items:
-                    self.pending.append(following)
-                break
-            if not items or len(new) < len(items) or not following:
-                break  # reached accounts already known: the rest is older
-            if budget - used == 0:
-                self.pending.insert(0, following)  # a burst larger than the budget: resume
-                break
-            cursor = following
-        backlog = 0
-        while self.pending and (budget - used > 0 or (rereading and backlog == 0)):
-            items, following = await fetch(self.pending.pop(0))
-            used += 1
-            backlog += 1
-            self._take([i for i in items if key(i) not in self.seen], key, fresh)
-            if following and items:
-                self.pending.insert(0, following)
-        return fresh, used
+                    self.pending.insert(0, following)
+        except SourceError as exc:
+            if cursor is not None:
+                self.pending.insert(0, cursor)  # resume the interrupted burst next poll
+            return WalkStep(fresh, used, exc)
+        return WalkStep(fresh, used, None)
 
     def _take(self, new: Iterable[Any], key: Callable[[Any], str], into: list[Any]) -> None:
         for item in new:

@@ -22,7 +22,7 @@ from typing import Any, Final
 import httpx
 
 from engmon.core.campaign import Campaign
-from engmon.errors import ConfigError, SourceAuthError, SourceNotFound
+from engmon.errors import ConfigError, SourceAuthError, SourceError, SourceNotFound
 from engmon.sources.base import PollResult, Source
 from engmon.sources.http import JsonResponse, fetch_json, shape_error
 from engmon.sources.options import SourceOptions
@@ -98,6 +98,7 @@ class XSource(Source):
         self._state = {post: _PostState() for post in posts}
         self._posters = PosterFollowers()
         self._waits: list[float] = []
+        self._paging_errors: list[SourceError] = []
 
     def describe(self) -> str:
         """One line for `check` (never the token)."""
@@ -125,6 +126,7 @@ class XSource(Source):
     async def poll(self, client: httpx.AsyncClient, now: datetime) -> PollResult:
         """Counters of every post, the poster's followers where due, new retweeters."""
         self._waits = []
+        self._paging_errors = []
         fields = "public_metrics,created_at,author_id"
         if self.private_metrics:
             fields += ",non_public_metrics"
@@ -199,6 +201,7 @@ class XSource(Source):
         if followers_due:
             rows += self._posters.rows(now, self.name)
         notes += [f"post {by_id[i].url}: {t}" for i, t in problems.items() if i in by_id]
+        notes += [f"retweeters paused: {exc}" for exc in self._paging_errors]
         states = self._state.values()
         extra = notes
         if self.resharers:
@@ -236,8 +239,12 @@ class XSource(Source):
             token = (body.get("meta") or {}).get("next_token")
             return users, token if isinstance(token, str) and token else None
 
-        fresh, _ = await state.walk.step(fetch, lambda u: str(u["id"]), self.pages_per_poll)
-        for user in fresh:
+        step = await state.walk.step(fetch, lambda u: str(u["id"]), self.pages_per_poll)
+        if step.error is not None:
+            self._paging_errors.append(step.error)
+            if step.error.retry_after is not None:
+                self._waits.append(step.error.retry_after)
+        for user in step.fresh:
             metrics = user.get("public_metrics") or {}
             followers = count(metrics.get("followers_count"))
             name = str(user.get("username") or user["id"])

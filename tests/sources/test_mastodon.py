@@ -221,3 +221,38 @@ def test_build_reads_options_and_rejects_other_platforms(monkeypatch: pytest.Mon
         ConfigError, match=re.escape("cannot read post URL 'https://mastodon.social/'")
     ):
         build(SourceOptions(table | {"posts": ["https://mastodon.social/"]}, "c"), Campaign("c"))
+
+
+async def test_rate_limit_while_paging_keeps_counters_boosters_and_cursor() -> None:
+    base = f"http://localhost:3000/api/v1/statuses/{ORIGINAL}/reblogged_by"
+    pages = [[booster(i, 1) for i in range(p * 2, p * 2 + 2)] for p in range(3)]
+    limited = {"max_id=2": 1}  # the third page answers 429 once
+
+    def reblogged_by(request: httpx.Request) -> httpx.Response:
+        page = int(request.url.params.get("max_id", "0"))
+        if page == 2 and limited["max_id=2"]:
+            limited["max_id=2"] -= 1
+            return httpx.Response(
+                429, json={"error": "Too many requests"}, headers={"Retry-After": "30"}
+            )
+        headers = {}
+        if page + 1 < len(pages):
+            headers["Link"] = f'<{base}?max_id={page + 1}>; rel="next"'
+        return httpx.Response(200, json=pages[page], headers=headers)
+
+    router = Router()
+    router.add(f"/api/v1/statuses/{ORIGINAL}", reblog_sequence()[3])
+    router.routes[f"/api/v1/statuses/{ORIGINAL}/reblogged_by"] = [reblogged_by]
+    source = MastodonSource("masto", [post()], pages_per_poll=3)
+    store = ObservationStore(T0)
+    async with router.client() as client:
+        first = await source.poll(client, T0)
+        store.merge(first.frame)
+        second = await source.poll(client, T0 + timedelta(minutes=1))
+        store.merge(second.frame)
+    assert counters(first.frame)["reposts"] == 1.0  # the counters of the poll survive
+    assert "boosters paused: masto: HTTP 429" in first.summary
+    assert first.retry_in is not None and first.retry_in >= 30
+    events = store.deltas().filter(pl.col("metric") == "resharers")
+    assert events.height == 6  # pages 1-2 from the first poll, page 3 resumed in the second
+    assert events.filter(pl.col("ts") == T0).height == 4
