@@ -27,11 +27,13 @@ from engmon.sources.http import JsonResponse, fetch_json, shape_error
 from engmon.sources.options import SourceOptions
 from engmon.sources.posturl import BlueskyPost
 from engmon.sources.social import (
+    LIKERS,
     Every,
     FollowerCache,
     Page,
     PosterFollowers,
     ResharerWalk,
+    WalkStep,
     add_counts,
     count,
     pacing,
@@ -49,6 +51,8 @@ KEYS: Final = {
     "posts": "list of post URLs, e.g. https://bsky.app/profile/alice.bsky.social/post/3kah…",
     "api_url": "AppView base URL (default https://public.api.bsky.app)",
     "resharers": "read reposters and quoters and their followers (default true)",
+    "likers": "also read getLikes: one `likers` event per account, at its like's time"
+    " (default false)",
     "pages_per_poll": "getRepostedBy/getQuotes pages (100 each) per post per poll (default 2)",
     "profiles_per_poll": "getProfiles calls (25 actors each) per poll (default 4)",
     "followers_every": "seconds between samples of the poster's followers (default 600)",
@@ -64,6 +68,8 @@ class _PostState:
     quotes: ResharerWalk = field(default_factory=ResharerWalk)
     waiting: dict[str, datetime] = field(default_factory=dict)  # did -> when it reshared
     emitted: set[str] = field(default_factory=set)  # reposted and quoted: one resharer
+    likes: ResharerWalk = field(default_factory=ResharerWalk)
+    liker_waiting: dict[str, datetime] = field(default_factory=dict)  # did -> createdAt
     resharers: int = 0
     reach: int = 0
 
@@ -82,6 +88,7 @@ class BlueskySource(Source):
         interval: float = 60.0,
         timeout: float = 10.0,
         resharers: bool = True,
+        likers: bool = False,
         pages_per_poll: int = 2,
         profiles_per_poll: int = 4,
         followers_every: float = 600.0,
@@ -91,6 +98,7 @@ class BlueskySource(Source):
         self.posts = posts
         self.api_url = api_url.rstrip("/")
         self.resharers = resharers
+        self.likers = likers
         self.pages_per_poll = pages_per_poll
         self.profiles_per_poll = profiles_per_poll
         self._followers_due = Every(followers_every)
@@ -183,7 +191,7 @@ class BlueskySource(Source):
             author = view.get("author")
             if isinstance(author, dict) and isinstance(author.get("did"), str):
                 posters[post] = author["did"]
-            if self.resharers:
+            if self.resharers or self.likers:
                 await self._read_resharers(client, uri, self._state[post], now)
         followers_due = self._followers_due.due(self._monotonic())
         try:
@@ -245,11 +253,32 @@ class BlueskySource(Source):
             ]
             return items, _cursor(body)
 
-        reposters = await state.reposts.step(reposted_by, lambda a: a["did"], self.pages_per_poll)
-        quoters = await state.quotes.step(quotes, lambda p: p["author"]["did"], self.pages_per_poll)
-        for step in (reposters, quoters):
+        async def likes(cursor: str | None) -> Page:
+            params = {"uri": uri, "limit": PAGE_SIZE} | ({"cursor": cursor} if cursor else {})
+            body = (await self._xrpc(client, "app.bsky.feed.getLikes", params)).body
+            found = body.get("likes")
+            if not isinstance(found, list):
+                raise shape_error(self.name, "getLikes without likes")
+            items = [
+                like
+                for like in found
+                if isinstance(like, dict) and isinstance((like.get("actor") or {}).get("did"), str)
+            ]
+            return items, _cursor(body)
+
+        budget = self.pages_per_poll
+        reposters = quoters = likers = WalkStep([], 0, None)
+        if self.resharers:
+            reposters = await state.reposts.step(reposted_by, lambda a: a["did"], budget)
+            quoters = await state.quotes.step(quotes, lambda p: p["author"]["did"], budget)
+        if self.likers:
+            likers = await state.likes.step(likes, lambda like: like["actor"]["did"], budget)
+        for step in (reposters, quoters, likers):
             if step.error is not None:
                 self._note_paging(step.error)
+        for like in likers.fresh:
+            when = min(_time(like.get("createdAt")) or now, now)
+            state.liker_waiting.setdefault(like["actor"]["did"], when)
         for actor in reposters.fresh:
             if actor["did"] not in state.emitted:
                 state.waiting.setdefault(actor["did"], now)
@@ -265,7 +294,9 @@ class BlueskySource(Source):
 
     async def _read_profiles(self, client: httpx.AsyncClient, posters: list[str]) -> None:
         """getProfiles for posters (when due) and waiting resharers, in batches of 25."""
-        waiting = [did for state in self._state.values() for did in state.waiting]
+        waiting = [
+            did for state in self._state.values() for did in (*state.waiting, *state.liker_waiting)
+        ]
         wanted = list(dict.fromkeys(posters)) + self.profiles.missing(waiting)
         wanted = list(dict.fromkeys(wanted))[: BATCH * self.profiles_per_poll]
         for start in range(0, len(wanted), BATCH):
@@ -292,6 +323,11 @@ class BlueskySource(Source):
             state.reach += followers or 0
             state.emitted.add(did)
             del state.waiting[did]
+        for did, when in list(state.liker_waiting.items()):
+            if self.profiles.has(did):
+                followers = self.profiles.get(did)
+                rows.append(resharer_row(when, self.name, post.label, did, followers, LIKERS))
+                del state.liker_waiting[did]
 
 
 def _cursor(body: dict[str, Any]) -> str | None:
@@ -318,6 +354,7 @@ def build(options: SourceOptions, campaign: Campaign) -> BlueskySource:
         interval=options.interval(60.0),
         timeout=options.timeout(),
         resharers=options.boolean("resharers", True),
+        likers=options.boolean("likers", False),
         pages_per_poll=options.integer("pages_per_poll", 2, minimum=1),
         profiles_per_poll=options.integer("profiles_per_poll", 4, minimum=1),
         followers_every=options.number("followers_every", 600.0, minimum=1.0),

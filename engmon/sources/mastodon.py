@@ -34,6 +34,7 @@ from engmon.sources.http import fetch_json, shape_error
 from engmon.sources.options import SourceOptions
 from engmon.sources.posturl import MastodonPost
 from engmon.sources.social import (
+    LIKERS,
     Every,
     Page,
     PosterFollowers,
@@ -56,6 +57,7 @@ KEYS: Final = {
     "posts": "list of status URLs, e.g. https://mastodon.social/@user/113456789012345678",
     "token_env": "optional: env var holding an access token (raises the instance's limits)",
     "resharers": "read who boosted each post and their followers (default true)",
+    "likers": "also read favourited_by: one `likers` event per account (default false)",
     "pages_per_poll": "reblogged_by pages (80 accounts each) read per post per poll (default 3)",
     "followers_every": "seconds between samples of the poster's followers (default 600)",
 }
@@ -65,6 +67,7 @@ PAGE_SIZE: Final = 80  # Mastodon's maximum for account lists
 @dataclass
 class _PostState:
     walk: ResharerWalk = field(default_factory=ResharerWalk)
+    likers: ResharerWalk = field(default_factory=ResharerWalk)
     original_id: str | None = None
     reach: int = 0
     resharers: int = 0
@@ -84,6 +87,7 @@ class MastodonSource(Source):
         interval: float = 60.0,
         timeout: float = 10.0,
         resharers: bool = True,
+        likers: bool = False,
         pages_per_poll: int = 3,
         followers_every: float = 600.0,
         monotonic: Callable[[], float] = time.monotonic,
@@ -92,6 +96,7 @@ class MastodonSource(Source):
         self.posts = posts
         self._token = token
         self.resharers = resharers
+        self.likers = likers
         self.pages_per_poll = pages_per_poll
         self._followers_due = Every(followers_every)
         self._monotonic = monotonic
@@ -102,7 +107,10 @@ class MastodonSource(Source):
     @property
     def paging(self) -> bool:
         """Whether boosters are still being paged through (a backlog is left to read)."""
-        return self.resharers and any(not s.walk.complete for s in self._state.values())
+        return any(
+            (self.resharers and not s.walk.complete) or (self.likers and not s.likers.complete)
+            for s in self._state.values()
+        )
 
     def describe(self) -> str:
         """One line for `check`."""
@@ -169,11 +177,15 @@ class MastodonSource(Source):
             wait = pacing(response.headers, 1 + self.pages_per_poll)
             if wait is not None:
                 waits.append(wait)
-            if self.resharers:
-                used, wait = await self._read_boosters(client, post, state, now, rows)
-                calls += used
-                if wait is not None:
-                    waits.append(wait)
+            for listing, wanted in (
+                ("reblogged_by", self.resharers),
+                ("favourited_by", self.likers),
+            ):
+                if wanted:
+                    used, wait = await self._read_accounts(client, post, state, now, rows, listing)
+                    calls += used
+                    if wait is not None:
+                        waits.append(wait)
         if failures and not calls:
             raise failures[0]
         if followers_due:
@@ -186,7 +198,7 @@ class MastodonSource(Source):
             )
         ]
         extra += [str(exc) for exc in failures]
-        extra += [f"boosters paused: {exc}" for exc in self._paging_errors]
+        extra += [f"accounts paused: {exc}" for exc in self._paging_errors]
         facts: dict[str, float] = {"reach": float(sum(s.reach for s in self._state.values()))}
         if self._posters.total() is not None:
             facts["followers"] = self._posters.total() or 0.0
@@ -197,23 +209,26 @@ class MastodonSource(Source):
             facts=facts,
         )
 
-    async def _read_boosters(
+    async def _read_accounts(
         self,
         client: httpx.AsyncClient,
         post: MastodonPost,
         state: _PostState,
         now: datetime,
         rows: list[dict[str, Any]],
+        listing: str,
     ) -> tuple[int, float | None]:
-        """Page through `reblogged_by` (bounded) and add one event per new booster."""
-        head = f"{post.instance}/api/v1/statuses/{state.original_id}/reblogged_by?limit={PAGE_SIZE}"
+        """Page through `reblogged_by` or `favourited_by` (bounded): one event per new account."""
+        head = f"{post.instance}/api/v1/statuses/{state.original_id}/{listing}?limit={PAGE_SIZE}"
+        boosts = listing == "reblogged_by"
+        walk = state.walk if boosts else state.likers
         last_wait: list[float] = []
 
         async def fetch(cursor: str | None) -> Page:
             url = cursor if cursor and _same_host(cursor, post.instance) else head
             response = await self._get(client, url)
             if not isinstance(response.body, list):
-                raise shape_error(self.name, "reblogged_by is not a list of accounts")
+                raise shape_error(self.name, f"{listing} is not a list of accounts")
             wait = pacing(response.headers, 1 + self.pages_per_poll)
             if wait is not None:
                 last_wait.append(wait)
@@ -221,18 +236,19 @@ class MastodonSource(Source):
             return accounts, next_link(response.headers)
 
         host = urlsplit(post.instance).hostname or ""
-        step = await state.walk.step(fetch, lambda a: _account_name(a, host), self.pages_per_poll)
+        step = await walk.step(fetch, lambda a: _account_name(a, host), self.pages_per_poll)
         if step.error is not None:
             self._paging_errors.append(step.error)
             if step.error.retry_after is not None:
                 last_wait.append(step.error.retry_after)
+        metric = "resharers" if boosts else LIKERS
         for account in step.fresh:
             followers = count(account.get("followers_count"))
-            rows.append(
-                resharer_row(now, self.name, post.label, _account_name(account, host), followers)
-            )
-            state.resharers += 1
-            state.reach += followers or 0
+            name = _account_name(account, host)
+            rows.append(resharer_row(now, self.name, post.label, name, followers, metric))
+            if boosts:
+                state.resharers += 1
+                state.reach += followers or 0
         return step.pages, max(last_wait) if last_wait else None
 
 
@@ -271,6 +287,7 @@ def build(options: SourceOptions, campaign: Campaign) -> MastodonSource:
         interval=options.interval(60.0),
         timeout=options.timeout(),
         resharers=options.boolean("resharers", True),
+        likers=options.boolean("likers", False),
         pages_per_poll=options.integer("pages_per_poll", 3, minimum=1),
         followers_every=options.number("followers_every", 600.0, minimum=1.0),
     )

@@ -62,17 +62,30 @@ def total_rows(
     ]
 
 
+LIKERS: Final = "likers"
+"""Opt-in events, one per account that liked a post (with its followers): shown, never reach."""
+
+
 def resharer_row(
-    ts: datetime, source: str, post: str, account: str, followers: int | None
+    ts: datetime,
+    source: str,
+    post: str,
+    account: str,
+    followers: int | None,
+    metric: str = "resharers",
 ) -> dict[str, Any]:
-    """One `resharers` event: `account` reshared `post`; its followers are the reach."""
+    """One `resharers` event: `account` reshared `post`; its followers are the reach.
+
+    With `metric="likers"` the same shape records a like by `account` (its own id space).
+    """
+    ident = f"{post}|{account}" if metric == "resharers" else f"{post}|{metric}|{account}"
     return {
         "ts": ts,
         "source": source,
         "kind": "event",
-        "metric": "resharers",
+        "metric": metric,
         "value": 1.0,
-        "id": f"{post}|{account}",
+        "id": ident,
         "post": post,
         "actor": account,
         "reach": followers,

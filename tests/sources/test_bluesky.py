@@ -67,6 +67,7 @@ class FakeAppView:
         self.views: list[dict[str, Any]] = [post_view()]
         self.reposters: list[dict[str, Any]] = []
         self.quotes: list[dict[str, Any]] = []
+        self.likes: list[dict[str, Any]] = []
         self.followers: dict[str, int] = {DID: 5000}
         self.calls: list[str] = []
 
@@ -95,10 +96,13 @@ class FakeAppView:
             if start + limit < len(items):
                 body["cursor"] = str(start + limit)
             return httpx.Response(200, json=body)
+        if method == "app.bsky.feed.getLikes":
+            return httpx.Response(200, json={"uri": params["uri"], "likes": self.likes})
         if method == "app.bsky.actor.getProfiles":
             actors = params.get_list("actors")
             assert len(actors) <= 25
-            known = {a["did"]: a for a in [*self.reposters, *profiles()]}
+            liked = [like["actor"] for like in self.likes]
+            known = {a["did"]: a for a in [*self.reposters, *liked, *profiles()]}
             known[DID] = post_view()["author"]
             found = [
                 detailed(known[did], self.followers.get(did, 100)) for did in actors if did in known
@@ -224,3 +228,33 @@ def test_build_defaults_and_api_url() -> None:
     source = build(SourceOptions(table, "c.toml: sources[1] (bluesky)"), Campaign("c"))
     assert source.api_url == "http://127.0.0.1:9"
     assert source.posts == [the_post()]
+
+
+async def test_likers_opt_in_carry_their_like_time_and_stay_apart_from_resharers() -> None:
+    like_def = load("lexicon_app.bsky.feed.getLikes.json")["defs"]
+    assert like_def["like"]["required"] == ["indexedAt", "createdAt", "actor"]
+    appview = FakeAppView()
+    appview.reposters = [actor(1)]
+    appview.likes = [
+        {"indexedAt": "2026-08-01T13:58:01.000Z", "createdAt": "2026-08-01T13:58:00.000Z",
+         "actor": actor(1)},
+        {"indexedAt": "2026-08-01T13:59:01.000Z", "createdAt": "2026-08-01T13:59:00.000Z",
+         "actor": actor(2)},
+    ]  # fmt: skip
+    plain = BlueskySource("bsky", [the_post()], api_url="https://appview.test")
+    source = BlueskySource("bsky", [the_post()], api_url="https://appview.test", likers=True)
+    store = ObservationStore(T0)
+    async with appview.client() as client:
+        without = await plain.poll(client, T0)
+        assert "app.bsky.feed.getLikes" not in appview.calls  # off by default
+        store.merge((await source.poll(client, T0)).frame)
+    assert without.frame.filter(pl.col("metric") == "likers").is_empty()
+    deltas = store.deltas()
+    likers = deltas.filter(pl.col("metric") == "likers").sort("ts")
+    assert likers["ts"].to_list() == [
+        datetime(2026, 8, 1, 13, 58, tzinfo=UTC),
+        datetime(2026, 8, 1, 13, 59, tzinfo=UTC),
+    ]
+    assert likers["reach"].to_list() == [100, 100]
+    # fan1 reposted and liked: one resharer and one liker, neither hides the other
+    assert deltas.filter(pl.col("metric") == "resharers")["actor"].to_list() == ["did:plc:fan0001"]

@@ -251,8 +251,31 @@ async def test_rate_limit_while_paging_keeps_counters_boosters_and_cursor() -> N
         second = await source.poll(client, T0 + timedelta(minutes=1))
         store.merge(second.frame)
     assert counters(first.frame)["reposts"] == 1.0  # the counters of the poll survive
-    assert "boosters paused: masto: HTTP 429" in first.summary
+    assert "accounts paused: masto: HTTP 429" in first.summary
     assert first.retry_in is not None and first.retry_in >= 30
     events = store.deltas().filter(pl.col("metric") == "resharers")
     assert events.height == 6  # pages 1-2 from the first poll, page 3 resumed in the second
     assert events.filter(pl.col("ts") == T0).height == 4
+
+
+async def test_likers_opt_in_from_favourited_by() -> None:
+    entry = recorded("test_status_favourited_by.json", "/favourited_by")
+    status_id = entry["uri"].split("/")[-2]
+    liked = body_of(cassette("test_status_favourited_by.json")[1])  # after the favourite
+    router = Router()
+    router.add(f"/api/v1/statuses/{status_id}", liked)
+    router.add(f"/api/v1/statuses/{status_id}/reblogged_by", [])
+    router.add(
+        f"/api/v1/statuses/{status_id}/favourited_by", body_of(entry), headers=headers_of(entry)
+    )
+    async with router.client() as client:
+        plain = await MastodonSource("masto", [post(status_id)]).poll(client, T0)
+        assert not any(p.endswith("/favourited_by") for p in router.paths())
+        result = await MastodonSource("masto", [post(status_id)], likers=True).poll(client, T0)
+    assert plain.frame.filter(pl.col("metric") == "likers").is_empty()
+    likers = result.frame.filter(pl.col("metric") == "likers")
+    assert likers["actor"].to_list() == ["mastodonpy_test@localhost"]
+    assert likers["id"].to_list() == [
+        f"@mastodonpy_test/{status_id}|likers|mastodonpy_test@localhost"
+    ]
+    assert result.facts["reach"] == 0  # likes never add to reach
