@@ -30,7 +30,7 @@ from engmon.errors import (
     SourceUnreachable,
 )
 from engmon.sources.base import PollResult, Source
-from engmon.sources.http import fetch_json, shape_error
+from engmon.sources.http import JsonResponse, fetch_json, shape_error
 from engmon.sources.options import SourceOptions
 from engmon.sources.posturl import MastodonPost
 from engmon.sources.social import (
@@ -105,6 +105,11 @@ class MastodonSource(Source):
         self._paging_errors: list[SourceError] = []
 
     @property
+    def _calls_per_post(self) -> int:
+        """Requests one post may cost in a poll: its status and each listing's page budget."""
+        return 1 + self.pages_per_poll * (int(self.resharers) + int(self.likers))
+
+    @property
     def paging(self) -> bool:
         """Whether boosters are still being paged through (a backlog is left to read)."""
         return any(
@@ -117,7 +122,7 @@ class MastodonSource(Source):
         auth = "with token" if self._token else "public"
         return f"mastodon {self.name}: {len(self.posts)} post(s), {auth}"
 
-    async def _get(self, client: httpx.AsyncClient, url: str) -> Any:
+    async def _get(self, client: httpx.AsyncClient, url: str) -> JsonResponse:
         headers = {"Accept": "application/json"}
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
@@ -174,7 +179,7 @@ class MastodonSource(Source):
                 followers = count(account.get("followers_count"))
                 poster = str(account.get("url") or account.get("acct") or post.user)
                 self._posters.see(poster, post.label, followers)
-            wait = pacing(response.headers, 1 + self.pages_per_poll)
+            wait = pacing(response.headers, self._calls_per_post)
             if wait is not None:
                 waits.append(wait)
             for listing, wanted in (
@@ -229,7 +234,7 @@ class MastodonSource(Source):
             response = await self._get(client, url)
             if not isinstance(response.body, list):
                 raise shape_error(self.name, f"{listing} is not a list of accounts")
-            wait = pacing(response.headers, 1 + self.pages_per_poll)
+            wait = pacing(response.headers, self._calls_per_post)
             if wait is not None:
                 last_wait.append(wait)
             accounts = [a for a in response.body if isinstance(a, dict) and "id" in a]
