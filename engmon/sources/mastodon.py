@@ -261,7 +261,7 @@ def _about_post(exc: SourceError, name: str, post: MastodonPost) -> SourceError:
     """A 404/403 on the status itself, said first (the dashboard shows only a line's start)."""
     if isinstance(exc, SourceNotFound):
         return SourceNotFound(
-            f"{name}: post not found (deleted, private or a wrong id): {post.url}"
+            f"{name}: post not found (HTTP 404: deleted, private or a wrong id): {post.url}"
         )
     if isinstance(exc, SourceAuthError):
         return SourceAuthError(

@@ -167,7 +167,7 @@ async def test_deleted_post_is_a_clear_status_not_a_crash() -> None:
         assert await poller.poll_once(client, T0) is None
     assert poller.status.state == "failed"
     assert poller.status.last_error is not None
-    assert poller.status.last_error.startswith("masto: post not found (deleted, private")
+    assert poller.status.last_error.startswith("masto: post not found (HTTP 404: deleted, private")
     assert poller.status.last_error.endswith(ref_url())
 
 
