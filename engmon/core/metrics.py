@@ -16,7 +16,7 @@ from typing import Final
 
 import polars as pl
 
-from engmon.core.schema import ENGAGEMENT_METRICS, METRICS, UTC_US
+from engmon.core.schema import ENGAGEMENT_METRICS, METRICS, UTC_US, breakdown_rows
 
 MINUTES_SCHEMA: Final = pl.Schema(
     {
@@ -52,9 +52,13 @@ def minute_index(post_time: datetime) -> pl.Expr:
 
 
 def minute_counts(deltas: pl.LazyFrame, post_time: datetime) -> pl.LazyFrame:
-    """Sum increments per (metric, minute since post), with reach and the first increase."""
+    """Sum increments per (metric, minute since post), with reach and the first increase.
+
+    Breakdown rows (`umami:referrer`...) repeat what the time series holds: left out here.
+    """
     return (
-        deltas.with_columns(minute_index(post_time))
+        deltas.filter(~breakdown_rows())
+        .with_columns(minute_index(post_time))
         .group_by("metric", "minute")
         .agg(
             value=pl.col("value").sum(),
@@ -75,10 +79,12 @@ def merge_minutes(held: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:
         return held
     if held.is_empty():
         return new.sort("metric", "minute")
-    touched = held.join(new.select("metric", "minute"), on=["metric", "minute"], how="semi")
-    untouched = held.join(new.select("metric", "minute"), on=["metric", "minute"], how="anti")
+    # one lazy query, one collect: at a few thousand rows per-call overhead is the cost
+    keys = new.lazy().select("metric", "minute")
+    touched = held.lazy().join(keys, on=["metric", "minute"], how="semi")
+    untouched = held.lazy().join(keys, on=["metric", "minute"], how="anti")
     combined = (
-        pl.concat([touched, new])
+        pl.concat([touched, new.lazy()])
         .group_by("metric", "minute")
         .agg(
             value=pl.col("value").sum(),
@@ -87,7 +93,7 @@ def merge_minutes(held: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:
         )
         .cast(MINUTES_SCHEMA)
     )
-    return pl.concat([untouched, combined]).sort("metric", "minute")
+    return pl.concat([untouched, combined]).sort("metric", "minute").collect(engine="in-memory")
 
 
 def until(minutes: pl.LazyFrame, minute: int | None) -> pl.LazyFrame:
