@@ -208,7 +208,6 @@ class BlueskySource(Source):
         extra = [
             reach_text(
                 sum(s.resharers for s in states),
-                sum(s.reach for s in states),
                 sum(
                     len(s.reposts.pending) + len(s.quotes.pending) + len(s.waiting) for s in states
                 ),

@@ -198,7 +198,6 @@ class MastodonSource(Source):
         extra = [
             reach_text(
                 sum(s.resharers for s in self._state.values()),
-                sum(s.reach for s in self._state.values()),
                 sum(len(s.walk.pending) for s in self._state.values()),
             )
         ]

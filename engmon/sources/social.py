@@ -283,9 +283,13 @@ def add_counts(into: dict[str, float], counts: Mapping[str, int | None]) -> None
             into[metric] = into.get(metric, 0.0) + value
 
 
-def reach_text(resharers: int, reach: int, pending: int) -> str:
-    """`12 resharers, reach 34,100` (+ how many pages/profiles are still to read)."""
-    text = f"{resharers} resharers, reach {reach:,}"
+def reach_text(resharers: int, pending: int) -> str:
+    """`12 resharers` (+ how many pages/profiles are still to read).
+
+    The reach itself travels in PollResult.facts["reach"], which `check` and the plain watch
+    log print after the summary.
+    """
+    text = f"{resharers} resharers"
     return f"{text} ({pending} still paging)" if pending else text
 
 

@@ -208,7 +208,6 @@ class XSource(Source):
             extra = [
                 reach_text(
                     sum(s.resharers for s in states),
-                    sum(s.reach for s in states),
                     sum(len(s.walk.pending) for s in states),
                 ),
                 *notes,
