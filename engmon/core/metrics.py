@@ -171,8 +171,9 @@ def summary(
     Columns: `metric`, `count` (level + increases), `reach`, `peak` (largest bucket of `width`
     minutes), `peak_minute` (its first minute), `velocity` (mean per minute over the last
     `velocity_window` minutes; with `elapsed_s` only over the time those minutes really
-    covered, so the partial current minute and the first minutes are not diluted), `first_s` (seconds from post to first increase, needs
-    `post_time`), `level` (counter level before watching).
+    covered, so the partial current minute and the first minutes are not diluted),
+    `first_s` (seconds from post to first increase, needs `post_time`), `level` (counter level
+    before watching).
     """
     # two group_bys (per bucket, then per metric) instead of four aggregates and their joins:
     # the dashboard calls this every render tick
