@@ -435,16 +435,15 @@ def forecast_from_deltas(
             at_s,
         )
     whole_minutes = int(at_s // 60)
-    per_minute = (
+    minutes = (
         deltas.filter(pl.col("metric") == fallback_metric, pl.col("value") > 0)
         .with_columns(minute=(_seconds_since(post_time) // 60).cast(pl.Int64))
         .filter(pl.col("minute") >= 0, pl.col("minute") < whole_minutes)
         .group_by("minute")
         .agg(pl.col("value").sum())
     )
-    counts = np.zeros(whole_minutes, dtype=np.float64)
-    if per_minute.height:
-        counts[per_minute.get_column("minute").to_numpy()] = per_minute.get_column(
-            "value"
-        ).to_numpy()
+    counts = np.zeros(max(whole_minutes, 0), dtype=np.float64)
+    np.add.at(
+        counts, minutes.get_column("minute").to_numpy(), minutes.get_column("value").to_numpy()
+    )
     return curve_forecast(counts)
