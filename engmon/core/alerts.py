@@ -19,16 +19,21 @@ from typing import Final, Literal
 
 AlertKind = Literal["spike", "flat"]
 
-DEFAULT_COOLDOWN_S: Final = 600.0
+DEFAULT_COOLDOWN_S: Final = 300.0
+"""The `[alerts]` table's default cool-down (engmon.config)."""
 COMMAND_TIMEOUT_S: Final = 30.0
 
 
 @dataclass(frozen=True)
 class AlertRules:
-    """What to alert on; None switches a rule off. `command` runs on each alert (argv)."""
+    """What to alert on; None switches a rule off. `command` runs on each alert (argv).
+
+    Mirrors the config's `[alerts]` table; `band_spikes` also alerts when the rate goes over
+    the expected band of past posts (only when there is a history to draw one).
+    """
 
     spike_per_min: float | None = None
-    flat_minutes: float | None = 10.0
+    flat_minutes: float | None = None
     command: tuple[str, ...] = ()
     cooldown_s: float = DEFAULT_COOLDOWN_S
     band_spikes: bool = True
