@@ -20,10 +20,12 @@ from engmon.core.forecast import (
     TAKING_OFF,
     Forecast,
     curve_forecast,
+    forecast_from_deltas,
     reshare_events,
     seismic_forecast,
 )
-from engmon.core.schema import CLICKS
+from engmon.core.schema import CLICKS, RESHARE_METRICS, RESHARERS, conform
+from engmon.core.store import observations_to_deltas
 
 
 def _count(value: float) -> str:
@@ -128,3 +130,54 @@ def compute_outlook(
         count = float(per_minute(minutes, metric, whole).sum())
         standing = bands.standing(history, count * 1000.0 / followers, whole - 1)
     return Outlook(forecast, metric, rate_band, standing)
+
+
+def forecast_vs_actual(
+    observations: pl.LazyFrame,
+    post_time: datetime,
+    followers: int | None,
+    at_s: float,
+    metric: str = CLICKS,
+) -> dict[str, object]:
+    """The forecast made `at_s` after the post beside the file's actual final size (for
+    `report --forecast`): the forecast's fields plus `counts`, `actual` and `relative_error`."""
+    wanted = [*RESHARE_METRICS, RESHARERS, metric]
+    chosen = conform(observations).filter(pl.col("metric").is_in(wanted))
+    deltas = observations_to_deltas(chosen).collect()
+    made = forecast_from_deltas(deltas, post_time, followers, at_s, fallback_metric=metric)
+    if made.model == SEISMIC:
+        actual = float(reshare_events(deltas, post_time).height)
+    else:
+        counted = deltas.filter(pl.col("metric") == metric, pl.col("value") > 0)
+        actual = float(counted.get_column("value").sum())
+    error = None
+    if made.predicted is not None and actual > 0:
+        error = abs(made.predicted - actual) / actual
+    return {
+        **made.as_dict(),
+        "counts": forecast_noun(made, metric),
+        "actual": actual,
+        "relative_error": error,
+    }
+
+
+def forecast_lines(result: dict[str, object]) -> list[str]:
+    """Text lines for `report --forecast`: the forecast, then the actual final size."""
+    noun = str(result["counts"])
+    at = float(result["at_s"])  # type: ignore[arg-type]
+    head = f"forecast at +{at / 60:.0f}m ({result['model']}): "
+    predicted, low, high = result["predicted"], result["low"], result["high"]
+    if result["state"] == TAKING_OFF:
+        head += f"taking off, no upper limit ({result['observed']:.0f} {noun} so far)"
+    elif isinstance(predicted, float):
+        top = f"{high:.0f}" if isinstance(high, float) else "no limit"
+        bottom = f"{low:.0f}" if isinstance(low, float) else "?"
+        head += f"~{predicted:.0f} {noun} in total (95%: {bottom}–{top}), {result['sure']}"
+    else:
+        head += str(result["sure"])
+    actual = float(result["actual"])  # type: ignore[arg-type]
+    tail = f"actual final size: {actual:.0f} {noun}"
+    error = result["relative_error"]
+    if isinstance(error, float):
+        tail += f" (relative error {error:.0%})"
+    return [head, tail]

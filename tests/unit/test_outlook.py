@@ -88,3 +88,43 @@ def test_outlook_stands_against_history() -> None:
     bare = outlook.compute_outlook(thin, "clicks", None, 2000, store.minutes(), 1230)
     assert bare.band is None and bare.standing is None
     assert len(bare.phrases()) == 1
+
+
+def _observations(metric: str, seconds: list[float], reach: int | None) -> pl.LazyFrame:
+    return pl.DataFrame(
+        {
+            "ts": [POST + timedelta(seconds=s) for s in seconds],
+            "metric": [metric] * len(seconds),
+            "value": [1.0] * len(seconds),
+            "reach": [reach] * len(seconds),
+            "id": [f"l{i}" for i in range(len(seconds))],
+        },
+        schema_overrides={"reach": pl.Int64},
+    ).lazy()
+
+
+def test_forecast_vs_actual_on_a_cascade() -> None:
+    seconds = [float(s) for s in range(10, 110, 10)] + [4000.0, 5000.0, 9000.0]
+    observations = _observations("reposts", seconds, 0)
+    result = outlook.forecast_vs_actual(observations, POST, 100_000, 300.0)
+    made = seismic_forecast(np.asarray(seconds), np.zeros(13), 100_000.0, 300.0)
+    assert result["predicted"] == made.predicted
+    assert result["actual"] == 13.0
+    assert made.predicted is not None
+    assert result["relative_error"] == abs(made.predicted - 13) / 13
+    lines = outlook.forecast_lines(result)
+    assert lines[0].startswith("forecast at +5m (SEISMIC): ~")
+    assert "reshares in total (95%: " in lines[0]
+    assert lines[1].startswith("actual final size: 13 reshares (relative error ")
+
+
+def test_forecast_vs_actual_without_enough_data() -> None:
+    observations = _observations("clicks", [5.0, 70.0, 3000.0], None)
+    result = outlook.forecast_vs_actual(observations, POST, 1000, 3600.0)
+    assert result["state"] == "not-enough-data"
+    assert result["actual"] == 3.0
+    assert result["relative_error"] is None
+    assert outlook.forecast_lines(result) == [
+        "forecast at +60m (power-law decay fit): not enough data yet (3 events so far)",
+        "actual final size: 3 clicks",
+    ]
