@@ -166,30 +166,31 @@ def summary(
     `velocity_window` whole minutes), `first_s` (seconds from post to first increase, needs
     `post_time`), `level` (counter level before watching).
     """
-    seen = minutes.filter(pl.col("minute") < now_minute)
-    totals = seen.group_by("metric").agg(
+    # two group_bys (per bucket, then per metric) instead of four aggregates and their joins:
+    # the dashboard calls this every render tick
+    lo = now_minute - velocity_window
+    per_bucket = (
+        minutes.filter(pl.col("minute") < now_minute)
+        .with_columns(bucket=(pl.col("minute") // width) * width)
+        .group_by("metric", "bucket")
+        .agg(
+            value=pl.col("value").sum(),
+            reach=pl.col("reach").sum(),
+            first_ts=pl.col("first_ts").min(),
+            recent=pl.col("value").filter(pl.col("minute") >= lo).sum(),
+        )
+    )
+    after = pl.col("bucket") >= 0  # buckets before the post never count as the peak
+    by_bucket = pl.col("value").filter(after).sort_by(pl.col("bucket").filter(after))
+    out = per_bucket.group_by("metric").agg(
         increase=pl.col("value").sum(),
         reach=pl.col("reach").sum(),
         first_ts=pl.col("first_ts").min(),
+        peak=pl.col("value").filter(after).max(),
+        # first occurrence of the largest bucket in time order: the earliest peak wins ties
+        peak_minute=pl.col("bucket").filter(after).sort().get(by_bucket.arg_max()),
+        velocity=pl.col("recent").sum() / velocity_window,
     )
-    per_bucket = (
-        seen.filter(pl.col("minute") >= 0)
-        .with_columns(bucket=(pl.col("minute") // width) * width)
-        .group_by("metric", "bucket")
-        .agg(value=pl.col("value").sum())
-    )
-    peaks = (
-        per_bucket.sort("value", "bucket", descending=[True, False])
-        .group_by("metric", maintain_order=True)
-        .agg(peak=pl.col("value").first(), peak_minute=pl.col("bucket").first())
-    )
-    lo = now_minute - velocity_window
-    velocity = (
-        seen.filter(pl.col("minute") >= lo)
-        .group_by("metric")
-        .agg(velocity=pl.col("value").sum() / velocity_window)
-    )
-    out = totals.join(peaks, on="metric", how="left").join(velocity, on="metric", how="left")
     if levels is not None:
         level = levels.group_by("metric").agg(level=pl.col("level").sum())
         out = out.join(level, on="metric", how="full", coalesce=True)

@@ -15,6 +15,7 @@ only, so a tick with a few new rows costs the same whether 1k or 10M rows came b
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -22,7 +23,7 @@ from typing import Final
 import polars as pl
 
 from engmon.core import metrics
-from engmon.core.schema import OBSERVATION_SCHEMA, conform
+from engmon.core.schema import KINDS, OBSERVATION_SCHEMA, conform
 
 BUCKET_KEY: Final = (
     "source",
@@ -115,30 +116,81 @@ def bucket_deltas(buckets: pl.DataFrame, state: pl.DataFrame) -> tuple[pl.DataFr
     return deltas, new_state
 
 
-def observations_to_deltas(observations: pl.LazyFrame) -> pl.LazyFrame:
+def observations_to_deltas(
+    observations: pl.LazyFrame,
+    repeated: pl.DataFrame | None = None,
+    kinds: Collection[str] = KINDS,
+) -> pl.LazyFrame:
     """Whole-file version of the merge rules, lazily: what a store would hold after merging it.
 
     Used by `engmon report` so a 10M-row file streams through without building a store.
     Levels (first counter samples) are dropped here; `counter_levels` returns them.
+    A caller that scanned ahead may pass `repeated` (the collected `repeated_id_hashes`: when
+    empty, no event needs deduplicating) and `kinds` (the row kinds present), so the plan
+    reads each row once and never holds the file in memory.
     """
-    events = observations.filter(pl.col("kind") == "event")
-    with_id = events.filter(pl.col("id").is_not_null()).unique(
-        subset=["source", "id"], keep="first", maintain_order=False
+    parts: list[pl.LazyFrame] = []
+    if "event" in kinds:
+        events = observations.filter(pl.col("kind") == "event")
+        if repeated is not None and repeated.is_empty():
+            parts.append(events)
+        else:
+            parts.append(events.filter(pl.col("id").is_null()))
+            parts.append(unique_events(events.filter(pl.col("id").is_not_null()), repeated))
+    if "bucket" in kinds:
+        parts.append(
+            observations.filter(pl.col("kind") == "bucket").unique(
+                subset=list(BUCKET_KEY), keep="last", maintain_order=True
+            )
+        )
+    if "total" in kinds:
+        key = list(TOTAL_KEY)
+        parts.append(
+            observations.filter(pl.col("kind") == "total")
+            .sort("ts", maintain_order=True)
+            .with_columns(_hwm=pl.col("value").cum_max().over(key))
+            .with_columns(value=(pl.col("_hwm") - pl.col("_hwm").shift(1).over(key)).fill_null(0.0))
+            .drop("_hwm")
+            .filter(pl.col("value") > 0)
+        )
+    if not parts:
+        return observations.clear()
+    return pl.concat(parts, how="vertical")
+
+
+def repeated_id_hashes(events: pl.LazyFrame) -> pl.LazyFrame:
+    """64-bit hashes of event ids that occur more than once (column `_h`), usually none.
+
+    Sorting 10M hashes and comparing neighbours takes a fraction of a second, where a
+    hash-table `unique` over 10M string ids takes seconds.
+    """
+    return (
+        events.filter(pl.col("id").is_not_null())
+        .select(_h=pl.col("id").hash())
+        .sort("_h")
+        .filter(pl.col("_h") == pl.col("_h").shift(1))
+        .unique()
     )
-    without_id = events.filter(pl.col("id").is_null())
-    buckets = observations.filter(pl.col("kind") == "bucket").unique(
-        subset=list(BUCKET_KEY), keep="last", maintain_order=True
-    )
-    key = list(TOTAL_KEY)
-    totals = (
-        observations.filter(pl.col("kind") == "total")
-        .sort("ts", maintain_order=True)
-        .with_columns(_hwm=pl.col("value").cum_max().over(key))
-        .with_columns(value=(pl.col("_hwm") - pl.col("_hwm").shift(1).over(key)).fill_null(0.0))
-        .drop("_hwm")
-        .filter(pl.col("value") > 0)
-    )
-    return pl.concat([without_id, with_id, buckets, totals], how="vertical")
+
+
+def unique_events(events: pl.LazyFrame, repeated: pl.DataFrame | None = None) -> pl.LazyFrame:
+    """Events with an id, each (source, id) once (exact).
+
+    Only rows whose id hash repeats (true duplicates, or a rare collision) go through the
+    exact `unique` on (source, id). `repeated` (from `repeated_id_hashes`, collected) lets a
+    caller stream the rest without a second look at every id.
+    """
+    hashed = events.with_columns(_h=pl.col("id").hash())
+    if repeated is not None:  # a small list known ahead: a filter streams, a join would not
+        listed = pl.col("_h").is_in(repeated.get_column("_h").implode())
+        singles = hashed.filter(~listed)
+        candidates = hashed.filter(listed)
+    else:
+        found = repeated_id_hashes(events)
+        singles = hashed.join(found, on="_h", how="anti")
+        candidates = hashed.join(found, on="_h", how="semi")
+    candidates = candidates.unique(subset=["source", "id"], keep="first", maintain_order=True)
+    return pl.concat([singles, candidates]).drop("_h")
 
 
 def counter_levels(observations: pl.LazyFrame) -> pl.LazyFrame:

@@ -1,0 +1,155 @@
+"""The verdict: one plain sentence answering "is it working?", from a few numbers.
+
+Pure and headless: the dashboard, `report` and alerts can all phrase the same facts the same
+way. The trend words are deliberately few (`just starting`, `flat`, `rising`, `steady`,
+`peaked and slowing`) so a reader learns them at a glance. Later phrases (a forecast, the
+expected band of your past posts) are appended through `extra`, never by editing the sentence.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final, Literal
+
+Trend = Literal["just starting", "flat", "rising", "steady", "peaked and slowing"]
+
+JUST_STARTED_MIN: Final = 5.0
+"""Before this many minutes after the post, nothing can be called flat or rising yet."""
+FLAT_PER_1K: Final = 0.05
+"""Engagement per 1k followers below which a post that is 10+ minutes old is flat."""
+FLAT_RATE: Final = 0.2
+"""Without a follower count: per-minute velocity and peak at or below which a post is flat."""
+
+
+SINGULAR: Final = {"replies": "reply"}
+"""Metric names whose singular is not the plural minus its `s`."""
+
+
+@dataclass(frozen=True)
+class VerdictFacts:
+    """What the verdict is computed from, as it stood at the clock.
+
+    `metric`/`count`: the headline metric and its count; `engagement`: the honest metrics
+    summed (clicks, replies, reposts, quotes); `velocity`: headline per minute over the last
+    few minutes, `prior_velocity` over the few before; `peak_rate`/`peak_minute`: the busiest
+    minute so far.
+    """
+
+    elapsed_s: float
+    followers: int | None
+    metric: str
+    count: float
+    engagement: float
+    velocity: float
+    prior_velocity: float
+    peak_rate: float
+    peak_minute: int | None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The trend word and the sentence shown in the verdict panel."""
+
+    trend: Trend
+    text: str
+
+
+def compact_count(value: float) -> str:
+    """Human count: 950, 2.1k, 12k, 1.2M (followers, reach)."""
+    size = abs(value)
+    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if size >= limit:
+            scaled = value / limit
+            text = f"{scaled:.1f}" if abs(scaled) < 10 else f"{scaled:.0f}"
+            return text.removesuffix(".0") + suffix
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
+
+
+def rate_text(value: float) -> str:
+    """A small rate readably: 14, 1.2, 0.45, 0.03, 0.003 (one significant digit below 0.1)."""
+    if value == 0:
+        return "0"
+    size = abs(value)
+    if size >= 10:
+        return f"{value:.0f}"
+    if size >= 1:
+        return f"{value:.1f}".removesuffix(".0")
+    if size >= 0.1:
+        return f"{value:.2f}".rstrip("0")
+    digits = -math.floor(math.log10(size))
+    return f"{value:.{digits}f}"
+
+
+def elapsed_text(seconds: float) -> str:
+    """`under a minute`, `12 min`, `3 h 05 min`, `2 days 4 h`: time since the post in words.
+
+    Whole minutes only: the dashboard recomputes the verdict once per minute of the clock.
+    """
+    total = max(0, int(seconds))
+    if total < 60:
+        return "under a minute"
+    minutes = total // 60
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, mins = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {mins:02d} min"
+    days, hrs = divmod(hours, 24)
+    return f"{days} days {hrs} h"
+
+
+def per_thousand(count: float, followers: int | None) -> float | None:
+    """Count per 1k followers of the poster (None when the audience is unknown)."""
+    if not followers:
+        return None
+    return count * 1000.0 / followers
+
+
+def classify(facts: VerdictFacts) -> Trend:
+    """The trend word for these facts (rules in the module constants)."""
+    minutes = facts.elapsed_s / 60.0
+    if minutes < JUST_STARTED_MIN:
+        return "just starting"
+    rate_1k = per_thousand(facts.engagement, facts.followers)
+    if facts.count <= 0:
+        return "flat" if minutes >= 2 * JUST_STARTED_MIN else "just starting"
+    if rate_1k is not None:
+        if minutes >= 2 * JUST_STARTED_MIN and rate_1k < FLAT_PER_1K:
+            return "flat"
+    elif facts.velocity <= FLAT_RATE and facts.peak_rate <= 1:
+        return "flat"
+    peak_age = minutes - (facts.peak_minute or 0)
+    if peak_age > JUST_STARTED_MIN and facts.velocity < 0.5 * facts.peak_rate:
+        return "peaked and slowing"
+    if facts.velocity > 1.2 * facts.prior_velocity and facts.velocity >= 0.5 * facts.peak_rate:
+        return "rising"
+    return "steady"
+
+
+def metric_words(count: float, metric: str) -> str:
+    """`3 clicks`, `1 click`, `12 reposts`: a count with its metric, singular when one."""
+    name = metric
+    if count == 1:
+        name = SINGULAR.get(metric, metric.removesuffix("s"))
+    return f"{compact_count(count)} {name}"
+
+
+def verdict(facts: VerdictFacts, extra: Sequence[str] = ()) -> Verdict:
+    """The verdict sentence, e.g. "12 min after a post to 1.2M followers: 3 clicks, 0.003 per
+    1k followers — flat". `extra` phrases (forecast, expected band) follow as sentences."""
+    trend = classify(facts)
+    when = elapsed_text(facts.elapsed_s)
+    if facts.elapsed_s < 0:
+        text = f"{elapsed_text(-facts.elapsed_s)} before the post: waiting for it to go out"
+        return Verdict("just starting", ". ".join([text, *extra]))
+    audience = (
+        f"a post to {compact_count(facts.followers)} followers" if facts.followers else "the post"
+    )
+    parts = [metric_words(facts.count, facts.metric)]
+    rate_1k = per_thousand(facts.engagement, facts.followers)
+    if rate_1k is not None:
+        parts.append(f"{rate_text(rate_1k)} per 1k followers")
+    text = f"{when} after {audience}: {', '.join(parts)} — {trend}"
+    return Verdict(trend, ". ".join([text, *extra]))

@@ -1,0 +1,381 @@
+"""`engmon report`: a file's engagement metrics, headless, as they stood at an offset.
+
+The whole file goes through the store's merge rules lazily (`observations_to_deltas`), then
+is reduced to per-minute counts (`metrics.minute_counts`) and a per-metric summary; nothing
+loops over rows. A Parquet file in the observation schema is scanned, never loaded whole.
+
+JSON keys (stable): `campaign`, `link`, `post_time`, `at_s`, `bucket`, `bucket_s`,
+`followers`, `engagement`, `per_1k_followers`, `verdict`, `notes`,
+`metrics: {name: {count, reach, peak: {value, at_s}, velocity_per_min, first_s}}` and
+`buckets: {name: [{at_s, value, reach, cumulative}]}`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Final
+
+import polars as pl
+
+from engmon.core import metrics
+from engmon.core.campaign import Campaign
+from engmon.core.schema import (
+    ENGAGEMENT_METRICS,
+    FOLLOWERS,
+    KINDS,
+    REQUIRED_COLUMNS,
+    UTC_US,
+    conform,
+)
+from engmon.core.store import counter_levels, observations_to_deltas, repeated_id_hashes
+from engmon.errors import ConfigError, EngmonError
+from engmon.sources.files import FileSpec, LoadedFile, load_observations
+
+OUTPUT_FORMATS: Final = ("text", "json", "csv")
+VELOCITY_WINDOW: Final = 5
+"""Minutes the velocity ("per minute now") averages over."""
+VERDICTS: Final = ((0.5, "flat"), (2.0, "modest"), (10.0, "working"), (math.inf, "strong"))
+"""Engagement per 1k followers of the poster below each bound -> the word for it."""
+
+
+@dataclass(frozen=True)
+class _Input:
+    observations: pl.LazyFrame
+    campaign: Campaign
+    first: datetime
+    last: datetime
+    notes: list[str]
+    repeated: pl.DataFrame | None = None  # id hashes that repeat, when scanned ahead
+    counters: bool = True  # whether any total rows may be present
+    metric_names: tuple[str, ...] = ()  # every metric in the file, shown at 0 before it starts
+
+
+def run_report(
+    spec: FileSpec,
+    *,
+    output_format: str = "text",
+    bucket: str = "1m",
+    at: str | None = None,
+    forecast: bool = False,
+) -> str:
+    """The report on `spec`'s file as text, JSON or CSV (ending with a newline)."""
+    if output_format not in OUTPUT_FORMATS:
+        raise ConfigError(f"--format {output_format!r}: use one of {', '.join(OUTPUT_FORMATS)}")
+    try:
+        width = metrics.parse_bucket(bucket)
+    except ValueError:
+        raise ConfigError(f"--bucket {bucket!r}: use minutes like 1m, 5m, 15m, 1h or 1d") from None
+    offset: timedelta | None = None
+    if at is not None:
+        try:
+            offset = metrics.parse_offset(at)
+        except ValueError:
+            raise ConfigError(f"--at {at!r}: use seconds or 90s, 15m, 1h, 1h30m") from None
+        if offset < timedelta(0):
+            raise ConfigError(f"--at {at!r}: must not be before the post")
+    if forecast:
+        # hook for the forecast (engmon.core.forecast), which lands separately
+        raise EngmonError("--forecast: forecast is not available yet")
+    data = _read(spec)
+    report = build_report(data, width=width, offset=offset)
+    if output_format == "json":
+        return json.dumps(report, indent=2) + "\n"
+    if output_format == "csv":
+        return _csv(report)
+    return _text(report)
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def _read(spec: FileSpec) -> _Input:
+    """The file's observations, lazily where the file allows (Parquet in the schema)."""
+    path = spec.path
+    plain = not spec.mapped and spec.file_format in ("auto", "observations")
+    if plain and path.is_file() and _is_parquet(path):
+        scanned = _scan_parquet(spec)
+        if scanned is not None:
+            return scanned
+    return _from_loaded(load_observations(spec))
+
+
+def _is_parquet(path: Path) -> bool:
+    if path.suffix.lower() in (".parquet", ".pq"):
+        return True
+    with path.open("rb") as handle:
+        return handle.read(4) == b"PAR1"
+
+
+def _from_loaded(loaded: LoadedFile) -> _Input:
+    frame = loaded.frame
+    first, last = frame.get_column("ts").min(), frame.get_column("ts").max()
+    assert isinstance(first, datetime) and isinstance(last, datetime)
+    campaign = loaded.campaign
+    if campaign.post_time is None:
+        campaign = Campaign(campaign.name, campaign.link, first, campaign.followers)
+    names = tuple(frame.get_column("metric").unique().to_list())
+    return _Input(frame.lazy(), campaign, first, last, list(loaded.notes), metric_names=names)
+
+
+def _scan_parquet(spec: FileSpec) -> _Input | None:
+    """Scan an observation-schema Parquet file lazily; None when it needs the full loader.
+
+    Only the columns the metrics use are read. Files with text times, bad values or
+    missing columns go through `load_observations`, which names the row at fault.
+    """
+    path = spec.path
+    try:
+        scan = pl.scan_parquet(path)
+        schema = scan.collect_schema()
+    except (pl.exceptions.PolarsError, OSError):
+        return None
+    names = schema.names()
+    if any(name not in names for name in REQUIRED_COLUMNS):
+        return None
+    if not isinstance(schema["ts"], pl.Datetime) or not schema["value"].is_numeric():
+        return None
+    lf = scan
+    if "kind" in names:
+        lf = lf.with_columns(pl.col("kind").cast(pl.String))
+    ts = pl.col("ts")
+    if schema["ts"].time_zone is None:
+        lf = lf.with_columns(ts.dt.replace_time_zone("UTC"))
+    value = pl.col("value").cast(pl.Float64)
+    stats_exprs = [
+        ts.min().alias("first"),
+        ts.max().alias("last"),
+        ((value < 0) | value.is_nan() | value.is_infinite()).any().alias("bad"),
+        value.filter(pl.col("metric") == FOLLOWERS).last().alias("followers"),
+        pl.col("metric").unique().implode().alias("metrics"),
+        (pl.col("kind") != "event").any().alias("others")
+        if "kind" in names
+        else pl.lit(False).alias("others"),
+    ]
+    plans = [lf.select(stats_exprs)]
+    if "id" in names:
+        plans.append(repeated_id_hashes(lf.select(pl.col("id").cast(pl.String))))
+    collected = pl.collect_all(plans, engine="streaming")
+    stats = collected[0].row(0, named=True)
+    if stats["bad"] or stats["first"] is None:
+        return None  # the full loader reports the row, or that the file is empty
+    repeated = collected[1] if len(collected) > 1 else None
+    if not stats["others"]:
+        # events only: the bucket and counter keys (dimensions) need not be read at all
+        lf = lf.select(name for name in _EVENT_COLUMNS if name in names)
+    followers = spec.followers
+    if followers is None and stats["followers"] is not None and stats["followers"] >= 1:
+        followers = int(stats["followers"])
+    first = stats["first"].astimezone(UTC)
+    campaign = Campaign(path.stem, None, spec.post_time or first, followers)
+    return _Input(
+        conform(lf),
+        campaign,
+        first,
+        stats["last"].astimezone(UTC),
+        [],
+        repeated=repeated,
+        counters=bool(stats["others"]),
+        metric_names=tuple(stats["metrics"]),
+    )
+
+
+_EVENT_COLUMNS: Final = ("ts", "source", "kind", "metric", "value", "id", "reach")
+
+
+# --- metrics ---------------------------------------------------------------------------------
+
+
+def build_report(data: _Input, *, width: int, offset: timedelta | None) -> dict[str, Any]:
+    """The report as a plain dict (the JSON document): summary per metric and bucket series."""
+    campaign = data.campaign
+    post_time = campaign.post_time or data.first
+    end = data.last - post_time if offset is None else offset
+    at_s = max(0.0, end.total_seconds())
+    now_minute = math.floor(at_s / 60) + 1
+    observations = data.observations
+    if offset is not None:
+        observations = observations.filter(pl.col("ts") <= pl.lit(post_time + offset, dtype=UTC_US))
+    kinds = KINDS if data.counters else ("event",)
+    deltas = observations_to_deltas(observations, data.repeated, kinds)
+    minutes = metrics.minute_counts(deltas, post_time).collect(engine="streaming")
+    levels = (
+        counter_levels(observations).collect(engine="streaming")
+        if data.counters
+        else pl.DataFrame(schema={"metric": pl.String, "level": pl.Float64})
+    )
+    summary = metrics.summary(
+        minutes.lazy(),
+        now_minute=now_minute,
+        width=width,
+        velocity_window=VELOCITY_WINDOW,
+        levels=levels.lazy(),
+        post_time=post_time,
+    ).collect()
+    summary = summary.filter(pl.col("metric") != FOLLOWERS)
+    missing = set(data.metric_names) - set(summary.get_column("metric").to_list()) - {FOLLOWERS}
+    if missing:  # metrics that had not started by `at`: shown at zero
+        zeros = pl.DataFrame({"metric": sorted(missing)}).with_columns(
+            count=pl.lit(0.0), reach=pl.lit(0), peak=pl.lit(0.0), velocity=pl.lit(0.0)
+        )
+        summary = pl.concat([summary, zeros], how="diagonal_relaxed")
+    followers = campaign.followers
+    engaged = metrics.engagement(summary, ENGAGEMENT_METRICS)
+    per_1k = metrics.per_thousand(engaged, followers)
+    order = metrics.order_metrics(summary.get_column("metric").to_list())
+    rows = {row["metric"]: row for row in summary.iter_rows(named=True)}
+    series = _series(minutes, levels, order, width, now_minute)
+    report: dict[str, Any] = {
+        "campaign": campaign.name,
+        "link": campaign.link,
+        "post_time": post_time.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "at_s": at_s,
+        "bucket": f"{width}m" if width % 60 else f"{width // 60}h",
+        "bucket_s": width * 60,
+        "followers": followers,
+        "engagement": _number(engaged),
+        "per_1k_followers": per_1k,
+        "verdict": verdict(per_1k),
+        "notes": data.notes,
+        "metrics": {
+            name: {
+                "count": _number(rows[name]["count"]),
+                "reach": int(rows[name]["reach"]),
+                "peak": {
+                    "value": _number(rows[name]["peak"]),
+                    "at_s": None
+                    if rows[name]["peak_minute"] is None
+                    else int(rows[name]["peak_minute"]) * 60,
+                },
+                "velocity_per_min": rows[name]["velocity"],
+                "first_s": rows[name]["first_s"],
+            }
+            for name in order
+        },
+        "buckets": series,
+    }
+    return report
+
+
+def _series(
+    minutes: pl.DataFrame, levels: pl.DataFrame, order: list[str], width: int, now_minute: int
+) -> dict[str, list[dict[str, Any]]]:
+    """Per metric, one entry per bucket from the post to `now_minute`, with the cumulative."""
+    seen = minutes.filter(pl.col("minute") < now_minute)
+    # cumulative starts at what was there before the post: counter levels, earlier increases
+    before = (
+        pl.concat(
+            [
+                levels.group_by("metric").agg(start=pl.col("level").sum()),
+                seen.filter(pl.col("minute") < 0)
+                .group_by("metric")
+                .agg(start=pl.col("value").sum()),
+            ]
+        )
+        .group_by("metric")
+        .agg(pl.col("start").sum())
+    )
+    starts = dict(before.iter_rows())
+    out: dict[str, list[dict[str, Any]]] = {}
+    for name in order:  # a handful of metrics, each a polars pipeline
+        buckets = metrics.bucketed(seen.lazy(), width, name).collect()
+        filled = metrics.dense(buckets, width, now_minute)
+        cumulative = metrics.with_cumulative(filled.lazy(), float(starts.get(name, 0.0))).collect()
+        out[name] = [
+            {
+                "at_s": int(row["bucket"]) * 60,
+                "value": _number(row["value"]),
+                "reach": int(row["reach"]),
+                "cumulative": _number(row["cumulative"]),
+            }
+            for row in cumulative.iter_rows(named=True)
+        ]
+    return out
+
+
+def verdict(per_1k: float | None) -> str:
+    """One word for engagement per 1k followers: flat, modest, working or strong."""
+    if per_1k is None:
+        return "unknown audience"
+    return next(word for bound, word in VERDICTS if per_1k < bound)
+
+
+def _number(value: float | None) -> float | int | None:
+    if value is None:
+        return None
+    return int(value) if float(value).is_integer() else float(value)
+
+
+# --- output ----------------------------------------------------------------------------------
+
+
+def _offset(seconds: float) -> str:
+    return metrics.offset_text(seconds)
+
+
+def _people(count: int | None) -> str:
+    if count is None:
+        return "an unknown audience"
+    for bound, suffix in ((1_000_000, "M"), (1_000, "k")):
+        if count >= bound:
+            return f"{count / bound:.3g}{suffix} followers"
+    return f"{count} followers"
+
+
+def _rate(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+
+
+def _text(report: dict[str, Any]) -> str:
+    """A human table under a one-line verdict."""
+    names = list(report["metrics"])
+    headline = [
+        f"{report['metrics'][name]['count']} {name}" for name in names if name in ENGAGEMENT_METRICS
+    ]
+    per_1k = report["per_1k_followers"]
+    rate = f", {_rate(per_1k)} per 1k followers" if per_1k is not None else ""
+    lines = [
+        f"{report['campaign']}: {_offset(report['at_s'])} after a post to "
+        f"{_people(report['followers'])} (posted {report['post_time']})",
+        f"{', '.join(headline) or 'no engagement'}{rate} — {report['verdict']}",
+        "",
+        f"{'metric':<12} {'count':>9} {'reach':>11} {'peak/' + report['bucket']:>9} "
+        f"{'peak at':>9} {'per min':>8} {'first':>9}",
+    ]
+    for name in names:
+        row = report["metrics"][name]
+        peak_at = _offset(row["peak"]["at_s"]) if row["peak"]["at_s"] is not None else "-"
+        first = _offset(row["first_s"]) if row["first_s"] is not None else "-"
+        lines.append(
+            f"{name:<12} {row['count']:>9} {row['reach']:>11} {row['peak']['value']:>9} "
+            f"{peak_at:>9} {row['velocity_per_min']:>8.2f} {first:>9}"
+        )
+    lines.extend(f"note: {note}" for note in report["notes"])
+    return "\n".join(lines) + "\n"
+
+
+def _csv(report: dict[str, Any]) -> str:
+    """One row per bucket per metric: metric, at_s, value, reach, cumulative."""
+    frames = [
+        pl.DataFrame(
+            rows,
+            schema={
+                "at_s": pl.Int64,
+                "value": pl.Float64,
+                "reach": pl.Int64,
+                "cumulative": pl.Float64,
+            },
+            strict=False,
+        ).select(pl.lit(name).alias("metric"), pl.all())
+        for name, rows in report["buckets"].items()
+        if rows
+    ]
+    if not frames:
+        return "metric,at_s,value,reach,cumulative\n"
+    buffer = io.StringIO()
+    pl.concat(frames).write_csv(buffer)
+    return buffer.getvalue()

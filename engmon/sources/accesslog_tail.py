@@ -1,0 +1,153 @@
+"""The live `access-log` source: follow a growing log like `tail -F`.
+
+Kept apart from `engmon.sources.accesslog` so replaying a log (`engmon report`) never imports
+the async/HTTP machinery of live sources.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+from engmon.errors import SourceError
+from engmon.sources.accesslog import (
+    CHUNK_BYTES,
+    KIND,
+    AccessLogParser,
+    _empty_seen,
+    first_line_tag,
+    to_observations,
+)
+from engmon.sources.base import PollResult, Source
+
+
+class AccessLogSource(Source):
+    """Follows one access log: reads only new bytes per poll, survives rotation and truncation.
+
+    State is (inode, offset, partial last line, line number, generation tag): a rename
+    rotation drains the old file then opens the new one; a file shorter than the offset was
+    truncated (copytruncate) and is read again from its start as a new generation.
+    """
+
+    kind = KIND
+
+    def __init__(
+        self,
+        name: str,
+        path: Path,
+        parser: AccessLogParser,
+        *,
+        interval: float = 2.0,
+        from_start: bool = True,
+        max_bytes: int = CHUNK_BYTES,
+    ) -> None:
+        super().__init__(name, interval=interval, timeout=interval)
+        self.path = path
+        self.parser = parser
+        self.from_start = from_start
+        self.max_bytes = max_bytes
+        self._file: IO[bytes] | None = None
+        self._inode: int | None = None
+        self._offset = 0
+        self._partial = b""
+        self._line = 1
+        self._tag = ""
+        self._seen = _empty_seen()
+        self._reported_malformed = 0
+
+    def _open(self, at_end: bool) -> bool:
+        try:
+            handle = self.path.open("rb")
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise SourceError(f"{self.name}: cannot read {self.path} ({exc.strerror})") from None
+        self._close()
+        self._file = handle
+        self._inode = os.fstat(handle.fileno()).st_ino
+        self._offset = os.fstat(handle.fileno()).st_size if at_end else 0
+        self._partial = b""
+        self._line = 1
+        self._tag = ""
+        return True
+
+    def _close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def _read_new(self) -> bytes:
+        """New bytes of the current generation, following rotation and truncation."""
+        if self._file is None and not self._open(at_end=not self.from_start):
+            return b""
+        assert self._file is not None
+        size = os.fstat(self._file.fileno()).st_size
+        if size < self._offset or self._rewritten():  # copytruncate: a new generation
+            self._offset, self._partial, self._line, self._tag = 0, b"", 1, ""
+        self._file.seek(self._offset)
+        data = self._file.read(self.max_bytes)
+        self._offset += len(data)
+        if data:
+            return data
+        try:
+            inode = os.stat(self.path).st_ino
+        except FileNotFoundError:
+            return b""  # rotated away, new file not created yet: keep the old one open
+        if inode != self._inode and self._open(at_end=False):  # renamed: the old one is drained
+            return self._read_new()
+        return b""
+
+    def _rewritten(self) -> bool:
+        """The file's first line changed: truncated and refilled past our offset between polls."""
+        if not self._tag or self._file is None:
+            return False
+        self._file.seek(0)
+        head = self._file.read(65536)
+        return b"\n" in head and first_line_tag(head) != self._tag
+
+    def poll_sync(self) -> PollResult:
+        """One poll without the event loop (the async `poll` runs this in a thread)."""
+        new = self._read_new()  # may switch files, which drops a stale partial line
+        data = self._partial + new
+        cut = data.rfind(b"\n") + 1
+        complete, self._partial = data[:cut], data[cut:]
+        if not complete:
+            return PollResult(summary=f"{self.path.name}: no new lines")
+        if not self._tag:
+            self._tag = first_line_tag(complete)
+        hits = self.parser.parse_lines(complete, self._line)
+        self._line += self.parser.rows_last
+        counted = self.parser.add_countries(self.parser.count(hits))
+        frame, self._seen = to_observations(
+            counted, tag=self._tag, source=self.name, seen_visitors=self._seen
+        )
+        stats = self.parser.stats
+        new_lines = self.parser.rows_last
+        summary = f"{new_lines} new lines, {counted.height} hits"
+        if stats.malformed > self._reported_malformed:
+            summary += f", {stats.malformed - self._reported_malformed} malformed"
+            self._reported_malformed = stats.malformed
+        more = len(data) - len(self._partial) >= self.max_bytes
+        return PollResult(
+            frame=frame,
+            summary=summary,
+            facts={"malformed lines": float(stats.malformed)},
+            retry_in=0.0 if more else None,
+        )
+
+    async def poll(self, client: httpx.AsyncClient, now: datetime) -> PollResult:
+        """Read what was appended since the last poll (in a thread: file I/O and parsing)."""
+        return await asyncio.to_thread(self.poll_sync)
+
+    def describe(self) -> str:
+        """The followed file and its format (for `engmon check`)."""
+        return f"access-log {self.path} ({self.parser.log_format})"
+
+    async def aclose(self) -> None:
+        """Close the followed file."""
+        self._close()

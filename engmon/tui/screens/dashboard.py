@@ -1,0 +1,65 @@
+"""The dashboard screen: header, sources, verdict, KPIs, curve, status line and Footer.
+
+It only lays out widgets and passes them view-model pieces; the app decides when to redraw.
+`#body` is a horizontal row holding the curve: later panels (breakdown tables) mount beside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from engmon.core.campaign import Campaign
+from engmon.sources.poller import SourceStatus
+from engmon.tui.viewmodel import ClockState, DashboardView
+from engmon.tui.widgets import (
+    CurvePlot,
+    HeaderLine,
+    KpiRow,
+    SourcesLine,
+    StatusLine,
+    VerdictPanel,
+)
+
+
+class DashboardScreen(Screen[None]):
+    """The one panel: is the link working?"""
+
+    ready = False
+    """True once the widgets are mounted (the app redraws only then)."""
+
+    def compose(self) -> ComposeResult:
+        yield HeaderLine(id="header")
+        yield SourcesLine(id="sources")
+        yield VerdictPanel("waiting for the first observations…", id="verdict")
+        yield KpiRow(id="kpis")
+        with Horizontal(id="body"):
+            yield CurvePlot(id="curve")
+        yield StatusLine(id="status")
+        yield Footer(compact=True, show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self.ready = True
+        refresh = getattr(self.app, "refresh_dashboard", None)
+        if refresh is not None:
+            refresh()
+
+    def show_clock(self, campaign: Campaign, post_time: datetime | None, clock: ClockState) -> None:
+        """Redraw the header (cheap; every tick)."""
+        self.query_one(HeaderLine).show(campaign, post_time, clock)
+
+    def show_sources(self, statuses: Iterable[SourceStatus], now_mono: float) -> None:
+        """Redraw the sources line (cheap; every tick)."""
+        self.query_one(SourcesLine).show(statuses, now_mono)
+
+    def show_view(self, view: DashboardView, progress: str = "") -> None:
+        """Redraw everything computed from the store."""
+        self.query_one(VerdictPanel).show(view.verdict)
+        self.query_one(KpiRow).show(view)
+        self.query_one(CurvePlot).show(view.curve)
+        self.query_one(StatusLine).show(view, progress)

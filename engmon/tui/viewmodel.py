@@ -1,0 +1,289 @@
+"""The dashboard's view model: everything on screen, computed in one place from the store.
+
+`compute_view` reads only the store's small per-minute aggregate (`store.minutes()`, one row
+per metric per minute) and its counter levels, never the raw observations, so an update costs
+the same with 1k or 10M observations loaded. It is headless (no textual import) so the
+benchmark and later features (forecast, drilldown) can call it directly; widgets only format.
+
+The view is "as of the clock": a replay seeked back shows the state at the clock's minute
+even though the store already holds later rows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+
+import polars as pl
+
+from engmon.core import metrics
+from engmon.core.campaign import Campaign
+from engmon.core.schema import (
+    CLICKS,
+    ENGAGEMENT_METRICS,
+    FOLLOWERS,
+    LIKES,
+    QUOTES,
+    REPLIES,
+    REPOSTS,
+    RESHARE_METRICS,
+    RESHARERS,
+)
+from engmon.core.store import ObservationStore
+from engmon.core.verdict import Verdict, VerdictFacts, verdict
+
+HEADLINE_ORDER: Final = (CLICKS, REPOSTS, REPLIES, QUOTES, RESHARERS)
+"""The metric the verdict and KPIs lead with: the first of these the data has."""
+VELOCITY_WINDOW: Final = 5
+"""Minutes over which "velocity now" is averaged."""
+MAX_CURVE_BUCKETS: Final = 180
+"""A chosen bucket width is widened when it would draw more bars than this."""
+HOURS_AXIS_AFTER: Final = 180
+"""Past this many minutes the curve's x axis is in hours."""
+
+
+VerdictPhrase = Callable[[ObservationStore, Campaign, int], "str | None"]
+"""A hook adding a sentence to the verdict (a forecast, the expected band of past posts):
+called with the store, the campaign and the clock's minute since post; None adds nothing."""
+
+
+@dataclass(frozen=True)
+class ViewSettings:
+    """What the user chose: curve metric (None: the headline), cumulative line, bucket width
+    in minutes (None: adapt to the span)."""
+
+    metric: str | None = None
+    cumulative: bool = False
+    bucket_width: int | None = None
+
+
+@dataclass(frozen=True)
+class Kpis:
+    """The numbers row. Counts include counter levels; rates are of the headline metric."""
+
+    clicks: float
+    replies: float
+    reshares: float
+    likes: float
+    engagement: float
+    per_1k: float | None
+    velocity: float
+    peak: float
+    peak_minute: int | None
+    first_s: float | None
+    reach: int
+
+
+@dataclass(frozen=True)
+class Curve:
+    """The plotted series: per bucket of `width` minutes since post; `x` is each bucket's
+    middle in `unit` (minutes or hours), `cumulative` the running total at each bucket's end."""
+
+    metric: str
+    width: int
+    auto_width: bool
+    unit: str  # "min" or "h"
+    x: list[float]
+    values: list[float]
+    cumulative: list[float] | None
+    end_minute: int
+
+
+@dataclass(frozen=True)
+class DashboardView:
+    """Everything the dashboard shows at one clock instant."""
+
+    campaign: Campaign
+    post_time: datetime | None
+    now: datetime
+    elapsed_s: float
+    now_minute: int
+    followers: int | None
+    metrics: list[str]
+    headline: str
+    kpis: Kpis
+    curve: Curve
+    verdict: Verdict
+    summary: pl.DataFrame = field(repr=False)
+
+
+def now_minute_of(elapsed_s: float) -> int:
+    """Minutes since post whose data is visible: the current, partial minute included."""
+    return math.ceil(elapsed_s / 60.0)
+
+
+def pick_headline(present: list[str]) -> str:
+    """The honest metric to lead with (clicks when known), else whatever the data has."""
+    for name in HEADLINE_ORDER:
+        if name in present:
+            return name
+    others = [m for m in present if m != FOLLOWERS]
+    return others[0] if others else CLICKS
+
+
+def curve_width(span_minutes: int, chosen: int | None) -> tuple[int, bool]:
+    """Bucket width for the curve and whether it was picked automatically."""
+    if chosen is None:
+        return metrics.auto_bucket_width(span_minutes), True
+    width = chosen
+    for candidate in metrics.BUCKET_WIDTHS:
+        if candidate >= width and span_minutes / candidate <= MAX_CURVE_BUCKETS:
+            return candidate, False
+    return metrics.BUCKET_WIDTHS[-1], False
+
+
+SMALL: Final = "in-memory"
+"""Engine for the view's queries: a few thousand minute rows, where start-up cost dominates."""
+
+
+def _count(by_metric: dict[str, dict[str, Any]], names: tuple[str, ...]) -> float:
+    return float(sum(by_metric[n]["count"] for n in names if n in by_metric))
+
+
+def compute_view(
+    store: ObservationStore,
+    campaign: Campaign,
+    now: datetime,
+    settings: ViewSettings = ViewSettings(),
+    *,
+    phrases: Sequence[VerdictPhrase] = (),
+) -> DashboardView:
+    """The dashboard as of `now`, from the store's per-minute aggregate and levels.
+
+    `phrases` add sentences to the verdict (see `VerdictPhrase`).
+    """
+    post_time = campaign.post_time or store.post_time
+    elapsed_s = (now - post_time).total_seconds() if post_time is not None else 0.0
+    now_minute = now_minute_of(elapsed_s)
+    minutes = store.minutes()
+    levels = store.levels()
+    end_minute = max(1, now_minute)
+    width, auto_width = curve_width(end_minute, settings.bucket_width)
+    seen = metrics.until(minutes.lazy(), now_minute)
+    lo = now_minute - VELOCITY_WINDOW
+    # three small queries in one parallel call: per-call overhead dominates at this size
+    summary, prior, buckets = pl.collect_all(
+        [
+            metrics.summary(
+                minutes.lazy(),
+                now_minute=now_minute,
+                width=1,
+                velocity_window=VELOCITY_WINDOW,
+                levels=levels.lazy(),
+                post_time=post_time,
+            ),
+            seen.filter(pl.col("minute") >= lo - VELOCITY_WINDOW, pl.col("minute") < lo)
+            .group_by("metric")
+            .agg(rate=pl.col("value").sum() / VELOCITY_WINDOW),
+            seen.filter(pl.col("minute") >= 0)
+            .group_by("metric", bucket=(pl.col("minute") // width) * width)
+            .agg(value=pl.col("value").sum(), reach=pl.col("reach").sum()),
+        ],
+        engine=SMALL,
+    )
+    # one row per metric (a handful): read them once instead of filtering per number
+    by_metric = {row["metric"]: row for row in summary.iter_rows(named=True)}
+    available = [m for m in metrics.order_metrics(by_metric) if m != FOLLOWERS]
+    headline = pick_headline(available)
+    followers = campaign.followers
+    if followers is None:
+        sampled = by_metric.get(FOLLOWERS, {}).get("count")
+        followers = int(sampled) if isinstance(sampled, float) and sampled > 0 else None
+
+    head = by_metric.get(headline, {})
+    engagement = _count(by_metric, ENGAGEMENT_METRICS)
+    reach = sum(by_metric[n]["reach"] for n in (*RESHARE_METRICS, RESHARERS) if n in by_metric)
+    first_s = head.get("first_s")
+    peak_minute = head.get("peak_minute")
+    kpis = Kpis(
+        clicks=_count(by_metric, (CLICKS,)),
+        replies=_count(by_metric, (REPLIES,)),
+        reshares=_count(by_metric, (REPOSTS, QUOTES)),
+        likes=_count(by_metric, (LIKES,)),
+        engagement=engagement,
+        per_1k=metrics.per_thousand(engagement, followers),
+        velocity=float(head.get("velocity") or 0.0),
+        peak=float(head.get("peak") or 0.0),
+        peak_minute=int(peak_minute) if isinstance(peak_minute, int) else None,
+        first_s=float(first_s) if isinstance(first_s, float) else None,
+        reach=int(reach),
+    )
+
+    chosen = settings.metric if settings.metric in available else headline
+    curve = compute_curve(
+        buckets.filter(pl.col("metric") == chosen).drop("metric"),
+        chosen,
+        end_minute,
+        width,
+        auto_width,
+        cumulative=settings.cumulative,
+    )
+    prior_rates = dict(zip(prior.get_column("metric"), prior.get_column("rate"), strict=True))
+    facts = VerdictFacts(
+        elapsed_s=elapsed_s,
+        followers=followers,
+        metric=headline,
+        count=float(head.get("count") or 0.0),
+        engagement=engagement,
+        velocity=kpis.velocity,
+        prior_velocity=float(prior_rates.get(headline, 0.0)),
+        peak_rate=kpis.peak,
+        peak_minute=kpis.peak_minute,
+    )
+    extra = [text for phrase in phrases if (text := phrase(store, campaign, now_minute))]
+    return DashboardView(
+        campaign=campaign,
+        post_time=post_time,
+        now=now,
+        elapsed_s=elapsed_s,
+        now_minute=now_minute,
+        followers=followers,
+        metrics=available,
+        headline=headline,
+        kpis=kpis,
+        curve=curve,
+        verdict=verdict(facts, extra),
+        summary=summary,
+    )
+
+
+def compute_curve(
+    buckets: pl.DataFrame,
+    metric: str,
+    end_minute: int,
+    width: int,
+    auto_width: bool,
+    *,
+    cumulative: bool = False,
+) -> Curve:
+    """The curve from one metric's per-bucket counts (`bucket`, `value`), zero-filled."""
+    table = metrics.dense(buckets, width, end_minute)
+    values = table.get_column("value").to_list()
+    running = table.get_column("value").cum_sum().to_list() if cumulative else None
+    hours = end_minute > HOURS_AXIS_AFTER
+    middles = table.get_column("bucket").cast(pl.Float64) + width / 2  # bars sit in their span
+    x = (middles / 60.0).to_list() if hours else middles.to_list()
+    return Curve(
+        metric=metric,
+        width=width,
+        auto_width=auto_width,
+        unit="h" if hours else "min",
+        x=x,
+        values=values,
+        cumulative=running,
+        end_minute=end_minute,
+    )
+
+
+@dataclass(frozen=True)
+class ClockState:
+    """What the header says about time: the clock's now, live or replay speed, paused."""
+
+    now: datetime
+    live: bool
+    speed: float
+    paused: bool
+    at_end: bool = False

@@ -1,0 +1,125 @@
+"""The engagement curve: per-bucket counts of one metric since the post (textual-plotext)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from textual.app import RenderResult
+from textual.timer import Timer
+from textual_plotext import PlotextPlot
+
+from engmon.tui.viewmodel import Curve
+from engmon.tui.widgets.statusline import width_text
+
+MIN_AXIS_MINUTES = 10
+"""The x axis spans at least this many minutes, so a young post's first bars stay narrow."""
+TICK_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440, 2880, 10080)
+"""Candidate distances in minutes between x-axis labels."""
+
+
+def minute_label(minute: int) -> str:
+    """`5m`, `1h`, `1h30`, `2d`: an x-axis label for minutes since post."""
+    if minute < 60:
+        return f"{minute}m"
+    if minute >= 1440:
+        days, rest = divmod(minute, 1440)
+        return f"{days}d" if rest == 0 else f"{days}d{rest // 60:02d}h"
+    hours, mins = divmod(minute, 60)
+    return f"{hours}h" if mins == 0 else f"{hours}h{mins:02d}"
+
+
+def axis_ticks(curve: Curve, max_ticks: int = 8) -> tuple[list[float], list[str]]:
+    """Round x positions (in the curve's unit) and their labels, at most `max_ticks`."""
+    span = max(curve.end_minute, MIN_AXIS_MINUTES)
+    step = next((s for s in TICK_STEPS if span / s <= max_ticks), TICK_STEPS[-1])
+    minutes = list(range(0, span + 1, step))
+    scale = 60.0 if curve.unit == "h" else 1.0
+    return [m / scale for m in minutes], [minute_label(m) for m in minutes]
+
+
+def count_step(top: float, max_ticks: int = 5) -> int:
+    """A whole-number y-axis step (1, 2, 5, 10, 20, 50, …) giving at most `max_ticks` steps."""
+    step = 1
+    while top / step > max_ticks:
+        for factor in (2, 5, 10):
+            if top / (step * factor) <= max_ticks or factor == 10:
+                step *= factor
+                break
+    return step
+
+
+def curve_title(curve: Curve) -> str:
+    """`clicks per 1m · since post`."""
+    return f"{curve.metric} per {width_text(curve.width)} · since post"
+
+
+class CurvePlot(PlotextPlot):
+    """Bars per bucket, the cumulative line on the right axis when toggled on.
+
+    The plot is rebuilt only in `show`; textual-plotext renders it deterministically, so the
+    curve is stable in SVG snapshots.
+    """
+
+    curve: Curve | None = None
+    min_interval: float = 0.25
+    """Seconds between two plot builds: plotext needs 10-40 ms per build, the rest of the
+    dashboard keeps its 10/s update and the curve catches up at most this late."""
+
+    _built_at: float = -1e9
+    _pending: Timer | None = None
+
+    def show(self, curve: Curve) -> None:
+        """Take a new curve from the view model; it is drawn at the next (throttled) render."""
+        if curve == self.curve:
+            return
+        self.curve = curve
+        self.border_title = curve_title(curve)
+        wait = self._built_at + self.min_interval - time.monotonic()
+        if wait <= 0:
+            self.refresh()
+        elif self._pending is None:
+            self._pending = self.set_timer(wait, self._flush, name="curve-throttle")
+
+    def _flush(self) -> None:
+        self._pending = None
+        self.refresh()
+
+    def flush(self) -> None:
+        """Draw a throttled curve now (tests, screenshots)."""
+        if self._pending is not None:
+            self._pending.stop()
+            self._flush()
+
+    def render(self) -> RenderResult:
+        """Build the plot for the current size (axis labels depend on the width)."""
+        curve = self.curve
+        self._built_at = time.monotonic()
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
+        if curve is not None:
+            cumulative = curve.cumulative is not None
+            plt.xlabel("time since post" + (" · right axis: cumulative" if cumulative else ""))
+            plt.bar(curve.x, curve.values)
+            scale = 60.0 if curve.unit == "h" else 1.0
+            half = curve.width / scale / 2
+            if curve.cumulative is not None:  # right axis: totals dwarf per-bucket counts
+                ends = [0.0, *(x + half for x in curve.x)]  # running total at each bucket's end
+                plt.plot(ends, [0.0, *curve.cumulative], yside="right", marker="braille")
+            # a fixed minimum span keeps the first bars narrow instead of half the screen wide
+            span = max(curve.end_minute, MIN_AXIS_MINUTES) / scale
+            plt.xlim(0, max(span, curve.x[-1] + half if curve.x else span))
+            positions, labels = axis_ticks(curve, max_ticks=max(2, self.size.width // 12))
+            plt.xticks(positions, labels)
+            top = max(curve.values, default=0.0)
+            step = count_step(top)
+            plt.ylim(0, max(top, 1.0))
+            plt.yticks([step * i for i in range(int(max(top, 1.0) // step) + 1)])
+            if curve.cumulative is not None:
+                total = max(curve.cumulative[-1] if curve.cumulative else 0.0, 1.0)
+                right = count_step(total)
+                loose: Any = plt  # plotext annotates `yside` as a number; it takes "right"
+                loose.ylim(0, total, yside="right")
+                loose.yticks([right * i for i in range(int(total // right) + 1)], yside="right")
+        return super().render()

@@ -1,0 +1,54 @@
+"""The header line: campaign and link on the left, post time, time since post and mode right."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rich.table import Table
+from rich.text import Text
+from textual.widgets import Static
+
+from engmon.core.campaign import Campaign
+from engmon.core.metrics import offset_text
+from engmon.tui.viewmodel import ClockState
+
+
+def mode_text(clock: ClockState) -> str:
+    """`LIVE`, `REPLAY 60x`, with ` · PAUSED` / ` · END` when so."""
+    mode = "LIVE" if clock.live else f"REPLAY {clock.speed:g}x"
+    if clock.paused:
+        mode += " · PAUSED"
+    elif clock.at_end and not clock.live:
+        mode += " · END"
+    return mode
+
+
+def header_parts(
+    campaign: Campaign, post_time: datetime | None, clock: ClockState, *, narrow: bool = False
+) -> tuple[str, str]:
+    """Left and right halves of the header line, as plain text (shorter date when narrow)."""
+    left = " · ".join(part for part in ("engmon", campaign.name, campaign.link or "") if part)
+    right: list[str] = []
+    if post_time is not None:
+        when = post_time.strftime("%d %b %H:%M" if narrow else "%Y-%m-%d %H:%M")
+        right.append(f"posted {when} UTC")
+        right.append(offset_text((clock.now - post_time).total_seconds()))
+    right.append(mode_text(clock))
+    return left, " · ".join(right)
+
+
+class HeaderLine(Static):
+    """One line: `engmon · name · link ... posted 14:00 UTC · +14m · LIVE`."""
+
+    def show(self, campaign: Campaign, post_time: datetime | None, clock: ClockState) -> None:
+        """Redraw from the campaign and the clock."""
+        narrow = 0 < self.size.width < 100
+        left, right = header_parts(campaign, post_time, clock, narrow=narrow)
+        grid = Table.grid(expand=True)
+        grid.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
+        grid.add_column(justify="right", no_wrap=True)
+        right_text = Text(right)
+        if clock.paused:
+            right_text.highlight_words(["PAUSED"], "bold reverse")
+        grid.add_row(Text(left, style="bold"), right_text)
+        self.update(grid)

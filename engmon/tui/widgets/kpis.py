@@ -1,0 +1,77 @@
+"""The KPI row: honest counts first, likes shown but not the headline, then the rates."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from engmon.core.metrics import offset_text
+from engmon.core.verdict import compact_count, rate_text
+from engmon.tui.viewmodel import DashboardView
+
+
+def kpi_items(view: DashboardView) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(label, value) pairs of the two rows: counts, then rates of the headline metric."""
+    k = view.kpis
+    counts = [
+        ("clicks", compact_count(k.clicks)),
+        ("replies", compact_count(k.replies)),
+        ("reposts+quotes", compact_count(k.reshares)),
+        ("likes", compact_count(k.likes)),
+        ("per 1k followers", "n/a" if k.per_1k is None else rate_text(k.per_1k)),
+        ("reach", compact_count(k.reach)),
+    ]
+    unit = view.headline
+    peak = f"{rate_text(k.peak)}/min"
+    if k.peak > 0 and k.peak_minute is not None:
+        peak += f" at {offset_text(k.peak_minute * 60) if k.peak_minute else '+0m'}"
+    rates = [
+        (f"{unit} now", f"{rate_text(k.velocity)}/min"),
+        ("peak", peak),
+        (f"first {unit.removesuffix('s')}", "—" if k.first_s is None else offset_text(k.first_s)),
+    ]
+    return counts, rates
+
+
+def _item(label: str, value: str, headline: str) -> Text:
+    dim = "dim" if label == "likes" else ""  # shown, never the headline
+    text = Text(label + " ", style=f"{dim} italic".strip())
+    text.append(value, style="bold" if label == headline else dim)
+    return text
+
+
+def pack(items: list[Text], width: int, gap: int = 3) -> list[Text]:
+    """Lay items out left to right, starting a new line when the next would not fit whole."""
+    lines: list[Text] = []
+    line = Text()
+    for item in items:
+        if line.cell_len and line.cell_len + gap + item.cell_len > width:
+            lines.append(line)
+            line = Text()
+        if line.cell_len:
+            line.append(" " * gap)
+        line.append_text(item)
+    if line.cell_len:
+        lines.append(line)
+    return lines
+
+
+class KpiRow(Static):
+    """Two groups of numbers; at narrow widths they wrap between numbers, never inside one."""
+
+    view: DashboardView | None = None
+
+    def show(self, view: DashboardView) -> None:
+        """Redraw from the view model."""
+        self.view = view
+        counts, rates = kpi_items(view)
+        width = max(20, self.content_region.width or 118)
+        lines = [
+            *pack([_item(label, value, view.headline) for label, value in counts], width),
+            *pack([_item(label, value, view.headline) for label, value in rates], width),
+        ]
+        self.update(Text("\n").join(lines))
+
+    def on_resize(self) -> None:
+        if self.view is not None:
+            self.show(self.view)

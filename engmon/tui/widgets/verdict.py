@@ -1,0 +1,29 @@
+"""The verdict panel: the plain-words answer to "is it working?"."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from engmon.core.verdict import Verdict
+
+TREND_STYLES = {
+    "flat": "bold red",
+    "just starting": "bold",
+    "rising": "bold green",
+    "steady": "bold green",
+    "peaked and slowing": "bold yellow",
+}
+
+
+class VerdictPanel(Static):
+    """A bordered sentence; the trend word is emphasised."""
+
+    def on_mount(self) -> None:
+        self.border_title = "verdict"
+
+    def show(self, verdict: Verdict) -> None:
+        """Redraw the sentence."""
+        text = Text(verdict.text)
+        text.highlight_words([f"— {verdict.trend}"], TREND_STYLES.get(verdict.trend, "bold"))
+        self.update(text)
