@@ -138,12 +138,14 @@ def forecast_vs_actual(
     followers: int | None,
     at_s: float,
     metric: str = CLICKS,
+    repeated: pl.DataFrame | None = None,
 ) -> dict[str, object]:
     """The forecast made `at_s` after the post beside the file's actual final size (for
-    `report --forecast`): the forecast's fields plus `counts`, `actual` and `relative_error`."""
+    `report --forecast`): the forecast's fields plus `counts`, `actual` and `relative_error`.
+    `repeated`: as in `observations_to_deltas`."""
     wanted = [*RESHARE_METRICS, RESHARERS, metric]
     chosen = conform(observations).filter(pl.col("metric").is_in(wanted))
-    deltas = observations_to_deltas(chosen).collect()
+    deltas = observations_to_deltas(chosen, repeated).collect()
     made = forecast_from_deltas(deltas, post_time, followers, at_s, fallback_metric=metric)
     if made.model == SEISMIC:
         actual = float(reshare_events(deltas, post_time).height)
