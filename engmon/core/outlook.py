@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 
 from engmon.core import band as bands
+from engmon.core.campaign import Campaign
 from engmon.core.forecast import (
     FORECAST,
     SEISMIC,
@@ -24,8 +26,9 @@ from engmon.core.forecast import (
     reshare_events,
     seismic_forecast,
 )
+from engmon.core.history import load_history, post_curve, post_key, save_post
 from engmon.core.schema import CLICKS, RESHARE_METRICS, RESHARERS, conform
-from engmon.core.store import observations_to_deltas
+from engmon.core.store import ObservationStore, observations_to_deltas
 
 
 def _count(value: float) -> str:
@@ -55,14 +58,14 @@ def forecast_phrase(forecast: Forecast, metric: str = CLICKS) -> str:
 
 
 def forecast_kpi(forecast: Forecast) -> str:
-    """Short text for the KPI row: `forecast 120 (80–190)`, `taking off`, `forecast …`."""
+    """The KPI row's forecast value: `120 (80–190)`, `taking off`, `not enough data yet`."""
     if forecast.state == TAKING_OFF:
-        return "forecast: taking off"
+        return "taking off"
     if forecast.state != FORECAST or forecast.predicted is None:
-        return "forecast: not enough data yet"
+        return "not enough data yet"
     high = "∞" if forecast.high is None else _count(forecast.high)
     low = _count(forecast.low if forecast.low is not None else forecast.observed)
-    return f"forecast {_count(forecast.predicted)} ({low}–{high})"
+    return f"{_count(forecast.predicted)} ({low}–{high})"
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,7 @@ class Outlook:
 
     def phrases(self) -> tuple[str, ...]:
         """Sentences the verdict appends: the standing against past posts, then the forecast."""
-        parts = [] if self.standing is None else [self.standing.text]
+        parts = [] if self.standing is None else [self.standing.text.capitalize()]
         return (*parts, forecast_phrase(self.forecast, self.metric))
 
 
@@ -183,3 +186,73 @@ def forecast_lines(result: dict[str, object]) -> list[str]:
     if isinstance(error, float):
         tail += f" (relative error {error:.0%})"
     return [head, tail]
+
+
+class OutlookTracker:
+    """Keeps the outlook of a watched post current without redoing work on every frame.
+
+    Past curves are read from the history directory once per metric (None: no band); the
+    forecast is recomputed only when the store changed or the clock entered a new minute.
+    """
+
+    def __init__(self, history_dir: Path | None = None, *, last: int = 10) -> None:
+        self.history_dir = history_dir
+        self.last = last
+        self._history: dict[str, pl.DataFrame] = {}
+        self._key: object = None
+        self._outlook: Outlook | None = None
+        self._exclude: str | None = None
+
+    def history(self, metric: str) -> pl.DataFrame | None:
+        """Past posts' curves of `metric` per 1k followers (cached), None without a history.
+
+        The watched post itself (saved by an earlier replay of it) is left out."""
+        if self.history_dir is None:
+            return None
+        if metric not in self._history:
+            self._history[metric] = load_history(
+                metric, self.history_dir, last=self.last, exclude=self._exclude
+            )
+        return self._history[metric]
+
+    def update(
+        self, store: ObservationStore, campaign: Campaign, now: datetime, metric: str
+    ) -> Outlook | None:
+        """The outlook as of `now` (None before the post time is known)."""
+        post_time = campaign.post_time or store.post_time
+        if post_time is None:
+            return None
+        elapsed_s = (now - post_time).total_seconds()
+        key = (store.revision, int(elapsed_s // 60), metric, campaign.followers)
+        if key == self._key and self._outlook is not None:
+            return self._outlook
+        made = forecast_store(
+            store.deltas(), store.minutes(), post_time, campaign.followers, elapsed_s, metric
+        )
+        exclude = post_key(campaign.name, post_time)
+        if exclude != self._exclude:
+            self._exclude, self._history = exclude, {}
+        past = self.history(metric)
+        self._outlook = compute_outlook(
+            made, metric, past, campaign.followers, store.minutes(), elapsed_s
+        )
+        self._key = key
+        return self._outlook
+
+    def band(self, metric: str, width: int, followers: int | None) -> pl.DataFrame | None:
+        """The p10/p50/p90 band per bucket of `width` minutes, in counts for `followers`."""
+        past = self.history(metric)
+        if past is None or past.is_empty() or not followers:
+            return None
+        bucketed = past.group_by("post", minute=(pl.col("minute") // width) * width).agg(
+            pl.col("value").sum()
+        )
+        return bands.scaled_band(bands.expected_band(bucketed), followers)
+
+    def save(self, store: ObservationStore, campaign: Campaign) -> Path | None:
+        """Keep this post's curve in the history (needs a post time and a follower count)."""
+        post_time = campaign.post_time or store.post_time
+        if self.history_dir is None or post_time is None or not campaign.followers:
+            return None
+        curve = post_curve(store.minutes(), campaign.name, post_time, campaign.followers)
+        return save_post(curve, self.history_dir)

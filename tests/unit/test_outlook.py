@@ -52,19 +52,19 @@ def test_phrases() -> None:
     assert outlook.forecast_phrase(sure) == (
         "Forecast: ~120 reshares in total (80–190), not taking off"
     )
-    assert outlook.forecast_kpi(sure) == "forecast 120 (80–190)"
+    assert outlook.forecast_kpi(sure) == "120 (80–190)"
     open_top = Forecast("forecast", "power-law decay fit", 900, 600, predicted=1500, low=1200)
     assert outlook.forecast_phrase(open_top, "clicks") == (
         "Forecast: ~1.5k clicks in total (1.2k–no limit), could still take off"
     )
     off = Forecast("taking-off", "SEISMIC", 40, 600)
     assert "taking off" in outlook.forecast_phrase(off)
-    assert outlook.forecast_kpi(off) == "forecast: taking off"
+    assert outlook.forecast_kpi(off) == "taking off"
     thin = Forecast("not-enough-data", "SEISMIC", 3, 600, reason="3 reshares so far")
     assert outlook.forecast_phrase(thin) == (
         "Forecast of reshares: not enough data yet (3 reshares so far)"
     )
-    assert outlook.forecast_kpi(thin) == "forecast: not enough data yet"
+    assert outlook.forecast_kpi(thin) == "not enough data yet"
 
 
 def test_outlook_stands_against_history() -> None:
@@ -84,7 +84,7 @@ def test_outlook_stands_against_history() -> None:
     assert got.standing.text == "behind 10 of your last 10 posts at minute 19"
     assert got.band is not None
     assert got.band.get_column("p50").to_list()[:2] == [2.0, 2.0]  # 1 per 1k x 2k followers
-    assert got.phrases()[0] == "behind 10 of your last 10 posts at minute 19"
+    assert got.phrases()[0] == "Behind 10 of your last 10 posts at minute 19"
     bare = outlook.compute_outlook(thin, "clicks", None, 2000, store.minutes(), 1230)
     assert bare.band is None and bare.standing is None
     assert len(bare.phrases()) == 1
