@@ -395,25 +395,40 @@ def _seconds_since(post_time: datetime) -> pl.Expr:
     return (pl.col("ts") - pl.lit(post_time, dtype=UTC_US)).dt.total_microseconds() / 1e6
 
 
+def reshare_rows(deltas: pl.DataFrame, post_time: datetime) -> pl.DataFrame:
+    """Every resharing row with a reach: `metric`, `t_s` (since post), `followers`; a count
+    above 1 repeats the row. Rows without a reach are left out (no followers to weigh)."""
+    rows = deltas.filter(
+        pl.col("metric").is_in([RESHARERS, *RESHARE_METRICS]),
+        pl.col("value") > 0,
+        pl.col("reach").is_not_null(),
+    ).select(
+        "metric",
+        t_s=_seconds_since(post_time),
+        followers=pl.col("reach").cast(pl.Float64),
+        times=pl.col("value").round().cast(pl.Int64).clip(1, None),
+    )
+    if rows.height and int(rows.get_column("times").max()) > 1:  # type: ignore[arg-type]
+        rows = rows.select(pl.exclude("times").repeat_by(pl.col("times")).explode())
+    return rows.select("metric", "t_s", "followers")
+
+
+def choose_reshares(rows: pl.DataFrame) -> pl.DataFrame:
+    """The cascade from `reshare_rows`: `resharers` rows (one per account) when the feed has
+    them, else repost and quote events; columns `t_s`, `followers`, sorted by time."""
+    chosen = rows.filter(pl.col("metric") == RESHARERS)
+    if chosen.is_empty():
+        chosen = rows.filter(pl.col("metric").is_in(list(RESHARE_METRICS)))
+    return chosen.select("t_s", "followers").sort("t_s")
+
+
 def reshare_events(deltas: pl.DataFrame, post_time: datetime) -> pl.DataFrame:
     """Reshares that carry their resharer's followers: columns `t_s` (since post), `followers`.
 
     Prefers `resharers` rows (one per account, followers in `reach`), else repost and quote
     events with a reach. Rows without a reach are left out; counts above 1 repeat the row.
     """
-    frame = deltas.filter(pl.col("value") > 0, pl.col("reach").is_not_null())
-    metrics = [RESHARERS] if frame.filter(pl.col("metric") == RESHARERS).height else None
-    wanted = metrics or list(RESHARE_METRICS)
-    return (
-        frame.filter(pl.col("metric").is_in(wanted))
-        .select(
-            t_s=_seconds_since(post_time),
-            followers=pl.col("reach").cast(pl.Float64),
-            times=pl.col("value").round().cast(pl.Int64).clip(1, None),
-        )
-        .select(pl.exclude("times").repeat_by(pl.col("times")).explode())
-        .sort("t_s")
-    )
+    return choose_reshares(reshare_rows(deltas, post_time))
 
 
 def forecast_from_deltas(

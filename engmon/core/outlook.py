@@ -21,9 +21,11 @@ from engmon.core.forecast import (
     SEISMIC,
     TAKING_OFF,
     Forecast,
+    choose_reshares,
     curve_forecast,
     forecast_from_deltas,
     reshare_events,
+    reshare_rows,
     seismic_forecast,
 )
 from engmon.core.history import load_history, post_curve, post_key, save_post
@@ -90,10 +92,15 @@ def forecast_store(
     followers: int | None,
     elapsed_s: float,
     metric: str = CLICKS,
+    *,
+    reshares: pl.DataFrame | None = None,
 ) -> Forecast:
     """SEISMIC on reshares with follower counts when the store has them, else the curve fit on
-    `metric` per minute (from the small per-minute aggregate), as of `elapsed_s`."""
-    reshares = reshare_events(deltas, post_time).filter(pl.col("t_s") <= elapsed_s)
+    `metric` per minute (from the small per-minute aggregate), as of `elapsed_s`.
+
+    `reshares` (`reshare_rows` of `deltas`, kept incrementally by a caller) saves the scan."""
+    rows = reshare_rows(deltas, post_time) if reshares is None else reshares
+    reshares = choose_reshares(rows).filter(pl.col("t_s") <= elapsed_s)
     if reshares.height:
         return seismic_forecast(
             reshares.get_column("t_s").to_numpy(),
@@ -202,6 +209,9 @@ class OutlookTracker:
         self._key: object = None
         self._outlook: Outlook | None = None
         self._exclude: str | None = None
+        self._rows: pl.DataFrame | None = None  # reshare_rows of the store, kept incrementally
+        self._rows_seen = 0
+        self._rows_post_time: datetime | None = None
 
     def history(self, metric: str) -> pl.DataFrame | None:
         """Past posts' curves of `metric` per 1k followers (cached), None without a history.
@@ -226,8 +236,22 @@ class OutlookTracker:
         key = (store.revision, int(elapsed_s // 60), metric, campaign.followers)
         if key == self._key and self._outlook is not None:
             return self._outlook
+        deltas = store.deltas()
+        if post_time != self._rows_post_time or deltas.height < self._rows_seen:
+            self._rows, self._rows_seen, self._rows_post_time = None, 0, post_time
+        if deltas.height > self._rows_seen or self._rows is None:
+            # the store only appends increments: scan just the rows merged since last time
+            fresh = reshare_rows(deltas.slice(self._rows_seen), post_time)
+            self._rows = fresh if self._rows is None else pl.concat([self._rows, fresh])
+            self._rows_seen = deltas.height
         made = forecast_store(
-            store.deltas(), store.minutes(), post_time, campaign.followers, elapsed_s, metric
+            deltas,
+            store.minutes(),
+            post_time,
+            campaign.followers,
+            elapsed_s,
+            metric,
+            reshares=self._rows,
         )
         exclude = post_key(campaign.name, post_time)
         if exclude != self._exclude:

@@ -128,3 +128,31 @@ def test_forecast_vs_actual_without_enough_data() -> None:
         "forecast at +60m (power-law decay fit): not enough data yet (3 events so far)",
         "actual final size: 3 clicks",
     ]
+
+
+def test_tracker_keeps_reshares_incrementally() -> None:
+    from engmon.core.campaign import Campaign
+
+    rng = np.random.default_rng(8)
+    seconds = np.sort(rng.uniform(1, 1800, 60))
+    reach = rng.integers(0, 500, 60)
+    frame = pl.DataFrame(
+        {
+            "ts": [POST + timedelta(seconds=float(s)) for s in seconds],
+            "metric": ["reposts"] * 60,
+            "value": [1.0] * 60,
+            "reach": reach,
+            "id": [f"r{i}" for i in range(60)],
+        }
+    )
+    campaign = Campaign("c", None, POST, 50_000)
+    store = ObservationStore(POST)
+    tracker = outlook.OutlookTracker(None)
+    for part in range(3):  # merged in three polls, forecast after each
+        store.merge(frame.slice(part * 20, 20))
+        now = POST + timedelta(seconds=float(seconds[part * 20 + 19]) + 1)
+        got = tracker.update(store, campaign, now, "clicks")
+        elapsed = (now - POST).total_seconds()
+        fresh = outlook.forecast_store(store.deltas(), store.minutes(), POST, 50_000, elapsed)
+        assert got is not None and got.forecast == fresh
+    assert got.forecast.observed == 60
