@@ -155,4 +155,4 @@ def test_tracker_keeps_reshares_incrementally() -> None:
         elapsed = (now - POST).total_seconds()
         fresh = outlook.forecast_store(store.deltas(), store.minutes(), POST, 50_000, elapsed)
         assert got is not None and got.forecast == fresh
-    assert got.forecast.observed == 60
+    assert got is not None and got.forecast.observed == 60
