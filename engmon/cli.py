@@ -84,6 +84,16 @@ FILE_OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
     click.option(
         "--followers", type=click.IntRange(min=1), help="Followers of the poster (per-1k rates)."
     ),
+    click.option(
+        "--link",
+        help="The campaign link (URL or path); access logs count only its hits (default: all).",
+    ),
+    click.option(
+        "--log-format",
+        help="Access logs: combined, common, vhost_combined, json, caddy, traefik, "
+        "or an nginx log_format string (default: combined).",
+    ),
+    click.option("--include-bots", is_flag=True, help="Access logs: count crawlers and bots too."),
 ]
 
 
@@ -169,3 +179,37 @@ def demo(scenario: str, speed: float, seed: int, list_only: bool, save: Path | N
     from engmon.replay import run_scenario
 
     run_scenario(built, speed=speed)
+
+
+# --- clickhouse: a past post out of a ClickHouse table --------------------------------------
+
+
+@main.command("clickhouse-export")
+@click.argument("config", type=click.Path(path_type=Path))
+@click.option("--start", required=True, help="Window start, ISO 8601 (UTC if no zone): the post.")
+@click.option("--span", default="24h", show_default=True, help="Window length (90m, 6h, 2d).")
+@click.option("--source", "source_name", help="Name of the clickhouse source (default: first).")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help=".parquet/.ndjson")
+@user_errors
+def clickhouse_export(
+    config: Path, start: str, span: str, source_name: str | None, out: Path
+) -> None:
+    """Run CONFIG's ClickHouse queries over a past post; write a file for replay/report."""
+    from datetime import UTC, datetime
+
+    from engmon.core.metrics import parse_offset
+    from engmon.errors import ConfigError
+    from engmon.sources.clickhouse import export_past_post
+
+    try:
+        begin = datetime.fromisoformat(start.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(f"--start {start!r} is not an ISO 8601 time") from None
+    if begin.tzinfo is None:
+        begin = begin.replace(tzinfo=UTC)
+    try:
+        length = parse_offset(span)
+    except ValueError:
+        raise ConfigError(f"--span {span!r} is not a duration like 90m, 6h or 2d") from None
+    rows = export_past_post(config, begin, begin + length, out, source_name=source_name)
+    click.echo(f"wrote {rows} observations to {out}")

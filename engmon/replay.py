@@ -105,11 +105,11 @@ def run_replay(
             shown[0] = percent
             print(f"\rengmon: loading {path} … {percent}%", end="", file=sys.stderr, flush=True)
 
-    show(0.0)
     try:
         loaded = load_observations(spec, show)
     finally:
-        print(file=sys.stderr, flush=True)  # end the progress line (also before an error line)
+        if shown[0] >= 0:  # end the progress line (also before an error line)
+            print(file=sys.stderr, flush=True)
     seconds = time.perf_counter() - began
     print(
         f"engmon: loaded {loaded.frame.height:,} observations from {path} in {seconds:.1f}s",

@@ -75,10 +75,12 @@ def merge_minutes(held: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:
         return held
     if held.is_empty():
         return new.sort("metric", "minute")
-    touched = held.join(new.select("metric", "minute"), on=["metric", "minute"], how="semi")
-    untouched = held.join(new.select("metric", "minute"), on=["metric", "minute"], how="anti")
+    # one lazy query, one collect: at a few thousand rows per-call overhead is the cost
+    keys = new.lazy().select("metric", "minute")
+    touched = held.lazy().join(keys, on=["metric", "minute"], how="semi")
+    untouched = held.lazy().join(keys, on=["metric", "minute"], how="anti")
     combined = (
-        pl.concat([touched, new])
+        pl.concat([touched, new.lazy()])
         .group_by("metric", "minute")
         .agg(
             value=pl.col("value").sum(),
@@ -87,7 +89,7 @@ def merge_minutes(held: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:
         )
         .cast(MINUTES_SCHEMA)
     )
-    return pl.concat([untouched, combined]).sort("metric", "minute")
+    return pl.concat([untouched, combined]).sort("metric", "minute").collect(engine="in-memory")
 
 
 def until(minutes: pl.LazyFrame, minute: int | None) -> pl.LazyFrame:

@@ -76,6 +76,7 @@ class Kpis:
     peak_minute: int | None
     first_s: float | None
     reach: int
+    present: frozenset[str] = frozenset()  # metrics the data has at all ("—" for the others)
 
 
 @dataclass(frozen=True)
@@ -192,7 +193,9 @@ def compute_view(
     )
     # one row per metric (a handful): read them once instead of filtering per number
     by_metric = {row["metric"]: row for row in summary.iter_rows(named=True)}
-    available = [m for m in metrics.order_metrics(by_metric) if m != FOLLOWERS]
+    # from the whole store, not just what the clock has reached: the headline stays put
+    in_store = store.metric_names()
+    available = [m for m in in_store if m != FOLLOWERS]
     headline = pick_headline(available)
     followers = campaign.followers
     if followers is None:
@@ -216,6 +219,7 @@ def compute_view(
         peak_minute=int(peak_minute) if isinstance(peak_minute, int) else None,
         first_s=float(first_s) if isinstance(first_s, float) else None,
         reach=int(reach),
+        present=frozenset(in_store),  # the whole store: "none yet" is still 0
     )
 
     chosen = settings.metric if settings.metric in available else headline
