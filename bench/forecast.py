@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engmon.core.forecast import FORECAST, Forecast, seismic_forecast
+from engmon.core.forecast import FORECAST, Forecast, curve_forecast, seismic_forecast
 
 SHARED = Path("/work/shared/data/cascades")
 HORIZONS_S = (600.0, 1800.0, 3600.0)
@@ -118,6 +118,28 @@ def evaluate(
     return errors, covered
 
 
+def evaluate_curve_fit(cascades: list[Cascade]) -> dict[float, list[float]]:
+    """The fallback on the same cascades with the follower counts thrown away (as for clicks):
+    print its forecasts and return relative errors per horizon (unbounded counts as inf)."""
+    errors: dict[float, list[float]] = {h: [] for h in HORIZONS_S}
+    for cascade in cascades:
+        actual = float(cascade.times_s.size)
+        for horizon in HORIZONS_S:
+            minutes = int(horizon // 60)
+            seen = cascade.times_s[cascade.times_s < minutes * 60]
+            counts = np.bincount((seen // 60).astype(np.int64), minlength=minutes)[:minutes]
+            forecast = curve_forecast(counts.astype(np.float64))
+            if forecast.state == FORECAST and forecast.predicted is not None:
+                errors[horizon].append(abs(forecast.predicted - actual) / actual)
+            elif forecast.state == "taking-off":
+                errors[horizon].append(float("inf"))
+            print(
+                f"   {cascade.name:28} at {horizon / 60:3.0f}m  curve fit: {_fmt(forecast)}"
+                f"  ({forecast.model}; {forecast.sure})"
+            )
+    return errors
+
+
 def _median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
@@ -140,6 +162,14 @@ def main(argv: list[str]) -> None:
             f"   median |relative error| at {horizon / 60:3.0f}m: {_median(values):6.1%}"
             f"  over {len(values)} cascades, 95% interval holds the actual in"
             f" {_share(covered[horizon])}  (paper at 60m: {PAPER_ERROR:.0%})"
+        )
+    print("   the fallback curve fit on the same cascades, follower counts ignored:")
+    curve_errors = evaluate_curve_fit(cascades)
+    for horizon in HORIZONS_S:
+        values = curve_errors[horizon]
+        print(
+            f"   curve fit median |relative error| at {horizon / 60:3.0f}m: {_median(values):6.1%}"
+            f"  over {len(values)} cascades with a number"
         )
     rng = np.random.default_rng(20150810)
     count = 30 if quick else 200

@@ -32,10 +32,11 @@ the branching noise of the future count: mu = alpha p N_e new resharers, each th
 whose offspring has mean m = gamma p n_star and variance m + p^2 Var(followers of resharers),
 so Var = mu (sigma^2 / (1 - m)^3 + 1 / (1 - m)^2).
 
-**Power-law decay fit** (fallback for feeds without follower counts, e.g. clicks): the rate per
-minute after the busiest minute is fitted as A * t^-(1+beta) by Poisson regression (IRLS); the
-final size adds the fitted tail A * t^-beta / beta. A rate that is not decaying (beta <= 0) has
-no finite total yet: "taking off".
+**Curve fit** (fallback for feeds without follower counts, e.g. clicks): the rate per minute
+after the busiest minute is fitted as a power law A * t^-(1+beta) and as an exponential
+A * exp(-t/tau) by Poisson regression (IRLS); the likelier one wins and the final size adds its
+fitted tail (A * t^-beta / beta, or A * tau * exp(-t/tau)). A rate that is growing again is
+"taking off"; a power law fading slower than 1/t has no finite total yet (not enough data).
 
 Both refuse to guess on tiny or degenerate input (few events, all at one instant, nobody with
 followers): the state is then "not-enough-data".
@@ -63,6 +64,9 @@ TAKING_OFF: Final = "taking-off"
 
 SEISMIC: Final = "SEISMIC"
 POWER_LAW: Final = "power-law decay fit"
+EXPONENTIAL: Final = "exponential decay fit"
+CURVE_FIT: Final = "curve fit"
+"""Model name while there is too little curve to choose between the two fits."""
 
 # Paper defaults (section 4 of the SEISMIC paper and the authors' published defaults).
 THETA: Final = 0.242
@@ -81,6 +85,8 @@ MIN_RESHARES: Final = 10
 """Fewer reshares than this so far: not enough data to forecast."""
 MIN_FIT_EVENTS: Final = 10
 MIN_FIT_MINUTES: Final = 5
+RECENT_MINUTES: Final = 10
+"""The curve fit calls a rate growing over this many last minutes "taking off"."""
 Z95: Final = 1.959964
 
 
@@ -352,40 +358,67 @@ def _poisson_loglinear(x: FloatArray, y: FloatArray) -> tuple[FloatArray, FloatA
     return beta, cov
 
 
+def _poisson_loglik(y: FloatArray, log_mu: FloatArray) -> float:
+    """Poisson log-likelihood without the log(y!) term (the same for every model of y)."""
+    return float(np.sum(y * log_mu - np.exp(log_mu)))
+
+
 def curve_forecast(per_minute: npt.ArrayLike, *, observed_offset: float = 0.0) -> Forecast:
     """Forecast a final total from counts per whole minute since the post (index = minute).
 
-    Fits the decay after the busiest minute as a power law in time and adds its tail. For feeds
-    without follower counts (clicks, visitors); `observed_offset` is a starting level to add.
+    Fits the decay after the busiest minute both as a power law and as an exponential in time
+    (Poisson regression), keeps the likelier, and adds its tail. For feeds without follower
+    counts (clicks, visitors); `observed_offset` is a starting level to add.
     """
     counts = np.maximum(np.nan_to_num(np.asarray(per_minute, dtype=np.float64).ravel()), 0.0)
     minutes = counts.size
     at_s = float(minutes * 60)
     observed = float(counts.sum()) + observed_offset
     if minutes == 0 or counts.sum() < MIN_FIT_EVENTS:
-        return _not_enough(POWER_LAW, observed, at_s, f"{int(counts.sum())} events so far")
+        return _not_enough(CURVE_FIT, observed, at_s, f"{int(counts.sum())} events so far")
     peak = int(np.argmax(counts))
     tail = counts[peak:]
     if tail.size < MIN_FIT_MINUTES:
-        return _not_enough(POWER_LAW, observed, at_s, "still rising")
+        return _not_enough(CURVE_FIT, observed, at_s, "still rising")
     mid = np.arange(peak, minutes, dtype=np.float64) + 0.5
-    fitted = _poisson_loglinear(np.log(mid), tail)
-    if fitted is None:
-        return _not_enough(POWER_LAW, observed, at_s, "the curve does not fit")
-    coef, cov = fitted
-    decay = -coef[1] - 1.0  # beta in A * t^-(1+beta)
-    if decay <= 0.0:
-        return Forecast(TAKING_OFF, POWER_LAW, observed, at_s, low=observed)
+    if tail.size >= 2 * RECENT_MINUTES:
+        # growing again over the last minutes (clearly, not by noise): taking off
+        recent = _poisson_loglinear(mid[-RECENT_MINUTES:], tail[-RECENT_MINUTES:])
+        if recent is not None and recent[0][1] - Z95 * math.sqrt(max(recent[1][1, 1], 0)) > 0:
+            return Forecast(TAKING_OFF, EXPONENTIAL, observed, at_s, low=observed)
+    fits: list[tuple[float, str, FloatArray, FloatArray]] = []
+    for model, x in ((POWER_LAW, np.log(mid)), (EXPONENTIAL, mid)):
+        fitted = _poisson_loglinear(x, tail)
+        if fitted is not None:
+            coef, cov = fitted
+            fits.append((_poisson_loglik(tail, coef[0] + coef[1] * x), model, coef, cov))
+    if not fits:
+        return _not_enough(CURVE_FIT, observed, at_s, "the curve does not fit")
+    _, model, coef, cov = max(fits, key=lambda fit: fit[0])
+    slope, slope_se = float(coef[1]), math.sqrt(max(float(cov[1, 1]), 0.0))
     end = float(minutes)
-    log_tail = coef[0] - decay * math.log(end) - math.log(decay)
-    # d(log tail)/d(b0) = 1, d/d(b1) = log t + 1/beta (beta = -b1 - 1)
-    grad = np.array([1.0, math.log(end) + 1.0 / decay])
+    if model == POWER_LAW:
+        if slope >= 0.0:  # the rate is still growing
+            return Forecast(TAKING_OFF, model, observed, at_s, low=observed)
+        decay = -slope - 1.0  # beta in A * t^-(1+beta)
+        if decay <= 0.0:
+            return _not_enough(model, observed, at_s, "fading too slowly to bound yet")
+        log_tail = coef[0] - decay * math.log(end) - math.log(decay)
+        # d(log tail)/d(b0) = 1, d/d(b1) = log t + 1/beta (beta = -b1 - 1)
+        grad = np.array([1.0, math.log(end) + 1.0 / decay])
+        unbounded = decay - Z95 * slope_se <= 0.0
+    else:
+        if slope >= 0.0:  # growing exponentially: taking off
+            return Forecast(TAKING_OFF, model, observed, at_s, low=observed)
+        # tail of exp(b0 + b1 t) from `end`: exp(b0 + b1 end) / -b1
+        log_tail = coef[0] + slope * end - math.log(-slope)
+        grad = np.array([1.0, end - 1.0 / slope])
+        unbounded = slope + Z95 * slope_se >= 0.0
     sd = math.sqrt(max(float(grad @ cov @ grad), 0.0))
     predicted = observed + math.exp(log_tail)
     low = observed + math.exp(log_tail - Z95 * sd)
-    upper_decay = decay - Z95 * math.sqrt(max(float(cov[1, 1]), 0.0))
-    high = None if upper_decay <= 0.0 else observed + math.exp(log_tail + Z95 * sd)
-    return Forecast(FORECAST, POWER_LAW, observed, at_s, predicted=predicted, low=low, high=high)
+    high = None if unbounded else observed + math.exp(log_tail + Z95 * sd)
+    return Forecast(FORECAST, model, observed, at_s, predicted=predicted, low=low, high=high)
 
 
 # --- from observation deltas ----------------------------------------------------------------------

@@ -7,7 +7,7 @@ expected band of past posts to this post's audience and phrases both for the ver
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -18,6 +18,7 @@ from engmon.core import band as bands
 from engmon.core.campaign import Campaign
 from engmon.core.forecast import (
     FORECAST,
+    NOT_ENOUGH,
     SEISMIC,
     TAKING_OFF,
     Forecast,
@@ -78,11 +79,16 @@ class Outlook:
     metric: str
     band: pl.DataFrame | None = field(default=None, repr=False)
     standing: bands.Standing | None = None
+    clicks: Forecast | None = None
+    """Beside a SEISMIC reshare forecast: the curve fit of `metric` (clicks), when it fits."""
 
     def phrases(self) -> tuple[str, ...]:
         """Sentences the verdict appends: the standing against past posts, then the forecast."""
         parts = [] if self.standing is None else [self.standing.text.capitalize()]
-        return (*parts, forecast_phrase(self.forecast, self.metric))
+        parts.append(forecast_phrase(self.forecast, self.metric))
+        if self.clicks is not None and self.clicks.state == FORECAST:
+            parts.append(forecast_phrase(self.clicks, self.metric).replace("Forecast: ", "", 1))
+        return tuple(parts)
 
 
 def forecast_store(
@@ -257,9 +263,14 @@ class OutlookTracker:
         if exclude != self._exclude:
             self._exclude, self._history = exclude, {}
         past = self.history(metric)
-        self._outlook = compute_outlook(
+        outlook = compute_outlook(
             made, metric, past, campaign.followers, store.minutes(), elapsed_s
         )
+        if made.model == SEISMIC and metric not in (*RESHARE_METRICS, RESHARERS):
+            fitted = curve_forecast(per_minute(store.minutes(), metric, int(elapsed_s // 60)))
+            if fitted.state != NOT_ENOUGH:  # shown only where the link's curve allows
+                outlook = replace(outlook, clicks=fitted)
+        self._outlook = outlook
         self._key = key
         return self._outlook
 

@@ -286,5 +286,23 @@ def test_forecast_from_deltas_falls_back_to_clicks_curve() -> None:
     seconds = [m * 60.0 + 1 for m, k in enumerate(counts) for _ in range(int(k))]
     deltas = _frame("clicks", seconds, [None] * len(seconds))
     result = fc.forecast_from_deltas(deltas, POST, None, 3600.0)
-    assert result.model == "power-law decay fit"
+    assert result.model in ("power-law decay fit", "exponential decay fit")
     assert result == fc.curve_forecast(counts.astype(float))
+
+
+def test_curve_fit_prefers_exponential_for_exponential_decay() -> None:
+    minutes = np.arange(45) + 0.5
+    rate = 30.0 * np.exp(-minutes / 12.0)
+    result = fc.curve_forecast(rate)
+    expected = rate.sum() + 30.0 * 12.0 * math.exp(-45 / 12.0)  # tail: A tau e^(-t/tau)
+    assert result.model == "exponential decay fit"
+    assert result.predicted == pytest.approx(expected, rel=1e-6)
+    assert result.state == "forecast"
+
+
+def test_curve_fit_growing_exponentially_is_taking_off() -> None:
+    rate = 100.0 * np.exp(-np.arange(10) / 3.0)
+    growing = np.concatenate([rate, 2.0 * np.exp(np.arange(30) / 10.0)])
+    assert growing.argmax() == 0  # the busiest minute is the first, yet it grows again
+    result = fc.curve_forecast(growing)
+    assert result.state == "taking-off"

@@ -39,6 +39,8 @@ def kpi_items(view: DashboardView) -> tuple[list[tuple[str, str]], list[tuple[st
     if view.outlook is not None:  # the forecast of the final total and its 95% interval
         made = view.outlook.forecast
         rates.append((f"forecast {forecast_noun(made, unit)}", forecast_kpi(made)))
+        if view.outlook.clicks is not None:
+            rates.append((f"forecast {unit}", forecast_kpi(view.outlook.clicks)))
     return counts, rates
 
 
