@@ -5,7 +5,8 @@ is reduced to per-minute counts (`metrics.minute_counts`) and a per-metric summa
 loops over rows. A Parquet file in the observation schema is scanned, never loaded whole.
 
 JSON keys (stable): `campaign`, `link`, `post_time`, `at_s`, `bucket`, `bucket_s`,
-`followers`, `engagement`, `per_1k_followers`, `verdict`, `notes`,
+`followers`, `engagement`, `per_1k_followers`, `verdict` (the dashboard's sentence),
+`trend` (just starting | flat | rising | steady | peaked and slowing), `notes`,
 `metrics: {name: {count, reach, peak: {value, at_s}, velocity_per_min, first_s}}` and
 `buckets: {name: [{at_s, value, reach, cumulative}]}`.
 """
@@ -25,6 +26,7 @@ import polars as pl
 from engmon.core import metrics
 from engmon.core.campaign import Campaign
 from engmon.core.schema import (
+    CLICKS,
     ENGAGEMENT_METRICS,
     FOLLOWERS,
     KINDS,
@@ -33,15 +35,15 @@ from engmon.core.schema import (
     conform,
 )
 from engmon.core.store import counter_levels, observations_to_deltas, repeated_id_hashes
+from engmon.core.verdict import Verdict, VerdictFacts, verdict
 from engmon.errors import ConfigError
 from engmon.sources.files import FileSpec, LoadedFile, load_observations
 
 OUTPUT_FORMATS: Final = ("text", "json", "csv")
 VELOCITY_WINDOW: Final = 5
+"""Minutes the velocity ("per minute now") averages over."""
 FORECAST_AT: Final = timedelta(hours=1)
 """When `--forecast` is given without `--at`: forecast from the first hour (as the paper)."""
-"""Minutes the velocity ("per minute now") averages over."""
-VERDICTS: Final = ((0.5, "flat"), (2.0, "modest"), (10.0, "working"), (math.inf, "strong"))
 """Engagement per 1k followers of the poster below each bound -> the word for it."""
 
 
@@ -232,6 +234,7 @@ def build_report(data: _Input, *, width: int, offset: timedelta | None) -> dict[
     order = metrics.order_metrics(summary.get_column("metric").to_list())
     rows = {row["metric"]: row for row in summary.iter_rows(named=True)}
     series = _series(minutes, levels, order, width, now_minute)
+    judged = _verdict(minutes, summary, now_minute, at_s, followers, engaged)
     report: dict[str, Any] = {
         "campaign": campaign.name,
         "link": campaign.link,
@@ -242,7 +245,8 @@ def build_report(data: _Input, *, width: int, offset: timedelta | None) -> dict[
         "followers": followers,
         "engagement": _number(engaged),
         "per_1k_followers": per_1k,
-        "verdict": verdict(per_1k),
+        "verdict": judged.text,
+        "trend": judged.trend,
         "notes": data.notes,
         "metrics": {
             name: {
@@ -300,11 +304,42 @@ def _series(
     return out
 
 
-def verdict(per_1k: float | None) -> str:
-    """One word for engagement per 1k followers: flat, modest, working or strong."""
-    if per_1k is None:
-        return "unknown audience"
-    return next(word for bound, word in VERDICTS if per_1k < bound)
+def _verdict(
+    minutes: pl.DataFrame,
+    summary: pl.DataFrame,
+    now_minute: int,
+    at_s: float,
+    followers: int | None,
+    engaged: float,
+) -> Verdict:
+    """The dashboard's verdict sentence (engmon.core.verdict) for the report's moment."""
+    present = summary.get_column("metric").to_list()
+    headline = next((m for m in ENGAGEMENT_METRICS if m in present), None)
+    if headline is None:
+        headline = present[0] if present else CLICKS
+    rows = summary.filter(pl.col("metric") == headline)
+    count = float(rows.get_column("count").sum()) if rows.height else 0.0
+    own = minutes.filter((pl.col("metric") == headline) & (pl.col("minute") >= 0))
+    window = VELOCITY_WINDOW
+    recent = own.filter(pl.col("minute").is_between(now_minute - window, now_minute - 1))
+    prior = own.filter(
+        pl.col("minute").is_between(now_minute - 2 * window, now_minute - window - 1)
+    )
+    seen = own.filter(pl.col("minute") < now_minute).sort(
+        "value", "minute", descending=[True, False]
+    )
+    facts = VerdictFacts(
+        elapsed_s=at_s,
+        followers=followers,
+        metric=headline,
+        count=count,
+        engagement=engaged,
+        velocity=float(recent.get_column("value").sum()) / window,
+        prior_velocity=float(prior.get_column("value").sum()) / window,
+        peak_rate=float(seen.item(0, "value")) if seen.height else 0.0,
+        peak_minute=int(seen.item(0, "minute")) if seen.height else None,
+    )
+    return verdict(facts)
 
 
 def _number(value: float | None) -> float | int | None:
@@ -344,7 +379,8 @@ def _text(report: dict[str, Any]) -> str:
     lines = [
         f"{report['campaign']}: {_offset(report['at_s'])} after a post to "
         f"{_people(report['followers'])} (posted {report['post_time']})",
-        f"{', '.join(headline) or 'no engagement'}{rate} — {report['verdict']}",
+        f"{', '.join(headline) or 'no engagement'}{rate}",
+        f"verdict: {report['verdict']}",
         "",
         f"{'metric':<12} {'count':>9} {'reach':>11} {'peak/' + report['bucket']:>9} "
         f"{'peak at':>9} {'per min':>8} {'first':>9}",

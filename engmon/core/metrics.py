@@ -16,7 +16,7 @@ from typing import Final
 
 import polars as pl
 
-from engmon.core.schema import ENGAGEMENT_METRICS, METRICS, UTC_US
+from engmon.core.schema import ENGAGEMENT_METRICS, METRICS, UTC_US, breakdown_rows
 
 MINUTES_SCHEMA: Final = pl.Schema(
     {
@@ -52,9 +52,13 @@ def minute_index(post_time: datetime) -> pl.Expr:
 
 
 def minute_counts(deltas: pl.LazyFrame, post_time: datetime) -> pl.LazyFrame:
-    """Sum increments per (metric, minute since post), with reach and the first increase."""
+    """Sum increments per (metric, minute since post), with reach and the first increase.
+
+    Breakdown rows (`umami:referrer`...) repeat what the time series holds: left out here.
+    """
     return (
-        deltas.with_columns(minute_index(post_time))
+        deltas.filter(~breakdown_rows())
+        .with_columns(minute_index(post_time))
         .group_by("metric", "minute")
         .agg(
             value=pl.col("value").sum(),
