@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import polars as pl
+import pytest
 from conftest import MakeApp
 from posts import POST_TIME, post_frame
 from screen import redraw, screen_text, settle
@@ -90,3 +93,29 @@ async def test_flat_alert_runs_the_command(make_app: MakeApp, tmp_path: Path) ->
         await redraw(pilot)
         assert [a.kind for a in app.alerts_fired] == ["flat"]
     assert out.read_text() == "flat: nothing 30 min after the post"
+
+
+def test_live_watch_passes_the_config_alerts(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import engmon.tui.app
+    from engmon.config import AlertConfig
+    from engmon.live import run_dashboard_watch
+
+    seen: dict[str, Any] = {}
+
+    def fake_run_dashboard(campaign: Any, sources: Any, clock: Any, **kw: Any) -> None:
+        seen.update(kw)
+
+    monkeypatch.setattr(engmon.tui.app, "run_dashboard", fake_run_dashboard)
+    monkeypatch.setenv("ENGMON_HISTORY_DIR", str(tmp_path))
+    config = SimpleNamespace(
+        campaign=None,
+        alerts=AlertConfig(spike_per_min=7, flat_minutes=12, command=["true"], cooldown_s=60),
+    )
+    watch = SimpleNamespace(config=config, pollers=[], store=None, recorder=None)
+    assert run_dashboard_watch(watch)  # type: ignore[arg-type]
+    assert seen["alerts"] == AlertRules(
+        spike_per_min=7, flat_minutes=12, command=("true",), cooldown_s=60
+    )
+    assert seen["history_dir"] == tmp_path
