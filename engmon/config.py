@@ -113,7 +113,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
 def parse_posted_at(text: str, where: str) -> datetime:
     """ISO 8601 (naive means UTC) or "now" -> an aware UTC datetime."""
     if text.strip().lower() == "now":
-        return datetime.now(UTC)
+        # whole seconds: logs and APIs stamp seconds, so a hit in the starting second is not
+        # "before the post"
+        return datetime.now(UTC).replace(microsecond=0)
     try:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:

@@ -220,6 +220,7 @@ def build_report(data: _Input, *, width: int, offset: timedelta | None) -> dict[
         velocity_window=VELOCITY_WINDOW,
         levels=levels.lazy(),
         post_time=post_time,
+        elapsed_s=at_s,
     ).collect()
     summary = summary.filter(pl.col("metric") != FOLLOWERS)
     missing = set(data.metric_names) - set(summary.get_column("metric").to_list()) - {FOLLOWERS}
@@ -334,7 +335,8 @@ def _verdict(
         metric=headline,
         count=count,
         engagement=engaged,
-        velocity=float(recent.get_column("value").sum()) / window,
+        velocity=float(recent.get_column("value").sum())
+        / metrics.velocity_span(now_minute, window, at_s),
         prior_velocity=float(prior.get_column("value").sum()) / window,
         peak_rate=float(seen.item(0, "value")) if seen.height else 0.0,
         peak_minute=int(seen.item(0, "minute")) if seen.height else None,

@@ -181,6 +181,7 @@ def compute_view(
                 velocity_window=VELOCITY_WINDOW,
                 levels=levels.lazy(),
                 post_time=post_time,
+                elapsed_s=elapsed_s,
             ),
             seen.filter(pl.col("minute") >= lo - VELOCITY_WINDOW, pl.col("minute") < lo)
             .group_by("metric")
