@@ -288,11 +288,22 @@ def run_dashboard_watch(watch: LiveWatch) -> bool:
         from engmon.tui.app import run_dashboard
     except ImportError:
         return False
+    from engmon.core.alerts import AlertRules
+    from engmon.core.history import default_history_dir
+
+    alerts = watch.config.alerts
     run_dashboard(
         watch.config.campaign,
         [poller.source for poller in watch.pollers],
         WallClock(),
         store=watch.store,
         recorder=watch.recorder,
+        history_dir=default_history_dir(),
+        alerts=AlertRules(
+            spike_per_min=alerts.spike_per_min,
+            flat_minutes=alerts.flat_minutes,
+            command=tuple(alerts.command),
+            cooldown_s=alerts.cooldown_s,
+        ),
     )
     return True

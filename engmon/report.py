@@ -36,12 +36,14 @@ from engmon.core.schema import (
 )
 from engmon.core.store import counter_levels, observations_to_deltas, repeated_id_hashes
 from engmon.core.verdict import Verdict, VerdictFacts, verdict
-from engmon.errors import ConfigError, EngmonError
+from engmon.errors import ConfigError
 from engmon.sources.files import FileSpec, LoadedFile, load_observations
 
 OUTPUT_FORMATS: Final = ("text", "json", "csv")
 VELOCITY_WINDOW: Final = 5
 """Minutes the velocity ("per minute now") averages over."""
+FORECAST_AT: Final = timedelta(hours=1)
+"""When `--forecast` is given without `--at`: forecast from the first hour (as the paper)."""
 """Engagement per 1k followers of the poster below each bound -> the word for it."""
 
 
@@ -80,11 +82,12 @@ def run_report(
             raise ConfigError(f"--at {at!r}: use seconds or 90s, 15m, 1h, 1h30m") from None
         if offset < timedelta(0):
             raise ConfigError(f"--at {at!r}: must not be before the post")
-    if forecast:
-        # hook for the forecast (engmon.core.forecast), which lands separately
-        raise EngmonError("--forecast: forecast is not available yet")
+    if forecast and output_format == "csv":
+        raise ConfigError("--forecast: use --format text or json (CSV holds only the buckets)")
     data = _read(spec)
     report = build_report(data, width=width, offset=offset)
+    if forecast:
+        report["forecast"] = _forecast(data, report, offset)
     if output_format == "json":
         return json.dumps(report, indent=2) + "\n"
     if output_format == "csv":
@@ -392,8 +395,25 @@ def _text(report: dict[str, Any]) -> str:
             f"{name:<12} {row['count']:>9} {row['reach']:>11} {row['peak']['value']:>9} "
             f"{peak_at:>9} {row['velocity_per_min']:>8.2f} {first:>9}"
         )
+    if "forecast" in report:
+        from engmon.core.outlook import forecast_lines
+
+        lines.extend(["", *forecast_lines(report["forecast"])])
     lines.extend(f"note: {note}" for note in report["notes"])
     return "\n".join(lines) + "\n"
+
+
+def _forecast(data: _Input, report: dict[str, Any], offset: timedelta | None) -> dict[str, Any]:
+    """The forecast made at --at (default one hour) beside the file's actual final size."""
+    from engmon.core.outlook import forecast_vs_actual
+
+    post_time = data.campaign.post_time or data.first
+    at_s = (offset or FORECAST_AT).total_seconds()
+    names = [n for n in report["metrics"] if n in ENGAGEMENT_METRICS] or list(report["metrics"])
+    metric = "clicks" if "clicks" in names else (names[0] if names else "clicks")
+    return forecast_vs_actual(
+        data.observations, post_time, data.campaign.followers, at_s, metric, data.repeated
+    )
 
 
 def _csv(report: dict[str, Any]) -> str:

@@ -131,7 +131,7 @@ def test_demo_list_and_save_replays(tmp_path: Path) -> None:
         (["report", "{tmp}/cut.csv"], "cut off"),
         (["report", "{cascade}", "--at", "soon"], "--at"),
         (["report", "{cascade}", "--bucket", "weekly"], "--bucket"),
-        (["report", "{cascade}", "--forecast"], "not available yet"),
+        (["report", "{cascade}", "--forecast", "--format", "csv"], "--forecast"),
         (["report", "{cascade}", "--dimension", "city=x"], "unknown dimension"),
         (["report", "{cascade}", "--post-time", "noon"], "--post-time"),
         (["demo", "viral"], "scenarios: big-account"),

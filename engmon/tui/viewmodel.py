@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Final
 
@@ -21,6 +21,7 @@ import polars as pl
 
 from engmon.core import metrics
 from engmon.core.campaign import Campaign
+from engmon.core.outlook import Outlook
 from engmon.core.schema import (
     CLICKS,
     ENGAGEMENT_METRICS,
@@ -91,6 +92,9 @@ class Curve:
     values: list[float]
     cumulative: list[float] | None
     end_minute: int
+    band_low: list[float] | None = None
+    """Expected band of past posts (p10, p90) per bucket, aligned with `x` (issue 7)."""
+    band_high: list[float] | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,8 @@ class DashboardView:
     curve: Curve
     verdict: Verdict
     summary: pl.DataFrame = field(repr=False)
+    outlook: Outlook | None = None
+    """Forecast, band and standing against past posts (engmon.core.outlook), when tracked."""
 
 
 def now_minute_of(elapsed_s: float) -> int:
@@ -292,3 +298,24 @@ class ClockState:
     speed: float
     paused: bool
     at_end: bool = False
+
+
+def with_outlook(
+    view: DashboardView, outlook: Outlook | None, band: pl.DataFrame | None
+) -> DashboardView:
+    """The view with its outlook, and the expected band (`minute`, `p10`, `p90` per bucket,
+    in counts) on the curve's buckets as far as past posts reached (issue 7)."""
+    curve = view.curve
+    if band is not None and not band.is_empty() and curve.x:
+        low = dict(zip(band.get_column("minute"), band.get_column("p10"), strict=True))
+        high = dict(zip(band.get_column("minute"), band.get_column("p90"), strict=True))
+        starts = [i * curve.width for i in range(len(curve.x))]
+        covered = [s for s in starts if s in low]
+        if covered:
+            shown = starts[: starts.index(covered[-1]) + 1]
+            curve = replace(
+                curve,
+                band_low=[float(low.get(s, 0.0)) for s in shown],
+                band_high=[float(high.get(s, 0.0)) for s in shown],
+            )
+    return replace(view, outlook=outlook, curve=curve)

@@ -6,6 +6,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from engmon.core.metrics import offset_text
+from engmon.core.outlook import forecast_kpi, forecast_noun
 from engmon.core.verdict import compact_count, rate_text
 from engmon.tui.viewmodel import DashboardView
 
@@ -35,6 +36,11 @@ def kpi_items(view: DashboardView) -> tuple[list[tuple[str, str]], list[tuple[st
         ("peak", peak),
         (f"first {unit.removesuffix('s')}", "—" if k.first_s is None else offset_text(k.first_s)),
     ]
+    if view.outlook is not None:  # the forecast of the final total and its 95% interval
+        made = view.outlook.forecast
+        rates.append((f"forecast {forecast_noun(made, unit)}", forecast_kpi(made)))
+        if view.outlook.clicks is not None:
+            rates.append((f"forecast {unit}", forecast_kpi(view.outlook.clicks)))
     return counts, rates
 
 
