@@ -89,13 +89,15 @@ def timed(command: list[str], cwd: Path = ROOT) -> Run:
         captured.seek(0)
         output = captured.read().decode().strip()
     if process.returncode != 0:
-        raise SystemExit(f"bench: {command[:3]} failed with exit code {process.returncode}")
+        raise RuntimeError(f"bench: {command[:3]} failed with exit code {process.returncode}")
     return Run(wall, usage.ru_maxrss / 1024, output, usage.ru_utime + usage.ru_stime)
 
 
 def ensure_log(lines: int) -> Path:
     """The generated log of `lines` lines (generated once, then cached)."""
     path = OUT / f"access_{lines}.log"
+    if not path.exists() and not GENERATOR.exists():
+        raise RuntimeError(f"bench: {path} is missing and so is the generator {GENERATOR}")
     if not path.exists():
         OUT.mkdir(parents=True, exist_ok=True)
         print(f"generating {path.name} ...", flush=True)

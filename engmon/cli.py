@@ -84,6 +84,16 @@ FILE_OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
     click.option(
         "--followers", type=click.IntRange(min=1), help="Followers of the poster (per-1k rates)."
     ),
+    click.option(
+        "--link",
+        help="The campaign link (URL or path); access logs count only its hits (default: all).",
+    ),
+    click.option(
+        "--log-format",
+        help="Access logs: combined, common, vhost_combined, json, caddy, traefik, "
+        "or an nginx log_format string (default: combined).",
+    ),
+    click.option("--include-bots", is_flag=True, help="Access logs: count crawlers and bots too."),
 ]
 
 
@@ -169,6 +179,99 @@ def demo(scenario: str, speed: float, seed: int, list_only: bool, save: Path | N
     from engmon.replay import run_scenario
 
     run_scenario(built, speed=speed)
+
+
+# --- live: watch / check / sources / history -------------------------------------------------
+
+
+@main.command()
+@click.argument("campaign_file", type=click.Path(path_type=Path))
+@click.option("--plain", is_flag=True, help="One line per poll instead of the dashboard.")
+@click.option("--record", type=click.Path(path_type=Path), help="Record to PATH (continues it).")
+@click.option(
+    "--duration", type=click.FloatRange(min=0.1), help="Stop after this many seconds (--plain)."
+)
+@user_errors
+def watch(campaign_file: Path, plain: bool, record: Path | None, duration: float | None) -> None:
+    """Watch CAMPAIGN_FILE's sources live (every watch is recorded)."""
+    import asyncio
+    import contextlib
+
+    from engmon.errors import ConfigError
+    from engmon.live import LiveWatch, open_config, watch_plain
+
+    config, record_path = open_config(campaign_file, record)
+    if not config.sources:
+        raise ConfigError(
+            f"{campaign_file}: no [[sources]] to watch; add one (see `engmon sources`)"
+        )
+    live = LiveWatch.open(config, record_path)
+    try:
+        if not plain:
+            from engmon.live import run_dashboard_watch
+
+            if run_dashboard_watch(live):
+                click.echo(f"recorded to {record_path}", err=True)
+                return
+            click.echo("engmon: the dashboard is not available; watching with --plain", err=True)
+        click.echo(f"recording to {record_path}", err=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(watch_plain(live, duration=duration))
+    finally:
+        live.close()
+
+
+@main.command()
+@click.argument("campaign_file", type=click.Path(path_type=Path))
+@user_errors
+def check(campaign_file: Path) -> None:
+    """Validate CAMPAIGN_FILE and poll each source once (exit 2 if one fails)."""
+    import asyncio
+
+    from engmon.config import load_campaign
+    from engmon.live import check_sources
+
+    config = load_campaign(campaign_file)
+    click.echo(f"{campaign_file}: campaign {config.campaign.name!r}, {len(config.sources)} sources")
+    if asyncio.run(check_sources(config, sys.stdout)):
+        sys.exit(USER_ERROR)
+
+
+@main.command()
+def sources() -> None:
+    """List every source kind with its config keys and what it measures."""
+    from engmon.sources.options import COMMON_KEYS
+    from engmon.sources.registry import available_kinds, load_kind
+
+    click.echo("Keys every [[sources]] table takes:")
+    for key, about in COMMON_KEYS.items():
+        click.echo(f"  {key:16} {about}")
+    for kind in available_kinds():
+        try:
+            module = load_kind(kind)
+        except ImportError:
+            continue
+        click.echo(f"\n{kind}: {getattr(module, 'SUMMARY', '')}")
+        for key, about in getattr(module, "KEYS", {}).items():
+            click.echo(f"  {key:16} {about}")
+
+
+@main.command()
+@click.option("--dir", "folder", type=click.Path(path_type=Path), help="Recordings folder.")
+@user_errors
+def history(folder: Path | None) -> None:
+    """List recorded watches: campaign, start, duration, totals."""
+    from engmon.live import list_recordings, recordings_dir
+
+    infos = list_recordings(folder)
+    if not infos:
+        click.echo(f"no recordings in {folder or recordings_dir()}")
+        return
+    for info in infos:
+        started = f"{info.started:%Y-%m-%d %H:%M}Z" if info.started else "?"
+        minutes = f"{info.duration_s / 60:.0f} min" if info.duration_s is not None else "?"
+        totals = ", ".join(f"{m} {v:g}" for m, v in info.totals.items()) or "no engagement"
+        click.echo(f"{started}  {minutes:>8}  {info.campaign}: {totals}  ({info.path})")
 
 
 # --- clickhouse: a past post out of a ClickHouse table --------------------------------------

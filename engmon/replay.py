@@ -58,14 +58,18 @@ def run_frame(
     start: timedelta = timedelta(0),
     paused: bool = False,
     name: str = "replay",
+    history: bool = True,
 ) -> None:
-    """Replay an in-memory observation frame in the dashboard."""
+    """Replay an in-memory observation frame in the dashboard (`history`: compare with, and
+    keep it among, your past posts)."""
+    from engmon.core.history import default_history_dir
     from engmon.tui.app import run_dashboard
 
     campaign, source, clock, store = replay_setup(
         frame, campaign, speed=speed, start=start, paused=paused, name=name
     )
-    run_dashboard(campaign, [source], clock, store=store)
+    history_dir = default_history_dir() if history else None
+    run_dashboard(campaign, [source], clock, store=store, history_dir=history_dir)
 
 
 def parse_start(start: str | timedelta) -> timedelta:
@@ -101,11 +105,11 @@ def run_replay(
             shown[0] = percent
             print(f"\rengmon: loading {path} … {percent}%", end="", file=sys.stderr, flush=True)
 
-    show(0.0)
     try:
         loaded = load_observations(spec, show)
     finally:
-        print(file=sys.stderr, flush=True)  # end the progress line (also before an error line)
+        if shown[0] >= 0:  # end the progress line (also before an error line)
+            print(file=sys.stderr, flush=True)
     seconds = time.perf_counter() - began
     print(
         f"engmon: loaded {loaded.frame.height:,} observations from {path} in {seconds:.1f}s",
@@ -126,4 +130,5 @@ def run_replay(
 
 def run_scenario(scenario: Scenario, *, speed: float = 60.0) -> None:
     """Replay a generated scenario (`engmon demo`) from the post onwards."""
-    run_frame(scenario.frame, scenario.campaign, speed=speed, name=scenario.name)
+    # generated posts are not the user's: kept out of the history the band is drawn from
+    run_frame(scenario.frame, scenario.campaign, speed=speed, name=scenario.name, history=False)

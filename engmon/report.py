@@ -5,7 +5,8 @@ is reduced to per-minute counts (`metrics.minute_counts`) and a per-metric summa
 loops over rows. A Parquet file in the observation schema is scanned, never loaded whole.
 
 JSON keys (stable): `campaign`, `link`, `post_time`, `at_s`, `bucket`, `bucket_s`,
-`followers`, `engagement`, `per_1k_followers`, `verdict`, `notes`,
+`followers`, `engagement`, `per_1k_followers`, `verdict` (the dashboard's sentence),
+`trend` (just starting | flat | rising | steady | peaked and slowing), `notes`,
 `metrics: {name: {count, reach, peak: {value, at_s}, velocity_per_min, first_s}}` and
 `buckets: {name: [{at_s, value, reach, cumulative}]}`.
 """
@@ -25,6 +26,7 @@ import polars as pl
 from engmon.core import metrics
 from engmon.core.campaign import Campaign
 from engmon.core.schema import (
+    CLICKS,
     ENGAGEMENT_METRICS,
     FOLLOWERS,
     KINDS,
@@ -33,13 +35,15 @@ from engmon.core.schema import (
     conform,
 )
 from engmon.core.store import counter_levels, observations_to_deltas, repeated_id_hashes
-from engmon.errors import ConfigError, EngmonError
+from engmon.core.verdict import Verdict, VerdictFacts, verdict
+from engmon.errors import ConfigError
 from engmon.sources.files import FileSpec, LoadedFile, load_observations
 
 OUTPUT_FORMATS: Final = ("text", "json", "csv")
 VELOCITY_WINDOW: Final = 5
 """Minutes the velocity ("per minute now") averages over."""
-VERDICTS: Final = ((0.5, "flat"), (2.0, "modest"), (10.0, "working"), (math.inf, "strong"))
+FORECAST_AT: Final = timedelta(hours=1)
+"""When `--forecast` is given without `--at`: forecast from the first hour (as the paper)."""
 """Engagement per 1k followers of the poster below each bound -> the word for it."""
 
 
@@ -78,11 +82,12 @@ def run_report(
             raise ConfigError(f"--at {at!r}: use seconds or 90s, 15m, 1h, 1h30m") from None
         if offset < timedelta(0):
             raise ConfigError(f"--at {at!r}: must not be before the post")
-    if forecast:
-        # hook for the forecast (engmon.core.forecast), which lands separately
-        raise EngmonError("--forecast: forecast is not available yet")
+    if forecast and output_format == "csv":
+        raise ConfigError("--forecast: use --format text or json (CSV holds only the buckets)")
     data = _read(spec)
     report = build_report(data, width=width, offset=offset)
+    if forecast:
+        report["forecast"] = _forecast(data, report, offset)
     if output_format == "json":
         return json.dumps(report, indent=2) + "\n"
     if output_format == "csv":
@@ -215,6 +220,7 @@ def build_report(data: _Input, *, width: int, offset: timedelta | None) -> dict[
         velocity_window=VELOCITY_WINDOW,
         levels=levels.lazy(),
         post_time=post_time,
+        elapsed_s=at_s,
     ).collect()
     summary = summary.filter(pl.col("metric") != FOLLOWERS)
     missing = set(data.metric_names) - set(summary.get_column("metric").to_list()) - {FOLLOWERS}
@@ -229,6 +235,7 @@ def build_report(data: _Input, *, width: int, offset: timedelta | None) -> dict[
     order = metrics.order_metrics(summary.get_column("metric").to_list())
     rows = {row["metric"]: row for row in summary.iter_rows(named=True)}
     series = _series(minutes, levels, order, width, now_minute)
+    judged = _verdict(minutes, summary, now_minute, at_s, followers, engaged)
     report: dict[str, Any] = {
         "campaign": campaign.name,
         "link": campaign.link,
@@ -239,7 +246,8 @@ def build_report(data: _Input, *, width: int, offset: timedelta | None) -> dict[
         "followers": followers,
         "engagement": _number(engaged),
         "per_1k_followers": per_1k,
-        "verdict": verdict(per_1k),
+        "verdict": judged.text,
+        "trend": judged.trend,
         "notes": data.notes,
         "metrics": {
             name: {
@@ -297,11 +305,43 @@ def _series(
     return out
 
 
-def verdict(per_1k: float | None) -> str:
-    """One word for engagement per 1k followers: flat, modest, working or strong."""
-    if per_1k is None:
-        return "unknown audience"
-    return next(word for bound, word in VERDICTS if per_1k < bound)
+def _verdict(
+    minutes: pl.DataFrame,
+    summary: pl.DataFrame,
+    now_minute: int,
+    at_s: float,
+    followers: int | None,
+    engaged: float,
+) -> Verdict:
+    """The dashboard's verdict sentence (engmon.core.verdict) for the report's moment."""
+    present = summary.get_column("metric").to_list()
+    headline = next((m for m in ENGAGEMENT_METRICS if m in present), None)
+    if headline is None:
+        headline = present[0] if present else CLICKS
+    rows = summary.filter(pl.col("metric") == headline)
+    count = float(rows.get_column("count").sum()) if rows.height else 0.0
+    own = minutes.filter((pl.col("metric") == headline) & (pl.col("minute") >= 0))
+    window = VELOCITY_WINDOW
+    recent = own.filter(pl.col("minute").is_between(now_minute - window, now_minute - 1))
+    prior = own.filter(
+        pl.col("minute").is_between(now_minute - 2 * window, now_minute - window - 1)
+    )
+    seen = own.filter(pl.col("minute") < now_minute).sort(
+        "value", "minute", descending=[True, False]
+    )
+    facts = VerdictFacts(
+        elapsed_s=at_s,
+        followers=followers,
+        metric=headline,
+        count=count,
+        engagement=engaged,
+        velocity=float(recent.get_column("value").sum())
+        / metrics.velocity_span(now_minute, window, at_s),
+        prior_velocity=float(prior.get_column("value").sum()) / window,
+        peak_rate=float(seen.item(0, "value")) if seen.height else 0.0,
+        peak_minute=int(seen.item(0, "minute")) if seen.height else None,
+    )
+    return verdict(facts)
 
 
 def _number(value: float | None) -> float | int | None:
@@ -341,7 +381,8 @@ def _text(report: dict[str, Any]) -> str:
     lines = [
         f"{report['campaign']}: {_offset(report['at_s'])} after a post to "
         f"{_people(report['followers'])} (posted {report['post_time']})",
-        f"{', '.join(headline) or 'no engagement'}{rate} — {report['verdict']}",
+        f"{', '.join(headline) or 'no engagement'}{rate}",
+        f"verdict: {report['verdict']}",
         "",
         f"{'metric':<12} {'count':>9} {'reach':>11} {'peak/' + report['bucket']:>9} "
         f"{'peak at':>9} {'per min':>8} {'first':>9}",
@@ -354,8 +395,25 @@ def _text(report: dict[str, Any]) -> str:
             f"{name:<12} {row['count']:>9} {row['reach']:>11} {row['peak']['value']:>9} "
             f"{peak_at:>9} {row['velocity_per_min']:>8.2f} {first:>9}"
         )
+    if "forecast" in report:
+        from engmon.core.outlook import forecast_lines
+
+        lines.extend(["", *forecast_lines(report["forecast"])])
     lines.extend(f"note: {note}" for note in report["notes"])
     return "\n".join(lines) + "\n"
+
+
+def _forecast(data: _Input, report: dict[str, Any], offset: timedelta | None) -> dict[str, Any]:
+    """The forecast made at --at (default one hour) beside the file's actual final size."""
+    from engmon.core.outlook import forecast_vs_actual
+
+    post_time = data.campaign.post_time or data.first
+    at_s = (offset or FORECAST_AT).total_seconds()
+    names = [n for n in report["metrics"] if n in ENGAGEMENT_METRICS] or list(report["metrics"])
+    metric = "clicks" if "clicks" in names else (names[0] if names else "clicks")
+    return forecast_vs_actual(
+        data.observations, post_time, data.campaign.followers, at_s, metric, data.repeated
+    )
 
 
 def _csv(report: dict[str, Any]) -> str:

@@ -26,6 +26,7 @@ JSON_KEYS = {
     "engagement",
     "per_1k_followers",
     "verdict",
+    "trend",
     "notes",
     "metrics",
     "buckets",
@@ -113,7 +114,7 @@ def test_demo_list_and_save_replays(tmp_path: Path) -> None:
         assert run("demo", "big-account", "--save", str(path))[0] == 0
         code, out, _ = run("report", str(path), "--format", "json", "--at", "1h")
         report = json.loads(out)
-        assert code == 0 and report["followers"] == 1_200_000 and report["verdict"] == "flat"
+        assert code == 0 and report["followers"] == 1_200_000 and report["trend"] == "flat"
 
 
 @pytest.mark.parametrize(
@@ -130,7 +131,7 @@ def test_demo_list_and_save_replays(tmp_path: Path) -> None:
         (["report", "{tmp}/cut.csv"], "cut off"),
         (["report", "{cascade}", "--at", "soon"], "--at"),
         (["report", "{cascade}", "--bucket", "weekly"], "--bucket"),
-        (["report", "{cascade}", "--forecast"], "not available yet"),
+        (["report", "{cascade}", "--forecast", "--format", "csv"], "--forecast"),
         (["report", "{cascade}", "--dimension", "city=x"], "unknown dimension"),
         (["report", "{cascade}", "--post-time", "noon"], "--post-time"),
         (["demo", "viral"], "scenarios: big-account"),

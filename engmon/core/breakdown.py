@@ -69,7 +69,7 @@ BREAKDOWN_SCHEMA: Final = pl.Schema(
 count (increases + counter levels), share of the table, velocity per minute over the last
 window, count per 1k followers (null when the audience is unknown)."""
 
-_CATEGORICAL_COLUMNS: Final = ("source", "metric", "post", "referrer", "country", "device", "path")
+_CATEGORICAL_COLUMNS: Final = ("metric", "post", "referrer", "country", "device", "path")
 
 
 # --- filters ---------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from typing import Final
 
 import polars as pl
 
-from engmon.core.schema import ENGAGEMENT_METRICS, METRICS, UTC_US
+from engmon.core.schema import ENGAGEMENT_METRICS, METRICS, UTC_US, breakdown_rows
 
 MINUTES_SCHEMA: Final = pl.Schema(
     {
@@ -52,9 +52,13 @@ def minute_index(post_time: datetime) -> pl.Expr:
 
 
 def minute_counts(deltas: pl.LazyFrame, post_time: datetime) -> pl.LazyFrame:
-    """Sum increments per (metric, minute since post), with reach and the first increase."""
+    """Sum increments per (metric, minute since post), with reach and the first increase.
+
+    Breakdown rows (`umami:referrer`...) repeat what the time series holds: left out here.
+    """
     return (
-        deltas.with_columns(minute_index(post_time))
+        deltas.filter(~breakdown_rows())
+        .with_columns(minute_index(post_time))
         .group_by("metric", "minute")
         .agg(
             value=pl.col("value").sum(),
@@ -75,10 +79,12 @@ def merge_minutes(held: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:
         return held
     if held.is_empty():
         return new.sort("metric", "minute")
-    touched = held.join(new.select("metric", "minute"), on=["metric", "minute"], how="semi")
-    untouched = held.join(new.select("metric", "minute"), on=["metric", "minute"], how="anti")
+    # one lazy query, one collect: at a few thousand rows per-call overhead is the cost
+    keys = new.lazy().select("metric", "minute")
+    touched = held.lazy().join(keys, on=["metric", "minute"], how="semi")
+    untouched = held.lazy().join(keys, on=["metric", "minute"], how="anti")
     combined = (
-        pl.concat([touched, new])
+        pl.concat([touched, new.lazy()])
         .group_by("metric", "minute")
         .agg(
             value=pl.col("value").sum(),
@@ -87,7 +93,7 @@ def merge_minutes(held: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:
         )
         .cast(MINUTES_SCHEMA)
     )
-    return pl.concat([untouched, combined]).sort("metric", "minute")
+    return pl.concat([untouched, combined]).sort("metric", "minute").collect(engine="in-memory")
 
 
 def until(minutes: pl.LazyFrame, minute: int | None) -> pl.LazyFrame:
@@ -158,13 +164,16 @@ def summary(
     velocity_window: int = 5,
     levels: pl.LazyFrame | None = None,
     post_time: datetime | None = None,
+    elapsed_s: float | None = None,
 ) -> pl.LazyFrame:
     """Per metric, as it stood at `now_minute` since post.
 
     Columns: `metric`, `count` (level + increases), `reach`, `peak` (largest bucket of `width`
     minutes), `peak_minute` (its first minute), `velocity` (mean per minute over the last
-    `velocity_window` whole minutes), `first_s` (seconds from post to first increase, needs
-    `post_time`), `level` (counter level before watching).
+    `velocity_window` minutes; with `elapsed_s` only over the time those minutes really
+    covered, so the partial current minute and the first minutes are not diluted),
+    `first_s` (seconds from post to first increase, needs `post_time`), `level` (counter level
+    before watching).
     """
     # two group_bys (per bucket, then per metric) instead of four aggregates and their joins:
     # the dashboard calls this every render tick
@@ -189,7 +198,7 @@ def summary(
         peak=pl.col("value").filter(after).max(),
         # first occurrence of the largest bucket in time order: the earliest peak wins ties
         peak_minute=pl.col("bucket").filter(after).sort().get(by_bucket.arg_max()),
-        velocity=pl.col("recent").sum() / velocity_window,
+        velocity=pl.col("recent").sum() / velocity_span(now_minute, velocity_window, elapsed_s),
     )
     if levels is not None:
         level = levels.group_by("metric").agg(level=pl.col("level").sum())
@@ -213,6 +222,18 @@ def summary(
         first_s=first_s,
         level=pl.col("level").fill_null(0.0),
     ).sort("metric")
+
+
+def velocity_span(now_minute: int, window: int, elapsed_s: float | None) -> float:
+    """Minutes of time the velocity window [now_minute - window, now_minute) has covered.
+
+    At 35 s after the post a window of 5 minutes holds 35 s of data: dividing by 5 would
+    understate the rate five-fold. Never below one minute, so a first click is not 60/min.
+    """
+    if elapsed_s is None:
+        return float(window)
+    covered = elapsed_s / 60.0 - max(now_minute - window, 0)
+    return min(float(window), max(1.0, covered))
 
 
 def engagement(summary_frame: pl.DataFrame, metrics: Sequence[str] = ENGAGEMENT_METRICS) -> float:

@@ -104,12 +104,12 @@ class RecordingWriter:
         self.rows = 0
 
     def _repair_tail(self) -> None:
-        """After a crash the file may end mid-line: end it so the next row starts clean."""
+        """After a crash the file may end mid-line: cut that partial row off (it was the poll
+        in flight) so the next row starts on a clean line and the file stays readable."""
         with self.path.open("rb") as handle:
-            handle.seek(max(0, self.path.stat().st_size - 1))
-            last = handle.read(1)
-        if last and last != b"\n":
-            self._handle.write(b"\n")
+            data = handle.read()
+        if data and not data.endswith(b"\n"):
+            self._handle.truncate(data.rfind(b"\n") + 1)
             self._flush()
 
     def _flush(self) -> None:

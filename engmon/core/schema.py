@@ -104,3 +104,21 @@ def conform(frame: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
             expr = pl.lit(None)
         exprs.append(expr.cast(dtype).alias(name))
     return lf.select(exprs)
+
+
+BREAKDOWN_DIMENSIONS: Final = ("referrer", "country", "device")
+"""Dimensions an analytics API reports as a breakdown (counts per value, no time)."""
+
+
+def breakdown_source(source: str, dimension: str) -> str:
+    """Source name of breakdown rows (`umami:referrer`): kept out of the curve, read by drilldown.
+
+    A breakdown repeats counts the source's time series already holds, so adding it to the
+    curve would double it; see `engmon.sources.series` for the row layout.
+    """
+    return f"{source}:{dimension}"
+
+
+def breakdown_rows() -> pl.Expr:
+    """True for rows a source reported as a breakdown (`<source>:referrer|country|device`)."""
+    return pl.col("source").str.contains(f":({'|'.join(BREAKDOWN_DIMENSIONS)})$")

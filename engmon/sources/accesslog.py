@@ -1005,7 +1005,7 @@ def _wrong_format(path: Path, data: bytes, parser: AccessLogParser) -> str:
     first = data.split(b"\n", 1)[0][:80].decode("utf-8", "replace")
     return (
         f"{path}: no line reads as a {parser.log_format!r} access log"
-        f" (line 1: {first!r}); choose the server's format with --log-format"
+        f" (line 1: {first!r}); set the server's log format"
         f" ({', '.join(FORMAT_NAMES)} or an nginx log_format string)"
     )
 

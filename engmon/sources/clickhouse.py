@@ -8,7 +8,7 @@ interface (`FORMAT JSONEachRow`):
   (`clicks = count()`, `visitors = uniqExact(<visitor column>)`), emitted as `bucket` rows of
   width 60 s that replace what an earlier poll said about the same minute;
 - at a slower cadence, the top-N referrers, countries and devices since the post, emitted as
-  `bucket` rows of metric `clicks.referrer` / `clicks.country` / `clicks.device` with
+  `bucket` rows of metric `clicks` from source `<name>:referrer|country|device` with
   `ts` = window start and `width_s` = 0 ("since the start"), so they never add to the curve.
 
 Values are never formatted into SQL. Identifiers from the config are checked against
@@ -40,7 +40,7 @@ import httpx
 import polars as pl
 
 from engmon.core.campaign import Campaign
-from engmon.core.schema import CLICKS, VISITORS, conform, empty_observations
+from engmon.core.schema import CLICKS, VISITORS, breakdown_source, conform, empty_observations
 from engmon.errors import (
     ConfigError,
     SourceAuthError,
@@ -524,7 +524,10 @@ def bucket_frame(rows: list[dict[str, Any]], source: str, path: str) -> pl.DataF
 def breakdown_frame(
     rows: list[dict[str, Any]], dimension: str, source: str, path: str, start: datetime
 ) -> pl.DataFrame:
-    """Top-N rows of one dimension -> `bucket` rows of metric `clicks.<dimension>`, width 0."""
+    """Top-N rows of one dimension -> `bucket` rows of `clicks`, width 0, from `<source>:<dim>`.
+
+    The `source:dimension` name (engmon.core.schema.breakdown_source) keeps them off the curve.
+    """
     if not rows:
         return empty_observations()
     frame = pl.DataFrame(rows, orient="row", schema={"value": pl.String, "clicks": pl.Float64})
@@ -533,11 +536,11 @@ def breakdown_frame(
     return conform(
         frame.select(
             ts=pl.lit(start.astimezone(UTC)),
-            metric=pl.lit(f"{CLICKS}.{dimension}"),
+            metric=pl.lit(CLICKS),
             value=pl.col("clicks"),
             kind=pl.lit("bucket"),
             width_s=pl.lit(0),
-            source=pl.lit(source),
+            source=pl.lit(breakdown_source(source, dimension)),
             path=pl.lit(path),
             **{dimension: pl.when(label != "").then(label)},
         )

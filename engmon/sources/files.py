@@ -82,6 +82,9 @@ class FileSpec:
     reach_column: str | None = None
     dimensions: tuple[tuple[str, str], ...] = ()
     followers: int | None = None
+    link: str | None = None
+    log_format: str = "combined"
+    include_bots: bool = False
 
     @classmethod
     def from_cli(
@@ -99,6 +102,9 @@ class FileSpec:
         reach_column: str | None = None,
         dimensions: Sequence[str] = (),
         followers: int | None = None,
+        link: str | None = None,
+        log_format: str | None = None,
+        include_bots: bool = False,
     ) -> FileSpec:
         """Validate the command-line options; ConfigError naming the option otherwise."""
         if file_format not in FILE_FORMATS:
@@ -136,6 +142,9 @@ class FileSpec:
             reach_column=reach_column,
             dimensions=tuple(mapped),
             followers=followers,
+            link=link or None,
+            log_format=log_format or "combined",
+            include_bots=include_bots,
         )
 
     @property
@@ -296,6 +305,7 @@ def load_observations(spec: FileSpec, progress: Progress | None = None) -> Loade
 def _campaign(spec: FileSpec, post_time: datetime | None, followers: int | None) -> Campaign:
     return Campaign(
         name=spec.path.stem.removesuffix(".log"),
+        link=spec.link,
         post_time=spec.post_time or post_time,
         followers=spec.followers or followers,
     )
@@ -329,8 +339,14 @@ def _load_access_log(spec: FileSpec, progress: Progress | None) -> LoadedFile:
             f"{spec.path}: looks like an access log, but access-log support is not installed"
         ) from None
     notes: list[str] = []
-    result: object = load_access_log(spec.path, link=None, progress=progress, on_note=notes.append)
-    frame = result if isinstance(result, pl.DataFrame) else getattr(result, "frame")  # noqa: B009
+    frame = load_access_log(
+        spec.path,
+        link=spec.link,
+        log_format=spec.log_format,
+        include_bots=spec.include_bots,
+        progress=progress,
+        on_note=notes.append,
+    )
     frame = conform(frame).collect()
     first = frame.get_column("ts").min() if frame.height else None
     post_time = first if isinstance(first, datetime) else None

@@ -151,3 +151,14 @@ def _reason(exc: Exception) -> str:
 def shape_error(source: str, what: str) -> SourceResponseError:
     """The error for a response whose shape is not what the vendor documents."""
     return SourceResponseError(f"{source}: unexpected response shape: {what}")
+
+
+def pace(headers: Mapping[str, str]) -> float | None:
+    """Seconds to hold the next poll back after a *successful* answer, from `X-RateLimit-*`.
+
+    When the vendor says no requests are left in the window, wait for its reset; otherwise
+    None (poll at the configured interval).
+    """
+    if remaining_quota(headers) == 0:
+        return retry_after(headers)
+    return None

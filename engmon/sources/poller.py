@@ -9,6 +9,7 @@ and a slow source never blocks another.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from collections.abc import Callable
@@ -16,8 +17,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import httpx
+import tenacity
 
-from engmon.errors import SourceError
+from engmon.errors import SourceError, SourceUnreachable
 from engmon.sources.base import PollResult, Source
 
 
@@ -41,6 +43,7 @@ class SourcePoller:
     """Drives one source: `poll_once()` then wait `delay()`; never raises a SourceError."""
 
     max_backoff: float = 300.0
+    auth_retry: float = 60.0  # 401/403/404: try again now and then (a token may be fixed)
 
     def __init__(
         self,
@@ -57,21 +60,25 @@ class SourcePoller:
         self._next_delay = 0.0
 
     async def poll_once(self, client: httpx.AsyncClient, now: datetime) -> PollResult | None:
-        """One poll; the result on success, None after an error (recorded in `status`)."""
+        """One poll; the result on success, None after an error (recorded in `status`).
+
+        The whole poll is bounded by `poll_deadline()` (a server trickling bytes cannot hold a
+        worker forever). Exceptions outside `SourceError` are bugs and propagate: the worker
+        (dashboard or plain watch) shows them as status and keeps going.
+        """
         status = self.status
         try:
-            result = await self.source.poll(client, now)
+            async with asyncio.timeout(self.poll_deadline()):
+                result = await self.source.poll(client, now)
         except SourceError as exc:
-            self._failures += 1
-            status.errors += 1
-            status.last_error = str(exc)
-            backoff = min(self.max_backoff, self.source.interval * 2 ** min(self._failures, 10))
-            backoff *= 0.5 + self._rng.random()  # full jitter around the backoff
-            if exc.retry_after is not None:
-                backoff = max(backoff, exc.retry_after)
-            self._next_delay = backoff if exc.retryable else max(backoff, 60.0)
-            status.state = "retrying" if exc.retryable else "failed"
-            status.retry_at = self._clock() + self._next_delay
+            self._failed(exc)
+            return None
+        except TimeoutError:
+            self._failed(
+                SourceUnreachable(
+                    f"{self.source.name}: poll took longer than {self.poll_deadline():g}s"
+                )
+            )
             return None
         self._failures = 0
         status.polls += 1
@@ -84,6 +91,36 @@ class SourcePoller:
         interval = self.source.interval
         self._next_delay = interval if result.retry_in is None else max(interval, result.retry_in)
         return result
+
+    def poll_deadline(self) -> float:
+        """Seconds one whole poll may take (several requests, each with its own timeout)."""
+        return self.source.timeout * 4 + 1.0
+
+    def backoff(self, failures: int) -> float:
+        """Delay after `failures` consecutive errors: exponential from the interval, jittered.
+
+        tenacity's `wait_exponential_jitter` computes it (interval * 2^(n-1) + U(0, interval),
+        capped at `max_backoff`); the loop itself stays ours so each attempt shows as status.
+        """
+        interval = self.source.interval
+        wait = tenacity.wait_exponential_jitter(
+            multiplier=interval, max=self.max_backoff, jitter=interval
+        )
+        state = tenacity.RetryCallState(tenacity.AsyncRetrying(), None, (), {})
+        state.attempt_number = max(1, min(failures, 30))
+        return float(wait(state))
+
+    def _failed(self, exc: SourceError) -> None:
+        status = self.status
+        self._failures += 1
+        status.errors += 1
+        status.last_error = str(exc)
+        delay = self.backoff(self._failures)
+        if exc.retry_after is not None:  # the vendor said when: never earlier than that
+            delay = max(delay, exc.retry_after)
+        self._next_delay = delay if exc.retryable else max(delay, self.auth_retry)
+        status.state = "retrying" if exc.retryable else "failed"
+        status.retry_at = self._clock() + self._next_delay
 
     def delay(self) -> float:
         """Seconds to wait before the next poll."""

@@ -10,7 +10,6 @@ from typing import Final
 from engmon.errors import ConfigError
 
 MODULES: Final[dict[str, str]] = {
-    "file": "engmon.sources.files",
     "access-log": "engmon.sources.accesslog",
     "plausible": "engmon.sources.plausible",
     "umami": "engmon.sources.umami",

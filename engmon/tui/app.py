@@ -33,9 +33,12 @@ from textual.css.query import NoMatches
 from textual.screen import Screen
 
 from engmon.core import metrics
+from engmon.core.alerts import Alert, AlertFacts, AlertRules, AlertRunner
 from engmon.core.campaign import Campaign
 from engmon.core.clock import Clock, ReplayClock
+from engmon.core.outlook import OutlookTracker
 from engmon.core.recording import RecordingWriter
+from engmon.core.schema import FOLLOWERS
 from engmon.core.store import ObservationStore
 from engmon.sources.base import Source
 from engmon.sources.poller import SourcePoller, SourceStatus
@@ -56,6 +59,8 @@ from engmon.tui.viewmodel import (
     ViewSettings,
     compute_view,
     now_minute_of,
+    pick_headline,
+    with_outlook,
 )
 
 RENDER_INTERVAL = 0.1
@@ -107,6 +112,8 @@ class EngmonApp(DrilldownApp):
         monotonic: Callable[[], float] = time.monotonic,
         render_interval: float = RENDER_INTERVAL,
         verdict_phrases: Sequence[VerdictPhrase] = (),
+        history_dir: Path | None = None,
+        alerts: AlertRules | None = None,
     ) -> None:
         super().__init__()
         self.campaign = campaign
@@ -119,7 +126,12 @@ class EngmonApp(DrilldownApp):
         self.settings = settings or ViewSettings()
         self.monotonic = monotonic
         self.render_interval = render_interval
-        self.verdict_phrases = list(verdict_phrases)  # forecast / expected band (issue 7)
+        self.verdict_phrases = list(verdict_phrases)
+        # forecast, expected band of past posts (read from / saved to `history_dir`), alerts
+        self.outlook = OutlookTracker(history_dir)
+        self.alert_runner = AlertRunner(alerts or AlertRules())
+        self.alerts_fired: list[Alert] = []
+        self._alert_elapsed: float | None = None
         self.pollers: dict[str, SourcePoller] = {
             s.name: SourcePoller(s, clock=monotonic) for s in self.sources
         }
@@ -156,6 +168,10 @@ class EngmonApp(DrilldownApp):
         self.set_interval(self.render_interval, self.refresh_dashboard, name="render")
 
     async def on_unmount(self) -> None:
+        try:
+            self.outlook.save(self.store, self.campaign)
+        except OSError as exc:  # the history is a convenience: never fail the exit on it
+            self.log.warning(f"history not saved: {exc}")
         for source in self.sources:
             await source.aclose()
         if self._owns_client and self._client is not None:
@@ -278,17 +294,63 @@ class EngmonApp(DrilldownApp):
         if key == self._view_key and self.view is not None:
             return
         self._view_key = key
-        self.view = compute_view(
+        metric = pick_headline([m for m in self.store.metric_names() if m != FOLLOWERS])
+        outlook = self.outlook.update(self.store, self.campaign, clock.now, metric)
+        if self.filters:  # the forecast and band are of the whole campaign, not of a slice
+            outlook = None
+        phrases = list(self.verdict_phrases)
+        if outlook is not None:
+            phrases.append(lambda *_: ". ".join(outlook.phrases()))
+        view = compute_view(
             self.store,
             self.campaign,
             clock.now,
             self.settings,
-            phrases=self.verdict_phrases,
+            phrases=phrases,
             **self.view_inputs(),
         )
+        band = (
+            None
+            if self.filters
+            else self.outlook.band(view.curve.metric, view.curve.width, view.followers)
+        )
+        self.view = with_outlook(view, outlook, band)
+        self.check_alerts(self.view)
         self.renders += 1
         screen.show_view(self.view, progress)
         self.show_drilldown(screen, self.view)
+
+    def check_alerts(self, view: DashboardView) -> None:
+        """Ring, notify and run the configured command for alerts due now (once per cool-down)."""
+        if view.post_time is None:
+            return
+        if self._alert_elapsed is not None and view.elapsed_s < self._alert_elapsed - 60:
+            self.alert_runner.reset()  # a replay seeked back: what fired is in its future
+        self._alert_elapsed = view.elapsed_s
+        minute_band = self.outlook.band(view.headline, 1, view.followers)
+        p90 = None
+        if minute_band is not None:
+            at = minute_band.filter(pl.col("minute") == view.now_minute - 1)
+            p90 = float(at.get_column("p90")[0]) if at.height else None
+        facts = AlertFacts(
+            now=view.now,
+            elapsed_s=view.elapsed_s,
+            metric=view.headline,
+            velocity=view.kpis.velocity,
+            engagement=view.kpis.engagement,
+            band_p90=p90,
+        )
+        for alert in self.alert_runner.check(facts):
+            self.alerts_fired.append(alert)
+            self.bell()
+            self.notify(alert.message, title="engmon alert", severity="warning", timeout=10)
+            if self.alert_runner.rules.command:
+                self.run_worker(
+                    self.alert_runner.run_command(alert, self.campaign.name),
+                    name=f"alert {alert.kind}",
+                    group="alerts",
+                    exit_on_error=False,
+                )
 
     def change_settings(self, reason: str, **changes: Any) -> None:
         """Apply a view-settings change and redraw."""
@@ -401,12 +463,16 @@ def run_dashboard(
     client: httpx.AsyncClient | None = None,
     settings: ViewSettings | None = None,
     export_dir: Path | None = None,
+    history_dir: Path | None = None,
+    alerts: AlertRules | None = None,
 ) -> None:
     """Open the dashboard in the terminal until the user quits.
 
     `sources` are polled on one shared HTTP client (`client`, or one made with timeouts);
     `clock` is a WallClock (live: header says LIVE, frames go to `recorder` before merging)
     or a ReplayClock (REPLAY Nx, seekable). `store` may arrive pre-loaded (a resumed watch).
+    `history_dir`: past posts for the expected band (this one is saved there on exit);
+    `alerts`: the config's `[alerts]` rules.
     `export_dir` is where `e` writes (the config's `[export] dir`; default ./exports).
     """
     app = EngmonApp(
@@ -417,6 +483,8 @@ def run_dashboard(
         recorder=recorder,
         client=client,
         settings=settings,
+        history_dir=history_dir,
+        alerts=alerts,
     )
     if export_dir is not None:
         app.export_dir = export_dir

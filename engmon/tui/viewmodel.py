@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Final
 
@@ -21,6 +21,7 @@ import polars as pl
 
 from engmon.core import metrics
 from engmon.core.campaign import Campaign
+from engmon.core.outlook import Outlook
 from engmon.core.schema import (
     CLICKS,
     ENGAGEMENT_METRICS,
@@ -75,6 +76,7 @@ class Kpis:
     peak_minute: int | None
     first_s: float | None
     reach: int
+    present: frozenset[str] = frozenset()  # metrics the data has at all ("—" for the others)
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,9 @@ class Curve:
     values: list[float]
     cumulative: list[float] | None
     end_minute: int
+    band_low: list[float] | None = None
+    """Expected band of past posts (p10, p90) per bucket, aligned with `x` (issue 7)."""
+    band_high: list[float] | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,8 @@ class DashboardView:
     curve: Curve
     verdict: Verdict
     summary: pl.DataFrame = field(repr=False)
+    outlook: Outlook | None = None
+    """Forecast, band and standing against past posts (engmon.core.outlook), when tracked."""
 
 
 def now_minute_of(elapsed_s: float) -> int:
@@ -177,6 +184,7 @@ def compute_view(
                 velocity_window=VELOCITY_WINDOW,
                 levels=levels.lazy(),
                 post_time=post_time,
+                elapsed_s=elapsed_s,
             ),
             seen.filter(pl.col("minute") >= lo - VELOCITY_WINDOW, pl.col("minute") < lo)
             .group_by("metric")
@@ -189,7 +197,9 @@ def compute_view(
     )
     # one row per metric (a handful): read them once instead of filtering per number
     by_metric = {row["metric"]: row for row in summary.iter_rows(named=True)}
-    available = [m for m in metrics.order_metrics(by_metric) if m != FOLLOWERS]
+    # from the whole store, not just what the clock has reached: the headline stays put
+    in_store = store.metric_names()
+    available = [m for m in in_store if m != FOLLOWERS]
     headline = pick_headline(available)
     followers = campaign.followers
     if followers is None:
@@ -213,6 +223,7 @@ def compute_view(
         peak_minute=int(peak_minute) if isinstance(peak_minute, int) else None,
         first_s=float(first_s) if isinstance(first_s, float) else None,
         reach=int(reach),
+        present=frozenset(in_store),  # the whole store: "none yet" is still 0
     )
 
     chosen = settings.metric if settings.metric in available else headline
@@ -290,3 +301,24 @@ class ClockState:
     speed: float
     paused: bool
     at_end: bool = False
+
+
+def with_outlook(
+    view: DashboardView, outlook: Outlook | None, band: pl.DataFrame | None
+) -> DashboardView:
+    """The view with its outlook, and the expected band (`minute`, `p10`, `p90` per bucket,
+    in counts) on the curve's buckets as far as past posts reached (issue 7)."""
+    curve = view.curve
+    if band is not None and not band.is_empty() and curve.x:
+        low = dict(zip(band.get_column("minute"), band.get_column("p10"), strict=True))
+        high = dict(zip(band.get_column("minute"), band.get_column("p90"), strict=True))
+        starts = [i * curve.width for i in range(len(curve.x))]
+        covered = [s for s in starts if s in low]
+        if covered:
+            shown = starts[: starts.index(covered[-1]) + 1]
+            curve = replace(
+                curve,
+                band_low=[float(low.get(s, 0.0)) for s in shown],
+                band_high=[float(high.get(s, 0.0)) for s in shown],
+            )
+    return replace(view, outlook=outlook, curve=curve)

@@ -402,6 +402,60 @@ def test_countries_vectorised_match_single_lookups() -> None:
     assert joined["10.0.0.1"] is None
 
 
+def _mmdb_string(text: str) -> bytes:
+    raw = text.encode()
+    return bytes([(2 << 5) | len(raw)]) + raw  # type 2 (UTF-8 string), size < 29
+
+
+def _mmdb_uint(kind: int, value: int) -> bytes:  # kind 5 = uint16, 6 = uint32
+    raw = value.to_bytes((value.bit_length() + 7) // 8, "big") if value else b""
+    return bytes([(kind << 5) | len(raw)]) + raw
+
+
+def _mmdb_map(items: list[tuple[str, bytes]]) -> bytes:
+    return bytes([(7 << 5) | len(items)]) + b"".join(_mmdb_string(k) + v for k, v in items)
+
+
+def write_mmdb(path: Path, network: str, prefix: int, iso_code: str) -> None:
+    """A one-network IPv4 MaxMind DB (record size 24), written by the MaxMind DB spec."""
+    number = int.from_bytes(bytes(int(octet) for octet in network.split(".")), "big")
+    node_count = prefix
+    tree = b""
+    for depth in range(prefix):
+        bit = (number >> (31 - depth)) & 1
+        records = [node_count, node_count]  # node_count: no data
+        records[bit] = node_count + 16 if depth == prefix - 1 else depth + 1
+        tree += b"".join(record.to_bytes(3, "big") for record in records)
+    data = _mmdb_map([("country", _mmdb_map([("iso_code", _mmdb_string(iso_code))]))])
+    metadata = _mmdb_map(
+        [
+            ("binary_format_major_version", _mmdb_uint(5, 2)),
+            ("binary_format_minor_version", _mmdb_uint(5, 0)),
+            ("build_epoch", bytes([1, 9 - 7, 1])),  # extended type 9 (uint64)
+            ("database_type", _mmdb_string("engmon-test")),
+            ("description", _mmdb_map([])),
+            ("ip_version", _mmdb_uint(5, 4)),
+            ("languages", bytes([0, 11 - 7])),  # extended type 11 (array), empty
+            ("node_count", _mmdb_uint(6, node_count)),
+            ("record_size", _mmdb_uint(5, 24)),
+        ]
+    )
+    path.write_bytes(tree + bytes(16) + data + b"\xab\xcd\xefMaxMind.com" + metadata)
+
+
+def test_a_users_maxmind_database_replaces_the_bundled_one(tmp_path: Path) -> None:
+    mmdb = tmp_path / "GeoLite2-Country.mmdb"
+    write_mmdb(mmdb, "81.2.69.0", 24, "NZ")  # the bundled database says GB
+    path = write(tmp_path, "access.log", CAMPAIGN_LINES)
+    got = clicks(load_access_log(path, link="/blog/spring-launch", geoip_db=mmdb))
+    assert got.get_column("country").to_list() == ["NZ", "NZ", "NZ", "NZ"]
+    lines = [combined("8.8.4.4", "12/Mar/2025:08:00:00 +0000", "/blog/spring-launch")]
+    other = clicks(
+        load_access_log(write(tmp_path, "b.log", lines), link="/blog/spring-launch", geoip_db=mmdb)
+    )
+    assert other.get_column("country").to_list() == [None]  # not in the user's database
+
+
 def test_user_mmdb_reader_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
     class FakeReader:
         def get(self, ip: str) -> dict[str, dict[str, str]] | None:

@@ -1,7 +1,4 @@
-"""A followed access log in the dashboard: lines appended to the log move the curve.
-
-Skipped until the dashboard (`engmon.tui.app`) is installed alongside the access-log source.
-"""
+"""A followed access log in the dashboard: lines appended to the log move the curve."""
 
 from __future__ import annotations
 
@@ -10,14 +7,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from engmon.core.campaign import Campaign
 from engmon.core.clock import ReplayClock
 from engmon.sources import accesslog
 from engmon.sources.options import SourceOptions
-
-app_module = pytest.importorskip("engmon.tui.app")
+from engmon.tui.app import EngmonApp
 
 POST_TIME = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
 AGENT = (
@@ -60,7 +54,7 @@ async def test_appending_to_a_followed_log_moves_the_curve(tmp_path: Path) -> No
         paused=True,
         monotonic=lambda: 0.0,
     )
-    app = app_module.EngmonApp(campaign, [source], clock, monotonic=lambda: 0.0)
+    app = EngmonApp(campaign, [source], clock, monotonic=lambda: 0.0)
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot, lambda: app.store.rows > 0)
         app.refresh_dashboard()

@@ -75,3 +75,15 @@ def test_curve_adapts_and_a_chosen_width_is_kept_or_widened() -> None:
     view = compute_view(store, small_campaign(), POST_TIME + timedelta(hours=5))
     assert view.curve.unit == "h" and view.curve.width == 5
     assert view.curve.x[:3] == [2.5 / 60, 7.5 / 60, 12.5 / 60]  # bucket middles, in hours
+
+
+def test_metrics_the_data_never_has_show_as_a_dash_not_zero() -> None:
+    from engmon.tui.widgets.kpis import kpi_items
+
+    store = ObservationStore(post_time=POST_TIME)
+    store.merge(post_frame({"reposts": (30, 10.0), "likes": (5, 40.0)}))
+    early = compute_view(store, small_campaign(), POST_TIME)
+    counts = dict(kpi_items(early)[0])
+    assert counts["clicks"] == "—" and counts["replies"] == "—"  # not in this data
+    assert counts["reposts+quotes"] == "0" and counts["likes"] == "0"  # in it, none yet
+    assert early.headline == "reposts"

@@ -102,6 +102,11 @@ class CurvePlot(PlotextPlot):
             cumulative = curve.cumulative is not None
             plt.xlabel("time since post" + (" · right axis: cumulative" if cumulative else ""))
             plt.bar(curve.x, curve.values)
+            if curve.band_low is not None and curve.band_high is not None:
+                # the expected band of your past posts (p10–p90), as far as they reached
+                xs = curve.x[: len(curve.band_high)]
+                plt.plot(xs, curve.band_high, marker="braille", color="gray", label="p90 past")
+                plt.plot(xs, curve.band_low, marker="braille", color="gray", label="p10 past")
             scale = 60.0 if curve.unit == "h" else 1.0
             half = curve.width / scale / 2
             if curve.cumulative is not None:  # right axis: totals dwarf per-bucket counts
@@ -113,7 +118,7 @@ class CurvePlot(PlotextPlot):
             plt.xlim(0, max(span, curve.x[-1] + half if curve.x else span))
             positions, labels = axis_ticks(curve, max_ticks=max(2, self.size.width // 12))
             plt.xticks(positions, labels)
-            top = max(curve.values, default=0.0)
+            top = max([*curve.values, *(curve.band_high or [])], default=0.0)
             step = count_step(top)
             plt.ylim(0, max(top, 1.0))
             ticks: list[float] = [step * i for i in range(int(max(top, 1.0) // step) + 1)]

@@ -6,6 +6,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from engmon.core.metrics import offset_text
+from engmon.core.outlook import forecast_kpi, forecast_noun
 from engmon.core.verdict import compact_count, rate_text
 from engmon.tui.viewmodel import DashboardView
 
@@ -13,11 +14,16 @@ from engmon.tui.viewmodel import DashboardView
 def kpi_items(view: DashboardView) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """(label, value) pairs of the two rows: counts, then rates of the headline metric."""
     k = view.kpis
+
+    def count(value: float, *metrics: str) -> str:
+        has = any(m in k.present for m in metrics) or not k.present
+        return compact_count(value) if has else "—"  # "—": not in this data, unlike 0
+
     counts = [
-        ("clicks", compact_count(k.clicks)),
-        ("replies", compact_count(k.replies)),
-        ("reposts+quotes", compact_count(k.reshares)),
-        ("likes", compact_count(k.likes)),
+        ("clicks", count(k.clicks, "clicks")),
+        ("replies", count(k.replies, "replies")),
+        ("reposts+quotes", count(k.reshares, "reposts", "quotes")),
+        ("likes", count(k.likes, "likes")),
         ("per 1k followers", "n/a" if k.per_1k is None else rate_text(k.per_1k)),
         ("reach", compact_count(k.reach)),
     ]
@@ -30,6 +36,11 @@ def kpi_items(view: DashboardView) -> tuple[list[tuple[str, str]], list[tuple[st
         ("peak", peak),
         (f"first {unit.removesuffix('s')}", "—" if k.first_s is None else offset_text(k.first_s)),
     ]
+    if view.outlook is not None:  # the forecast of the final total and its 95% interval
+        made = view.outlook.forecast
+        rates.append((f"forecast {forecast_noun(made, unit)}", forecast_kpi(made)))
+        if view.outlook.clicks is not None:
+            rates.append((f"forecast {unit}", forecast_kpi(view.outlook.clicks)))
     return counts, rates
 
 

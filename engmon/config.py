@@ -1,0 +1,234 @@
+"""The campaign TOML file -> validated, typed models (`load_campaign`).
+
+    [campaign]   name, link, posted_at ("now" or ISO 8601), followers, record
+    [[sources]]  kind, name, interval, timeout + the kind's own keys (`engmon sources`)
+    [alerts]     spike_per_min, flat_minutes, command, cooldown_s
+    [export]     dir
+
+Every mistake is one `ConfigError` line naming the file and the key (TOML syntax errors: file,
+line and column). Secrets are named by environment variable (`token_env = "UMAMI_TOKEN"`) and
+read when the sources are built; their values never appear in a message.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from engmon.core.campaign import Campaign
+from engmon.errors import ConfigError
+from engmon.sources.base import Source
+from engmon.sources.options import SourceOptions
+from engmon.sources.registry import load_kind
+
+TABLES = ("campaign", "sources", "alerts", "export")
+CAMPAIGN_KEYS = ("name", "link", "posted_at", "followers", "record")
+ALERT_KEYS = ("spike_per_min", "flat_minutes", "command", "cooldown_s")
+EXPORT_KEYS = ("dir",)
+
+
+@dataclass(frozen=True)
+class AlertConfig:
+    """When to alert: a spike above `spike_per_min` or `flat_minutes` without engagement.
+
+    `command` (argv list) runs on an alert, at most once per `cooldown_s`.
+    """
+
+    spike_per_min: float | None = None
+    flat_minutes: float | None = None
+    command: list[str] = field(default_factory=list)
+    cooldown_s: float = 300.0
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """Where exports (CSV/Parquet/SVG) go; None: the current directory."""
+
+    dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class CampaignConfig:
+    """A loaded campaign file: what is watched, by which sources, with which alerts.
+
+    `posted_now` is True when `posted_at = "now"` (a restarted watch then keeps the post time
+    of its recording). `record` is the recording path from the file (None: the default).
+    """
+
+    path: Path
+    campaign: Campaign
+    sources: list[Source]
+    posted_now: bool = False
+    record: Path | None = None
+    alerts: AlertConfig = field(default_factory=AlertConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+
+
+class _Table:
+    """Typed reads from one plain table (`[campaign]`, `[alerts]`, `[export]`)."""
+
+    def __init__(self, path: Path, name: str, value: object, allowed: tuple[str, ...]) -> None:
+        self.where = f"{path}: [{name}]"
+        if not isinstance(value, dict):
+            raise ConfigError(f"{self.where} must be a table")
+        self.data: dict[str, Any] = value
+        for key in value:
+            if key not in allowed:
+                raise ConfigError(
+                    f"{self.where}: unknown key {key!r}; known keys: {', '.join(allowed)}"
+                )
+
+    def get(self, key: str, types: tuple[type, ...], type_name: str) -> Any:
+        value = self.data.get(key)
+        if value is None:
+            return None
+        if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
+            raise ConfigError(f"{self.where}: key {key!r} must be {type_name}, not {value!r}")
+        return value
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: no such campaign file") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read ({exc})") from exc
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        where = re.search(r"\(at line (\d+), column (\d+)\)", message)
+        reason = re.sub(r"\s*\(at line \d+, column \d+\)", "", message) or "invalid TOML"
+        if where:
+            raise ConfigError(f"{path}: line {where[1]}, column {where[2]}: {reason}") from None
+        raise ConfigError(f"{path}: {reason}") from None
+
+
+def parse_posted_at(text: str, where: str) -> datetime:
+    """ISO 8601 (naive means UTC) or "now" -> an aware UTC datetime."""
+    if text.strip().lower() == "now":
+        # whole seconds: logs and APIs stamp seconds, so a hit in the starting second is not
+        # "before the post"
+        return datetime.now(UTC).replace(microsecond=0)
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(
+            f"{where}: key 'posted_at' must be ISO 8601 (2026-11-25T14:00:00Z) or \"now\","
+            f" not {text!r}"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def _campaign(
+    path: Path, raw: object, post_time_now: datetime | None
+) -> tuple[Campaign, bool, Path | None]:
+    table = _Table(path, "campaign", raw, CAMPAIGN_KEYS)
+    name = table.get("name", (str,), "a string") or path.stem
+    link = table.get("link", (str,), "a URL string")
+    posted = table.get("posted_at", (str, datetime), 'an ISO 8601 time or "now"')
+    if posted is None:
+        raise ConfigError(f"{table.where}: key 'posted_at' is required (ISO 8601 time or \"now\")")
+    if isinstance(posted, datetime):
+        post_time = posted if posted.tzinfo else posted.replace(tzinfo=UTC)
+        post_time = post_time.astimezone(UTC)
+    else:
+        post_time = parse_posted_at(posted, table.where)
+    posted_now = isinstance(posted, str) and posted.strip().lower() == "now"
+    if posted_now and post_time_now is not None:
+        post_time = post_time_now
+    followers = table.get("followers", (int,), "a whole number")
+    if followers is not None and followers < 1:
+        raise ConfigError(f"{table.where}: key 'followers' must be at least 1, not {followers}")
+    record = table.get("record", (str,), "a file path string")
+    record_path = None
+    if record:
+        record_path = Path(record).expanduser()
+        if not record_path.is_absolute():
+            record_path = path.parent / record_path
+    campaign = Campaign(name=name, link=link, post_time=post_time, followers=followers)
+    return campaign, posted_now, record_path
+
+
+def _alerts(path: Path, raw: object) -> AlertConfig:
+    table = _Table(path, "alerts", raw, ALERT_KEYS)
+    spike = table.get("spike_per_min", (int, float), "a number")
+    flat = table.get("flat_minutes", (int, float), "a number")
+    command = table.get("command", (list,), "a list of strings")
+    if command is not None and not all(isinstance(part, str) for part in command):
+        raise ConfigError(f"{table.where}: key 'command' must be a list of strings")
+    cooldown = table.get("cooldown_s", (int, float), "a number")
+    for key, value in (("spike_per_min", spike), ("flat_minutes", flat), ("cooldown_s", cooldown)):
+        if value is not None and value < 0:
+            raise ConfigError(f"{table.where}: key {key!r} must not be negative")
+    return AlertConfig(
+        spike_per_min=None if spike is None else float(spike),
+        flat_minutes=None if flat is None else float(flat),
+        command=list(command or []),
+        cooldown_s=300.0 if cooldown is None else float(cooldown),
+    )
+
+
+def _export(path: Path, raw: object) -> ExportConfig:
+    table = _Table(path, "export", raw, EXPORT_KEYS)
+    directory = table.get("dir", (str,), "a directory path string")
+    if directory is None:
+        return ExportConfig()
+    folder = Path(directory).expanduser()
+    return ExportConfig(folder if folder.is_absolute() else path.parent / folder)
+
+
+def build_source(table: Mapping[str, Any], where: str, campaign: Campaign) -> Source:
+    """Build one `[[sources]]` table through its kind's module (which validates its keys)."""
+    kind = table.get("kind")
+    if not isinstance(kind, str) or not kind:
+        raise ConfigError(f"{where}: key 'kind' is required (see `engmon sources`)")
+    try:
+        module = load_kind(kind, where)
+    except ModuleNotFoundError:
+        raise ConfigError(f"{where}: source kind {kind!r} is not available in this build") from None
+    options = SourceOptions(table, f"{where} ({kind})")
+    source: Source = module.build(options, campaign)
+    options.finish()
+    return source
+
+
+def load_campaign(path: Path, *, post_time: datetime | None = None) -> CampaignConfig:
+    """Read and validate a campaign file; builds every source (reading its secrets).
+
+    `post_time` stands in for `posted_at = "now"` (a restarted watch keeps its first start).
+    """
+    data = _read_toml(path)
+    for key in data:
+        if key not in TABLES:
+            raise ConfigError(f"{path}: unknown table or key {key!r}; expected {', '.join(TABLES)}")
+    if "campaign" not in data:
+        raise ConfigError(f"{path}: a [campaign] table is required (name, link, posted_at)")
+    campaign, posted_now, record = _campaign(path, data["campaign"], post_time)
+    raw_sources = data.get("sources", [])
+    if not isinstance(raw_sources, list) or not all(isinstance(t, dict) for t in raw_sources):
+        raise ConfigError(f"{path}: 'sources' must be [[sources]] tables")
+    sources: list[Source] = []
+    names: dict[str, int] = {}
+    for index, table in enumerate(raw_sources):
+        where = f"{path}: sources[{index}]"
+        source = build_source(table, where, campaign)
+        if source.name in names:
+            raise ConfigError(
+                f"{where}: duplicate source name {source.name!r}"
+                f" (also sources[{names[source.name]}]);"
+                " give each source its own `name`"
+            )
+        names[source.name] = index
+        sources.append(source)
+    alerts = _alerts(path, data["alerts"]) if "alerts" in data else AlertConfig()
+    export = _export(path, data["export"]) if "export" in data else ExportConfig()
+    return CampaignConfig(path, campaign, sources, posted_now, record, alerts, export)

@@ -1,0 +1,180 @@
+"""Bitly v4: clicks on one bitlink per minute, referrer and country breakdowns.
+
+- `GET {api}/bitlinks/{bitlink}/clicks?unit=minute&units=N&unit_reference=NOW` answers
+  `{"link_clicks": [{"date", "clicks"}], "unit", "units", "unit_reference"}`: the last N
+  minutes, re-polled each time (the store replaces the overlapping buckets).
+- `GET {api}/bitlinks/{bitlink}/referrers` and `/countries` with `unit=minute&units=<minutes
+  since post>` answer `{"metrics": [{"value", "clicks"}], "facet", ...}`, on the
+  `breakdown_every` cadence.
+
+`Authorization: Bearer <token>`. Bitly documents no rate-limit headers, so pacing is by
+configuration (`interval`, default 60 s, and `breakdown_every`); a 429 still backs off.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import httpx
+
+from engmon.core.campaign import Campaign
+from engmon.errors import ConfigError
+from engmon.sources.base import PollResult, Source
+from engmon.sources.http import fetch_json, shape_error
+from engmon.sources.options import SourceOptions
+from engmon.sources.series import (
+    breakdown_frame,
+    concat_frames,
+    describe_frame,
+    floor_minute,
+    minutes_between,
+    parse_time,
+    series_frame,
+)
+
+KIND: Final = "bitly"
+SUMMARY: Final = "Bitly v4: clicks on one bitlink per minute, referrer and country breakdowns"
+KEYS: Final = {
+    "bitlink": "the bitlink without scheme, e.g. bit.ly/3xYz12 (default: [campaign] link)",
+    "token_env": "environment variable holding a Bitly access token (Bearer)",
+    "api": "API base (default https://api-ssl.bitly.com/v4)",
+    "units": "minutes re-polled each time (default 60)",
+    "breakdown_every": "seconds between referrer/country breakdowns (default 300)",
+}
+DEFAULT_INTERVAL: Final = 60.0
+BREAKDOWNS: Final = {"referrer": "referrers", "country": "countries"}
+MAX_BREAKDOWN_MINUTES: Final = 10_080  # a week of minutes
+
+
+class BitlySource(Source):
+    """Polls the click counts of one bitlink."""
+
+    kind = KIND
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        bitlink: str,
+        token: str,
+        post_time: datetime | None,
+        api: str = "https://api-ssl.bitly.com/v4",
+        units: int = 60,
+        interval: float = DEFAULT_INTERVAL,
+        timeout: float = 10.0,
+        breakdown_every: float = 300.0,
+    ) -> None:
+        super().__init__(name, interval=interval, timeout=timeout)
+        self.bitlink = bitlink
+        self._token = token
+        self.post_time = post_time
+        self.api = api.rstrip("/")
+        self.units = units
+        self.breakdown_every = breakdown_every
+        self._next_breakdown = 0.0
+
+    def describe(self) -> str:
+        return f"bitly {self.name}: {self.bitlink} at {self.api}"
+
+    async def _get(self, client: httpx.AsyncClient, what: str, params: dict[str, Any]) -> Any:
+        answer = await fetch_json(
+            client,
+            "GET",
+            f"{self.api}/bitlinks/{self.bitlink}/{what}",
+            source=self.name,
+            timeout=self.timeout,
+            params=params,
+            headers={"Authorization": f"Bearer {self._token}", "Accept": "application/json"},
+        )
+        if not isinstance(answer.body, dict):
+            raise shape_error(self.name, f"{what} answer is not an object")
+        return answer.body
+
+    async def poll(self, client: httpx.AsyncClient, now: datetime) -> PollResult:
+        """The last `units` minutes of clicks; breakdowns since the post now and then."""
+        minute = floor_minute(now)
+        since_post = minutes_between(floor_minute(self.post_time or now), minute)
+        units = min(self.units, since_post)
+        body = await self._get(
+            client, "clicks", {"unit": "minute", "units": units, "unit_reference": bitly_time(now)}
+        )
+        points = body.get("link_clicks")
+        if not isinstance(points, list):
+            raise shape_error(self.name, "no 'link_clicks' list in the clicks answer")
+        times: list[datetime] = []
+        values: list[float] = []
+        for point in points:
+            if not isinstance(point, dict) or not isinstance(point.get("clicks"), int | float):
+                raise shape_error(self.name, "a 'link_clicks' entry without numeric 'clicks'")
+            try:
+                times.append(floor_minute(parse_time(point.get("date"))))
+            except (TypeError, ValueError):
+                raise shape_error(
+                    self.name, "a 'link_clicks' entry whose 'date' is not a time"
+                ) from None
+            values.append(float(point["clicks"]))
+        frames = [series_frame(self.name, "clicks", times, values, 60)]
+        if time.monotonic() >= self._next_breakdown:
+            self._next_breakdown = time.monotonic() + self.breakdown_every
+            window = min(since_post, MAX_BREAKDOWN_MINUTES)
+            start = min(floor_minute(self.post_time or now), minute)
+            for dimension, what in BREAKDOWNS.items():
+                facet = await self._get(
+                    client,
+                    what,
+                    {"unit": "minute", "units": window, "unit_reference": bitly_time(now)},
+                )
+                metrics = facet.get("metrics")
+                if not isinstance(metrics, list) or not all(
+                    isinstance(m, dict) and isinstance(m.get("clicks"), int | float)
+                    for m in metrics
+                ):
+                    raise shape_error(self.name, f"{what}: no 'metrics' list of value/clicks")
+                entries = [(str(m.get("value") or "(none)"), float(m["clicks"])) for m in metrics]
+                frames.append(breakdown_frame(self.name, "clicks", dimension, start, entries))
+        frame = concat_frames(frames)
+        return PollResult(frame=frame, summary=describe_frame(frame))
+
+
+def bitly_time(moment: datetime) -> str:
+    """`2026-11-25T14:05:30+0000`, the timestamp form of Bitly's docs (`unit_reference`)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
+
+
+def bitlink_of(link: str | None) -> str | None:
+    """`bit.ly/3xYz12` from `https://bit.ly/3xYz12` (Bitly ids are domain/hash)."""
+    if not link:
+        return None
+    parts = urlsplit(link if "//" in link else f"//{link}")
+    if not parts.netloc or not parts.path.strip("/"):
+        return None
+    return f"{parts.netloc}{parts.path.rstrip('/')}"
+
+
+def build(options: SourceOptions, campaign: Campaign) -> BitlySource:
+    """A BitlySource from its `[[sources]]` table."""
+    name = options.name
+    interval = options.interval(DEFAULT_INTERVAL)
+    timeout = options.timeout()
+    bitlink = bitlink_of(options.string("bitlink") or campaign.link)
+    if bitlink is None:
+        raise ConfigError(f"{options.where}: key 'bitlink' is required (e.g. bit.ly/3xYz12)")
+    api = options.string("api", "https://api-ssl.bitly.com/v4")
+    units = options.integer("units", 60, minimum=1)
+    breakdown_every = options.number("breakdown_every", 300.0, minimum=10.0)
+    token = options.secret("token_env")
+    assert token is not None
+    return BitlySource(
+        name,
+        bitlink=bitlink,
+        token=token,
+        post_time=campaign.post_time,
+        api=api,
+        units=units,
+        interval=interval,
+        timeout=timeout,
+        breakdown_every=breakdown_every,
+    )

@@ -1,0 +1,257 @@
+"""Plausible Stats API v2: pageviews and visitors of the link's page, in minute buckets.
+
+`POST {url}/api/v2/query` with `Authorization: Bearer <key>`, filtered with
+`["is", "event:page", [page]]`. The public API has no per-minute time dimension, so each poll
+asks for the aggregate of the *current minute so far* (a datetime `date_range`) and stores it
+as that minute's bucket (replaced on every poll until the minute is over); the first poll of
+a new minute also re-asks the whole previous minute once (and, after an outage, each skipped
+minute up to `MAX_CLOSED_PER_POLL`), so late hits land in it; the first poll also asks for
+the minute before the watch started. Result:
+minute buckets, the current one provisional to within `interval` seconds. Minutes before the
+watch started are not backfilled.
+
+Referrer source, country and device breakdowns since the post run on their own slower cadence
+(`breakdown_every`). Plausible allows 600 requests per hour per key: the configured cadence
+is checked against that at start, and a sliding-window budget holds requests back at run time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import httpx
+import polars as pl
+
+from engmon.core.campaign import Campaign
+from engmon.errors import ConfigError, SourceRateLimited
+from engmon.sources.base import PollResult, Source
+from engmon.sources.http import fetch_json, shape_error
+from engmon.sources.options import SourceOptions
+from engmon.sources.series import (
+    breakdown_frame,
+    concat_frames,
+    describe_frame,
+    floor_minute,
+    series_frame,
+)
+
+KIND: Final = "plausible"
+SUMMARY: Final = (
+    "Plausible Stats API v2: pageviews (clicks) and visitors of the link's page per minute,"
+    " plus source/country/device breakdowns"
+)
+KEYS: Final = {
+    "url": "Plausible base URL (default https://plausible.io; your own host if self-hosted)",
+    "site_id": "the site's domain as registered in Plausible (e.g. example.com)",
+    "key_env": "environment variable holding a Stats API key (Bearer)",
+    "page": "page path to filter on (default: the path of [campaign] link)",
+    "breakdown_every": "seconds between source/country/device breakdowns (default 300)",
+    "hourly_limit": "requests per hour allowed for the key (default 600)",
+}
+DEFAULT_INTERVAL: Final = 15.0
+METRICS: Final = {"pageviews": "clicks", "visitors": "visitors"}
+MAX_CLOSED_PER_POLL: Final = 10  # after an outage, re-ask at most the last 10 whole minutes
+BREAKDOWNS: Final = {
+    "referrer": "visit:source",
+    "country": "visit:country",
+    "device": "visit:device",
+}
+
+
+class RequestBudget:
+    """At most `limit` requests in any `period` seconds (a sliding window of send times)."""
+
+    def __init__(
+        self, limit: int, period: float = 3600.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.limit = limit
+        self.period = period
+        self._clock = clock
+        self._sent: deque[float] = deque()
+
+    def wait_needed(self, requests: int = 1) -> float:
+        """Seconds until `requests` more may go out (0 when they may go now)."""
+        now = self._clock()
+        while self._sent and now - self._sent[0] >= self.period:
+            self._sent.popleft()
+        overflow = len(self._sent) + requests - self.limit
+        if overflow <= 0:
+            return 0.0
+        return self._sent[overflow - 1] + self.period - now
+
+    def spend(self, requests: int = 1) -> None:
+        """Note `requests` sent now."""
+        now = self._clock()
+        self._sent.extend([now] * requests)
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.replace(microsecond=0).isoformat()
+
+
+class PlausibleSource(Source):
+    """Polls one page of one Plausible site."""
+
+    kind = KIND
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        url: str,
+        site_id: str,
+        key: str,
+        page: str,
+        post_time: datetime | None,
+        interval: float = DEFAULT_INTERVAL,
+        timeout: float = 10.0,
+        breakdown_every: float = 300.0,
+        hourly_limit: int = 600,
+    ) -> None:
+        super().__init__(name, interval=interval, timeout=timeout)
+        self.endpoint = url.rstrip("/") + "/api/v2/query"
+        self.site_id = site_id
+        self._key = key
+        self.page = page
+        self.post_time = post_time
+        self.breakdown_every = breakdown_every
+        self.budget = RequestBudget(hourly_limit)
+        self._last_minute: datetime | None = None
+        self._next_breakdown = 0.0
+
+    def describe(self) -> str:
+        return f"plausible {self.name}: site {self.site_id} page {self.page} at {self.endpoint}"
+
+    async def _query(
+        self, client: httpx.AsyncClient, start: datetime, end: datetime, dimension: str | None
+    ) -> list[dict[str, Any]]:
+        wait = self.budget.wait_needed()
+        if wait > 0:
+            raise SourceRateLimited(
+                f"{self.name}: hourly request budget used up; next request in {wait:.0f}s",
+                retry_after=wait,
+            )
+        body: dict[str, Any] = {
+            "site_id": self.site_id,
+            "metrics": list(METRICS),
+            "date_range": [_stamp(start), _stamp(end)],
+            "filters": [["is", "event:page", [self.page]]],
+        }
+        if dimension:
+            body["dimensions"] = [dimension]
+        self.budget.spend()
+        answer = await fetch_json(
+            client,
+            "POST",
+            self.endpoint,
+            source=self.name,
+            timeout=self.timeout,
+            headers={"Authorization": f"Bearer {self._key}"},
+            json_body=body,
+        )
+        results = answer.body.get("results") if isinstance(answer.body, dict) else None
+        if not isinstance(results, list):
+            raise shape_error(self.name, "no 'results' list in the query answer")
+        for row in results:
+            metrics = row.get("metrics") if isinstance(row, dict) else None
+            if not isinstance(metrics, list) or len(metrics) != len(METRICS):
+                raise shape_error(self.name, "a result without two 'metrics' values")
+            if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in metrics):
+                raise shape_error(self.name, "a non-numeric metric value")
+            dims = row.get("dimensions", [])
+            if not isinstance(dims, list) or len(dims) != (1 if dimension else 0):
+                raise shape_error(self.name, "unexpected 'dimensions' in a result")
+        return results
+
+    def _minute_frame(self, minute: datetime, results: list[dict[str, Any]]) -> pl.DataFrame:
+        values = results[0]["metrics"] if results else [0] * len(METRICS)
+        frames = [
+            series_frame(self.name, metric, [minute], [values[i]], 60, path=self.page)
+            for i, metric in enumerate(METRICS.values())
+        ]
+        return concat_frames(frames)
+
+    async def poll(self, client: httpx.AsyncClient, now: datetime) -> PollResult:
+        """The current minute so far (and the previous minute once it is over)."""
+        minute = floor_minute(now)
+        frames: list[pl.DataFrame] = []
+        if self._last_minute is None:  # first poll: also the minute just before the watch
+            self._last_minute = minute - timedelta(minutes=1)
+        if minute > self._last_minute:
+            # close the minute last seen provisional, and any skipped during an outage
+            missed = int((minute - self._last_minute) / timedelta(minutes=1))
+            for back in range(min(missed, MAX_CLOSED_PER_POLL), 0, -1):
+                closing = minute - timedelta(minutes=back)
+                closed = await self._query(
+                    client, closing, closing + timedelta(seconds=59), dimension=None
+                )
+                frames.append(self._minute_frame(closing, closed))
+        current = await self._query(client, minute, now, dimension=None)
+        frames.append(self._minute_frame(minute, current))
+        self._last_minute = minute
+        start = min(self.post_time or minute, minute)
+        if time.monotonic() >= self._next_breakdown and self.budget.wait_needed(3) == 0:
+            self._next_breakdown = time.monotonic() + self.breakdown_every
+            for dimension, field in BREAKDOWNS.items():
+                rows = await self._query(client, start, now, dimension=field)
+                entries = [(str(row["dimensions"][0]), row["metrics"]) for row in rows]
+                for i, metric in enumerate(METRICS.values()):
+                    frames.append(
+                        breakdown_frame(
+                            self.name,
+                            metric,
+                            dimension,
+                            floor_minute(start),
+                            [(label, values[i]) for label, values in entries],
+                            path=self.page,
+                        )
+                    )
+        frame = concat_frames(frames)
+        return PollResult(frame=frame, summary=describe_frame(frame))
+
+
+def page_of(link: str | None) -> str | None:
+    """The path of the campaign link (`/launch` of https://example.com/launch?x=1)."""
+    if not link:
+        return None
+    return urlsplit(link).path or "/"
+
+
+def build(options: SourceOptions, campaign: Campaign) -> PlausibleSource:
+    """A PlausibleSource from its `[[sources]]` table."""
+    name = options.name
+    interval = options.interval(DEFAULT_INTERVAL)
+    timeout = options.timeout()
+    url = options.string("url", "https://plausible.io")
+    site_id = options.string("site_id", required=True)
+    page = options.string("page") or page_of(campaign.link)
+    if page is None:
+        raise ConfigError(f"{options.where}: key 'page' is required when [campaign] has no link")
+    breakdown_every = options.number("breakdown_every", 300.0, minimum=10.0)
+    hourly_limit = options.integer("hourly_limit", 600, minimum=1)
+    # current minute every interval, the closed minute once a minute, 3 breakdowns per cycle
+    per_hour = 3600 / interval + 60 + 3 * 3600 / breakdown_every
+    if per_hour > hourly_limit:
+        raise ConfigError(
+            f"{options.where}: key 'interval' = {interval:g}s would need about {per_hour:.0f}"
+            f" requests/hour, over Plausible's {hourly_limit}; raise interval or breakdown_every"
+        )
+    key = options.secret("key_env")
+    assert key is not None
+    return PlausibleSource(
+        name,
+        url=url,
+        site_id=site_id,
+        key=key,
+        page=page,
+        post_time=campaign.post_time,
+        interval=interval,
+        timeout=timeout,
+        breakdown_every=breakdown_every,
+        hourly_limit=hourly_limit,
+    )

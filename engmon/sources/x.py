@@ -1,0 +1,283 @@
+"""X (Twitter) posts through API v2: public counters, private impressions and link clicks, reach.
+
+Per poll one `GET /2/tweets?ids=…` (up to 100 ids) with `tweet.fields=public_metrics,created_at,
+author_id` and `expansions=author_id&user.fields=public_metrics` (the poster's followers ride
+along). With an app-only Bearer token (`token_env`) only public metrics come back; with a
+user-context token (`user_token_env`, the author's OAuth 2.0 token) `non_public_metrics` adds
+`impression_count` and `url_link_clicks` (posts younger than 30 days). A tweet without
+`public_metrics` (the field not granted) yields no counter rows rather than zeros; a deleted or
+protected tweet arrives in `errors`. Optional `resharers = true` pages
+`GET /2/tweets/:id/retweeted_by` (`next_token`) for retweeters and their followers. Every
+endpoint has its own 15-minute window; `x-rate-limit-*` headers pace the next poll.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Final
+
+import httpx
+
+from engmon.core.campaign import Campaign
+from engmon.errors import ConfigError, SourceAuthError, SourceError, SourceNotFound
+from engmon.sources.base import PollResult, Source
+from engmon.sources.http import JsonResponse, fetch_json, shape_error
+from engmon.sources.options import SourceOptions
+from engmon.sources.posturl import XPost
+from engmon.sources.social import (
+    Every,
+    Page,
+    PosterFollowers,
+    ResharerWalk,
+    add_counts,
+    count,
+    pacing,
+    posts_option,
+    reach_text,
+    resharer_row,
+    rows_frame,
+    summary_line,
+    total_rows,
+)
+
+KIND: Final = "x"
+SUMMARY: Final = "X posts (API v2): replies, reposts, quotes, likes, impressions, link clicks"
+KEYS: Final = {
+    "posts": "list of post URLs, e.g. https://x.com/user/status/1293593516040269825",
+    "token_env": "env var holding an app-only Bearer token (public metrics)",
+    "user_token_env": "optional: env var holding the author's user-context OAuth 2.0 token"
+    " (adds impressions and link clicks)",
+    "api_url": "API base URL (default https://api.x.com)",
+    "resharers": "page retweeted_by for retweeters' followers (default false: tight limits)",
+    "pages_per_poll": "retweeted_by pages (100 each) per post per poll (default 1)",
+    "followers_every": "seconds between samples of the poster's followers (default 900)",
+}
+DEFAULT_API: Final = "https://api.x.com"
+MAX_IDS: Final = 100
+
+
+@dataclass
+class _PostState:
+    walk: ResharerWalk = field(default_factory=ResharerWalk)
+    resharers: int = 0
+    reach: int = 0
+
+
+class XSource(Source):
+    """Polls one or more posts on X."""
+
+    kind = KIND
+
+    def __init__(
+        self,
+        name: str,
+        posts: list[XPost],
+        *,
+        token: str,
+        user_token: str | None = None,
+        api_url: str = DEFAULT_API,
+        interval: float = 120.0,
+        timeout: float = 10.0,
+        resharers: bool = False,
+        pages_per_poll: int = 1,
+        followers_every: float = 900.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(name, interval=interval, timeout=timeout)
+        self.posts = posts
+        self._token = user_token or token
+        self.private_metrics = user_token is not None
+        self.api_url = api_url.rstrip("/")
+        self.resharers = resharers
+        self.pages_per_poll = pages_per_poll
+        self._followers_due = Every(followers_every)
+        self._monotonic = monotonic
+        self._state = {post: _PostState() for post in posts}
+        self._posters = PosterFollowers()
+        self._waits: list[float] = []
+        self._paging_errors: list[SourceError] = []
+
+    def describe(self) -> str:
+        """One line for `check` (never the token)."""
+        metrics = "public + private metrics" if self.private_metrics else "public metrics"
+        return f"x {self.name}: {len(self.posts)} post(s), {metrics}"
+
+    async def _get(self, client: httpx.AsyncClient, path: str, params: Any) -> JsonResponse:
+        response = await fetch_json(
+            client,
+            "GET",
+            f"{self.api_url}{path}",
+            source=self.name,
+            timeout=self.timeout,
+            params=params,
+            headers={"Authorization": f"Bearer {self._token}"},
+        )
+        if not isinstance(response.body, dict):
+            raise shape_error(self.name, f"{path} did not return an object")
+        calls = 1 + (self.pages_per_poll * len(self.posts) if "retweeted_by" in path else 0)
+        wait = pacing(response.headers, max(1, calls))
+        if wait is not None:
+            self._waits.append(wait)
+        return response
+
+    async def poll(self, client: httpx.AsyncClient, now: datetime) -> PollResult:
+        """Counters of every post, the poster's followers where due, new retweeters."""
+        self._waits = []
+        self._paging_errors = []
+        fields = "public_metrics,created_at,author_id"
+        if self.private_metrics:
+            fields += ",non_public_metrics"
+        by_id = {post.tweet_id: post for post in self.posts}
+        tweets: dict[str, dict[str, Any]] = {}
+        problems: dict[str, str] = {}
+        users: dict[str, int | None] = {}
+        ids = list(by_id)
+        for start in range(0, len(ids), MAX_IDS):
+            body = (
+                await self._get(
+                    client,
+                    "/2/tweets",
+                    {
+                        "ids": ",".join(ids[start : start + MAX_IDS]),
+                        "tweet.fields": fields,
+                        "expansions": "author_id",
+                        "user.fields": "public_metrics",
+                    },
+                )
+            ).body
+            data = body.get("data") or []
+            if not isinstance(data, list):
+                raise shape_error(self.name, "/2/tweets data is not a list")
+            tweets.update({str(t["id"]): t for t in data if isinstance(t, dict) and "id" in t})
+            for error in body.get("errors") or []:
+                if isinstance(error, dict):
+                    key = str(error.get("resource_id") or error.get("value") or "")
+                    problems[key] = str(error.get("title") or error.get("detail") or "error")
+            for user in (body.get("includes") or {}).get("users") or []:
+                if isinstance(user, dict) and "id" in user:
+                    metrics = user.get("public_metrics") or {}
+                    users[str(user["id"])] = count(metrics.get("followers_count"))
+        if not tweets:
+            first = self.posts[0]
+            title = problems.get(first.tweet_id, "Not Found Error")
+            if "Authorization" in title:
+                raise SourceAuthError(f"{self.name}: post protected ({title}): {first.url}")
+            raise SourceNotFound(
+                f"{self.name}: post not found ({title}: deleted or a wrong id): {first.url}"
+            )
+        rows: list[dict[str, Any]] = []
+        totals: dict[str, float] = {}
+        notes: list[str] = []
+        followers_due = self._followers_due.due(self._monotonic())
+        for tweet_id, tweet in tweets.items():
+            post = by_id.get(tweet_id)
+            if post is None:
+                continue
+            public = tweet.get("public_metrics")
+            private = tweet.get("non_public_metrics")
+            if not isinstance(public, dict):
+                notes.append(f"{post.label}: no public_metrics in the response")
+                public = {}
+            private = private if isinstance(private, dict) else {}
+            counts = {
+                "replies": count(public.get("reply_count")),
+                "reposts": count(public.get("retweet_count")),
+                "quotes": count(public.get("quote_count")),
+                "likes": count(public.get("like_count")),
+                "impressions": _first(
+                    count(private.get("impression_count")), count(public.get("impression_count"))
+                ),
+                "clicks": count(private.get("url_link_clicks")),
+            }
+            rows += total_rows(now, self.name, post.label, counts)
+            add_counts(totals, counts)
+            author = str(tweet.get("author_id") or "")
+            self._posters.see(author, post.label, users.get(author))
+            if self.resharers:
+                await self._read_retweeters(client, post, now, rows)
+        if followers_due:
+            rows += self._posters.rows(now, self.name)
+        notes += [f"post {by_id[i].url}: {t}" for i, t in problems.items() if i in by_id]
+        notes += [f"retweeters paused: {exc}" for exc in self._paging_errors]
+        states = self._state.values()
+        extra = notes
+        if self.resharers:
+            extra = [
+                reach_text(
+                    sum(s.resharers for s in states),
+                    sum(len(s.walk.pending) for s in states),
+                ),
+                *notes,
+            ]
+        facts: dict[str, float] = {}
+        if self.resharers:
+            facts["reach"] = float(sum(s.reach for s in states))
+        if self._posters.total() is not None:
+            facts["followers"] = self._posters.total() or 0.0
+        return PollResult(
+            frame=rows_frame(rows),
+            summary=summary_line(totals, len(tweets), extra),
+            retry_in=max(self._waits) if self._waits else None,
+            facts=facts,
+        )
+
+    async def _read_retweeters(
+        self, client: httpx.AsyncClient, post: XPost, now: datetime, rows: list[dict[str, Any]]
+    ) -> None:
+        state = self._state[post]
+
+        async def fetch(cursor: str | None) -> Page:
+            params: dict[str, Any] = {"max_results": 100, "user.fields": "public_metrics"}
+            if cursor:
+                params["pagination_token"] = cursor
+            body = (await self._get(client, f"/2/tweets/{post.tweet_id}/retweeted_by", params)).body
+            users = [u for u in body.get("data") or [] if isinstance(u, dict) and "id" in u]
+            token = (body.get("meta") or {}).get("next_token")
+            return users, token if isinstance(token, str) and token else None
+
+        step = await state.walk.step(fetch, lambda u: str(u["id"]), self.pages_per_poll)
+        if step.error is not None:
+            self._paging_errors.append(step.error)
+            if step.error.retry_after is not None:
+                self._waits.append(step.error.retry_after)
+        for user in step.fresh:
+            metrics = user.get("public_metrics") or {}
+            followers = count(metrics.get("followers_count"))
+            name = str(user.get("username") or user["id"])
+            rows.append(resharer_row(now, self.name, post.label, name, followers))
+            state.resharers += 1
+            state.reach += followers or 0
+
+
+def _first(*values: int | None) -> int | None:
+    return next((v for v in values if v is not None), None)
+
+
+def build(options: SourceOptions, campaign: Campaign) -> XSource:
+    """An XSource from one `[[sources]]` table."""
+    posts = posts_option(options, KIND, XPost)
+    # a named variable must be set (secret() says which); an unnamed one is simply not used
+    token = options.secret("token_env") if options.has("token_env") else None
+    user_token = options.secret("user_token_env") if options.has("user_token_env") else None
+    if token is None and user_token is None:
+        raise ConfigError(
+            f"{options.where}: key 'token_env' is required: name the environment variable"
+            ' holding an X API Bearer token (e.g. token_env = "X_BEARER_TOKEN")'
+        )
+    source = XSource(
+        options.name,
+        posts,
+        token=token or user_token or "",
+        user_token=user_token,
+        api_url=options.string("api_url", DEFAULT_API),
+        interval=options.interval(120.0),
+        timeout=options.timeout(),
+        resharers=options.boolean("resharers", False),
+        pages_per_poll=options.integer("pages_per_poll", 1, minimum=1),
+        followers_every=options.number("followers_every", 900.0, minimum=1.0),
+    )
+    options.finish()
+    return source

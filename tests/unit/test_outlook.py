@@ -1,0 +1,158 @@
+"""The outlook: which model the store gets, and how forecast and standing are phrased."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import polars as pl
+
+from engmon.core import outlook
+from engmon.core.forecast import Forecast, curve_forecast, seismic_forecast
+from engmon.core.store import ObservationStore
+
+POST = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
+
+
+def _store(metric: str, seconds: list[float], reach: int | None) -> ObservationStore:
+    store = ObservationStore(POST)
+    store.merge(
+        pl.DataFrame(
+            {
+                "ts": [POST + timedelta(seconds=s) for s in seconds],
+                "metric": [metric] * len(seconds),
+                "value": [1.0] * len(seconds),
+                "reach": [reach] * len(seconds),
+            },
+            schema_overrides={"reach": pl.Int64},
+        )
+    )
+    return store
+
+
+def test_store_with_reshare_reach_uses_seismic() -> None:
+    seconds = [float(s) for s in range(10, 110, 10)]
+    store = _store("reposts", seconds, 0)
+    got = outlook.forecast_store(store.deltas(), store.minutes(), POST, 100_000, 300.0)
+    assert got == seismic_forecast(np.asarray(seconds), np.zeros(10), 100_000.0, 300.0)
+
+
+def test_store_without_reach_fits_the_clicks_curve() -> None:
+    rng = np.random.default_rng(3)
+    counts = rng.poisson(80.0 * (np.arange(40) + 0.5) ** -1.2)
+    seconds = [m * 60.0 + 5 for m, k in enumerate(counts) for _ in range(int(k))]
+    store = _store("clicks", seconds, None)
+    got = outlook.forecast_store(store.deltas(), store.minutes(), POST, 5000, 40 * 60 + 30)
+    assert got.model in ("power-law decay fit", "exponential decay fit")
+    assert got == curve_forecast(counts.astype(float))
+
+
+def test_phrases() -> None:
+    sure = Forecast("forecast", "SEISMIC", 40, 600, predicted=120, low=80, high=190)
+    assert outlook.forecast_phrase(sure) == (
+        "Forecast: ~120 reshares in total (80–190), not taking off"
+    )
+    assert outlook.forecast_kpi(sure) == "120 (80–190)"
+    open_top = Forecast("forecast", "power-law decay fit", 900, 600, predicted=1500, low=1200)
+    assert outlook.forecast_phrase(open_top, "clicks") == (
+        "Forecast: ~1.5k clicks in total (1.2k–no limit), could still take off"
+    )
+    off = Forecast("taking-off", "SEISMIC", 40, 600)
+    assert "taking off" in outlook.forecast_phrase(off)
+    assert outlook.forecast_kpi(off) == "taking off"
+    thin = Forecast("not-enough-data", "SEISMIC", 3, 600, reason="3 reshares so far")
+    assert outlook.forecast_phrase(thin) == (
+        "Forecast of reshares: not enough data yet (3 reshares so far)"
+    )
+    assert outlook.forecast_kpi(thin) == "not enough data yet"
+
+
+def test_outlook_stands_against_history() -> None:
+    # ten past posts of 1000 followers with 1 click per minute; this post: 2000 followers,
+    # 1 click in 20 minutes (0.5 per 1k), so behind all ten at minute 19
+    history = pl.DataFrame(
+        {
+            "post": [f"p{i}" for i in range(10) for _ in range(30)],
+            "minute": [m for _ in range(10) for m in range(30)],
+            "value": [1.0] * 300,
+        }
+    )
+    store = _store("clicks", [30.0], None)
+    thin = Forecast("not-enough-data", "power-law decay fit", 1, 1230)
+    got = outlook.compute_outlook(thin, "clicks", history, 2000, store.minutes(), 20 * 60 + 30)
+    assert got.standing is not None
+    assert got.standing.text == "behind 10 of your last 10 posts at minute 19"
+    assert got.band is not None
+    assert got.band.get_column("p50").to_list()[:2] == [2.0, 2.0]  # 1 per 1k x 2k followers
+    assert got.phrases()[0] == "Behind 10 of your last 10 posts at minute 19"
+    bare = outlook.compute_outlook(thin, "clicks", None, 2000, store.minutes(), 1230)
+    assert bare.band is None and bare.standing is None
+    assert len(bare.phrases()) == 1
+
+
+def _observations(metric: str, seconds: list[float], reach: int | None) -> pl.LazyFrame:
+    return pl.DataFrame(
+        {
+            "ts": [POST + timedelta(seconds=s) for s in seconds],
+            "metric": [metric] * len(seconds),
+            "value": [1.0] * len(seconds),
+            "reach": [reach] * len(seconds),
+            "id": [f"l{i}" for i in range(len(seconds))],
+        },
+        schema_overrides={"reach": pl.Int64},
+    ).lazy()
+
+
+def test_forecast_vs_actual_on_a_cascade() -> None:
+    seconds = [float(s) for s in range(10, 110, 10)] + [4000.0, 5000.0, 9000.0]
+    observations = _observations("reposts", seconds, 0)
+    result = outlook.forecast_vs_actual(observations, POST, 100_000, 300.0)
+    made = seismic_forecast(np.asarray(seconds), np.zeros(13), 100_000.0, 300.0)
+    assert result["predicted"] == made.predicted
+    assert result["actual"] == 13.0
+    assert made.predicted is not None
+    assert result["relative_error"] == abs(made.predicted - 13) / 13
+    lines = outlook.forecast_lines(result)
+    assert lines[0].startswith("forecast at +5m (SEISMIC): ~")
+    assert "reshares in total (95%: " in lines[0]
+    assert lines[1].startswith("actual final size: 13 reshares (relative error ")
+
+
+def test_forecast_vs_actual_without_enough_data() -> None:
+    observations = _observations("clicks", [5.0, 70.0, 3000.0], None)
+    result = outlook.forecast_vs_actual(observations, POST, 1000, 3600.0)
+    assert result["state"] == "not-enough-data"
+    assert result["actual"] == 3.0
+    assert result["relative_error"] is None
+    assert outlook.forecast_lines(result) == [
+        "forecast at +60m (curve fit): not enough data yet (3 events so far)",
+        "actual final size: 3 clicks",
+    ]
+
+
+def test_tracker_keeps_reshares_incrementally() -> None:
+    from engmon.core.campaign import Campaign
+
+    rng = np.random.default_rng(8)
+    seconds = np.sort(rng.uniform(1, 1800, 60))
+    reach = rng.integers(0, 500, 60)
+    frame = pl.DataFrame(
+        {
+            "ts": [POST + timedelta(seconds=float(s)) for s in seconds],
+            "metric": ["reposts"] * 60,
+            "value": [1.0] * 60,
+            "reach": reach,
+            "id": [f"r{i}" for i in range(60)],
+        }
+    )
+    campaign = Campaign("c", None, POST, 50_000)
+    store = ObservationStore(POST)
+    tracker = outlook.OutlookTracker(None)
+    for part in range(3):  # merged in three polls, forecast after each
+        store.merge(frame.slice(part * 20, 20))
+        now = POST + timedelta(seconds=float(seconds[part * 20 + 19]) + 1)
+        got = tracker.update(store, campaign, now, "clicks")
+        elapsed = (now - POST).total_seconds()
+        fresh = outlook.forecast_store(store.deltas(), store.minutes(), POST, 50_000, elapsed)
+        assert got is not None and got.forecast == fresh
+    assert got is not None and got.forecast.observed == 60
