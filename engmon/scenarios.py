@@ -97,6 +97,7 @@ class _Story:
     branching: float  # mean reshares spawned by one reshare per 1k of its followers
     max_reshares: int = 20_000
     reshare_delay_s: float = 900.0  # scale of the delay between a reshare and its offspring
+    resharer_median: float = 250.0  # median followers of a resharer (log-normal, sigma 1.6)
 
 
 _STORIES: Final[dict[str, _Story]] = {
@@ -128,9 +129,11 @@ _STORIES: Final[dict[str, _Story]] = {
         reply_rate=0.002,
         repost_rate=0.002,
         quote_share=0.2,
-        branching=1.6,
+        # many small accounts, each quick to pass it on: supercritical within ten minutes
+        branching=11.0,
         max_reshares=6_000,
-        reshare_delay_s=1500.0,
+        reshare_delay_s=600.0,
+        resharer_median=60.0,
     ),
 }
 
@@ -151,9 +154,9 @@ def _delays(rng: np.random.Generator, count: int, scale_s: float) -> np.ndarray:
     return np.asarray(rng.pareto(1.3, count) * scale_s, dtype=np.float64)
 
 
-def _followers(rng: np.random.Generator, count: int) -> np.ndarray:
+def _followers(rng: np.random.Generator, count: int, median: float) -> np.ndarray:
     """Followers of resharers: heavy-tailed (median ~250, a rare account past 100k)."""
-    return np.maximum(1, rng.lognormal(np.log(250), 1.6, count)).round().astype(np.int64)
+    return np.maximum(1, rng.lognormal(np.log(median), 1.6, count)).round().astype(np.int64)
 
 
 def _cascade(story: _Story, rng: np.random.Generator, horizon: float) -> pl.DataFrame:
@@ -167,7 +170,7 @@ def _cascade(story: _Story, rng: np.random.Generator, horizon: float) -> pl.Data
     total = 0
     while born.size and total < story.max_reshares:
         born = born[born < horizon][: story.max_reshares - total]
-        audience = _followers(rng, born.size)
+        audience = _followers(rng, born.size, story.resharer_median)
         times.append(born)
         reach.append(audience)
         depth.append(np.full(born.size, level))

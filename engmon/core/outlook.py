@@ -87,7 +87,8 @@ class Outlook:
         parts = [] if self.standing is None else [self.standing.text.capitalize()]
         parts.append(forecast_phrase(self.forecast, self.metric))
         if self.clicks is not None and self.clicks.state == FORECAST:
-            parts.append(forecast_phrase(self.clicks, self.metric).replace("Forecast: ", "", 1))
+            clicks = forecast_phrase(self.clicks, self.metric).replace("Forecast: ", "", 1)
+            parts.append(clicks[0].upper() + clicks[1:])
         return tuple(parts)
 
 
@@ -266,7 +267,9 @@ class OutlookTracker:
         outlook = compute_outlook(
             made, metric, past, campaign.followers, store.minutes(), elapsed_s
         )
-        if made.model == SEISMIC and metric not in (*RESHARE_METRICS, RESHARERS):
+        # the click curve lags the reshares: a fit of its decay would contradict "taking off"
+        clicks_follow = made.model == SEISMIC and made.state != TAKING_OFF
+        if clicks_follow and metric not in (*RESHARE_METRICS, RESHARERS):
             fitted = curve_forecast(per_minute(store.minutes(), metric, int(elapsed_s // 60)))
             if fitted.state != NOT_ENOUGH:  # shown only where the link's curve allows
                 outlook = replace(outlook, clicks=fitted)

@@ -116,12 +116,15 @@ def classify(facts: VerdictFacts) -> Trend:
     if facts.count <= 0:
         return "flat" if minutes >= 2 * JUST_STARTED_MIN else "just starting"
     if rate_1k is not None:
-        if minutes >= 2 * JUST_STARTED_MIN and rate_1k < FLAT_PER_1K:
-            return "flat"
+        if rate_1k < FLAT_PER_1K:
+            # Too little for this audience: flat once it had its chance, not "peaked" before.
+            return "flat" if minutes >= 2 * JUST_STARTED_MIN else "just starting"
     elif facts.velocity <= FLAT_RATE and facts.peak_rate <= 1:
         return "flat"
     peak_age = minutes - (facts.peak_minute or 0)
-    if peak_age > JUST_STARTED_MIN and facts.velocity < 0.5 * facts.peak_rate:
+    # A lone event in a minute is no peak to slow down from.
+    peaked = facts.peak_rate > 1 and facts.velocity < 0.5 * facts.peak_rate
+    if peak_age > JUST_STARTED_MIN and peaked:
         return "peaked and slowing"
     if facts.velocity > 1.2 * facts.prior_velocity and facts.velocity >= 0.5 * facts.peak_rate:
         return "rising"
@@ -136,20 +139,28 @@ def metric_words(count: float, metric: str) -> str:
     return f"{compact_count(count)} {name}"
 
 
+def _sentences(head: str, extra: Sequence[str]) -> str:
+    """The headline, then each extra phrase as a sentence; a full stop closes them when any."""
+    if not extra:
+        return head
+    return ". ".join([head, *extra]).rstrip(".") + "."
+
+
 def verdict(facts: VerdictFacts, extra: Sequence[str] = ()) -> Verdict:
-    """The verdict sentence, e.g. "12 min after a post to 1.2M followers: 3 clicks, 0.003 per
-    1k followers — flat". `extra` phrases (forecast, expected band) follow as sentences."""
+    """The verdict sentence, e.g. "12 min after a post to 1.2M followers: 3 clicks, 0.003 engaged
+    per 1k followers — flat" (engaged: clicks, replies, reposts and quotes).
+    `extra` phrases (forecast, expected band) follow as sentences."""
     trend = classify(facts)
     when = elapsed_text(facts.elapsed_s)
     if facts.elapsed_s < 0:
         text = f"{elapsed_text(-facts.elapsed_s)} before the post: waiting for it to go out"
-        return Verdict("just starting", ". ".join([text, *extra]))
+        return Verdict("just starting", _sentences(text, extra))
     audience = (
         f"a post to {compact_count(facts.followers)} followers" if facts.followers else "the post"
     )
     parts = [metric_words(facts.count, facts.metric)]
     rate_1k = per_thousand(facts.engagement, facts.followers)
     if rate_1k is not None:
-        parts.append(f"{rate_text(rate_1k)} per 1k followers")
+        parts.append(f"{rate_text(rate_1k)} engaged per 1k followers")
     text = f"{when} after {audience}: {', '.join(parts)} — {trend}"
-    return Verdict(trend, ". ".join([text, *extra]))
+    return Verdict(trend, _sentences(text, extra))

@@ -10,6 +10,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from engmon import scenarios
+from engmon.core.forecast import seismic_forecast
 from engmon.core.schema import OBSERVATION_SCHEMA
 from engmon.errors import ConfigError
 from engmon.sources.files import FileSpec, load_observations
@@ -65,11 +66,17 @@ def test_taking_off_accelerates() -> None:
     built = scenarios.build("taking-off")
     post = built.campaign.post_time
     assert post is not None
-    reposts = built.frame.filter(pl.col("metric") == "reposts")
-    per_hour = reposts.group_by(((pl.col("ts") - post).dt.total_hours()).alias("h")).len()
-    counts = dict(per_hour.iter_rows())
+    reshares = built.frame.filter(pl.col("metric").is_in(["reposts", "quotes"]))
+    since = (pl.col("ts") - post).dt.total_seconds()
+    per_10m = reshares.group_by((since // 600).alias("w")).len()
+    counts = dict(per_10m.iter_rows())
     busiest = max(counts, key=counts.__getitem__)
-    assert busiest >= 3 and counts[busiest] > 4 * counts[0]  # it grows for hours: supercritical
+    assert busiest >= 3 and counts[busiest] > 4 * counts[0]  # it grows for an hour and more
+    # ... and the forecast sees it: supercritical from the first quarter hour
+    seconds = reshares.select(since.alias("s"), "reach")
+    times = seconds.get_column("s").to_numpy().astype(float)
+    reach = seconds.get_column("reach").to_numpy().astype(float)
+    assert seismic_forecast(times, reach, 15_000.0, 15 * 60.0).state == "taking-off"
 
 
 def test_unknown_scenario_lists_the_names() -> None:

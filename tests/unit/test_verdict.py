@@ -35,7 +35,7 @@ def test_big_account_no_magic_reads_flat() -> None:
     result = verdict(facts())
     assert result.trend == "flat"
     assert result.text == (
-        "12 min after a post to 1.2M followers: 3 clicks, 0.003 per 1k followers — flat"
+        "12 min after a post to 1.2M followers: 3 clicks, 0.003 engaged per 1k followers — flat"
     )
 
 
@@ -89,6 +89,12 @@ def test_before_the_post() -> None:
             "peaked and slowing",
         ),
         ({"followers": None, "velocity": 0.1, "peak_rate": 1.0}, "flat"),
+        # a lone early click to a huge audience is not a peak: wait, then flat
+        ({"elapsed_s": 7 * 60.0, "velocity": 0.0, "peak_minute": 0}, "just starting"),
+        (
+            {"followers": 2100, "count": 2.0, "velocity": 0.0, "peak_rate": 1.0, "peak_minute": 0},
+            "steady",
+        ),
     ],
 )
 def test_trend_words(changes: dict[str, object], trend: str) -> None:

@@ -37,6 +37,8 @@ class DashboardScreen(Screen[None]):
     AUTO_FOCUS = ""  # global keys first (←/→ seek); tab focuses the curve, then the tables
     # narrow: the breakdown tables fold under the curve
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]  # noqa: RUF012 (Screen declares it)
+    # short (24 rows): the verdict gives up its box so the curve keeps a few rows of bars
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]  # noqa: RUF012
 
     ready = False
     """True once the widgets are mounted (the app redraws only then)."""

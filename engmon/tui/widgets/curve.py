@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Final
 
 from textual.app import RenderResult
 from textual.timer import Timer
@@ -13,6 +13,8 @@ from engmon.tui.viewmodel import Curve
 from engmon.tui.widgets.statusline import width_text
 
 MIN_AXIS_MINUTES = 10
+SHORT_ROWS: Final = 12
+"""Below this height the curve drops its x axis label."""
 """The x axis spans at least this many minutes, so a young post's first bars stay narrow."""
 TICK_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440, 2880, 10080)
 """Candidate distances in minutes between x-axis labels."""
@@ -100,7 +102,10 @@ class CurvePlot(PlotextPlot):
         plt.clear_figure()
         if curve is not None:
             cumulative = curve.cumulative is not None
-            plt.xlabel("time since post" + (" · right axis: cumulative" if cumulative else ""))
+            # a short panel keeps its rows for bars (the title already says "since post")
+            labelled = self.size.height >= SHORT_ROWS or cumulative
+            if labelled:
+                plt.xlabel("time since post" + (" · right axis: cumulative" if cumulative else ""))
             plt.bar(curve.x, curve.values)
             if curve.band_low is not None and curve.band_high is not None:
                 # the expected band of your past posts (p10–p90), as far as they reached
@@ -122,7 +127,8 @@ class CurvePlot(PlotextPlot):
             step = count_step(top)
             plt.ylim(0, max(top, 1.0))
             ticks: list[float] = [step * i for i in range(int(max(top, 1.0) // step) + 1)]
-            rows = max(1, self.size.height - 6)  # borders, frame, x axis, tick labels, x label
+            # plot rows: the content height less the frame, the tick labels and the x label
+            rows = max(1, self.size.height - (4 if labelled else 3))
             if len(ticks) > rows:  # plotext picks among colliding labels by hash order
                 ticks = ticks[:: -(-len(ticks) // rows)]
             plt.yticks(ticks)
