@@ -374,8 +374,11 @@ def curve_forecast(per_minute: npt.ArrayLike, *, observed_offset: float = 0.0) -
     minutes = counts.size
     at_s = float(minutes * 60)
     observed = float(counts.sum()) + observed_offset
-    if minutes == 0 or counts.sum() < MIN_FIT_EVENTS:
-        return _not_enough(CURVE_FIT, observed, at_s, f"{int(counts.sum())} events so far")
+    if minutes == 0:  # the fit reads whole minutes only
+        return _not_enough(CURVE_FIT, observed, at_s, "the first minute is not over")
+    if counts.sum() < MIN_FIT_EVENTS:
+        events = f"{int(counts.sum())} events in the first {minutes} min"
+        return _not_enough(CURVE_FIT, observed, at_s, events)
     peak = int(np.argmax(counts))
     tail = counts[peak:]
     if tail.size < MIN_FIT_MINUTES:

@@ -125,7 +125,7 @@ def test_forecast_vs_actual_without_enough_data() -> None:
     assert result["actual"] == 3.0
     assert result["relative_error"] is None
     assert outlook.forecast_lines(result) == [
-        "forecast at +60m (curve fit): not enough data yet (3 events so far)",
+        "forecast at +60m (curve fit): not enough data yet (3 events in the first 60 min)",
         "actual final size: 3 clicks",
     ]
 

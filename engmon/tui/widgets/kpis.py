@@ -25,7 +25,7 @@ def kpi_items(view: DashboardView) -> tuple[list[tuple[str, str]], list[tuple[st
         ("reposts+quotes", count(k.reshares, "reposts", "quotes")),
         ("likes", count(k.likes, "likes")),
         ("per 1k followers", "n/a" if k.per_1k is None else rate_text(k.per_1k)),
-        ("reach", compact_count(k.reach)),
+        ("reach", count(k.reach, "reposts", "quotes", "resharers")),
     ]
     unit = view.headline
     peak = f"{rate_text(k.peak)}/min"
