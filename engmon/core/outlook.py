@@ -206,8 +206,15 @@ class OutlookTracker:
     """Keeps the outlook of a watched post current without redoing work on every frame.
 
     Past curves are read from the history directory once per metric (None: no band); the
-    forecast is recomputed only when the store changed or the clock entered a new minute.
+    forecast is recomputed only when the store changed or the clock entered a new minute, and
+    when the caller passes `wall` (a monotonic time in seconds), at most every `every_s` while
+    only data and time move on: a cascade of 100k reshares costs tens of ms to forecast and a
+    live feed or a fast replay changes the store on every frame. `pending` then says that the
+    outlook shown is older than the data (ask again on the next frame).
     """
+
+    every_s: float = 0.5
+    pending: bool = False
 
     def __init__(self, history_dir: Path | None = None, *, last: int = 10) -> None:
         self.history_dir = history_dir
@@ -219,6 +226,7 @@ class OutlookTracker:
         self._rows: pl.DataFrame | None = None  # reshare_rows of the store, kept incrementally
         self._rows_seen = 0
         self._rows_post_time: datetime | None = None
+        self._wall = float("-inf")
 
     def history(self, metric: str) -> pl.DataFrame | None:
         """Past posts' curves of `metric` per 1k followers (cached), None without a history.
@@ -233,7 +241,13 @@ class OutlookTracker:
         return self._history[metric]
 
     def update(
-        self, store: ObservationStore, campaign: Campaign, now: datetime, metric: str
+        self,
+        store: ObservationStore,
+        campaign: Campaign,
+        now: datetime,
+        metric: str,
+        *,
+        wall: float | None = None,
     ) -> Outlook | None:
         """The outlook as of `now` (None before the post time is known)."""
         post_time = campaign.post_time or store.post_time
@@ -242,7 +256,16 @@ class OutlookTracker:
         elapsed_s = (now - post_time).total_seconds()
         key = (store.revision, int(elapsed_s // 60), metric, campaign.followers)
         if key == self._key and self._outlook is not None:
+            self.pending = False
             return self._outlook
+        if wall is not None and self._outlook is not None and isinstance(self._key, tuple):
+            # the same view moving forward (no seek back, no other metric): wait a little
+            onward = key[2:] == self._key[2:] and key[1] >= self._key[1]
+            if onward and wall - self._wall < self.every_s:
+                self.pending = True
+                return self._outlook
+        self._wall = wall if wall is not None else float("-inf")
+        self.pending = False
         deltas = store.deltas()
         if post_time != self._rows_post_time or deltas.height < self._rows_seen:
             self._rows, self._rows_seen, self._rows_post_time = None, 0, post_time

@@ -295,7 +295,9 @@ class EngmonApp(DrilldownApp):
             return
         self._view_key = key
         metric = pick_headline([m for m in self.store.metric_names() if m != FOLLOWERS])
-        outlook = self.outlook.update(self.store, self.campaign, clock.now, metric)
+        outlook = self.outlook.update(
+            self.store, self.campaign, clock.now, metric, wall=time.monotonic()
+        )
         if self.filters:  # the forecast and band are of the whole campaign, not of a slice
             outlook = None
         phrases = list(self.verdict_phrases)
@@ -319,6 +321,8 @@ class EngmonApp(DrilldownApp):
         self.renders += 1
         screen.show_view(self.view, progress)
         self.show_drilldown(screen, self.view)
+        if self.outlook.pending:  # the forecast waited for newer data: draw again next tick
+            self._view_key = None
 
     def check_alerts(self, view: DashboardView) -> None:
         """Ring, notify and run the configured command for alerts due now (once per cool-down)."""

@@ -15,6 +15,7 @@ with the mouse (click a row, click the curve then use the keys).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
@@ -25,6 +26,7 @@ from textual import on
 from textual.app import App, SystemCommand
 from textual.css.query import NoMatches
 from textual.screen import Screen
+from textual.timer import Timer
 
 from engmon.core.breakdown import (
     BREAKDOWNS,
@@ -55,6 +57,12 @@ if TYPE_CHECKING:
     from engmon.core.campaign import Campaign
     from engmon.core.store import ObservationStore
     from engmon.tui.viewmodel import DashboardView
+
+
+TABLES_EVERY_S = 0.5
+"""While only new data arrives, the breakdown tables (a scan of the whole store) refresh at
+most this often; the curve, KPIs and verdict still follow every tick, a filter, sort, cursor
+or metric change refreshes them at once."""
 
 
 def cursor_numbers(minutes: pl.DataFrame, start: int, width: int) -> str:
@@ -99,6 +107,9 @@ class DrilldownApp(App[None]):
         self.cursor_start: int | None = None
         self.drill_tables: DrilldownTables | None = None
         self._drill: Drilldown | None = None
+        self._tables_key: object = None
+        self._tables_at = float("-inf")
+        self._tables_due: Timer | None = None
 
     # --- hooks for the dashboard's render path -------------------------------------------------
     @property
@@ -132,6 +143,13 @@ class DrilldownApp(App[None]):
         except NoMatches:
             return
         metric = view.curve.metric
+        key = (self.drill_key(), metric, view.followers, view.curve.width, view.curve.end_minute)
+        since = time.monotonic() - self._tables_at
+        if key == self._tables_key and since < TABLES_EVERY_S:
+            if self._tables_due is None:  # catch up with the data once the pause is over
+                self._tables_due = self.set_timer(TABLES_EVERY_S - since, self._tables_catch_up)
+            return
+        self._tables_key, self._tables_at = key, time.monotonic()
         tables = self.drilldown.tables(
             self.filters,
             now_minute=view.now_minute,
@@ -169,6 +187,14 @@ class DrilldownApp(App[None]):
             curve.set_overlay(None)
         curve.border_subtitle = extra  # the cursor's numbers sit under the curve they describe
         crumb.show(self.filters)
+
+    def _tables_catch_up(self) -> None:
+        """Redraw the tables with the data that arrived during their pause."""
+        self._tables_due = None
+        screen = self.screen_stack[0] if self.screen_stack else None
+        if screen is not None and self.view is not None:
+            self._tables_at = float("-inf")
+            self.show_drilldown(screen, self.view)
 
     # --- filters -----------------------------------------------------------------------------
     def push_filter(self, dimension: str, value: str | None) -> None:

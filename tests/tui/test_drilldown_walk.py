@@ -6,17 +6,20 @@ independently from the fixture rows with plain Python.
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pytest
 from drillposts import POST_TIME, POSTS, drill_app, drill_frame
 from polars.testing import assert_frame_equal
 from screen import redraw, settle
 from screen import screen_text as raw_screen_text
 
 from engmon.core.export import read_export
+from engmon.tui import drilldown
 from engmon.tui.app import EngmonApp
 from engmon.tui.drilldown import cursor_numbers, tail_text
 from engmon.tui.screens.compare import CompareScreen
@@ -339,6 +342,32 @@ async def test_tables_follow_the_replay_live() -> None:
 
         await settle(pilot, caught_up)
         assert x_count() == expected
+
+
+async def test_tables_pause_between_data_ticks_then_catch_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """New data alone refreshes the curve and KPIs at once, the tables at most every
+    TABLES_EVERY_S: the next tick must not rescan the store, and no data may be left out."""
+    monkeypatch.setattr(drilldown, "TABLES_EVERY_S", 0.3)
+    app = drill_app(NOW_MIN)
+    async with app.run_test(size=SIZE) as pilot:
+        await redraw(pilot)
+        table = app.screen.query_one("#table-platform", BreakdownTable)
+        before = str(table.get_row_at(table_values(app, "platform").index("X"))[1])
+        early = next(r for r in rows_before(5) if is_x(r) and r["metric"] == "clicks")
+        extra = pl.DataFrame([{**early, "id": "extra-click"}], schema=drill_frame().schema)
+        app.store.merge(extra)
+        app._tables_at = time.monotonic()  # the tables were just drawn
+        app.refresh_dashboard()
+        assert str(table.get_row_at(table_values(app, "platform").index("X"))[1]) == before
+        assert f"clicks {clicks(rows_before()) + 1}" in kpi_line(app)  # the KPIs did move
+
+        def caught_up() -> bool:  # by the app's own timer: no refresh_dashboard here
+            row = table.get_row_at(table_values(app, "platform").index("X"))
+            return str(row[1]) == str(int(before) + 1)
+
+        await settle(pilot, caught_up)
 
 
 def test_cursor_numbers_and_tail_text() -> None:

@@ -156,3 +156,26 @@ def test_tracker_keeps_reshares_incrementally() -> None:
         fresh = outlook.forecast_store(store.deltas(), store.minutes(), POST, 50_000, elapsed)
         assert got is not None and got.forecast == fresh
     assert got is not None and got.forecast.observed == 60
+
+
+def test_tracker_paces_forecasts_while_data_streams_in() -> None:
+    from engmon.core.campaign import Campaign
+
+    seconds = [float(s) for s in range(10, 600, 7)]
+    campaign = Campaign("c", None, POST, 50_000)
+    store = _store("reposts", seconds[:40], 300)
+    tracker = outlook.OutlookTracker(None)
+    now = POST + timedelta(minutes=10)
+    first = tracker.update(store, campaign, now, "clicks", wall=100.0)
+    assert first is not None and not tracker.pending
+    store.merge(_store("reposts", seconds[40:], 300).deltas())
+    # new data 0.1 s later: the last outlook stands, marked pending
+    assert tracker.update(store, campaign, now, "clicks", wall=100.1) is first
+    assert tracker.pending
+    # half a second on: recomputed with everything
+    later = tracker.update(store, campaign, now, "clicks", wall=100.6)
+    assert later is not None and later is not first and not tracker.pending
+    assert later.forecast.observed == len(seconds)
+    # a seek back is answered at once, however soon
+    back = tracker.update(store, campaign, now - timedelta(minutes=5), "clicks", wall=100.7)
+    assert back is not None and back.forecast.observed < len(seconds)
