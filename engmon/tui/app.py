@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import os
+import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
@@ -166,6 +168,15 @@ class EngmonApp(DrilldownApp):
         for poller in self.pollers.values():
             self.start_polling(poller)
         self.set_interval(self.render_interval, self.refresh_dashboard, name="render")
+        if not self.is_headless:
+            self.set_interval(1.0, self.check_terminal, name="terminal")
+
+    def check_terminal(self) -> None:
+        """Quit (saving as on `q`) when the terminal is gone: a closed tmux server or SSH link
+        does not always deliver SIGHUP, and Textual's input thread then spins on the dead tty."""
+        stdin = sys.__stdin__
+        if stdin is not None and not os.isatty(stdin.fileno()):
+            self.exit()
 
     async def on_unmount(self) -> None:
         try:
