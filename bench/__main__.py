@@ -8,11 +8,16 @@ import sys
 from pathlib import Path
 
 
-def run_all(selected: list[str]) -> int:
-    """Import each bench module and call its main(); returns the number that failed."""
-    failed = 0
+def run_all(args: list[str]) -> int:
+    """Import each named bench module (all when none is named) and call its main() with the
+    options given (`python -m bench accesslog --quick`); returns the number that failed."""
     here = Path(__file__).parent
-    for mod in sorted(pkgutil.iter_modules([str(here)]), key=lambda m: m.name):
+    modules = sorted(pkgutil.iter_modules([str(here)]), key=lambda m: m.name)
+    names = {mod.name for mod in modules}
+    selected = [arg for arg in args if arg in names]
+    options = [arg for arg in args if arg not in names]  # e.g. --rows 1000
+    failed = 0
+    for mod in modules:
         if mod.name.startswith("_") or (selected and mod.name not in selected):
             continue
         module = importlib.import_module(f"bench.{mod.name}")
@@ -21,7 +26,7 @@ def run_all(selected: list[str]) -> int:
             continue
         print(f"== bench/{mod.name}.py", flush=True)
         try:
-            main([])
+            main(options)
         except Exception as exc:  # one failing benchmark must not hide the others
             failed += 1
             print(f"   failed: {exc!r}", flush=True)
