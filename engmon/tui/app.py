@@ -330,8 +330,9 @@ class EngmonApp(DrilldownApp):
         self.view = with_outlook(view, outlook, band)
         self.check_alerts(self.view)
         self.renders += 1
-        screen.show_view(self.view, progress)
-        self.show_drilldown(screen, self.view)
+        with self.batch_update():  # one layout pass for the view and the tables, not several
+            screen.show_view(self.view, progress)
+            self.show_drilldown(screen, self.view)
         if self.outlook.pending:  # the forecast waited for newer data: draw again next tick
             self._view_key = None
 

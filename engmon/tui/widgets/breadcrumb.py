@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import Static
 
 from engmon.core.breakdown import FilterStack
+from engmon.tui.widgets.line import TextLine
 
 
 def breadcrumb_text(filters: FilterStack, extra: str = "") -> Text:
@@ -25,9 +25,12 @@ def breadcrumb_text(filters: FilterStack, extra: str = "") -> Text:
     return text
 
 
-class FilterBreadcrumb(Static):
+class FilterBreadcrumb(TextLine):
     """Shows the filter stack; the app calls `show` whenever the stack changes."""
+
+    fixed_height = True
 
     def show(self, filters: FilterStack, extra: str = "") -> None:
         """Redraw for `filters`."""
-        self.update(breadcrumb_text(filters, extra))
+        text = breadcrumb_text(filters, extra)
+        self.show_text(text, (str(text), self.size.width))

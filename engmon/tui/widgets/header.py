@@ -6,11 +6,11 @@ from datetime import datetime
 
 from rich.table import Table
 from rich.text import Text
-from textual.widgets import Static
 
 from engmon.core.campaign import Campaign
 from engmon.core.metrics import offset_text
 from engmon.tui.viewmodel import ClockState
+from engmon.tui.widgets.line import TextLine
 
 
 def mode_text(clock: ClockState) -> str:
@@ -37,8 +37,10 @@ def header_parts(
     return left, " · ".join(right)
 
 
-class HeaderLine(Static):
+class HeaderLine(TextLine):
     """One line: `engmon · name · link ... posted 14:00 UTC · +14m · LIVE`."""
+
+    fixed_height = True
 
     def show(self, campaign: Campaign, post_time: datetime | None, clock: ClockState) -> None:
         """Redraw from the campaign and the clock."""
@@ -51,4 +53,4 @@ class HeaderLine(Static):
         if clock.paused:
             right_text.highlight_words(["PAUSED"], "bold reverse")
         grid.add_row(Text(left, style="bold"), right_text)
-        self.update(grid)
+        self.show_text(grid, (left, right, clock.paused, self.size.width))

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import Static
 
 from engmon.core.metrics import offset_text
 from engmon.core.outlook import forecast_kpi, forecast_noun
 from engmon.core.verdict import compact_count, rate_text
 from engmon.tui.viewmodel import DashboardView
+from engmon.tui.widgets.line import TextLine
 
 
 def kpi_items(view: DashboardView) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
@@ -67,7 +67,7 @@ def pack(items: list[Text], width: int, gap: int = 3) -> list[Text]:
     return lines
 
 
-class KpiRow(Static):
+class KpiRow(TextLine):
     """Two groups of numbers; at narrow widths they wrap between numbers, never inside one."""
 
     view: DashboardView | None = None
@@ -81,7 +81,8 @@ class KpiRow(Static):
             *pack([_item(label, value, view.headline) for label, value in counts], width),
             *pack([_item(label, value, view.headline) for label, value in rates], width),
         ]
-        self.update(Text("\n").join(lines))
+        text = Text("\n").join(lines)
+        self.show_text(text, (text.markup, self.size.width))
 
     def on_resize(self) -> None:
         if self.view is not None:

@@ -6,9 +6,9 @@ import re
 from collections.abc import Iterable
 
 from rich.text import Text
-from textual.widgets import Static
 
 from engmon.sources.poller import SourceStatus
+from engmon.tui.widgets.line import TextLine
 
 MAX_ERROR_CHARS = 40
 
@@ -50,7 +50,7 @@ def status_text(status: SourceStatus, now_mono: float) -> Text:
     return Text.assemble(marker, f"{status.name} {ago} ago")
 
 
-class SourcesLine(Static):
+class SourcesLine(TextLine):
     """Every source's health at a glance; errors stay visible, never crash the app."""
 
     def show(self, statuses: Iterable[SourceStatus], now_mono: float) -> None:
@@ -58,4 +58,4 @@ class SourcesLine(Static):
         line = Text("sources: ", style="dim")
         parts = [status_text(status, now_mono) for status in statuses]
         line.append_text(Text("  ").join(parts) if parts else Text("none", style="dim"))
-        self.update(line)
+        self.show_text(line, (line.markup, self.size.width))

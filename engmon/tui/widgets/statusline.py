@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from textual.widgets import Static
-
 from engmon.tui.viewmodel import DashboardView
+from engmon.tui.widgets.line import TextLine
 
 
 def width_text(minutes: int) -> str:
@@ -25,9 +24,12 @@ def status_words(view: DashboardView, progress: str = "") -> str:
     return f"{progress}   {words}" if progress else words
 
 
-class StatusLine(Static):
+class StatusLine(TextLine):
     """One right-aligned line of the curve's settings and loading progress."""
+
+    fixed_height = True
 
     def show(self, view: DashboardView, progress: str = "") -> None:
         """Redraw from the view model and a progress text."""
-        self.update(status_words(view, progress))
+        words = status_words(view, progress)
+        self.show_text(words, (words, self.size.width))

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import Static
 
 from engmon.core.verdict import Verdict
+from engmon.tui.widgets.line import TextLine
 
 TREND_STYLES = {
     "flat": "bold red",
@@ -16,7 +16,7 @@ TREND_STYLES = {
 }
 
 
-class VerdictPanel(Static):
+class VerdictPanel(TextLine):
     """A bordered sentence; the trend word is emphasised."""
 
     def on_mount(self) -> None:
@@ -26,4 +26,4 @@ class VerdictPanel(Static):
         """Redraw the sentence."""
         text = Text(verdict.text)
         text.highlight_words([f"— {verdict.trend}"], TREND_STYLES.get(verdict.trend, "bold"))
-        self.update(text)
+        self.show_text(text, (text.markup, self.size.width))
