@@ -25,6 +25,7 @@ import polars as pl
 
 from engmon import __version__
 from engmon.config import CampaignConfig, load_campaign
+from engmon.core.alerts import AlertRules, AlertRunner, store_facts
 from engmon.core.clock import WallClock
 from engmon.core.recording import RecordingWriter, is_recording, read_recording
 from engmon.core.schema import breakdown_rows
@@ -181,9 +182,23 @@ async def watch_plain(
     """Run every source's worker, printing one line per poll, until `duration` or cancelled."""
     stream = out or sys.stdout
     wall = clock or WallClock()
+    runner = AlertRunner(alert_rules(watch.config))
+    post_time = watch.config.campaign.post_time
+    commands: set[asyncio.Task[int | None]] = set()
+    bell = "\a" if stream.isatty() else ""
 
     def report(poller: SourcePoller, merged: MergeResult | None) -> None:
         print(poll_line(watch, poller, merged), file=stream, flush=True)
+        if post_time is None or not (runner.rules.spike_per_min or runner.rules.flat_minutes):
+            return
+        facts = store_facts(watch.store.minutes(), watch.store.levels(), post_time, wall.now())
+        for alert in runner.check(facts):
+            when = alert.at.strftime("%H:%M:%S")
+            print(f"{bell}{when} ALERT {alert.message}", file=stream, flush=True)
+            if runner.rules.command:
+                task = asyncio.create_task(runner.run_command(alert, watch.config.campaign.name))
+                commands.add(task)
+                task.add_done_callback(commands.discard)
 
     own_client = client is None
     http = client or make_client()
@@ -206,6 +221,8 @@ async def watch_plain(
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if commands:  # let a running alert command finish (it has its own timeout)
+            await asyncio.gather(*commands, return_exceptions=True)
         if own_client:
             await http.aclose()
 
@@ -288,10 +305,8 @@ def run_dashboard_watch(watch: LiveWatch) -> bool:
         from engmon.tui.app import run_dashboard
     except ImportError:
         return False
-    from engmon.core.alerts import AlertRules
     from engmon.core.history import default_history_dir
 
-    alerts = watch.config.alerts
     run_dashboard(
         watch.config.campaign,
         [poller.source for poller in watch.pollers],
@@ -300,11 +315,17 @@ def run_dashboard_watch(watch: LiveWatch) -> bool:
         recorder=watch.recorder,
         history_dir=default_history_dir(),
         export_dir=watch.config.export.dir,
-        alerts=AlertRules(
-            spike_per_min=alerts.spike_per_min,
-            flat_minutes=alerts.flat_minutes,
-            command=tuple(alerts.command),
-            cooldown_s=alerts.cooldown_s,
-        ),
+        alerts=alert_rules(watch.config),
     )
     return True
+
+
+def alert_rules(config: CampaignConfig) -> AlertRules:
+    """The campaign file's `[alerts]` table as rules."""
+    alerts = config.alerts
+    return AlertRules(
+        spike_per_min=alerts.spike_per_min,
+        flat_minutes=alerts.flat_minutes,
+        command=tuple(alerts.command),
+        cooldown_s=alerts.cooldown_s,
+    )

@@ -17,6 +17,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final, Literal
 
+import polars as pl
+
+from engmon.core import metrics
+from engmon.core.schema import ENGAGEMENT_METRICS
+
 AlertKind = Literal["spike", "flat"]
 
 DEFAULT_COOLDOWN_S: Final = 300.0
@@ -159,3 +164,30 @@ async def run_alert_command(command: Sequence[str], alert: Alert, campaign: str 
             process.kill()
         await process.wait()
         return None
+
+
+def store_facts(
+    minutes: pl.DataFrame,
+    levels: pl.DataFrame,
+    post_time: datetime,
+    now: datetime,
+    *,
+    velocity_window: int = 5,
+) -> AlertFacts:
+    """The alert facts of a store's per-minute aggregate and levels at `now`, for callers
+    without a dashboard view (`engmon watch --plain`): the headline metric's recent rate and
+    the honest engagement since the post."""
+    elapsed_s = (now - post_time).total_seconds()
+    headline = metrics.pick_headline(minutes.get_column("metric").unique().to_list())
+    summary = metrics.summary(
+        minutes.lazy(),
+        now_minute=metrics.now_minute_of(elapsed_s),
+        velocity_window=velocity_window,
+        levels=levels.lazy(),
+        post_time=post_time,
+        elapsed_s=elapsed_s,
+    ).collect()
+    rows = {row["metric"]: row for row in summary.iter_rows(named=True)}
+    engagement = sum(float(rows[m]["count"] or 0) for m in ENGAGEMENT_METRICS if m in rows)
+    velocity = float(rows.get(headline, {}).get("velocity") or 0.0)
+    return AlertFacts(now, elapsed_s, headline, velocity, engagement)

@@ -10,13 +10,25 @@ Two levels of frames flow through here:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Final
 
 import polars as pl
 
-from engmon.core.schema import ENGAGEMENT_METRICS, METRICS, UTC_US, breakdown_rows
+from engmon.core.schema import (
+    CLICKS,
+    ENGAGEMENT_METRICS,
+    FOLLOWERS,
+    METRICS,
+    QUOTES,
+    REPLIES,
+    REPOSTS,
+    RESHARERS,
+    UTC_US,
+    breakdown_rows,
+)
 
 MINUTES_SCHEMA: Final = pl.Schema(
     {
@@ -290,3 +302,21 @@ def parse_offset(text: str) -> timedelta:
     if number:
         raise ValueError(text)
     return timedelta(seconds=total)
+
+
+HEADLINE_ORDER: Final = (CLICKS, REPOSTS, REPLIES, QUOTES, RESHARERS)
+"""The metric the verdict, KPIs and alerts lead with: the first of these the data has."""
+
+
+def now_minute_of(elapsed_s: float) -> int:
+    """Minutes since post whose data is visible: the current, partial minute included."""
+    return math.ceil(elapsed_s / 60.0)
+
+
+def pick_headline(present: Sequence[str]) -> str:
+    """The honest metric to lead with (clicks when known), else whatever the data has."""
+    for name in HEADLINE_ORDER:
+        if name in present:
+            return name
+    others = [m for m in present if m != FOLLOWERS]
+    return others[0] if others else CLICKS

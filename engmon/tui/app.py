@@ -38,6 +38,7 @@ from engmon.core import metrics
 from engmon.core.alerts import Alert, AlertFacts, AlertRules, AlertRunner
 from engmon.core.campaign import Campaign
 from engmon.core.clock import Clock, ReplayClock
+from engmon.core.metrics import now_minute_of, pick_headline
 from engmon.core.outlook import OutlookTracker
 from engmon.core.recording import RecordingWriter
 from engmon.core.schema import FOLLOWERS
@@ -60,8 +61,6 @@ from engmon.tui.viewmodel import (
     VerdictPhrase,
     ViewSettings,
     compute_view,
-    now_minute_of,
-    pick_headline,
     with_outlook,
 )
 

@@ -11,7 +11,6 @@ even though the store already holds later rows.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -21,6 +20,7 @@ import polars as pl
 
 from engmon.core import metrics
 from engmon.core.campaign import Campaign
+from engmon.core.metrics import now_minute_of, pick_headline
 from engmon.core.outlook import Outlook
 from engmon.core.schema import (
     CLICKS,
@@ -36,8 +36,6 @@ from engmon.core.schema import (
 from engmon.core.store import ObservationStore
 from engmon.core.verdict import Verdict, VerdictFacts, verdict
 
-HEADLINE_ORDER: Final = (CLICKS, REPOSTS, REPLIES, QUOTES, RESHARERS)
-"""The metric the verdict and KPIs lead with: the first of these the data has."""
 VELOCITY_WINDOW: Final = 5
 """Minutes over which "velocity now" is averaged."""
 MAX_CURVE_BUCKETS: Final = 180
@@ -115,20 +113,6 @@ class DashboardView:
     summary: pl.DataFrame = field(repr=False)
     outlook: Outlook | None = None
     """Forecast, band and standing against past posts (engmon.core.outlook), when tracked."""
-
-
-def now_minute_of(elapsed_s: float) -> int:
-    """Minutes since post whose data is visible: the current, partial minute included."""
-    return math.ceil(elapsed_s / 60.0)
-
-
-def pick_headline(present: list[str]) -> str:
-    """The honest metric to lead with (clicks when known), else whatever the data has."""
-    for name in HEADLINE_ORDER:
-        if name in present:
-            return name
-    others = [m for m in present if m != FOLLOWERS]
-    return others[0] if others else CLICKS
 
 
 def curve_width(span_minutes: int, chosen: int | None) -> tuple[int, bool]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
+import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -340,3 +342,36 @@ def test_watch_opens_the_dashboard_on_the_reloaded_store_and_recording(
     recorder = call["recorder"]
     assert isinstance(recorder, RecordingWriter) and recorder.path == record
     assert getattr(call["clock"], "live", False)
+
+
+@pytest.mark.parametrize(
+    ("clicks", "rules", "kind"),
+    [(10, "spike_per_min = 1", "spike"), (0, "flat_minutes = 2", "flat")],
+)
+async def test_plain_watch_alerts_once_and_runs_the_command(
+    clicks: int,
+    rules: str,
+    kind: str,
+    server: VendorServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ENGMON_TEST_TOKEN", TOKEN)
+    if clicks:
+        server.add(datetime.now(UTC) - timedelta(seconds=30), clicks)
+    fired = tmp_path / "fired.txt"
+    script = (
+        "import os; open(os.environ['OUT'], 'a').write(os.environ['ENGMON_ALERT_KIND'] + '\\n')"
+    )
+    monkeypatch.setenv("OUT", str(fired))
+    alerts = f"[alerts]\n{rules}\ncommand = [{json.dumps(sys.executable)}, '-c', {script!r}]\n"
+    table = source_tables(server.base)["http-json"]
+    config = load_campaign(campaign_toml(tmp_path, table + "\n" + alerts))
+    watch = LiveWatch.open(config, tmp_path / "rec.ndjson")
+    out = io.StringIO()
+    await run_until(watch, lambda: watch.pollers[0].status.polls >= 4 and fired.exists(), out)
+    watch.close()
+    log = out.getvalue()
+    assert log.count(" ALERT ") == 1, log  # debounced: the later polls stay quiet
+    assert f"ALERT {kind}:" in log
+    assert fired.read_text() == f"{kind}\n"
