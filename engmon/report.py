@@ -24,7 +24,7 @@ from typing import Any, Final
 import polars as pl
 
 from engmon.core import metrics
-from engmon.core.campaign import Campaign
+from engmon.core.campaign import RELATIVE_ANCHOR, Campaign
 from engmon.core.schema import (
     CLICKS,
     ENGAGEMENT_METRICS,
@@ -377,10 +377,13 @@ def _text(report: dict[str, Any]) -> str:
         f"{report['metrics'][name]['count']} {name}" for name in names if name in ENGAGEMENT_METRICS
     ]
     per_1k = report["per_1k_followers"]
-    rate = f", {_rate(per_1k)} per 1k followers" if per_1k is not None else ""
+    rate = f", {_rate(per_1k)} engaged per 1k followers" if per_1k is not None else ""
+    posted = f"posted {report['post_time']}"
+    if report["post_time"] == RELATIVE_ANCHOR.isoformat().replace("+00:00", "Z"):
+        posted = "post time unknown; give --post-time"
     lines = [
         f"{report['campaign']}: {_offset(report['at_s'])} after a post to "
-        f"{_people(report['followers'])} (posted {report['post_time']})",
+        f"{_people(report['followers'])} ({posted})",
         f"{', '.join(headline) or 'no engagement'}{rate}",
         f"verdict: {report['verdict']}",
         "",

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import shutil
+from datetime import timedelta
 from pathlib import Path
 
 import polars as pl
@@ -93,6 +94,27 @@ def test_report_on_a_cascade_with_offsets() -> None:
         code, out, _ = run("report", str(CASCADE), "--format", "json", "--at", at)
         assert code == 0
         assert json.loads(out)["at_s"] == 600
+
+
+def test_offsets_without_a_post_time_say_so_instead_of_1970() -> None:
+    code, out, _ = run("report", str(CASCADE))
+    assert code == 0
+    assert "(post time unknown; give --post-time)" in out.splitlines()[0]
+    assert "1970" not in out.splitlines()[0]
+    code, out, _ = run("report", str(CASCADE), "--post-time", "2026-11-20T14:00:00Z")
+    assert "(posted 2026-11-20T14:00:00Z)" in out.splitlines()[0]
+
+
+def test_relative_post_time_in_the_dashboard_header() -> None:
+    from engmon.core.campaign import RELATIVE_ANCHOR, Campaign
+    from engmon.tui.viewmodel import ClockState
+    from engmon.tui.widgets.header import header_parts
+
+    clock = ClockState(
+        now=RELATIVE_ANCHOR + timedelta(minutes=12), live=False, speed=60.0, paused=False
+    )
+    _, right = header_parts(Campaign("c", None, RELATIVE_ANCHOR), RELATIVE_ANCHOR, clock)
+    assert right.startswith("post time unknown · +12m")
 
 
 def test_report_parquet_with_duplicate_ids_counts_once(saved: Path, tmp_path: Path) -> None:

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Final
+
+RELATIVE_ANCHOR: Final = datetime(1970, 1, 1, tzinfo=UTC)
+"""Post time given to a file of times relative to the post when nobody says the real one:
+screens say "post time unknown" rather than show a 1970 date."""
 
 
 @dataclass(frozen=True)

@@ -37,15 +37,13 @@ from typing import Final, Literal
 
 import polars as pl
 
-from engmon.core.campaign import Campaign
+from engmon.core.campaign import RELATIVE_ANCHOR, Campaign
 from engmon.core.schema import DIMENSIONS, FOLLOWERS, KINDS, REPOSTS, UTC_US, conform
 from engmon.errors import ConfigError, EmptyInputError, FileFormatError, InputError
 
 FileFormat = Literal["auto", "observations", "cascade", "access-log", "recording"]
 FILE_FORMATS: Final = ("auto", "observations", "cascade", "access-log", "recording")
 TIME_UNITS: Final = ("s", "ms", "h", "iso")
-RELATIVE_ANCHOR: Final = datetime(1970, 1, 1, tzinfo=UTC)
-"""Post time given to relative times when the file and `--post-time` do not say it."""
 EPOCH_THRESHOLD_S: Final = 1e8
 """Numeric times from this many seconds on (March 1973) are read as epochs, not offsets."""
 CHUNK_BYTES: Final = 32 * 1024 * 1024

@@ -12,7 +12,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from engmon.core.campaign import Campaign
+from engmon.core.campaign import RELATIVE_ANCHOR, Campaign
 from engmon.core.recording import RecordingWriter
 from engmon.core.schema import OBSERVATION_SCHEMA
 from engmon.core.store import ObservationStore
@@ -132,7 +132,7 @@ def test_metric_and_value_columns_and_hours(tmp_path: Path) -> None:
     ).frame
     assert frame.get_column("metric").to_list() == ["clicks", "likes"]
     assert frame.get_column("value").to_list() == [3.0, 2.0]
-    offsets = (frame.get_column("ts") - files.RELATIVE_ANCHOR).dt.total_seconds().to_list()
+    offsets = (frame.get_column("ts") - RELATIVE_ANCHOR).dt.total_seconds().to_list()
     assert offsets == [1800, 3600]
 
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from rich.table import Table
 from rich.text import Text
 
-from engmon.core.campaign import Campaign
+from engmon.core.campaign import RELATIVE_ANCHOR, Campaign
 from engmon.core.metrics import offset_text
 from engmon.tui.viewmodel import ClockState
 from engmon.tui.widgets.line import TextLine
@@ -31,7 +31,7 @@ def header_parts(
     right: list[str] = []
     if post_time is not None:
         when = post_time.strftime("%d %b %H:%M" if narrow else "%Y-%m-%d %H:%M")
-        right.append(f"posted {when} UTC")
+        right.append("post time unknown" if post_time == RELATIVE_ANCHOR else f"posted {when} UTC")
         right.append(offset_text((clock.now - post_time).total_seconds()))
     right.append(mode_text(clock))
     return left, " · ".join(right)
