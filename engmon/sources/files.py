@@ -354,10 +354,14 @@ def _load_access_log(spec: FileSpec, progress: Progress | None) -> LoadedFile:
 # --- chunked text reading --------------------------------------------------------------------
 
 
-def _text_chunks(path: Path, progress: Progress | None) -> Iterator[tuple[int, bytes, bool]]:
+def _text_chunks(
+    path: Path, progress: Progress | None, *, quoted: bool = False
+) -> Iterator[tuple[int, bytes, bool]]:
     """(first line number, whole lines, is last chunk) of a text file, `CHUNK_BYTES` at a time.
 
     The last chunk keeps a final line without a newline (maybe cut off: the caller decides).
+    `quoted` (CSV): a chunk never ends inside a double-quoted field, whose newlines belong to
+    the field (a newline is outside quotes when an even number of `"` precede it).
     """
     size = max(1, path.stat().st_size)
     line = 1
@@ -372,6 +376,8 @@ def _text_chunks(path: Path, progress: Progress | None) -> Iterator[tuple[int, b
                 carry = b""
             else:
                 cut = data.rfind(b"\n") + 1
+                while quoted and cut and data.count(b'"', 0, cut) % 2:
+                    cut = data.rfind(b"\n", 0, cut - 1) + 1
                 data, carry = data[:cut], data[cut:]
             if data:
                 yield line, data, last
@@ -392,7 +398,7 @@ def _read_csv(path: Path, progress: Progress | None) -> pl.DataFrame:
     separator = "\t" if path.suffix.lower() == ".tsv" else ","
     header: list[str] | None = None
     frames: list[pl.DataFrame] = []
-    for first_line, data, last in _text_chunks(path, progress):
+    for first_line, data, last in _text_chunks(path, progress, quoted=True):
         body = data
         line = first_line
         if header is None:

@@ -181,6 +181,21 @@ def test_large_file_reports_progress_and_lines_across_chunks(
     one_line_error(FileFormatError, lambda: load(broken), "line 202", "'yesterday'")
 
 
+def test_quoted_newlines_survive_chunk_boundaries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(files, "CHUNK_BYTES", 64)  # smaller than one record: every cut is tested
+    texts = ['a "quoted"\nreferrer\non three lines', "plain", '""', "x,\ny"]
+    rows = "".join(
+        f'2026-03-10T14:00:{i:02d}Z,clicks,1,"{texts[i % 4].replace(chr(34), chr(34) * 2)}"\n'
+        for i in range(40)
+    )
+    path = write(tmp_path, "quoted.csv", "ts,metric,value,referrer\n" + rows)
+    frame = load_observations(FileSpec.from_cli(path)).frame
+    assert frame.height == 40
+    assert frame.get_column("referrer").to_list()[:4] == [t or None for t in texts]
+
+
 def test_access_logs_go_to_the_access_log_reader(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
