@@ -103,7 +103,7 @@ class CurvePlot(PlotextPlot):
         if curve is not None:
             cumulative = curve.cumulative is not None
             # a short panel keeps its rows for bars (the title already says "since post")
-            labelled = self.size.height >= SHORT_ROWS or cumulative
+            labelled = self.size.height >= SHORT_ROWS  # the status line says "cumulative on"
             if labelled:
                 plt.xlabel("time since post" + (" · right axis: cumulative" if cumulative else ""))
             plt.bar(curve.x, curve.values)
