@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
 import httpx
@@ -26,6 +26,7 @@ from engmon.sources.base import PollResult, Source
 from engmon.sources.http import JsonResponse, fetch_json, shape_error
 from engmon.sources.options import SourceOptions
 from engmon.sources.posturl import BlueskyPost
+from engmon.sources.series import parse_time
 from engmon.sources.social import (
     LIKERS,
     Every,
@@ -276,13 +277,13 @@ class BlueskySource(Source):
             if step.error is not None:
                 self._note_paging(step.error)
         for like in likers.fresh:
-            when = min(_time(like.get("createdAt")) or now, now)
+            when = _at_most(like.get("createdAt"), now)
             state.liker_waiting.setdefault(like["actor"]["did"], when)
         for actor in reposters.fresh:
             if actor["did"] not in state.emitted:
                 state.waiting.setdefault(actor["did"], now)
         for quote in quoters.fresh:
-            when = min(_time(quote.get("indexedAt")) or now, now)
+            when = _at_most(quote.get("indexedAt"), now)
             if quote["author"]["did"] not in state.emitted:
                 state.waiting.setdefault(quote["author"]["did"], when)
 
@@ -334,13 +335,13 @@ def _cursor(body: dict[str, Any]) -> str | None:
     return cursor if isinstance(cursor, str) and cursor else None
 
 
-def _time(text: object) -> datetime | None:
-    if not isinstance(text, str):
-        return None
+def _at_most(text: object, now: datetime) -> datetime:
+    """A record's own time (naive = UTC, as `parse_time` reads it), never after `now`;
+    `now` when it has none or it does not parse."""
     try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
-    except ValueError:
-        return None
+        return min(parse_time(text), now)
+    except (ValueError, TypeError):
+        return now
 
 
 def build(options: SourceOptions, campaign: Campaign) -> BlueskySource:

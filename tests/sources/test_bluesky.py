@@ -258,3 +258,16 @@ async def test_likers_opt_in_carry_their_like_time_and_stay_apart_from_resharers
     assert likers["reach"].to_list() == [100, 100]
     # fan1 reposted and liked: one resharer and one liker, neither hides the other
     assert deltas.filter(pl.col("metric") == "resharers")["actor"].to_list() == ["did:plc:fan0001"]
+
+
+def test_record_times_read_like_every_other_vendor_time() -> None:
+    from datetime import UTC, datetime
+
+    from engmon.sources.bluesky import _at_most
+
+    now = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
+    at_two = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
+    assert _at_most("2026-11-25T14:00:00Z", now) == at_two
+    assert _at_most("2026-11-25T14:00:00", now) == at_two  # naive = UTC, not local time
+    assert _at_most("2026-11-25T16:00:00Z", now) == now  # a clock ahead of ours: capped
+    assert _at_most(None, now) == now and _at_most("soon", now) == now
