@@ -304,5 +304,9 @@ def clickhouse_export(
         length = parse_offset(span)
     except ValueError:
         raise ConfigError(f"--span {span!r} is not a duration like 90m, 6h or 2d") from None
-    rows = export_past_post(config, begin, begin + length, out, source_name=source_name)
+    try:
+        end = begin + length
+    except OverflowError:
+        raise ConfigError(f"--start {start!r} + --span {span!r} is past the year 9999") from None
+    rows = export_past_post(config, begin, end, out, source_name=source_name)
     click.echo(f"wrote {rows} observations to {out}")

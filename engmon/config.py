@@ -12,6 +12,7 @@ read when the sources are built; their values never appear in a message.
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from collections.abc import Mapping
@@ -20,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from engmon.core.alerts import DEFAULT_COOLDOWN_S
 from engmon.core.campaign import Campaign
 from engmon.errors import ConfigError
 from engmon.sources.base import Source
@@ -42,7 +44,7 @@ class AlertConfig:
     spike_per_min: float | None = None
     flat_minutes: float | None = None
     command: list[str] = field(default_factory=list)
-    cooldown_s: float = 300.0
+    cooldown_s: float = DEFAULT_COOLDOWN_S
 
 
 @dataclass(frozen=True)
@@ -165,15 +167,25 @@ def _alerts(path: Path, raw: object) -> AlertConfig:
     command = table.get("command", (list,), "a list of strings")
     if command is not None and not all(isinstance(part, str) for part in command):
         raise ConfigError(f"{table.where}: key 'command' must be a list of strings")
+    if command is not None and (not command or not command[0].strip()):
+        raise ConfigError(f"{table.where}: key 'command' needs a program first, e.g. [\"curl\"]")
     cooldown = table.get("cooldown_s", (int, float), "a number")
-    for key, value in (("spike_per_min", spike), ("flat_minutes", flat), ("cooldown_s", cooldown)):
-        if value is not None and value < 0:
-            raise ConfigError(f"{table.where}: key {key!r} must not be negative")
+    # a rule at 0, nan or inf would never fire (or never fire again): say so now
+    for key, value, zero in (
+        ("spike_per_min", spike, False),
+        ("flat_minutes", flat, False),
+        ("cooldown_s", cooldown, True),
+    ):
+        if value is None:
+            continue
+        if value < 0 or (value == 0 and not zero) or not math.isfinite(value):
+            never = "negative, nan or inf" if zero else "negative, zero, nan or inf"
+            raise ConfigError(f"{table.where}: key {key!r} must not be {never}")
     return AlertConfig(
         spike_per_min=None if spike is None else float(spike),
         flat_minutes=None if flat is None else float(flat),
         command=list(command or []),
-        cooldown_s=300.0 if cooldown is None else float(cooldown),
+        cooldown_s=DEFAULT_COOLDOWN_S if cooldown is None else float(cooldown),
     )
 
 

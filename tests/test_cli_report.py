@@ -96,6 +96,12 @@ def test_report_on_a_cascade_with_offsets() -> None:
         assert json.loads(out)["at_s"] == 600
 
 
+@pytest.mark.parametrize("at", ["inf", "nan", "99999999999d", "1e300"])
+def test_an_offset_out_of_range_is_one_line(at: str) -> None:
+    code, _, err = run("report", str(CASCADE), "--at", at)
+    assert code == 2 and err.count("\n") == 1 and f"--at {at!r}" in err
+
+
 def test_offsets_without_a_post_time_say_so_instead_of_1970() -> None:
     code, out, _ = run("report", str(CASCADE))
     assert code == 0

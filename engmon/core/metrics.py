@@ -285,9 +285,11 @@ def parse_offset(text: str) -> timedelta:
     if not raw:
         raise ValueError(text)
     try:
-        return timedelta(seconds=float(raw))
+        seconds = float(raw)
     except ValueError:
         pass
+    else:
+        return _seconds(seconds, text)
     units = {"d": 86_400, "h": 3600, "m": 60, "s": 1}
     total = 0.0
     number = ""
@@ -301,7 +303,17 @@ def parse_offset(text: str) -> timedelta:
             raise ValueError(text)
     if number:
         raise ValueError(text)
-    return timedelta(seconds=total)
+    return _seconds(total, text)
+
+
+def _seconds(seconds: float, text: str) -> timedelta:
+    """`seconds` as a timedelta; ValueError (naming `text`) for nan, inf or beyond its range."""
+    if not math.isfinite(seconds):
+        raise ValueError(text)
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:
+        raise ValueError(text) from None
 
 
 HEADLINE_ORDER: Final = (CLICKS, REPOSTS, REPLIES, QUOTES, RESHARERS)

@@ -709,12 +709,17 @@ def export_past_post(
     """
     if out.suffix not in (".parquet", ".ndjson", ".jsonl"):
         raise ConfigError(f"{out}: output must end in .parquet, .ndjson or .jsonl")
+    if not out.parent.is_dir():  # before querying the server, not after
+        raise ConfigError(f"{out}: folder {out.parent} does not exist")
     if end <= start:
         raise ConfigError(f"window end {end.isoformat()} is not after start {start.isoformat()}")
     table, where, campaign = source_table_from_file(config_path, source_name)
     frame = load_clickhouse_observations(table, start, end, campaign=campaign, where=where)
-    if out.suffix == ".parquet":
-        frame.write_parquet(out)
-    else:
-        frame.write_ndjson(out)
+    try:
+        if out.suffix == ".parquet":
+            frame.write_parquet(out)
+        else:
+            frame.write_ndjson(out)
+    except OSError as exc:
+        raise ConfigError(f"{out}: cannot write ({exc.strerror or exc})") from None
     return frame.height

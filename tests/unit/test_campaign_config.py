@@ -90,6 +90,9 @@ def test_posted_at_now_and_toml_datetimes(tmp_path: Path) -> None:
         (GOOD.replace('kind = "bitly"', 'kind = "myspace"'), "unknown source kind 'myspace'"),
         (GOOD.replace('name = "short link"', 'name = "umami"'), "duplicate source name 'umami'"),
         (GOOD.replace("spike_per_min = 25", "spike_per_min = -1"), "must not be negative"),
+        (GOOD.replace("spike_per_min = 25", "spike_per_min = nan"), "'spike_per_min' must not"),
+        (GOOD.replace("spike_per_min = 25", "spike_per_min = 0"), "'spike_per_min' must not"),
+        (GOOD.replace('command = ["notify-send", "engmon"]', 'command = [""]'), "a program"),
     ],
 )
 def test_mistakes_name_the_file_and_key(tmp_path: Path, text: str, expected: str) -> None:
