@@ -27,7 +27,7 @@ def run_all(args: list[str]) -> int:
         print(f"== bench/{mod.name}.py", flush=True)
         try:
             main(options)
-        except Exception as exc:  # one failing benchmark must not hide the others
+        except (Exception, SystemExit) as exc:  # a failure or a refused option hides no other
             failed += 1
             print(f"   failed: {exc!r}", flush=True)
     return failed

@@ -26,7 +26,6 @@ import polars as pl
 from engmon.core import metrics
 from engmon.core.campaign import RELATIVE_ANCHOR, Campaign
 from engmon.core.schema import (
-    CLICKS,
     ENGAGEMENT_METRICS,
     FOLLOWERS,
     KINDS,
@@ -176,7 +175,7 @@ def _scan_parquet(spec: FileSpec) -> _Input | None:
     if followers is None and stats["followers"] is not None and stats["followers"] >= 1:
         followers = int(stats["followers"])
     first = stats["first"].astimezone(UTC)
-    campaign = Campaign(path.stem, None, spec.post_time or first, followers)
+    campaign = Campaign(path.stem, spec.link, spec.post_time or first, followers)
     return _Input(
         conform(lf),
         campaign,
@@ -314,10 +313,7 @@ def _verdict(
     engaged: float,
 ) -> Verdict:
     """The dashboard's verdict sentence (engmon.core.verdict) for the report's moment."""
-    present = summary.get_column("metric").to_list()
-    headline = next((m for m in ENGAGEMENT_METRICS if m in present), None)
-    if headline is None:
-        headline = present[0] if present else CLICKS
+    headline = metrics.pick_headline(summary.get_column("metric").to_list())  # as the dashboard
     rows = summary.filter(pl.col("metric") == headline)
     count = float(rows.get_column("count").sum()) if rows.height else 0.0
     own = minutes.filter((pl.col("metric") == headline) & (pl.col("minute") >= 0))

@@ -199,3 +199,11 @@ def test_report_does_not_import_textual() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert out == "False"
+
+
+def test_link_reaches_the_report_for_every_format(saved: Path, tmp_path: Path) -> None:
+    as_csv = tmp_path / "small.csv"
+    assert run("demo", "small-account", "--save", str(as_csv))[0] == 0
+    for path in (saved, as_csv):  # the Parquet fast path and the full loader
+        out = run("report", str(path), "--format", "json", "--link", "https://e.com/x")[1]
+        assert json.loads(out)["link"] == "https://e.com/x"

@@ -376,8 +376,8 @@ def _text_chunks(
                 carry = b""
             else:
                 cut = data.rfind(b"\n") + 1
-                while quoted and cut and data.count(b'"', 0, cut) % 2:
-                    cut = data.rfind(b"\n", 0, cut - 1) + 1
+                if quoted:
+                    cut = _outside_quotes(data, cut)
                 data, carry = data[:cut], data[cut:]
             if data:
                 yield line, data, last
@@ -387,6 +387,18 @@ def _text_chunks(
                 progress(min(0.99, done / size))
             if last:
                 return
+
+
+def _outside_quotes(data: bytes, cut: int) -> int:
+    """The last line end at or before `cut` with an even number of `"` before it; `cut` itself
+    when there is none (an unbalanced quote: the CSV reader then reports the line)."""
+    quotes = data.count(b'"', 0, cut)
+    end = cut
+    while end and quotes % 2:
+        start = data.rfind(b"\n", 0, end - 1) + 1
+        quotes -= data.count(b'"', start, end)
+        end = start
+    return end or cut
 
 
 def _cut_off(data: bytes) -> bool:

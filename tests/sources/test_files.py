@@ -196,6 +196,18 @@ def test_quoted_newlines_survive_chunk_boundaries(
     assert frame.get_column("referrer").to_list()[:4] == [t or None for t in texts]
 
 
+def test_a_stray_quote_across_chunks_is_an_error_not_a_runaway(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(files, "CHUNK_BYTES", 64)
+    rows = "".join(f"2026-03-10T14:00:{i % 60:02d}Z,clicks,1,/p\n" for i in range(300))
+    path = write(
+        tmp_path, "stray.csv", 'ts,metric,value,path\n2026-03-10T14:00:00Z,clicks,1,/a"b\n' + rows
+    )
+    with pytest.raises(FileFormatError, match=r"stray\.csv"):
+        load(path)
+
+
 def test_access_logs_go_to_the_access_log_reader(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
