@@ -227,6 +227,7 @@ class OutlookTracker:
         self._rows_seen = 0
         self._rows_post_time: datetime | None = None
         self._wall = float("-inf")
+        self._bands: dict[tuple[str, int, int | None, str | None], pl.DataFrame | None] = {}
 
     def history(self, metric: str) -> pl.DataFrame | None:
         """Past posts' curves of `metric` per 1k followers (cached), None without a history.
@@ -285,7 +286,7 @@ class OutlookTracker:
         )
         exclude = post_key(campaign.name, post_time)
         if exclude != self._exclude:
-            self._exclude, self._history = exclude, {}
+            self._exclude, self._history, self._bands = exclude, {}, {}
         past = self.history(metric)
         outlook = compute_outlook(
             made, metric, past, campaign.followers, store.minutes(), elapsed_s
@@ -301,14 +302,20 @@ class OutlookTracker:
         return self._outlook
 
     def band(self, metric: str, width: int, followers: int | None) -> pl.DataFrame | None:
-        """The p10/p50/p90 band per bucket of `width` minutes, in counts for `followers`."""
-        past = self.history(metric)
-        if past is None or past.is_empty() or not followers:
-            return None
-        bucketed = past.group_by("post", minute=(pl.col("minute") // width) * width).agg(
-            pl.col("value").sum()
-        )
-        return bands.scaled_band(bands.expected_band(bucketed), followers)
+        """The p10/p50/p90 band per bucket of `width` minutes, in counts for `followers`.
+
+        Cached: the history does not change during a watch, and the dashboard asks on every
+        recompute of its view (for the curve and for the alerts)."""
+        key = (metric, width, followers, self._exclude)
+        if key not in self._bands:
+            past = self.history(metric)
+            if past is None or past.is_empty() or not followers:
+                self._bands[key] = None
+            else:
+                bucketed = past.group_by("post", minute=(pl.col("minute") // width) * width)
+                summed = bucketed.agg(pl.col("value").sum())
+                self._bands[key] = bands.scaled_band(bands.expected_band(summed), followers)
+        return self._bands[key]
 
     def save(self, store: ObservationStore, campaign: Campaign) -> Path | None:
         """Keep this post's curve in the history (needs a post time and a follower count)."""

@@ -277,14 +277,6 @@ class ObservationStore:
             self._minutes, metrics.minute_counts(delta.lazy(), self.post_time).collect()
         )
 
-    def set_post_time(self, post_time: datetime) -> None:
-        """Re-anchor "minutes since post" (rebuilds the aggregate once)."""
-        if post_time == self.post_time:
-            return
-        self.post_time = post_time
-        self._minutes = metrics.minute_counts(self.deltas().lazy(), post_time).collect()
-        self.revision += 1
-
     # --- reading -------------------------------------------------------------------------
     def deltas(self) -> pl.DataFrame:
         """All increments merged so far (observation columns; `value` is the increase)."""

@@ -218,11 +218,11 @@ class CountryLookup:
         With the bundled database and many rows every row is keyed and placed by one sorted
         `join_asof` (no per-IP Python, no string joins); otherwise distinct IPs are looked up.
         """
-        table = (
-            _network_table()
-            if (self._reader is None and frame.height >= self.vectorise_from)
-            else None
-        )
+        # the table once built (a warmed-up reader) serves any size: loading geoip2fast's own
+        # database as well for a handful of rows would double the start-up cost
+        built = _network_table.cache_info().currsize > 0
+        wanted = built or frame.height >= self.vectorise_from
+        table = _network_table() if (self._reader is None and wanted) else None
         if table is None:
             found = self._looked_up(frame.get_column("ip").fill_null("").unique())
             return frame.join(

@@ -33,9 +33,10 @@ from textual.app import SystemCommand
 from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.screen import Screen
+from textual.timer import Timer
 
 from engmon.core import metrics
-from engmon.core.alerts import Alert, AlertFacts, AlertRules, AlertRunner
+from engmon.core.alerts import Alert, AlertFacts, AlertRules, AlertRunner, store_facts
 from engmon.core.campaign import Campaign
 from engmon.core.clock import Clock, ReplayClock
 from engmon.core.metrics import now_minute_of, pick_headline
@@ -143,6 +144,7 @@ class EngmonApp(DrilldownApp):
         self.view: DashboardView | None = None
         self.frozen_at: datetime | None = None  # a paused live clock shows this instant
         self._view_key: object = None
+        self._outlook_due: Timer | None = None
         self.renders = 0
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -304,12 +306,12 @@ class EngmonApp(DrilldownApp):
         if key == self._view_key and self.view is not None:
             return
         self._view_key = key
-        metric = pick_headline([m for m in self.store.metric_names() if m != FOLLOWERS])
-        outlook = self.outlook.update(
-            self.store, self.campaign, clock.now, metric, wall=time.monotonic()
-        )
-        if self.filters:  # the forecast and band are of the whole campaign, not of a slice
-            outlook = None
+        outlook = None
+        if not self.filters:  # the forecast and band are of the whole campaign, not of a slice
+            metric = pick_headline([m for m in self.store.metric_names() if m != FOLLOWERS])
+            outlook = self.outlook.update(
+                self.store, self.campaign, clock.now, metric, wall=time.monotonic()
+            )
         phrases = list(self.verdict_phrases)
         if outlook is not None:
             phrases.append(lambda *_: ". ".join(outlook.phrases()))
@@ -332,8 +334,14 @@ class EngmonApp(DrilldownApp):
         with self.batch_update():  # one layout pass for the view and the tables, not several
             screen.show_view(self.view, progress)
             self.show_drilldown(screen, self.view)
-        if self.outlook.pending:  # the forecast waited for newer data: draw again next tick
-            self._view_key = None
+        if self.outlook.pending and self._outlook_due is None:
+            # the forecast waited for newer data: recompute once its pause is over
+            self._outlook_due = self.set_timer(self.outlook.every_s, self._outlook_catch_up)
+
+    def _outlook_catch_up(self) -> None:
+        self._outlook_due = None
+        self._view_key = None
+        self.refresh_dashboard()
 
     def check_alerts(self, view: DashboardView) -> None:
         """Ring, notify and run the configured command for alerts due now (once per cool-down)."""
@@ -342,19 +350,20 @@ class EngmonApp(DrilldownApp):
         if self._alert_elapsed is not None and view.elapsed_s < self._alert_elapsed - 60:
             self.alert_runner.reset()  # a replay seeked back: what fired is in its future
         self._alert_elapsed = view.elapsed_s
-        minute_band = self.outlook.band(view.headline, 1, view.followers)
-        p90 = None
-        if minute_band is not None:
-            at = minute_band.filter(pl.col("minute") == view.now_minute - 1)
-            p90 = float(at.get_column("p90")[0]) if at.height else None
         facts = AlertFacts(
             now=view.now,
             elapsed_s=view.elapsed_s,
             metric=view.headline,
             velocity=view.kpis.velocity,
             engagement=view.kpis.engagement,
-            band_p90=p90,
         )
+        if self.filters:  # alerts are about the whole campaign, not the slice on screen
+            facts = store_facts(self.store.minutes(), self.store.levels(), view.post_time, view.now)
+        minute_band = self.outlook.band(facts.metric, 1, view.followers)
+        if minute_band is not None:
+            at = minute_band.filter(pl.col("minute") == view.now_minute - 1)
+            if at.height:
+                facts = replace(facts, band_p90=float(at.get_column("p90")[0]))
         for alert in self.alert_runner.check(facts):
             self.alerts_fired.append(alert)
             self.bell()

@@ -121,3 +121,15 @@ def test_live_watch_passes_the_config_alerts(
     )
     assert seen["history_dir"] == tmp_path
     assert seen["export_dir"] == tmp_path / "exports"
+
+
+async def test_alerts_watch_the_whole_campaign_while_a_filter_is_on(make_app: MakeApp) -> None:
+    from engmon.core.breakdown import Filter, FilterStack
+
+    app = make_app(10, alerts=AlertRules(flat_minutes=5, cooldown_s=600))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, lambda: app.view is not None)
+        app.filters = FilterStack().push(Filter("platform", "nowhere"))  # an empty slice
+        await redraw(pilot)
+        assert app.view is not None and app.view.kpis.engagement == 0  # the slice is flat...
+        assert app.alerts_fired == []  # ...the campaign is not

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -179,3 +180,20 @@ def test_tracker_paces_forecasts_while_data_streams_in() -> None:
     # a seek back is answered at once, however soon
     back = tracker.update(store, campaign, now - timedelta(minutes=5), "clicks", wall=100.7)
     assert back is not None and back.forecast.observed < len(seconds)
+
+
+def test_tracker_band_is_computed_once_per_metric_width_and_audience(tmp_path: Path) -> None:
+    from engmon.core import history
+
+    for day in range(1, 4):
+        when = POST - timedelta(days=day)
+        minutes = pl.DataFrame(
+            {"metric": ["clicks"] * 10, "minute": list(range(10)), "value": [float(day)] * 10}
+        )
+        history.save_post(history.post_curve(minutes, f"past-{day}", when, 1000), tmp_path)
+    tracker = outlook.OutlookTracker(tmp_path)
+    first = tracker.band("clicks", 5, 2000)
+    assert first is not None and first.get_column("p50").to_list()[0] == 20.0  # 2/min x 5 x 2
+    assert tracker.band("clicks", 5, 2000) is first  # cached
+    assert tracker.band("clicks", 1, 2000) is not first  # another width: its own band
+    assert tracker.band("clicks", 5, 4000) is not first  # another audience: scaled anew
