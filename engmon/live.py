@@ -27,7 +27,12 @@ from engmon import __version__
 from engmon.config import CampaignConfig, load_campaign
 from engmon.core.alerts import AlertRules, AlertRunner, store_facts
 from engmon.core.clock import WallClock
-from engmon.core.recording import RecordingWriter, is_recording, read_recording
+from engmon.core.recording import (
+    RecordingWriter,
+    is_recording,
+    read_recording,
+    recording_campaign,
+)
 from engmon.core.schema import breakdown_rows
 from engmon.core.store import MergeResult, ObservationStore, observations_to_deltas
 from engmon.sources.base import PollResult
@@ -66,7 +71,7 @@ def open_config(path: Path, record: Path | None) -> tuple[CampaignConfig, Path]:
     config = load_campaign(path)
     target = record or default_recording_path(config)
     if config.posted_now and target.exists() and is_recording(target):
-        previous = read_recording(target).campaign.post_time
+        previous = recording_campaign(target).post_time  # the header line only
         if previous is not None:
             config = load_campaign(path, post_time=previous)
     return config, target

@@ -144,13 +144,18 @@ def _parse_time(text: object) -> datetime | None:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
-def read_recording(path: Path) -> Recording:
-    """Read a recording; a cut-off last line (a crash mid-write) is dropped, not an error."""
+def recording_campaign(path: Path) -> Campaign:
+    """The campaign in a recording's header line, without reading its observations."""
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as handle:
+            first = handle.readline()
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror})") from exc
-    first, _, body = raw.partition(b"\n")
+    return _header(path, first.rstrip(b"\n"))[1]
+
+
+def _header(path: Path, first: bytes) -> tuple[dict[str, Any], Campaign]:
+    """The parsed header line and its campaign; FileFormatError when it is not one."""
     try:
         head = json.loads(first)
     except ValueError as exc:
@@ -165,6 +170,17 @@ def read_recording(path: Path) -> Recording:
         post_time=_parse_time(meta.get("post_time")),
         followers=int(followers) if isinstance(followers, int) else None,
     )
+    return head, campaign
+
+
+def read_recording(path: Path) -> Recording:
+    """Read a recording; a cut-off last line (a crash mid-write) is dropped, not an error."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from exc
+    first, _, body = raw.partition(b"\n")
+    head, campaign = _header(path, first)
     dropped = False
     if body and not body.endswith(b"\n"):
         cut = body.rfind(b"\n")

@@ -85,6 +85,20 @@ def test_recording_compares_from_its_header_post_time(tmp_path: Path) -> None:
     assert other.minutes.select("minute", "value").rows() == [(1, 1.0), (2, 1.0), (3, 1.0)]
 
 
+def test_recording_header_alone_gives_the_same_campaign(tmp_path: Path) -> None:
+    from engmon.core.recording import read_recording, recording_campaign
+
+    path = tmp_path / "last.ndjson"
+    writer = RecordingWriter(path, Campaign("last launch", post_time=at(-1), followers=900))
+    writer.append(two_posts())
+    writer.close()
+    assert recording_campaign(path) == read_recording(path).campaign
+    junk = tmp_path / "junk.ndjson"
+    junk.write_text("hello\n")
+    with pytest.raises(InputError, match="not an engmon recording header"):
+        recording_campaign(junk)
+
+
 def test_not_a_recording_is_an_input_error(tmp_path: Path) -> None:
     path = tmp_path / "junk.ndjson"
     path.write_text("hello\n")
