@@ -39,11 +39,8 @@ from engmon.errors import ConfigError
 from engmon.sources.files import FileSpec, LoadedFile, load_observations
 
 OUTPUT_FORMATS: Final = ("text", "json", "csv")
-VELOCITY_WINDOW: Final = 5
-"""Minutes the velocity ("per minute now") averages over."""
 FORECAST_AT: Final = timedelta(hours=1)
 """When `--forecast` is given without `--at`: forecast from the first hour (as the paper)."""
-"""Engagement per 1k followers of the poster below each bound -> the word for it."""
 
 
 @dataclass(frozen=True)
@@ -216,7 +213,7 @@ def build_report(data: _Input, *, width: int, offset: timedelta | None) -> dict[
         minutes.lazy(),
         now_minute=now_minute,
         width=width,
-        velocity_window=VELOCITY_WINDOW,
+        velocity_window=metrics.VELOCITY_WINDOW,
         levels=levels.lazy(),
         post_time=post_time,
         elapsed_s=at_s,
@@ -317,7 +314,7 @@ def _verdict(
     rows = summary.filter(pl.col("metric") == headline)
     count = float(rows.get_column("count").sum()) if rows.height else 0.0
     own = minutes.filter((pl.col("metric") == headline) & (pl.col("minute") >= 0))
-    window = VELOCITY_WINDOW
+    window = metrics.VELOCITY_WINDOW
     recent = own.filter(pl.col("minute").is_between(now_minute - window, now_minute - 1))
     prior = own.filter(
         pl.col("minute").is_between(now_minute - 2 * window, now_minute - window - 1)

@@ -172,7 +172,7 @@ def store_facts(
     post_time: datetime,
     now: datetime,
     *,
-    velocity_window: int = 5,
+    velocity_window: int = metrics.VELOCITY_WINDOW,
 ) -> AlertFacts:
     """The alert facts of a store's per-minute aggregate and levels at `now`, for callers
     without a dashboard view (`engmon watch --plain`): the headline metric's recent rate and

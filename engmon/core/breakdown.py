@@ -170,7 +170,7 @@ def breakdown(
     post_time: datetime,
     now_minute: int,
     metric_names: Sequence[str],
-    velocity_window: int = 5,
+    velocity_window: int = metrics.VELOCITY_WINDOW,
     levels: pl.LazyFrame | None = None,
     followers: int | None = None,
     post_followers: pl.LazyFrame | None = None,
@@ -496,7 +496,7 @@ class Drilldown:
         now_minute: int,
         metric_names: Sequence[str],
         followers: int | None = None,
-        velocity_window: int = 5,
+        velocity_window: int = metrics.VELOCITY_WINDOW,
         sort: Mapping[str, tuple[str, bool]] | None = None,
     ) -> DrilldownTables:
         """Every breakdown table, the filtered minutes and levels, in one pass of polars."""

@@ -30,6 +30,9 @@ from engmon.core.schema import (
     breakdown_rows,
 )
 
+VELOCITY_WINDOW: Final = 5
+"""Minutes over which "velocity now" is averaged (dashboard, report, alerts)."""
+
 MINUTES_SCHEMA: Final = pl.Schema(
     {
         "metric": pl.String(),
@@ -173,7 +176,7 @@ def summary(
     *,
     now_minute: int,
     width: int = 1,
-    velocity_window: int = 5,
+    velocity_window: int = VELOCITY_WINDOW,
     levels: pl.LazyFrame | None = None,
     post_time: datetime | None = None,
     elapsed_s: float | None = None,

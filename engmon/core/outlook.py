@@ -32,14 +32,12 @@ from engmon.core.forecast import (
 from engmon.core.history import load_history, post_curve, post_key, save_post
 from engmon.core.schema import CLICKS, RESHARE_METRICS, RESHARERS, conform
 from engmon.core.store import ObservationStore, observations_to_deltas
+from engmon.core.verdict import compact_count
 
 
 def _count(value: float) -> str:
-    for limit, suffix in ((1e6, "M"), (1e3, "k")):
-        if value >= limit:
-            scaled = value / limit
-            return (f"{scaled:.1f}" if scaled < 10 else f"{scaled:.0f}").removesuffix(".0") + suffix
-    return f"{value:.0f}"
+    """A forecast total as a whole count: 45, 2.1k, 12k."""
+    return compact_count(round(value))
 
 
 def forecast_noun(forecast: Forecast, metric: str) -> str:

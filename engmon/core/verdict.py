@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from engmon.core.metrics import per_thousand
+
 Trend = Literal["just starting", "flat", "rising", "steady", "peaked and slowing"]
 
 JUST_STARTED_MIN: Final = 5.0
@@ -98,13 +100,6 @@ def elapsed_text(seconds: float) -> str:
         return f"{hours} h {mins:02d} min"
     days, hrs = divmod(hours, 24)
     return f"{days} days {hrs} h"
-
-
-def per_thousand(count: float, followers: int | None) -> float | None:
-    """Count per 1k followers of the poster (None when the audience is unknown)."""
-    if not followers:
-        return None
-    return count * 1000.0 / followers
 
 
 def classify(facts: VerdictFacts) -> Trend:

@@ -20,7 +20,7 @@ import polars as pl
 
 from engmon.core import metrics
 from engmon.core.campaign import Campaign
-from engmon.core.metrics import now_minute_of, pick_headline
+from engmon.core.metrics import VELOCITY_WINDOW, now_minute_of, pick_headline
 from engmon.core.outlook import Outlook
 from engmon.core.schema import (
     CLICKS,
@@ -36,8 +36,6 @@ from engmon.core.schema import (
 from engmon.core.store import ObservationStore
 from engmon.core.verdict import Verdict, VerdictFacts, verdict
 
-VELOCITY_WINDOW: Final = 5
-"""Minutes over which "velocity now" is averaged."""
 MAX_CURVE_BUCKETS: Final = 180
 """A chosen bucket width is widened when it would draw more bars than this."""
 HOURS_AXIS_AFTER: Final = 180
