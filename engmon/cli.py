@@ -290,9 +290,10 @@ def clickhouse_export(
     """Run CONFIG's ClickHouse queries over a past post; write a file for replay/report."""
     from datetime import UTC, datetime
 
+    from engmon.config import read_campaign_file
     from engmon.core.metrics import parse_offset
     from engmon.errors import ConfigError
-    from engmon.sources.clickhouse import export_past_post
+    from engmon.sources.clickhouse import clickhouse_table, export_past_post
 
     try:
         begin = datetime.fromisoformat(start.replace("Z", "+00:00"))
@@ -308,5 +309,7 @@ def clickhouse_export(
         end = begin + length
     except OverflowError:
         raise ConfigError(f"--start {start!r} + --span {span!r} is past the year 9999") from None
-    rows = export_past_post(config, begin, end, out, source_name=source_name)
+    read = read_campaign_file(config, need_post_time=False)  # the window comes from --start
+    table, where = clickhouse_table(read.source_tables, config, source_name)
+    rows = export_past_post(table, where, read.campaign, begin, end, out)
     click.echo(f"wrote {rows} observations to {out}")

@@ -131,15 +131,17 @@ def parse_posted_at(text: str, where: str) -> datetime:
 
 
 def _campaign(
-    path: Path, raw: object, post_time_now: datetime | None
+    path: Path, raw: object, post_time_now: datetime | None, *, need_post_time: bool = True
 ) -> tuple[Campaign, bool, Path | None]:
     table = _Table(path, "campaign", raw, CAMPAIGN_KEYS)
     name = table.get("name", (str,), "a string") or path.stem
     link = table.get("link", (str,), "a URL string")
     posted = table.get("posted_at", (str, datetime), 'an ISO 8601 time or "now"')
-    if posted is None:
+    if posted is None and need_post_time:
         raise ConfigError(f"{table.where}: key 'posted_at' is required (ISO 8601 time or \"now\")")
-    if isinstance(posted, datetime):
+    if posted is None:
+        post_time = None
+    elif isinstance(posted, datetime):
         post_time = posted if posted.tzinfo else posted.replace(tzinfo=UTC)
         post_time = post_time.astimezone(UTC)
     else:
@@ -213,10 +215,23 @@ def build_source(table: Mapping[str, Any], where: str, campaign: Campaign) -> So
     return source
 
 
-def load_campaign(path: Path, *, post_time: datetime | None = None) -> CampaignConfig:
-    """Read and validate a campaign file; builds every source (reading its secrets).
+@dataclass(frozen=True)
+class CampaignFile:
+    """A campaign file read and checked at the file level; its sources not yet built."""
 
-    `post_time` stands in for `posted_at = "now"` (a restarted watch keeps its first start).
+    data: dict[str, Any]
+    campaign: Campaign
+    posted_now: bool
+    record: Path | None
+    source_tables: list[dict[str, Any]]
+
+
+def read_campaign_file(
+    path: Path, *, post_time: datetime | None = None, need_post_time: bool = True
+) -> CampaignFile:
+    """The tables of a campaign file and its `[campaign]` (ConfigError naming file and key).
+
+    `need_post_time=False` lets `posted_at` be absent (an export over a window given apart).
     """
     data = _read_toml(path)
     for key in data:
@@ -224,10 +239,23 @@ def load_campaign(path: Path, *, post_time: datetime | None = None) -> CampaignC
             raise ConfigError(f"{path}: unknown table or key {key!r}; expected {', '.join(TABLES)}")
     if "campaign" not in data:
         raise ConfigError(f"{path}: a [campaign] table is required (name, link, posted_at)")
-    campaign, posted_now, record = _campaign(path, data["campaign"], post_time)
+    campaign, posted_now, record = _campaign(
+        path, data["campaign"], post_time, need_post_time=need_post_time
+    )
     raw_sources = data.get("sources", [])
     if not isinstance(raw_sources, list) or not all(isinstance(t, dict) for t in raw_sources):
         raise ConfigError(f"{path}: 'sources' must be [[sources]] tables")
+    return CampaignFile(data, campaign, posted_now, record, raw_sources)
+
+
+def load_campaign(path: Path, *, post_time: datetime | None = None) -> CampaignConfig:
+    """Read and validate a campaign file; builds every source (reading its secrets).
+
+    `post_time` stands in for `posted_at = "now"` (a restarted watch keeps its first start).
+    """
+    read = read_campaign_file(path, post_time=post_time)
+    data, campaign, posted_now, record = read.data, read.campaign, read.posted_now, read.record
+    raw_sources = read.source_tables
     sources: list[Source] = []
     names: dict[str, int] = {}
     for index, table in enumerate(raw_sources):

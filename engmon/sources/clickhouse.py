@@ -28,7 +28,6 @@ import asyncio
 import json
 import math
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -666,43 +665,27 @@ def load_clickhouse_observations(
     return asyncio.run(run())
 
 
-def source_table_from_file(
-    path: Path, name: str | None = None
-) -> tuple[dict[str, Any], str, Campaign]:
-    """The clickhouse `[[sources]]` table of a campaign TOML (by name, else the first one).
-
-    Returns the table, the `file: sources[i] (clickhouse)` location for messages, and the
-    campaign's name and link (from its `[campaign]` table, where present).
-    """
-    try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from exc
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
-    sources = document.get("sources", [])
-    head = document.get("campaign", {})
-    link = head.get("link") if isinstance(head, dict) else None
-    campaign = Campaign(name=str(head.get("name", path.stem)) if isinstance(head, dict) else "")
-    campaign = replace(campaign, link=link if isinstance(link, str) else None)
-    for index, table in enumerate(sources if isinstance(sources, list) else [], start=1):
-        if not isinstance(table, dict) or table.get("kind") != KIND:
-            continue
-        if name is None or table.get("name", KIND) == name:
-            return table, f"{path}: sources[{index}] ({KIND})", campaign
+def clickhouse_table(
+    tables: list[dict[str, Any]], path: Path, name: str | None = None
+) -> tuple[dict[str, Any], str]:
+    """The clickhouse `[[sources]]` table of a campaign file (by name, else the first one)
+    and its `file: sources[i]` location for messages."""
+    for index, table in enumerate(tables):
+        if table.get("kind") == KIND and (name is None or table.get("name", KIND) == name):
+            return table, f"{path}: sources[{index}]"
     wanted = f" named {name!r}" if name else ""
     raise ConfigError(f"{path}: no [[sources]] table with kind = {KIND!r}{wanted}")
 
 
 def export_past_post(
-    config_path: Path,
+    table: Mapping[str, Any],
+    where: str,
+    campaign: Campaign,
     start: datetime,
     end: datetime,
     out: Path,
-    *,
-    source_name: str | None = None,
 ) -> int:
-    """Run a config's ClickHouse queries over [start, end) and write an observation file.
+    """Run a ClickHouse source table's queries over [start, end) and write an observation file.
 
     The file (`.parquet`, or `.ndjson`/`.jsonl`) replays and reports like any other; returns
     the number of observation rows written.
@@ -713,8 +696,9 @@ def export_past_post(
         raise ConfigError(f"{out}: folder {out.parent} does not exist")
     if end <= start:
         raise ConfigError(f"window end {end.isoformat()} is not after start {start.isoformat()}")
-    table, where, campaign = source_table_from_file(config_path, source_name)
-    frame = load_clickhouse_observations(table, start, end, campaign=campaign, where=where)
+    frame = load_clickhouse_observations(
+        table, start, end, campaign=campaign, where=f"{where} ({KIND})"
+    )
     try:
         if out.suffix == ".parquet":
             frame.write_parquet(out)

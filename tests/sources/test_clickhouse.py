@@ -548,3 +548,27 @@ def test_cli_export_server_down_is_one_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["clickhouse-export", str(config), *args])
     assert result.exit_code == 2
     assert result.output.startswith("engmon: clickhouse: cannot reach ClickHouse")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("campaign = 5\n", "[campaign] must be a table"),
+        ('[campaign]\nname = "x"\nlink = 5\n', "key 'link' must be a URL string"),
+        ('[campaign]\nname = "x"\n[[sources]]\nkind = "umami"\n', "no [[sources]] table"),
+        ("[campaign\n", "line 1, column"),
+    ],
+)
+def test_cli_export_reads_the_campaign_file_like_watch(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    from click.testing import CliRunner
+
+    from engmon.cli import main
+
+    config = tmp_path / "campaign.toml"
+    config.write_text(text)
+    args = ["clickhouse-export", str(config), "--start", "2024-05-06T14:00"]
+    result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "x.parquet")])
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert result.output.count("\n") == 1
