@@ -38,11 +38,10 @@ from engmon.sources.social import (
     add_counts,
     count,
     pacing,
+    post_result,
     posts_option,
     reach_text,
     resharer_row,
-    rows_frame,
-    summary_line,
     total_rows,
 )
 
@@ -216,14 +215,14 @@ class BlueskySource(Source):
         ]
         extra += [f"post {post.url} not found" for post in missing]
         extra += [f"resharers paused: {exc}" for exc in self._paging_errors]
-        facts: dict[str, float] = {"reach": float(sum(s.reach for s in states))}
-        if self._posters.total() is not None:
-            facts["followers"] = self._posters.total() or 0.0
-        return PollResult(
-            frame=rows_frame(rows),
-            summary=summary_line(totals, len(views), extra),
-            retry_in=max(self._waits) if self._waits else None,
-            facts=facts,
+        return post_result(
+            rows,
+            totals,
+            len(views),
+            extra,
+            reach=float(sum(s.reach for s in states)),
+            posters=self._posters,
+            waits=self._waits,
         )
 
     async def _read_resharers(

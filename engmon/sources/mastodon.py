@@ -43,11 +43,10 @@ from engmon.sources.social import (
     count,
     next_link,
     pacing,
+    post_result,
     posts_option,
     reach_text,
     resharer_row,
-    rows_frame,
-    summary_line,
     total_rows,
 )
 
@@ -203,14 +202,14 @@ class MastodonSource(Source):
         ]
         extra += [str(exc) for exc in failures]
         extra += [f"accounts paused: {exc}" for exc in self._paging_errors]
-        facts: dict[str, float] = {"reach": float(sum(s.reach for s in self._state.values()))}
-        if self._posters.total() is not None:
-            facts["followers"] = self._posters.total() or 0.0
-        return PollResult(
-            frame=rows_frame(rows),
-            summary=summary_line(totals, len(self.posts) - len(failures), extra),
-            retry_in=max(waits) if waits else None,
-            facts=facts,
+        return post_result(
+            rows,
+            totals,
+            len(self.posts) - len(failures),
+            extra,
+            reach=float(sum(s.reach for s in self._state.values())),
+            posters=self._posters,
+            waits=waits,
         )
 
     async def _read_accounts(

@@ -20,6 +20,7 @@ import polars as pl
 
 from engmon.core.schema import OBSERVATION_SCHEMA, empty_observations
 from engmon.errors import ConfigError, SourceError
+from engmon.sources.base import PollResult
 from engmon.sources.http import remaining_quota, retry_after
 from engmon.sources.options import SourceOptions
 from engmon.sources.posturl import BlueskyPost, MastodonPost, XPost, parse_post_url
@@ -281,6 +282,30 @@ def add_counts(into: dict[str, float], counts: Mapping[str, int | None]) -> None
     for metric, value in counts.items():
         if value is not None:
             into[metric] = into.get(metric, 0.0) + value
+
+
+def post_result(
+    rows: list[dict[str, Any]],
+    totals: Mapping[str, float],
+    posts: int,
+    extra: Iterable[str],
+    *,
+    reach: float | None,
+    posters: PosterFollowers,
+    waits: Iterable[float],
+) -> PollResult:
+    """A social poll's result: its rows, the summary line, the soonest allowed retry and the
+    facts `check` and the plain watch print (reach of the resharers, posters' followers)."""
+    facts = {} if reach is None else {"reach": reach}
+    followers = posters.total()
+    if followers is not None:
+        facts["followers"] = followers
+    return PollResult(
+        frame=rows_frame(rows),
+        summary=summary_line(totals, posts, extra),
+        retry_in=max(waits, default=None),
+        facts=facts,
+    )
 
 
 def reach_text(resharers: int, pending: int) -> str:

@@ -35,11 +35,10 @@ from engmon.sources.social import (
     add_counts,
     count,
     pacing,
+    post_result,
     posts_option,
     reach_text,
     resharer_row,
-    rows_frame,
-    summary_line,
     total_rows,
 )
 
@@ -212,16 +211,14 @@ class XSource(Source):
                 ),
                 *notes,
             ]
-        facts: dict[str, float] = {}
-        if self.resharers:
-            facts["reach"] = float(sum(s.reach for s in states))
-        if self._posters.total() is not None:
-            facts["followers"] = self._posters.total() or 0.0
-        return PollResult(
-            frame=rows_frame(rows),
-            summary=summary_line(totals, len(tweets), extra),
-            retry_in=max(self._waits) if self._waits else None,
-            facts=facts,
+        return post_result(
+            rows,
+            totals,
+            len(tweets),
+            extra,
+            reach=float(sum(s.reach for s in states)) if self.resharers else None,
+            posters=self._posters,
+            waits=self._waits,
         )
 
     async def _read_retweeters(
