@@ -51,6 +51,7 @@ from engmon.errors import (
 from engmon.sources.base import PollResult, Source
 from engmon.sources.http import raise_for_status
 from engmon.sources.options import SourceOptions
+from engmon.sources.series import floor_minute
 
 KIND: Final = "clickhouse"
 SUMMARY: Final = (
@@ -225,11 +226,7 @@ def read_config(options: SourceOptions, campaign: Campaign) -> ClickHouseConfig:
         if isinstance(value, bool) or not isinstance(value, str | int):
             raise ConfigError(f"{where}: key 'match.{column}' must be a string or whole number")
         match[column] = value
-    link = options.string("link")
-    if link is None and campaign.link:
-        link = urlsplit(campaign.link).path or "/"
-    if not link:
-        raise ConfigError(f"{where}: key 'link' is required (no campaign link to take a path from)")
+    link = options.link_path("link", campaign.link)
     timeout = options.timeout(10.0)
     default_limit = max(1, int(timeout) - 1)
     config = ClickHouseConfig(
@@ -546,10 +543,6 @@ def breakdown_frame(
     ).collect()
 
 
-def _floor_minute(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(second=0, microsecond=0)
-
-
 class ClickHouseSource(Source):
     """Polls one link's per-minute counts and top-N breakdowns out of a ClickHouse table."""
 
@@ -566,8 +559,8 @@ class ClickHouseSource(Source):
     def window_start(self, now: datetime) -> datetime:
         """Start of everything this source reports: the post's minute, or a lookback."""
         if self.campaign.post_time is not None:
-            return _floor_minute(self.campaign.post_time)
-        return _floor_minute(now) - timedelta(minutes=self.config.lookback_minutes)
+            return floor_minute(self.campaign.post_time)
+        return floor_minute(now) - timedelta(minutes=self.config.lookback_minutes)
 
     def _dimensions(self) -> list[str]:
         return [d for d in BREAKDOWNS if getattr(self.config.columns, d)]
@@ -619,7 +612,7 @@ class ClickHouseSource(Source):
                 top = await self.client.rows(client, query)
                 frames.append(breakdown_frame(top, dimension, config.name, config.link, start))
             self._last_breakdown = now
-        self._complete_until = _floor_minute(now)
+        self._complete_until = floor_minute(now)
         frame = pl.concat(frames, how="vertical")
         clicks = frame.filter(pl.col("metric") == CLICKS)["value"].sum()
         transfer = self.client.transfer

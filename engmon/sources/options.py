@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from engmon.errors import ConfigError
 
@@ -58,6 +59,16 @@ class SourceOptions:
         if required and isinstance(value, str) and not value.strip():
             raise self._fail(key, "must not be empty")
         return value
+
+    def link_path(self, key: str, campaign_link: str | None) -> str:
+        """The page path to count: `key` when given, else the path of the campaign link
+        (`/launch` of https://example.com/launch?x=1); ConfigError when neither is there."""
+        given = self.string(key)
+        if given:
+            return str(given)
+        if campaign_link:
+            return urlsplit(campaign_link).path or "/"
+        raise self._fail(key, "is required when [campaign] has no link")
 
     def number(self, key: str, default: float | None = None, *, minimum: float = 0.0) -> Any:
         """An int or float value, at least `minimum`."""

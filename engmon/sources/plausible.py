@@ -22,7 +22,6 @@ from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 import httpx
 import polars as pl
@@ -215,13 +214,6 @@ class PlausibleSource(Source):
         return PollResult(frame=frame, summary=describe_frame(frame))
 
 
-def page_of(link: str | None) -> str | None:
-    """The path of the campaign link (`/launch` of https://example.com/launch?x=1)."""
-    if not link:
-        return None
-    return urlsplit(link).path or "/"
-
-
 def build(options: SourceOptions, campaign: Campaign) -> PlausibleSource:
     """A PlausibleSource from its `[[sources]]` table."""
     name = options.name
@@ -229,9 +221,7 @@ def build(options: SourceOptions, campaign: Campaign) -> PlausibleSource:
     timeout = options.timeout()
     url = options.string("url", "https://plausible.io")
     site_id = options.string("site_id", required=True)
-    page = options.string("page") or page_of(campaign.link)
-    if page is None:
-        raise ConfigError(f"{options.where}: key 'page' is required when [campaign] has no link")
+    page = options.link_path("page", campaign.link)
     breakdown_every = options.number("breakdown_every", 300.0, minimum=10.0)
     hourly_limit = options.integer("hourly_limit", 600, minimum=1)
     # current minute every interval, the closed minute once a minute, 3 breakdowns per cycle

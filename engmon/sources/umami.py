@@ -28,7 +28,6 @@ from engmon.errors import ConfigError, SourceAuthError
 from engmon.sources.base import PollResult, Source
 from engmon.sources.http import fetch_json, shape_error
 from engmon.sources.options import SourceOptions
-from engmon.sources.plausible import page_of
 from engmon.sources.series import (
     breakdown_frame,
     concat_frames,
@@ -233,9 +232,7 @@ def build(options: SourceOptions, campaign: Campaign) -> UmamiSource:
     timeout = options.timeout()
     api = options.string("api", "https://api.umami.is/v1")
     website_id = options.string("website_id", required=True)
-    path = options.string("path") or page_of(campaign.link)
-    if path is None:
-        raise ConfigError(f"{options.where}: key 'path' is required when [campaign] has no link")
+    path = options.link_path("path", campaign.link)
     window = options.integer("window_minutes", 60, minimum=1)
     if window > 60:
         raise ConfigError(

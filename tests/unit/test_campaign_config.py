@@ -171,3 +171,23 @@ def test_watch_without_sources_is_one_line(tmp_path: Path) -> None:
     path = write(tmp_path, '[campaign]\nposted_at = "now"\n')
     result = CliRunner().invoke(main, ["watch", "--plain", str(path)])
     assert result.exit_code == 2 and "no [[sources]] to watch" in result.output
+
+
+@pytest.mark.parametrize(
+    ("table", "key"),
+    [
+        ('kind = "plausible"\nsite_id = "e.com"\nkey_env = "HOME"', "page"),
+        ('kind = "umami"\nwebsite_id = "w"\napi_key_env = "HOME"', "path"),
+        ('kind = "clickhouse"\nurl = "http://127.0.0.1:1"\npreset = "plausible"', "link"),
+    ],
+)
+def test_a_page_source_without_a_campaign_link_names_its_key(
+    tmp_path: Path, table: str, key: str
+) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(f'[campaign]\nname = "x"\nposted_at = "now"\n\n[[sources]]\n{table}\n')
+    with pytest.raises(ConfigError, match=rf"key '{key}' is required when \[campaign\] has no"):
+        load_campaign(path)
+    linked = path.read_text().replace('name = "x"', 'name = "x"\nlink = "https://e.com/a?b=1"')
+    path.write_text(linked)
+    assert load_campaign(path).sources  # the link's path stands in
