@@ -31,3 +31,15 @@ def test_link_option_filters_access_log(tmp_path: Path) -> None:
     assert _clicks(log) == 3
     assert _clicks(log, "--link", "/blog/launch") == 2
     assert _clicks(log, "--link", "https://example.com/about") == 1
+
+
+def test_malformed_lines_reach_the_report_as_a_note(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    log.write_text("\n".join([LINES[0], "garbage line", LINES[2]]) + "\n")
+    result = CliRunner().invoke(main, ["report", str(log)])
+    assert result.exit_code == 0, result.output
+    assert f"note: {log}: 1 of 3 lines malformed and skipped (line 2)" in result.output
+    result = CliRunner().invoke(main, ["report", str(log), "--format", "json"])
+    assert json.loads(result.output)["notes"] == [
+        f"{log}: 1 of 3 lines malformed and skipped (line 2)"
+    ]

@@ -20,7 +20,6 @@ from __future__ import annotations
 import gzip
 import os
 import re
-import sys
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -947,42 +946,6 @@ def read_requests(
         frames.append(parser.parse_lines(data, line, prefilter=False, partial_tail=partial))
         line += parser.rows_last
     return (pl.concat(frames) if frames else HITS_SCHEMA.to_frame()), parser.stats
-
-
-def load_access_log(
-    path: Path,
-    *,
-    link: str | None = None,
-    log_format: str = "combined",
-    utm: Mapping[str, str] | None = None,
-    include_bots: bool = False,
-    geoip_db: Path | None = None,
-    json_fields: Mapping[str, str] | None = None,
-    source: str = KIND,
-    progress: Callable[[float], None] | None = None,
-    on_note: Callable[[str], None] | None = None,
-) -> pl.DataFrame:
-    """Observation rows (clicks, visitors) of an access log, for `engmon replay/report`.
-
-    Malformed lines are reported through `on_note` (default: one `engmon:` line on stderr).
-    """
-    result = read_access_log(
-        path,
-        link=link,
-        log_format=log_format,
-        utm=utm,
-        include_bots=include_bots,
-        geoip_db=geoip_db,
-        json_fields=json_fields,
-        source=source,
-        progress=progress,
-    )
-    for note in result.notes:
-        if on_note is not None:
-            on_note(note)
-        else:
-            print(f"engmon: warning: {note}", file=sys.stderr)
-    return result.frame
 
 
 def _head(path: Path, size: int = 65536) -> bytes:

@@ -331,24 +331,22 @@ def _load_recording(spec: FileSpec) -> LoadedFile:
 
 def _load_access_log(spec: FileSpec, progress: Progress | None) -> LoadedFile:
     try:
-        from engmon.sources.accesslog import load_access_log
+        from engmon.sources.accesslog import read_access_log
     except ImportError:
         raise FileFormatError(
             f"{spec.path}: looks like an access log, but access-log support is not installed"
         ) from None
-    notes: list[str] = []
-    frame = load_access_log(
+    result = read_access_log(
         spec.path,
         link=spec.link,
         log_format=spec.log_format,
         include_bots=spec.include_bots,
         progress=progress,
-        on_note=notes.append,
     )
-    frame = conform(frame).collect()
+    frame = result.frame  # observation rows already; the post time defaults to the first
     first = frame.get_column("ts").min() if frame.height else None
     post_time = first if isinstance(first, datetime) else None
-    return LoadedFile(spec.path, frame, _campaign(spec, post_time, None), notes)
+    return LoadedFile(spec.path, frame, _campaign(spec, post_time, None), result.notes)
 
 
 # --- chunked text reading --------------------------------------------------------------------

@@ -8,6 +8,7 @@ import re
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -17,7 +18,6 @@ from engmon.errors import ConfigError, EmptyInputError, FileFormatError, InputEr
 from engmon.sources.accesslog import (
     LinkMatch,
     device_of,
-    load_access_log,
     read_access_log,
     read_requests,
 )
@@ -40,6 +40,11 @@ IPAD = (
     " Version/17.3 Mobile/15E148 Safari/604.1"
 )
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+
+
+def load_access_log(path: Path, **options: Any) -> pl.DataFrame:
+    """The observation rows of an access log (what `engmon report/replay` load)."""
+    return read_access_log(path, **options).frame
 
 
 def combined(
@@ -526,18 +531,15 @@ def test_real_log_clicks_of_one_page_against_an_independent_count() -> None:
     assert result.notes == [f"{REAL_LOG}: 1 of 10000 lines malformed and skipped (line 8899)"]
 
 
-def test_malformed_lines_are_reported_on_stderr(
+def test_malformed_lines_are_reported_as_a_note(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     lines = [*CAMPAIGN_LINES[:2], "garbage line", CAMPAIGN_LINES[2], 'x "y', CAMPAIGN_LINES[3]]
     path = write(tmp_path, "a.log", lines)
-    frame = load_access_log(path, link="/blog/spring-launch")
-    assert clicks(frame).height == 3
-    err = capsys.readouterr().err
-    assert err == f"engmon: warning: {path}: 2 of 6 lines malformed and skipped (line 3, 5)\n"
-    notes: list[str] = []
-    load_access_log(path, link="/blog/spring-launch", on_note=notes.append)
-    assert len(notes) == 1 and capsys.readouterr().err == ""
+    result = read_access_log(path, link="/blog/spring-launch")
+    assert clicks(result.frame).height == 3
+    assert result.notes == [f"{path}: 2 of 6 lines malformed and skipped (line 3, 5)"]
+    assert capsys.readouterr().err == ""  # the caller shows it (`report` prints `note: ...`)
 
 
 def test_progress_reaches_the_end(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from engmon.core.campaign import RELATIVE_ANCHOR, Campaign
 from engmon.core.recording import RecordingWriter
-from engmon.core.schema import OBSERVATION_SCHEMA
+from engmon.core.schema import OBSERVATION_SCHEMA, conform
 from engmon.core.store import ObservationStore
 from engmon.errors import ConfigError, EmptyInputError, EngmonError, FileFormatError, InputError
 from engmon.sources import files
@@ -215,13 +215,14 @@ def test_access_logs_go_to_the_access_log_reader(
     path = write(tmp_path, "access", line)
     calls: list[Path] = []
 
-    def load_access_log(path: Path, **kwargs: Any) -> pl.DataFrame:
+    def read_access_log(path: Path, **kwargs: Any) -> types.SimpleNamespace:
         calls.append(path)
         assert kwargs["link"] is None
-        return pl.DataFrame({"ts": [POST], "metric": ["clicks"], "value": [1.0]})
+        rows = pl.DataFrame({"ts": [POST], "metric": ["clicks"], "value": [1.0]})
+        return types.SimpleNamespace(frame=conform(rows).collect(), notes=[])
 
     fake = types.ModuleType("engmon.sources.accesslog")
-    fake.load_access_log = load_access_log  # type: ignore[attr-defined]
+    fake.read_access_log = read_access_log  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "engmon.sources.accesslog", fake)
     loaded = load(path)
     assert calls == [path] and loaded.frame.height == 1
