@@ -46,11 +46,15 @@ class HeaderLine(TextLine):
         """Redraw from the campaign and the clock."""
         narrow = 0 < self.size.width < 100
         left, right = header_parts(campaign, post_time, clock, narrow=narrow)
-        grid = Table.grid(expand=True)
-        grid.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
-        grid.add_column(justify="right", no_wrap=True)
-        right_text = Text(right)
-        if clock.paused:
-            right_text.highlight_words(["PAUSED"], "bold reverse")
-        grid.add_row(Text(left, style="bold"), right_text)
+
+        def grid() -> Table:  # built only when the text changed (once a second, not per tick)
+            table = Table.grid(expand=True)
+            table.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
+            table.add_column(justify="right", no_wrap=True)
+            right_text = Text(right)
+            if clock.paused:
+                right_text.highlight_words(["PAUSED"], "bold reverse")
+            table.add_row(Text(left, style="bold"), right_text)
+            return table
+
         self.show_text(grid, (left, right, clock.paused, self.size.width))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from rich.console import RenderableType
 from rich.text import Text
 from textual.widgets import Static
@@ -16,11 +18,16 @@ class TextLine(Static):
     _shown: object = None
     _rows = 0
 
-    def show_text(self, content: RenderableType, key: object) -> None:
-        """Show `content` unless `key` says it is what is shown already."""
+    def show_text(
+        self, content: RenderableType | Callable[[], RenderableType], key: object
+    ) -> None:
+        """Show `content` (or what it builds, when a function) unless `key` says it is what
+        is shown already."""
         if key == self._shown:
             return
         self._shown = key
+        if callable(content):
+            content = content()
         rows = self._rows_for(content)
         layout = not self.fixed_height and rows != self._rows
         self._rows = rows
