@@ -25,7 +25,7 @@ import polars as pl
 
 from engmon import __version__
 from engmon.config import CampaignConfig, load_campaign
-from engmon.core.alerts import AlertRules, AlertRunner, store_facts
+from engmon.core.alerts import Alert, AlertRules, AlertRunner, command_problem, store_facts
 from engmon.core.clock import WallClock
 from engmon.core.recording import (
     RecordingWriter,
@@ -201,9 +201,15 @@ async def watch_plain(
             when = alert.at.strftime("%H:%M:%S")
             print(f"{bell}{when} ALERT {alert.message}", file=stream, flush=True)
             if runner.rules.command:
-                task = asyncio.create_task(runner.run_command(alert, watch.config.campaign.name))
+                task = asyncio.create_task(run_and_report(alert))
                 commands.add(task)
                 task.add_done_callback(commands.discard)
+
+    async def run_and_report(alert: Alert) -> None:
+        code = await runner.run_command(alert, watch.config.campaign.name)
+        problem = command_problem(runner.rules.command, code)
+        if problem is not None:
+            print(f"{wall.now():%H:%M:%S} ALERT {problem}", file=stream, flush=True)
 
     own_client = client is None
     http = client or make_client()

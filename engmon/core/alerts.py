@@ -166,6 +166,18 @@ async def run_alert_command(command: Sequence[str], alert: Alert, campaign: str 
         return None
 
 
+def command_problem(command: Sequence[str], code: int | None) -> str | None:
+    """One line on an alert command that did not succeed (None when it exited 0)."""
+    if code == 0:
+        return None
+    what = (
+        f"exited {code}"
+        if code is not None
+        else f"did not start or ran past {COMMAND_TIMEOUT_S:g} s"
+    )
+    return f"alert command {command[0]!r} {what}"
+
+
 def store_facts(
     minutes: pl.DataFrame,
     levels: pl.DataFrame,

@@ -36,7 +36,14 @@ from textual.screen import Screen
 from textual.timer import Timer
 
 from engmon.core import metrics
-from engmon.core.alerts import Alert, AlertFacts, AlertRules, AlertRunner, store_facts
+from engmon.core.alerts import (
+    Alert,
+    AlertFacts,
+    AlertRules,
+    AlertRunner,
+    command_problem,
+    store_facts,
+)
 from engmon.core.campaign import Campaign
 from engmon.core.clock import Clock, ReplayClock
 from engmon.core.metrics import now_minute_of, pick_headline
@@ -370,11 +377,17 @@ class EngmonApp(DrilldownApp):
             self.notify(alert.message, title="engmon alert", severity="warning", timeout=10)
             if self.alert_runner.rules.command:
                 self.run_worker(
-                    self.alert_runner.run_command(alert, self.campaign.name),
+                    self._run_alert_command(alert),
                     name=f"alert {alert.kind}",
                     group="alerts",
                     exit_on_error=False,
                 )
+
+    async def _run_alert_command(self, alert: Alert) -> None:
+        code = await self.alert_runner.run_command(alert, self.campaign.name)
+        problem = command_problem(self.alert_runner.rules.command, code)
+        if problem is not None:  # a webhook that fails must not fail silently
+            self.notify(problem, title="engmon alert", severity="error", timeout=10)
 
     def change_settings(self, reason: str, **changes: Any) -> None:
         """Apply a view-settings change and redraw."""

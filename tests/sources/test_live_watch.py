@@ -375,3 +375,28 @@ async def test_plain_watch_alerts_once_and_runs_the_command(
     assert log.count(" ALERT ") == 1, log  # debounced: the later polls stay quiet
     assert f"ALERT {kind}:" in log
     assert fired.read_text() == f"{kind}\n"
+
+
+@pytest.mark.parametrize(
+    ("command", "problem"),
+    [
+        ('["/nonexistent/hook"]', "alert command '/nonexistent/hook' did not start"),
+        (f"[{json.dumps(sys.executable)}, '-c', 'raise SystemExit(3)']", "exited 3"),
+    ],
+)
+async def test_plain_watch_says_when_the_alert_command_fails(
+    command: str,
+    problem: str,
+    server: VendorServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ENGMON_TEST_TOKEN", TOKEN)
+    alerts = f"[alerts]\nflat_minutes = 2\ncommand = {command}\n"
+    table = source_tables(server.base)["http-json"]
+    config = load_campaign(campaign_toml(tmp_path, table + "\n" + alerts))
+    watch = LiveWatch.open(config, tmp_path / "rec.ndjson")
+    out = io.StringIO()
+    await run_until(watch, lambda: problem in out.getvalue(), out)
+    watch.close()
+    assert "ALERT flat:" in out.getvalue()

@@ -95,6 +95,20 @@ async def test_flat_alert_runs_the_command(make_app: MakeApp, tmp_path: Path) ->
     assert out.read_text() == "flat: nothing 30 min after the post"
 
 
+async def test_a_failing_alert_command_is_a_notification(make_app: MakeApp) -> None:
+    rules = AlertRules(flat_minutes=5, command=("/nonexistent/hook",))
+    app = make_app(30, alerts=rules)
+    app.store = type(app.store)(post_time=POST_TIME)  # nothing came in: a flat post
+    app.store.merge(pl.DataFrame({"ts": [POST_TIME], "metric": ["likes"], "value": [0.0]}))
+    async with app.run_test(size=(120, 40)) as pilot:
+
+        def told() -> bool:
+            return any("'/nonexistent/hook' did not start" in n.message for n in app._notifications)
+
+        await settle(pilot, told, tries=250)
+        assert [a.kind for a in app.alerts_fired] == ["flat"]
+
+
 def test_live_watch_passes_the_config_alerts(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
