@@ -31,7 +31,7 @@ ENGMON = """
 import sys, json
 from pathlib import Path
 import polars as pl
-from engmon.sources.accesslog import read_access_log
+from engmon.sources.accesslog.reader import read_access_log
 from engmon.core.store import observations_to_deltas
 from engmon.core import metrics
 result = read_access_log(Path(sys.argv[1]), link=sys.argv[2])

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import sys
 import tempfile
 import time
 from datetime import timedelta
@@ -28,8 +29,11 @@ import httpx
 import polars as pl
 
 from engmon.core.campaign import Campaign
-from engmon.sources import clickhouse
-from engmon.sources.clickhouse_local import (
+from engmon.sources.clickhouse import source as clickhouse
+
+# the local ClickHouse server the tests drive is a test helper, not part of engmon
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "sources"))
+from clickhouse_local import (
     EVENT_COLUMNS,
     LINK,
     POST_TIME,
@@ -40,6 +44,7 @@ from engmon.sources.clickhouse_local import (
     start_cluster,
     tab_separated,
 )
+
 from engmon.sources.options import SourceOptions
 
 CHUNK_ROWS = 1_000_000
@@ -184,7 +189,7 @@ def main(argv: list[str]) -> None:
 
 def clickhouse_binary_missing() -> bool:
     """True when no ClickHouse server can be started here."""
-    from engmon.sources.clickhouse_local import find_server_binary
+    from clickhouse_local import find_server_binary
 
     return find_server_binary() is None
 

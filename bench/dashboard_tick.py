@@ -24,7 +24,7 @@ from engmon.core.campaign import Campaign
 from engmon.core.clock import ReplayClock
 from engmon.core.schema import conform
 from engmon.core.store import ObservationStore
-from engmon.sources.replay import ReplaySource
+from engmon.sources.playback import ReplaySource
 from engmon.tui.viewmodel import ViewSettings, compute_view
 
 POST = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)

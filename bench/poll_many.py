@@ -106,8 +106,8 @@ def _figures(
 
 
 async def _run(port: int, seconds: float, count: int, folder: Path) -> dict[str, Any]:
-    from engmon.live import LiveWatch, make_client
-    from engmon.sources.poller import SourcePoller
+    from engmon.watch.poller import SourcePoller
+    from engmon.watch.session import LiveWatch, make_client
 
     config = _config(port, count, folder)
     watch = LiveWatch.open(config, folder / "bench.ndjson")
@@ -146,8 +146,8 @@ async def _run_dashboard(port: int, seconds: float, count: int, folder: Path) ->
     saw the store revision its rows produced (view recomputed and widgets updated).
     """
     from engmon.core.clock import WallClock
-    from engmon.live import LiveWatch, make_client
     from engmon.tui.app import EngmonApp
+    from engmon.watch.session import LiveWatch, make_client
 
     config = _config(port, count, folder)
     watch = LiveWatch.open(config, folder / "bench-tui.ndjson")

@@ -119,7 +119,7 @@ def _file_spec(path: Path, **options: Any) -> Any:
 @user_errors
 def replay(file: Path, speed: float, start: str, paused: bool, **options: Any) -> None:
     """Replay FILE in the dashboard as if it were live."""
-    from engmon.replay import run_replay
+    from engmon.tui.launch import run_replay
 
     run_replay(_file_spec(file, **options), speed=speed, start=start, paused=paused)
 
@@ -142,7 +142,7 @@ def report(
     file: Path, output_format: str, bucket: str, at: str | None, forecast: bool, **options: Any
 ) -> None:
     """Print FILE's engagement metrics, headless (text, JSON or CSV)."""
-    from engmon.report import run_report
+    from engmon.watch.report import run_report
 
     click.echo(
         run_report(
@@ -165,7 +165,7 @@ def report(
 @user_errors
 def demo(scenario: str, speed: float, seed: int, list_only: bool, save: Path | None) -> None:
     """Replay a generated scenario (no data needed): big-account, small-account, ..."""
-    from engmon import scenarios
+    from engmon.sources import scenarios
 
     if list_only:
         for name, about in scenarios.SCENARIOS.items():
@@ -176,7 +176,7 @@ def demo(scenario: str, speed: float, seed: int, list_only: bool, save: Path | N
         scenarios.save(built, save)
         click.echo(f"wrote {built.frame.height} observations to {save}")
         return
-    from engmon.replay import run_scenario
+    from engmon.tui.launch import run_scenario
 
     run_scenario(built, speed=speed)
 
@@ -198,7 +198,9 @@ def watch(campaign_file: Path, plain: bool, record: Path | None, duration: float
     import contextlib
 
     from engmon.errors import ConfigError
-    from engmon.live import LiveWatch, open_config, watch_plain
+    from engmon.watch.plain import watch_plain
+    from engmon.watch.recordings import open_config
+    from engmon.watch.session import LiveWatch
 
     config, record_path = open_config(campaign_file, record)
     if not config.sources:
@@ -208,12 +210,11 @@ def watch(campaign_file: Path, plain: bool, record: Path | None, duration: float
     live = LiveWatch.open(config, record_path)
     try:
         if not plain:
-            from engmon.live import run_dashboard_watch
+            from engmon.tui.launch import run_dashboard_watch
 
-            if run_dashboard_watch(live):
-                click.echo(f"recorded to {record_path}", err=True)
-                return
-            click.echo("engmon: the dashboard is not available; watching with --plain", err=True)
+            run_dashboard_watch(live)
+            click.echo(f"recorded to {record_path}", err=True)
+            return
         click.echo(f"recording to {record_path}", err=True)
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(watch_plain(live, duration=duration))
@@ -229,7 +230,7 @@ def check(campaign_file: Path) -> None:
     import asyncio
 
     from engmon.config import load_campaign
-    from engmon.live import check_sources
+    from engmon.watch.check import check_sources
 
     config = load_campaign(campaign_file)
     click.echo(f"{campaign_file}: campaign {config.campaign.name!r}, {len(config.sources)} sources")
@@ -261,7 +262,7 @@ def sources() -> None:
 @user_errors
 def history(folder: Path | None) -> None:
     """List recorded watches: campaign, start, duration, totals."""
-    from engmon.live import list_recordings, recordings_dir
+    from engmon.watch.recordings import list_recordings, recordings_dir
 
     infos = list_recordings(folder)
     if not infos:
@@ -293,7 +294,7 @@ def clickhouse_export(
     from engmon.config import read_campaign_file
     from engmon.core.metrics import parse_offset
     from engmon.errors import ConfigError
-    from engmon.sources.clickhouse import clickhouse_table, export_past_post
+    from engmon.sources.clickhouse.source import clickhouse_table, export_past_post
 
     try:
         begin = datetime.fromisoformat(start.replace("Z", "+00:00"))

@@ -52,8 +52,7 @@ from engmon.core.recording import RecordingWriter
 from engmon.core.schema import FOLLOWERS
 from engmon.core.store import ObservationStore
 from engmon.sources.base import Source
-from engmon.sources.poller import SourcePoller, SourceStatus
-from engmon.sources.replay import ReplaySource
+from engmon.sources.playback import ReplaySource
 from engmon.tui.drilldown import DrilldownApp
 from engmon.tui.keys import DASHBOARD_KEYS, bindings
 from engmon.tui.messages import (
@@ -71,6 +70,7 @@ from engmon.tui.viewmodel import (
     compute_view,
     with_outlook,
 )
+from engmon.watch.poller import SourcePoller, SourceStatus
 
 RENDER_INTERVAL = 0.1
 """Seconds between render ticks (a redraw happens only when something changed)."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import polars as pl
 from textual.message import Message
 
-from engmon.sources.poller import SourceStatus
+from engmon.watch.poller import SourceStatus
 
 
 @dataclass

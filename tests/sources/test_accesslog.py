@@ -15,14 +15,11 @@ import pytest
 
 from engmon.core.schema import OBSERVATION_SCHEMA
 from engmon.errors import ConfigError, EmptyInputError, FileFormatError, InputError
-from engmon.sources.accesslog import (
-    LinkMatch,
-    device_of,
-    read_access_log,
-    read_requests,
-)
-from engmon.sources.accesslog_formats import compile_format
-from engmon.sources.accesslog_geo import CountryLookup
+from engmon.sources.accesslog.agents import device_of
+from engmon.sources.accesslog.formats import compile_format
+from engmon.sources.accesslog.geo import CountryLookup
+from engmon.sources.accesslog.parse import LinkMatch
+from engmon.sources.accesslog.reader import read_access_log, read_requests
 
 DATA = Path(__file__).parent.parent / "data"
 REAL_LOG = DATA / "elastic_apache_combined.log"

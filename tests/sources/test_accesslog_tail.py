@@ -14,9 +14,9 @@ from engmon.core.campaign import Campaign
 from engmon.core.store import ObservationStore
 from engmon.errors import ConfigError
 from engmon.sources import accesslog
-from engmon.sources.accesslog_tail import AccessLogSource
+from engmon.sources.accesslog.tail import AccessLogSource
 from engmon.sources.options import SourceOptions
-from engmon.sources.poller import SourcePoller
+from engmon.watch.poller import SourcePoller
 
 AGENT = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/122.0 Safari/537.36"
 CAMPAIGN = Campaign("launch", link="https://www.example.com/launch")

@@ -19,20 +19,7 @@ from typing import Any
 import httpx
 import polars as pl
 import pytest
-from polars.testing import assert_frame_equal
-
-from engmon.core.campaign import Campaign
-from engmon.core.schema import breakdown_rows
-from engmon.core.store import ObservationStore
-from engmon.errors import (
-    ConfigError,
-    SourceAuthError,
-    SourceNotFound,
-    SourceResponseError,
-    SourceUnreachable,
-)
-from engmon.sources import clickhouse
-from engmon.sources.clickhouse_local import (
+from clickhouse_local import (
     CLUSTER_NAME,
     EVENT_COLUMNS,
     LINK,
@@ -49,8 +36,21 @@ from engmon.sources.clickhouse_local import (
     start_cluster,
     tab_separated,
 )
+from polars.testing import assert_frame_equal
+
+from engmon.core.campaign import Campaign
+from engmon.core.schema import breakdown_rows
+from engmon.core.store import ObservationStore
+from engmon.errors import (
+    ConfigError,
+    SourceAuthError,
+    SourceNotFound,
+    SourceResponseError,
+    SourceUnreachable,
+)
+from engmon.sources.clickhouse import source as clickhouse
 from engmon.sources.options import SourceOptions
-from engmon.sources.poller import SourcePoller
+from engmon.watch.poller import SourcePoller
 
 END = POST_TIME + timedelta(hours=3, minutes=5)
 EVENT_COUNT = 20_000

@@ -19,6 +19,7 @@ from engmon.core.store import ObservationStore
 from engmon.errors import ConfigError, EmptyInputError, EngmonError, FileFormatError, InputError
 from engmon.sources import files
 from engmon.sources.files import FileSpec, load_observations
+from engmon.sources.files import chunks as _chunks  # noqa: F401  (monkeypatched below)
 
 POST = datetime(2026, 3, 10, 14, 0, tzinfo=UTC)
 OBS_CSV = (
@@ -169,7 +170,7 @@ def test_the_same_file_twice_counts_once(tmp_path: Path) -> None:
 def test_large_file_reports_progress_and_lines_across_chunks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(files, "CHUNK_BYTES", 256)
+    monkeypatch.setattr(files.chunks, "CHUNK_BYTES", 256)
     rows = "".join(f"2026-03-10T14:{i // 60:02d}:{i % 60:02d}Z,clicks,1\n" for i in range(200))
     path = write(tmp_path, "big.csv", "ts,metric,value\n" + rows)
     seen: list[float] = []
@@ -184,7 +185,9 @@ def test_large_file_reports_progress_and_lines_across_chunks(
 def test_quoted_newlines_survive_chunk_boundaries(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(files, "CHUNK_BYTES", 64)  # smaller than one record: every cut is tested
+    monkeypatch.setattr(
+        files.chunks, "CHUNK_BYTES", 64
+    )  # smaller than one record: every cut is tested
     texts = ['a "quoted"\nreferrer\non three lines', "plain", '""', "x,\ny"]
     rows = "".join(
         f'2026-03-10T14:00:{i:02d}Z,clicks,1,"{texts[i % 4].replace(chr(34), chr(34) * 2)}"\n'
@@ -199,7 +202,7 @@ def test_quoted_newlines_survive_chunk_boundaries(
 def test_a_stray_quote_across_chunks_is_an_error_not_a_runaway(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(files, "CHUNK_BYTES", 64)
+    monkeypatch.setattr(files.chunks, "CHUNK_BYTES", 64)
     rows = "".join(f"2026-03-10T14:00:{i % 60:02d}Z,clicks,1,/p\n" for i in range(300))
     path = write(
         tmp_path, "stray.csv", 'ts,metric,value,path\n2026-03-10T14:00:00Z,clicks,1,/a"b\n' + rows
@@ -221,12 +224,12 @@ def test_access_logs_go_to_the_access_log_reader(
         rows = pl.DataFrame({"ts": [POST], "metric": ["clicks"], "value": [1.0]})
         return types.SimpleNamespace(frame=conform(rows).collect(), notes=[])
 
-    fake = types.ModuleType("engmon.sources.accesslog")
+    fake = types.ModuleType("engmon.sources.accesslog.reader")
     fake.read_access_log = read_access_log  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "engmon.sources.accesslog", fake)
+    monkeypatch.setitem(sys.modules, "engmon.sources.accesslog.reader", fake)
     loaded = load(path)
     assert calls == [path] and loaded.frame.height == 1
-    monkeypatch.setitem(sys.modules, "engmon.sources.accesslog", None)
+    monkeypatch.setitem(sys.modules, "engmon.sources.accesslog.reader", None)
     one_line_error(FileFormatError, lambda: load(path), "access", "not installed")
 
 

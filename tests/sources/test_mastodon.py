@@ -16,8 +16,8 @@ from engmon.core.store import ObservationStore
 from engmon.errors import ConfigError, SourceAuthError, SourceUnreachable
 from engmon.sources.mastodon import MastodonSource, build
 from engmon.sources.options import SourceOptions
-from engmon.sources.poller import SourcePoller
 from engmon.sources.posturl import MastodonPost, parse_post_url
+from engmon.watch.poller import SourcePoller
 
 T0 = datetime(2026, 8, 1, 14, 0, tzinfo=UTC)
 ORIGINAL = "117020586019094258"

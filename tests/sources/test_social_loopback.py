@@ -15,8 +15,8 @@ from social_server import SocialServer
 from engmon.core.campaign import Campaign
 from engmon.core.store import ObservationStore
 from engmon.sources.options import SourceOptions
-from engmon.sources.poller import SourcePoller
 from engmon.sources.registry import load_kind
+from engmon.watch.poller import SourcePoller
 
 T0 = datetime(2026, 8, 1, 14, 0, tzinfo=UTC)
 

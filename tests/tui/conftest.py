@@ -9,7 +9,7 @@ from posts import frozen_clock, post_frame, small_campaign
 
 from engmon.core.clock import ReplayClock
 from engmon.core.store import ObservationStore
-from engmon.sources.replay import ReplaySource
+from engmon.sources.playback import ReplaySource
 from engmon.tui.app import EngmonApp
 
 MakeApp = Callable[..., EngmonApp]

@@ -12,7 +12,7 @@ from engmon.core.campaign import Campaign
 from engmon.core.clock import ReplayClock
 from engmon.core.schema import conform
 from engmon.core.store import ObservationStore
-from engmon.sources.replay import ReplaySource
+from engmon.sources.playback import ReplaySource
 from engmon.tui.app import EngmonApp
 
 POST_TIME = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 import engmon.tui.app
 from engmon.cli import main
 from engmon.core.clock import ReplayClock
-from engmon.sources.replay import ReplaySource
+from engmon.sources.playback import ReplaySource
 
 CASCADE = Path(__file__).parent.parent / "data" / "cascades" / "tideh_RT2_seconds.txt"
 

@@ -114,7 +114,7 @@ def test_live_watch_passes_the_config_alerts(
 ) -> None:
     import engmon.tui.app
     from engmon.config import AlertConfig, ExportConfig
-    from engmon.live import run_dashboard_watch
+    from engmon.tui.launch import run_dashboard_watch
 
     seen: dict[str, Any] = {}
 
@@ -129,7 +129,7 @@ def test_live_watch_passes_the_config_alerts(
         export=ExportConfig(tmp_path / "exports"),
     )
     watch = SimpleNamespace(config=config, pollers=[], store=None, recorder=None)
-    assert run_dashboard_watch(watch)  # type: ignore[arg-type]
+    run_dashboard_watch(watch)  # type: ignore[arg-type]
     assert seen["alerts"] == AlertRules(
         spike_per_min=7, flat_minutes=12, command=("true",), cooldown_s=60
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from posts import frozen_clock, post_frame, small_campaign
 from screen import redraw, screen_text, settle
 
-from engmon.sources.replay import ReplaySource
+from engmon.sources.playback import ReplaySource
 from engmon.tui.app import EngmonApp
 
 

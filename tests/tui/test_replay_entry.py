@@ -1,4 +1,4 @@
-"""engmon.replay: the pieces a replay runs on, and what it hands the dashboard."""
+"""engmon.watch.replay: the pieces a replay runs on, and what it hands the dashboard."""
 
 from __future__ import annotations
 
@@ -10,13 +10,14 @@ import pytest
 from posts import POST_TIME, post_frame, small_campaign
 
 import engmon.tui.app
-from engmon import replay
 from engmon.core.campaign import Campaign
 from engmon.core.clock import ReplayClock
 from engmon.core.store import ObservationStore
 from engmon.errors import EmptyInputError, InputError
-from engmon.sources.replay import ReplaySource
+from engmon.sources.playback import ReplaySource
+from engmon.tui import launch
 from engmon.tui.viewmodel import compute_view
+from engmon.watch import replay
 
 
 def test_replay_setup_starts_at_the_offset_and_ends_at_the_last_row() -> None:
@@ -65,7 +66,7 @@ def test_run_frame_hands_one_replay_source_and_a_replay_clock_to_the_dashboard(
         seen.update(campaign=campaign, sources=sources, clock=clock, **kw)
 
     monkeypatch.setattr(engmon.tui.app, "run_dashboard", fake_run_dashboard)
-    replay.run_frame(post_frame(), small_campaign(), speed=30, start=timedelta(minutes=5))
+    launch.run_frame(post_frame(), small_campaign(), speed=30, start=timedelta(minutes=5))
     assert isinstance(seen["clock"], ReplayClock) and seen["clock"].speed == 30
     assert [type(s) for s in seen["sources"]] == [ReplaySource]
     assert isinstance(seen["store"], ObservationStore) and seen["store"].rows == 0

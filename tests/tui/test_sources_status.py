@@ -14,7 +14,7 @@ from engmon.core.clock import WallClock
 from engmon.core.recording import RecordingWriter, read_recording
 from engmon.errors import SourceRateLimited
 from engmon.sources.base import PollResult, Source
-from engmon.sources.replay import ReplaySource
+from engmon.sources.playback import ReplaySource
 from engmon.tui.app import EngmonApp
 
 

@@ -13,8 +13,8 @@ import pytest
 
 from engmon.core import metrics
 from engmon.core.store import observations_to_deltas
-from engmon.report import run_report
 from engmon.sources.files import FileSpec, load_observations
+from engmon.watch.report import run_report
 
 DATA = Path(__file__).parent.parent / "data" / "cascades"
 CASES = [

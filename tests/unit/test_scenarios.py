@@ -9,10 +9,10 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from engmon import scenarios
 from engmon.core.forecast import seismic_forecast
 from engmon.core.schema import OBSERVATION_SCHEMA
 from engmon.errors import ConfigError
+from engmon.sources import scenarios
 from engmon.sources.files import FileSpec, load_observations
 
 ALL = ("clicks", "likes", "reposts", "quotes", "replies")

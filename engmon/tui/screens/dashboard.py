@@ -16,7 +16,6 @@ from textual.widgets import Footer
 
 from engmon.core.breakdown import BREAKDOWNS
 from engmon.core.campaign import Campaign
-from engmon.sources.poller import SourceStatus
 from engmon.tui.viewmodel import ClockState, DashboardView
 from engmon.tui.widgets import (
     CurvePlot,
@@ -29,6 +28,7 @@ from engmon.tui.widgets import (
 from engmon.tui.widgets.breadcrumb import FilterBreadcrumb
 from engmon.tui.widgets.breakdown import BreakdownPanel
 from engmon.tui.widgets.drillcurve import DrillCurve
+from engmon.watch.poller import SourceStatus
 
 
 class DashboardScreen(Screen[None]):

@@ -7,8 +7,8 @@ from collections.abc import Iterable
 
 from rich.text import Text
 
-from engmon.sources.poller import SourceStatus
 from engmon.tui.widgets.line import TextLine
+from engmon.watch.poller import SourceStatus
 
 MAX_ERROR_CHARS = 40
 

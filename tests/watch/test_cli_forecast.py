@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from engmon.cli import main
 from engmon.core.forecast import seismic_forecast
 
-CASCADES = Path(__file__).parent / "data" / "cascades"
+CASCADES = Path(__file__).parent.parent / "data" / "cascades"
 
 
 def _cascade(name: str, scale: float = 1.0) -> tuple[float, np.ndarray, np.ndarray]:

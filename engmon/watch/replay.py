@@ -18,11 +18,10 @@ from engmon.core.clock import ReplayClock
 from engmon.core.metrics import parse_offset
 from engmon.core.store import ObservationStore
 from engmon.errors import EmptyInputError, InputError
-from engmon.sources.replay import ReplaySource
+from engmon.sources.playback import ReplaySource
 
 if TYPE_CHECKING:
-    from engmon.scenarios import Scenario
-    from engmon.sources.files import FileSpec
+    from engmon.sources.files import FileSpec, LoadedFile
 
 
 def replay_setup(
@@ -50,28 +49,6 @@ def replay_setup(
     return campaign, source, clock, store
 
 
-def run_frame(
-    frame: pl.DataFrame,
-    campaign: Campaign,
-    *,
-    speed: float = 60.0,
-    start: timedelta = timedelta(0),
-    paused: bool = False,
-    name: str = "replay",
-    history: bool = True,
-) -> None:
-    """Replay an in-memory observation frame in the dashboard (`history`: compare with, and
-    keep it among, your past posts)."""
-    from engmon.core.history import default_history_dir
-    from engmon.tui.app import run_dashboard
-
-    campaign, source, clock, store = replay_setup(
-        frame, campaign, speed=speed, start=start, paused=paused, name=name
-    )
-    history_dir = default_history_dir() if history else None
-    run_dashboard(campaign, [source], clock, store=store, history_dir=history_dir)
-
-
 def parse_start(start: str | timedelta) -> timedelta:
     """`--start` text (90s, 15m, 1h) -> offset after the post; InputError when unreadable."""
     if isinstance(start, timedelta):
@@ -84,17 +61,10 @@ def parse_start(start: str | timedelta) -> timedelta:
         ) from None
 
 
-def run_replay(
-    spec: FileSpec,
-    *,
-    speed: float = 60.0,
-    start: str | timedelta = "0",
-    paused: bool = False,
-) -> None:
-    """Load the file `spec` describes (progress on stderr), then replay it in the dashboard."""
+def load_with_progress(spec: FileSpec) -> LoadedFile:
+    """Load the file `spec` describes, with a progress line and its notes on stderr."""
     from engmon.sources.files import load_observations
 
-    offset = parse_start(start)
     began = time.perf_counter()
     path = spec.path
     shown = [-1]
@@ -118,17 +88,4 @@ def run_replay(
     )
     for note in loaded.notes:
         print(f"engmon: {note}", file=sys.stderr, flush=True)
-    run_frame(
-        loaded.frame,
-        loaded.campaign,
-        speed=speed,
-        start=offset,
-        paused=paused,
-        name=loaded.path.stem or "replay",
-    )
-
-
-def run_scenario(scenario: Scenario, *, speed: float = 60.0) -> None:
-    """Replay a generated scenario (`engmon demo`) from the post onwards."""
-    # generated posts are not the user's: kept out of the history the band is drawn from
-    run_frame(scenario.frame, scenario.campaign, speed=speed, name=scenario.name, history=False)
+    return loaded

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from engmon.cli import main
 
-CASCADE = Path(__file__).parent / "data" / "cascades" / "tideh_RT2_seconds.txt"
+CASCADE = Path(__file__).parent.parent / "data" / "cascades" / "tideh_RT2_seconds.txt"
 JSON_KEYS = {
     "campaign",
     "link",

@@ -1,7 +1,7 @@
 """The live `access-log` source: follow a growing log like `tail -F`.
 
-Kept apart from `engmon.sources.accesslog` so replaying a log (`engmon report`) never imports
-the async/HTTP machinery of live sources.
+Kept apart from the parser so replaying a log (`engmon report`) never imports the async/HTTP
+machinery of live sources.
 """
 
 from __future__ import annotations
@@ -10,20 +10,37 @@ import asyncio
 import os
 from datetime import datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, Final
 
 import httpx
 
-from engmon.errors import SourceError
-from engmon.sources.accesslog import (
+from engmon.core.campaign import Campaign
+from engmon.errors import ConfigError, SourceError
+from engmon.sources.accesslog.formats import FORMAT_NAMES
+from engmon.sources.accesslog.parse import (
     CHUNK_BYTES,
     KIND,
     AccessLogParser,
+    LinkMatch,
     _empty_seen,
     first_line_tag,
     to_observations,
 )
 from engmon.sources.base import PollResult, Source
+from engmon.sources.options import SourceOptions
+
+SUMMARY: Final = "follows a web server access log (nginx/Apache/Caddy/Traefik): clicks, visitors"
+KEYS: Final[dict[str, str]] = {
+    "path": "the access log to follow (rotation by rename and copytruncate are survived)",
+    "format": f"one of {', '.join(FORMAT_NAMES)} (default combined)",
+    "log_format": "a custom nginx log_format string (overrides format)",
+    "link": 'path or URL of the link to count (default: the campaign link; "" = whole site)',
+    "utm": 'table of utm_* parameters a hit must carry, e.g. { utm_source = "mastodon" }',
+    "include_bots": "count crawlers and link-preview bots too (default false)",
+    "geoip_db": "a MaxMind .mmdb file for countries (default: geoip2fast's bundled database)",
+    "json_fields": 'for JSON logs: engmon field -> JSON path, e.g. { target = "request.uri" }',
+    "from_start": "read the log from its beginning on the first poll (default true)",
+}
 
 
 class AccessLogSource(Source):
@@ -151,3 +168,35 @@ class AccessLogSource(Source):
     async def aclose(self) -> None:
         """Close the followed file."""
         self._close()
+
+
+def build(options: SourceOptions, campaign: Campaign) -> AccessLogSource:
+    """An access-log source from its `[[sources]]` table."""
+    path = Path(str(options.string("path", required=True))).expanduser()
+    named = options.choice("format", FORMAT_NAMES, "combined")
+    log_format = options.string("log_format") or named
+    link = options.string("link", campaign.link)
+    utm = options.table("utm")
+    include_bots = options.boolean("include_bots", False)
+    geoip = options.string("geoip_db")
+    json_fields = options.table("json_fields")
+    from_start = options.boolean("from_start", True)
+    interval = options.interval(2.0)
+    options.finish()
+    if str(path).endswith(".gz"):
+        raise ConfigError(f"{options.where}: key 'path' names a .gz file; follow the live log")
+    for key, value in {**utm, **json_fields}.items():
+        if not isinstance(value, str):
+            raise ConfigError(f"{options.where}: {key!r} must be a string, not {value!r}")
+    geoip_db = Path(geoip).expanduser() if geoip else None
+    if geoip_db is not None and not geoip_db.is_file():
+        raise ConfigError(f"{options.where}: key 'geoip_db': no such file {geoip_db}")
+    parser = AccessLogParser(
+        log_format,
+        link=LinkMatch.build(link, utm),
+        json_fields=json_fields,
+        include_bots=include_bots,
+        geoip_db=geoip_db,
+        where=f"{options.where}: key 'log_format'",
+    )
+    return AccessLogSource(options.name, path, parser, interval=interval, from_start=from_start)

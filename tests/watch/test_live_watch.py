@@ -24,7 +24,9 @@ from engmon.cli import main
 from engmon.config import load_campaign
 from engmon.core.recording import RecordingWriter, read_recording
 from engmon.core.store import ObservationStore
-from engmon.live import LiveWatch, list_recordings, watch_plain
+from engmon.watch.plain import watch_plain
+from engmon.watch.recordings import list_recordings
+from engmon.watch.session import LiveWatch
 
 
 @pytest.fixture
@@ -182,7 +184,7 @@ async def test_restart_continues_the_recording_without_recounting(
     server.add(datetime.now(UTC), 6)
     path = campaign_toml(tmp_path, source_tables(server.base)["umami"], posted_at="now")
     record = tmp_path / "restart.ndjson"
-    from engmon.live import open_config
+    from engmon.watch.recordings import open_config
 
     config, target = open_config(path, record)
     first = LiveWatch.open(config, target)

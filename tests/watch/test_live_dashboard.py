@@ -23,8 +23,8 @@ from vendor_server import TOKEN, VendorServer, campaign_toml, source_tables
 from engmon.config import load_campaign
 from engmon.core.clock import WallClock
 from engmon.core.recording import read_recording
-from engmon.live import LiveWatch
 from engmon.tui.app import EngmonApp
+from engmon.watch.session import LiveWatch
 
 SIZE = (140, 44)
 
@@ -178,8 +178,8 @@ def test_a_live_recording_reports_and_replays_to_the_same_numbers(
 
     from engmon.cli import main
     from engmon.core.clock import ReplayClock
-    from engmon.replay import replay_setup
     from engmon.sources.files import FileSpec, load_observations
+    from engmon.watch.replay import replay_setup
 
     monkeypatch.setenv("ENGMON_TEST_TOKEN", TOKEN)
     now = datetime.now(UTC)

@@ -10,7 +10,7 @@ import pytest
 
 from engmon.errors import SourceAuthError, SourceRateLimited, SourceUnreachable
 from engmon.sources.base import PollResult, Source
-from engmon.sources.poller import SourcePoller
+from engmon.watch.poller import SourcePoller
 
 NOW = datetime(2026, 11, 25, 14, tzinfo=UTC)
 
@@ -73,10 +73,10 @@ async def test_a_hung_poll_is_bounded_and_shown_as_status() -> None:
 async def test_a_source_bug_is_a_status_in_the_plain_watch_not_a_crash(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import engmon.live
-    from engmon.live import run_poller
+    import engmon.watch.session
+    from engmon.watch.session import run_poller
 
-    monkeypatch.setattr(engmon.live, "BUG_RETRY_S", 0.01)
+    monkeypatch.setattr(engmon.watch.session, "BUG_RETRY_S", 0.01)
     poller = SourcePoller(Scripted([KeyError("results"), "ok"], interval=0.01))
     reports: list[str] = []
 

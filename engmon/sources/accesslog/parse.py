@@ -17,52 +17,35 @@ no observation ever holds the raw IP.
 
 from __future__ import annotations
 
-import gzip
-import os
 import re
 import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Final, cast
+from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit
 
 import polars as pl
 
-from engmon.core.campaign import Campaign
 from engmon.core.schema import CLICKS, UTC_US, VISITORS, conform, empty_observations
-from engmon.errors import ConfigError, EmptyInputError, FileFormatError, InputError
-from engmon.sources.accesslog_formats import (
-    FORMAT_NAMES,
+from engmon.errors import ConfigError
+from engmon.sources.accesslog.agents import STATIC_ASSET, device_of
+from engmon.sources.accesslog.formats import (
     JsonPlan,
     SplitPlan,
     compile_format,
     compile_json,
     is_json_format,
 )
-from engmon.sources.accesslog_geo import CountryLookup, _network_table
-from engmon.sources.options import SourceOptions
+from engmon.sources.accesslog.geo import CountryLookup, _network_table
+from engmon.sources.accesslog.lineindex import LineIndex, _repair_escaped_quotes
 
 if TYPE_CHECKING:
-    import numpy as np
-    import numpy.typing as npt
+    pass
 
-    from engmon.sources.accesslog_tail import AccessLogSource
 
 KIND: Final = "access-log"
-SUMMARY: Final = "follows a web server access log (nginx/Apache/Caddy/Traefik): clicks, visitors"
-KEYS: Final[dict[str, str]] = {
-    "path": "the access log to follow (rotation by rename and copytruncate are survived)",
-    "format": f"one of {', '.join(FORMAT_NAMES)} (default combined)",
-    "log_format": "a custom nginx log_format string (overrides format)",
-    "link": 'path or URL of the link to count (default: the campaign link; "" = whole site)',
-    "utm": 'table of utm_* parameters a hit must carry, e.g. { utm_source = "mastodon" }',
-    "include_bots": "count crawlers and link-preview bots too (default false)",
-    "geoip_db": "a MaxMind .mmdb file for countries (default: geoip2fast's bundled database)",
-    "json_fields": 'for JSON logs: engmon field -> JSON path, e.g. { target = "request.uri" }',
-    "from_start": "read the log from its beginning on the first poll (default true)",
-}
 
 CHUNK_BYTES: Final = 64 * 1024 * 1024
 """Bytes parsed at once: big enough for polars' parallel reader, small enough for any log."""
@@ -70,67 +53,9 @@ CHUNK_BYTES: Final = 64 * 1024 * 1024
 MALFORMED_SHOWN: Final = 5
 """How many malformed line numbers a report names."""
 
-_ESCAPED_QUOTE: Final = "\x02"
 _ACTOR_SEED: Final = 0x656E676D
 _TIME_LOCAL: Final = "%d/%b/%Y:%H:%M:%S %z"
 _ISO: Final = "%Y-%m-%dT%H:%M:%S%.f%z"
-
-STATIC_ASSET: Final = (
-    r"(?i)(?:\.(?:css|js|mjs|map|png|jpe?g|gif|webp|avif|svg|ico|bmp|woff2?|ttf|otf|eot|"
-    r"mp4|webm|mp3|ogg|wasm)$|^/(?:favicon\.ico|robots\.txt|sitemap[^/]*\.xml|"
-    r"apple-touch-icon[^/]*|browserconfig\.xml|site\.webmanifest|manifest\.json|ads\.txt)$)"
-)
-"""Paths that are page furniture, not visits (ignored in the whole-site view)."""
-
-BOT_AGENT: Final = (
-    r"(?i)bot\b|bot/|crawl|spider|slurp|fetch|scrape|preview|monitor|headless|python-|"
-    r"\bcurl/|wget|go-http-client|java/|okhttp|libwww|httpclient|zgrab|masscan|nmap|nikto|"
-    r"facebookexternalhit|whatsapp|telegram|embedly|lighthouse|pingdom|uptime"
-)
-"""User agents counted as bots beyond what ua-parser calls a Spider."""
-
-TABLET_FAMILIES: Final = ("ipad", "tablet", "kindle", "nexus 7", "nexus 9", "nexus 10", "xoom")
-DESKTOP_OSES: Final = (
-    "Windows",
-    "Mac OS X",
-    "Linux",
-    "Ubuntu",
-    "Fedora",
-    "Debian",
-    "Chrome OS",
-    "FreeBSD",
-    "OpenBSD",
-    "NetBSD",
-)
-MOBILE_OSES: Final = ("iOS", "Android", "Windows Phone", "BlackBerry OS", "KaiOS", "HarmonyOS")
-
-
-# --- devices, on distinct user agents only ---------------------------------------------------
-
-
-def device_of(user_agent: str) -> str:
-    """desktop, mobile, tablet, bot or other for one user agent (ua-parser + a bot pattern)."""
-    if not user_agent or user_agent == "-" or re.search(BOT_AGENT, user_agent):
-        return "bot"
-    from ua_parser import parse
-
-    result = parse(user_agent)
-    device = (result.device.family if result.device else "") or ""
-    brand = (result.device.brand if result.device else "") or ""
-    os_family = (result.os.family if result.os else "") or ""
-    if device == "Spider":
-        return "bot"
-    lowered = f"{device} {brand}".lower()
-    if any(name in lowered for name in TABLET_FAMILIES):
-        return "tablet"
-    if os_family == "Android" and "Mobile" not in user_agent:
-        return "tablet"
-    if os_family in MOBILE_OSES or (device and device != "Other"):
-        return "mobile"
-    if os_family in DESKTOP_OSES:
-        return "desktop"
-    return "other"
-
 
 # --- link matching ---------------------------------------------------------------------------
 
@@ -375,7 +300,7 @@ class AccessLogParser:
 
     def _fields_to_hits(self, good: pl.LazyFrame, plan: SplitPlan, first_line: int) -> pl.LazyFrame:
         """Segment columns -> raw hit columns (line, _bad, _ok, _time, ip, ...), lazily."""
-        from engmon.sources.accesslog_formats import VARIABLE_FIELDS
+        from engmon.sources.accesslog.formats import VARIABLE_FIELDS
 
         columns: dict[str, pl.Expr] = {}
         checks: list[pl.Expr] = []
@@ -597,151 +522,6 @@ def _needs_closing_quote(plan: SplitPlan) -> bool:
     return plan.segments[-1].literal == ""
 
 
-@dataclass
-class LineIndex:
-    """Where each line of a chunk or file ends, found with numpy (no per-line Python).
-
-    `ends[i]` is the offset of line i's newline (or of the data's end), `length(rows)` their
-    length without the newline; `blank` the rows of empty lines; `suspects` the rows of
-    non-blank lines not ending in `"` when the format needs one (cut off inside the last
-    quoted field, which splitting on `"` alone cannot see).
-    """
-
-    data: bytes | _FileBytes
-    ends: npt.NDArray[np.int64]
-    blank: npt.NDArray[np.int64]
-    suspects: npt.NDArray[np.int64]
-
-    @property
-    def count(self) -> int:
-        """Lines indexed (a partial last line excluded)."""
-        return int(self.ends.size)
-
-    @classmethod
-    def of(cls, data: bytes, partial_tail: bool, *, needs_closing_quote: bool) -> LineIndex:
-        """Index the lines of `data`; a partial last line is left out when `partial_tail`."""
-        import numpy as np
-
-        raw = np.frombuffer(data, dtype=np.uint8)
-        ends = np.flatnonzero(raw == 10).astype(np.int64)
-        if not partial_tail and raw.size and raw[-1] != 10:
-            ends = np.append(ends, raw.size)
-        last = raw[np.maximum(ends - 1, 0)] if ends.size else np.empty(0, dtype=np.uint8)
-        return cls._finish(data, ends, last, needs_closing_quote)
-
-    @classmethod
-    def _finish(
-        cls,
-        data: bytes | _FileBytes,
-        ends: npt.NDArray[np.int64],
-        last: npt.NDArray[np.uint8],
-        needs_closing_quote: bool,
-    ) -> LineIndex:
-        """`last` holds the byte before each line end (what a closed quote would be)."""
-        import numpy as np
-
-        starts = np.concatenate(([0], ends[:-1] + 1)) if ends.size else ends
-        lengths = ends - starts
-        suspects = np.empty(0, dtype=np.int64)
-        if needs_closing_quote and ends.size:
-            suspects = np.flatnonzero((last != 34) & (lengths > 0))
-        return cls(data, ends, np.flatnonzero(lengths == 0), suspects)
-
-    @classmethod
-    def of_file(
-        cls, path: Path, *, needs_closing_quote: bool, window: int = 4 * 1024 * 1024
-    ) -> LineIndex:
-        """Index a whole file, reading it window by window into one reused buffer."""
-        import numpy as np
-
-        with path.open("rb", buffering=0) as handle:
-            buffer = bytearray(window)
-            ends_parts: list[npt.NDArray[np.int64]] = []
-            last_parts: list[npt.NDArray[np.uint8]] = []
-            previous = 10  # the byte before the window (none before the file: a newline)
-            start = 0
-            while count := handle.readinto(buffer):
-                view = np.frombuffer(buffer, dtype=np.uint8, count=count)
-                local = np.flatnonzero(view == 10)
-                before = view[np.maximum(local - 1, 0)]
-                before[local == 0] = previous
-                ends_parts.append(local.astype(np.int64) + start)
-                last_parts.append(before)
-                previous = int(view[count - 1])
-                start += count
-                del view
-        empty = np.empty(0, dtype=np.int64)
-        ends = np.concatenate(ends_parts) if ends_parts else empty
-        last = np.concatenate(last_parts) if last_parts else np.empty(0, dtype=np.uint8)
-        if start and previous != 10:  # a last line without its newline
-            ends = np.append(ends, start)
-            last = np.append(last, np.uint8(previous))
-        return cls._finish(_FileBytes(path), ends, last, needs_closing_quote)
-
-    def length(self, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-        """Lengths (without the newline) of the lines at `rows`."""
-        import numpy as np
-
-        starts = np.where(rows > 0, self.ends[np.maximum(rows - 1, 0)] + 1, 0)
-        return self.ends[rows] - starts
-
-    def text(self, rows: npt.NDArray[np.int64]) -> list[str]:
-        """The text of a few lines (for repairs and messages)."""
-        spans = zip(self.ends[rows], self.length(rows), strict=True)
-        if isinstance(self.data, bytes):
-            raw = [self.data[int(end - length) : int(end)] for end, length in spans]
-        else:
-            with self.data.path.open("rb") as handle:
-                raw = [os.pread(handle.fileno(), int(n), int(end - n)) for end, n in spans]
-        return [line.decode("utf-8", "replace") for line in raw]
-
-
-class _FileBytes:
-    """Where a file's lines are read back from (repairs, messages), by `LineIndex.text`."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-
-def _repair_escaped_quotes(
-    lines: LineIndex, bad_rows: npt.NDArray[np.int64], plan: SplitPlan
-) -> tuple[pl.DataFrame, npt.NDArray[np.int64]]:
-    """Re-split lines whose extra `"` were escaped (Apache writes `\\"` inside a field).
-
-    Returns the repaired rows (row + segment columns) and the rows still malformed. Skipped
-    when most lines are bad (a wrong format, not escapes).
-    """
-    names = [f"s{i}" for i in range(plan.columns)]
-    if bad_rows.size > max(100, lines.count // 10):
-        return pl.DataFrame(
-            schema={"row": pl.UInt32(), **dict.fromkeys(names, pl.String())}
-        ), bad_rows
-    texts = lines.text(bad_rows)
-    split = pl.DataFrame(
-        {"row": bad_rows, "text": texts}, schema={"row": pl.UInt32(), "text": pl.String()}
-    ).select(
-        "row",
-        parts=pl.col("text").str.replace_all('\\"', _ESCAPED_QUOTE, literal=True).str.split('"'),
-    )
-    ok = pl.col("parts").list.len() == plan.columns
-    for segment in plan.segments:
-        if segment.literal is not None and segment.literal.strip() == "":
-            ok = ok & (pl.col("parts").list.get(segment.index, null_on_oob=True) == segment.literal)
-    split = split.with_columns(_ok=ok)
-    repaired = split.filter("_ok").select(
-        "row",
-        *[
-            pl.col("parts")
-            .list.get(i)
-            .str.replace_all(_ESCAPED_QUOTE, '"', literal=True)
-            .alias(f"s{i}")
-            for i in range(plan.columns)
-        ],
-    )
-    still_bad = split.filter(~pl.col("_ok")).get_column("row").to_numpy().astype("int64")
-    return repaired, still_bad
-
-
 # --- observations ----------------------------------------------------------------------------
 
 
@@ -793,215 +573,3 @@ def to_observations(
 
 def _empty_seen() -> pl.DataFrame:
     return pl.DataFrame(schema={"actor": pl.UInt64(), "day": pl.Date()})
-
-
-# --- reading files ---------------------------------------------------------------------------
-
-
-def _open_log(path: Path) -> tuple[IO[bytes], IO[bytes]]:
-    """(decompressed stream, raw file) for a plain or gzip log; errors name the file."""
-    try:
-        raw = path.open("rb")
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a directory, not an access log") from None
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
-    if raw.read(2) == b"\x1f\x8b":
-        raw.seek(0)
-        return cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="rb")), raw
-    raw.seek(0)
-    return raw, raw
-
-
-def iter_chunks(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[bytes, bool, float]]:
-    """(bytes, ends in a partial line, fraction of the file read) per chunk of `path`.
-
-    A plain file is read at line boundaries by seeking back over a chunk's partial last line
-    (no copying); the parser drops that last row and the next chunk starts with it.
-    """
-    stream, raw = _open_log(path)
-    total = max(1, os.fstat(raw.fileno()).st_size)
-    seekable = stream is raw
-    carry = b""
-    position = 0
-    try:
-        while True:
-            try:
-                block = stream.read(chunk_bytes)
-            except (OSError, EOFError, zlib.error) as exc:
-                raise FileFormatError(f"{path}: damaged gzip data ({exc})") from None
-            if not block:
-                if carry:
-                    yield carry, False, 1.0
-                return
-            data = carry + block if carry else block
-            cut = data.rfind(b"\n") + 1
-            if cut == 0:  # one line longer than a chunk: keep reading
-                carry = data
-                continue
-            fraction = min(1.0, raw.tell() / total)
-            if seekable and cut < len(data):
-                position += cut
-                stream.seek(position)
-                carry = b""
-                yield data, True, fraction
-                continue
-            position += len(data)
-            carry = data[cut:]
-            yield (data[:cut] if carry else data), False, fraction
-    finally:
-        stream.close()
-        raw.close()
-
-
-@dataclass
-class AccessLogResult:
-    """A loaded log: observation rows and what happened to its lines."""
-
-    frame: pl.DataFrame
-    stats: LineStats
-    notes: list[str] = field(default_factory=list)
-
-
-def read_access_log(
-    path: Path,
-    *,
-    link: str | None = None,
-    log_format: str = "combined",
-    utm: Mapping[str, str] | None = None,
-    include_bots: bool = False,
-    geoip_db: Path | None = None,
-    json_fields: Mapping[str, str] | None = None,
-    source: str = KIND,
-    progress: Callable[[float], None] | None = None,
-    chunk_bytes: int = CHUNK_BYTES,
-) -> AccessLogResult:
-    """Read a whole log (plain or .gz) into observations, with line statistics and notes."""
-    parser = AccessLogParser(
-        log_format,
-        link=LinkMatch.build(link, utm),
-        json_fields=json_fields,
-        include_bots=include_bots,
-        geoip_db=geoip_db,
-        where=f"{path}: log format",
-    )
-    counted: list[pl.DataFrame] = []
-    tag = ""
-    line = 1
-    head = _head(path)
-    if (
-        head
-        and parser.split_plan is not None
-        and not head.startswith(b"\x1f\x8b")
-        and (b"\r" not in head and chunk_bytes >= CHUNK_BYTES)
-    ):
-        _refuse_binary(path, head)
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            pool.submit(parser.warm_up)  # compile ua-parser, load the GeoIP table meanwhile
-            hits = parser.parse_file(path)
-        if parser.stats.parsed == 0 and parser.stats.malformed:
-            raise FileFormatError(_wrong_format(path, head, parser))
-        counted.append(parser.count(hits))
-        tag = first_line_tag(head)
-        if progress is not None:
-            progress(1.0)
-    chunks = iter_chunks(path, chunk_bytes) if not tag else iter(())
-    for data, partial, fraction in chunks:
-        if not tag:
-            _refuse_binary(path, data)
-            tag = first_line_tag(data)
-        hits = parser.parse_lines(data, line, partial_tail=partial)
-        line += parser.rows_last
-        if parser.stats.parsed == 0 and parser.stats.malformed:
-            raise FileFormatError(_wrong_format(path, data, parser))
-        counted.append(parser.count(hits))
-        if progress is not None:
-            progress(fraction)
-    stats = parser.stats
-    if stats.lines - stats.blank == 0:
-        raise EmptyInputError(f"{path}: the file is empty; there are no requests to count")
-    frame = empty_observations()
-    if counted:
-        hits = parser.add_countries(pl.concat(counted))
-        frame, _ = to_observations(hits, tag=tag, source=source)
-    notes = [note] if (note := stats.note(str(path))) else []
-    return AccessLogResult(frame, stats, notes)
-
-
-def read_requests(
-    path: Path, *, log_format: str = "combined", json_fields: Mapping[str, str] | None = None
-) -> tuple[pl.DataFrame, LineStats]:
-    """Every well-formed request line of a log (HITS_SCHEMA), uncounted, with line stats.
-
-    For checks and drill-downs over the whole log: nothing is filtered or looked up.
-    """
-    parser = AccessLogParser(log_format, json_fields=json_fields, where=f"{path}: log format")
-    frames: list[pl.DataFrame] = []
-    line = 1
-    for data, partial, _ in iter_chunks(path):
-        if line == 1:
-            _refuse_binary(path, data)
-        frames.append(parser.parse_lines(data, line, prefilter=False, partial_tail=partial))
-        line += parser.rows_last
-    return (pl.concat(frames) if frames else HITS_SCHEMA.to_frame()), parser.stats
-
-
-def _head(path: Path, size: int = 65536) -> bytes:
-    """The first bytes of `path` (errors name the file)."""
-    stream, raw = _open_log(path)
-    try:
-        return raw.read(size)
-    finally:
-        stream.close()
-        raw.close()
-
-
-def _refuse_binary(path: Path, data: bytes) -> None:
-    head = data[:8192]
-    if b"\x00" in head:
-        raise FileFormatError(f"{path}: binary data, not a text access log")
-
-
-def _wrong_format(path: Path, data: bytes, parser: AccessLogParser) -> str:
-    first = data.split(b"\n", 1)[0][:80].decode("utf-8", "replace")
-    return (
-        f"{path}: no line reads as a {parser.log_format!r} access log"
-        f" (line 1: {first!r}); set the server's log format"
-        f" ({', '.join(FORMAT_NAMES)} or an nginx log_format string)"
-    )
-
-
-def build(options: SourceOptions, campaign: Campaign) -> AccessLogSource:
-    """An access-log source from its `[[sources]]` table."""
-    from engmon.sources.accesslog_tail import AccessLogSource
-
-    path = Path(str(options.string("path", required=True))).expanduser()
-    named = options.choice("format", FORMAT_NAMES, "combined")
-    log_format = options.string("log_format") or named
-    link = options.string("link", campaign.link)
-    utm = options.table("utm")
-    include_bots = options.boolean("include_bots", False)
-    geoip = options.string("geoip_db")
-    json_fields = options.table("json_fields")
-    from_start = options.boolean("from_start", True)
-    interval = options.interval(2.0)
-    options.finish()
-    if str(path).endswith(".gz"):
-        raise ConfigError(f"{options.where}: key 'path' names a .gz file; follow the live log")
-    for key, value in {**utm, **json_fields}.items():
-        if not isinstance(value, str):
-            raise ConfigError(f"{options.where}: {key!r} must be a string, not {value!r}")
-    geoip_db = Path(geoip).expanduser() if geoip else None
-    if geoip_db is not None and not geoip_db.is_file():
-        raise ConfigError(f"{options.where}: key 'geoip_db': no such file {geoip_db}")
-    parser = AccessLogParser(
-        log_format,
-        link=LinkMatch.build(link, utm),
-        json_fields=json_fields,
-        include_bots=include_bots,
-        geoip_db=geoip_db,
-        where=f"{options.where}: key 'log_format'",
-    )
-    return AccessLogSource(options.name, path, parser, interval=interval, from_start=from_start)

@@ -1,0 +1,66 @@
+"""User agents: which hits are bots or static assets, and the device of a browser."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    pass
+
+
+STATIC_ASSET: Final = (
+    r"(?i)(?:\.(?:css|js|mjs|map|png|jpe?g|gif|webp|avif|svg|ico|bmp|woff2?|ttf|otf|eot|"
+    r"mp4|webm|mp3|ogg|wasm)$|^/(?:favicon\.ico|robots\.txt|sitemap[^/]*\.xml|"
+    r"apple-touch-icon[^/]*|browserconfig\.xml|site\.webmanifest|manifest\.json|ads\.txt)$)"
+)
+"""Paths that are page furniture, not visits (ignored in the whole-site view)."""
+
+BOT_AGENT: Final = (
+    r"(?i)bot\b|bot/|crawl|spider|slurp|fetch|scrape|preview|monitor|headless|python-|"
+    r"\bcurl/|wget|go-http-client|java/|okhttp|libwww|httpclient|zgrab|masscan|nmap|nikto|"
+    r"facebookexternalhit|whatsapp|telegram|embedly|lighthouse|pingdom|uptime"
+)
+"""User agents counted as bots beyond what ua-parser calls a Spider."""
+
+TABLET_FAMILIES: Final = ("ipad", "tablet", "kindle", "nexus 7", "nexus 9", "nexus 10", "xoom")
+DESKTOP_OSES: Final = (
+    "Windows",
+    "Mac OS X",
+    "Linux",
+    "Ubuntu",
+    "Fedora",
+    "Debian",
+    "Chrome OS",
+    "FreeBSD",
+    "OpenBSD",
+    "NetBSD",
+)
+MOBILE_OSES: Final = ("iOS", "Android", "Windows Phone", "BlackBerry OS", "KaiOS", "HarmonyOS")
+
+
+# --- devices, on distinct user agents only ---------------------------------------------------
+
+
+def device_of(user_agent: str) -> str:
+    """desktop, mobile, tablet, bot or other for one user agent (ua-parser + a bot pattern)."""
+    if not user_agent or user_agent == "-" or re.search(BOT_AGENT, user_agent):
+        return "bot"
+    from ua_parser import parse
+
+    result = parse(user_agent)
+    device = (result.device.family if result.device else "") or ""
+    brand = (result.device.brand if result.device else "") or ""
+    os_family = (result.os.family if result.os else "") or ""
+    if device == "Spider":
+        return "bot"
+    lowered = f"{device} {brand}".lower()
+    if any(name in lowered for name in TABLET_FAMILIES):
+        return "tablet"
+    if os_family == "Android" and "Mobile" not in user_agent:
+        return "tablet"
+    if os_family in MOBILE_OSES or (device and device != "Other"):
+        return "mobile"
+    if os_family in DESKTOP_OSES:
+        return "desktop"
+    return "other"

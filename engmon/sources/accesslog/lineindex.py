@@ -1,0 +1,167 @@
+"""Where each line of a chunk ends (numpy), and the repair of escaped quotes inside fields."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+import polars as pl
+
+from engmon.sources.accesslog.formats import (
+    SplitPlan,
+)
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+
+_ESCAPED_QUOTE: Final = "\x02"
+"""Stands in for an escaped quote inside a field while the line is split on quotes."""
+
+
+@dataclass
+class LineIndex:
+    """Where each line of a chunk or file ends, found with numpy (no per-line Python).
+
+    `ends[i]` is the offset of line i's newline (or of the data's end), `length(rows)` their
+    length without the newline; `blank` the rows of empty lines; `suspects` the rows of
+    non-blank lines not ending in `"` when the format needs one (cut off inside the last
+    quoted field, which splitting on `"` alone cannot see).
+    """
+
+    data: bytes | _FileBytes
+    ends: npt.NDArray[np.int64]
+    blank: npt.NDArray[np.int64]
+    suspects: npt.NDArray[np.int64]
+
+    @property
+    def count(self) -> int:
+        """Lines indexed (a partial last line excluded)."""
+        return int(self.ends.size)
+
+    @classmethod
+    def of(cls, data: bytes, partial_tail: bool, *, needs_closing_quote: bool) -> LineIndex:
+        """Index the lines of `data`; a partial last line is left out when `partial_tail`."""
+        import numpy as np
+
+        raw = np.frombuffer(data, dtype=np.uint8)
+        ends = np.flatnonzero(raw == 10).astype(np.int64)
+        if not partial_tail and raw.size and raw[-1] != 10:
+            ends = np.append(ends, raw.size)
+        last = raw[np.maximum(ends - 1, 0)] if ends.size else np.empty(0, dtype=np.uint8)
+        return cls._finish(data, ends, last, needs_closing_quote)
+
+    @classmethod
+    def _finish(
+        cls,
+        data: bytes | _FileBytes,
+        ends: npt.NDArray[np.int64],
+        last: npt.NDArray[np.uint8],
+        needs_closing_quote: bool,
+    ) -> LineIndex:
+        """`last` holds the byte before each line end (what a closed quote would be)."""
+        import numpy as np
+
+        starts = np.concatenate(([0], ends[:-1] + 1)) if ends.size else ends
+        lengths = ends - starts
+        suspects = np.empty(0, dtype=np.int64)
+        if needs_closing_quote and ends.size:
+            suspects = np.flatnonzero((last != 34) & (lengths > 0))
+        return cls(data, ends, np.flatnonzero(lengths == 0), suspects)
+
+    @classmethod
+    def of_file(
+        cls, path: Path, *, needs_closing_quote: bool, window: int = 4 * 1024 * 1024
+    ) -> LineIndex:
+        """Index a whole file, reading it window by window into one reused buffer."""
+        import numpy as np
+
+        with path.open("rb", buffering=0) as handle:
+            buffer = bytearray(window)
+            ends_parts: list[npt.NDArray[np.int64]] = []
+            last_parts: list[npt.NDArray[np.uint8]] = []
+            previous = 10  # the byte before the window (none before the file: a newline)
+            start = 0
+            while count := handle.readinto(buffer):
+                view = np.frombuffer(buffer, dtype=np.uint8, count=count)
+                local = np.flatnonzero(view == 10)
+                before = view[np.maximum(local - 1, 0)]
+                before[local == 0] = previous
+                ends_parts.append(local.astype(np.int64) + start)
+                last_parts.append(before)
+                previous = int(view[count - 1])
+                start += count
+                del view
+        empty = np.empty(0, dtype=np.int64)
+        ends = np.concatenate(ends_parts) if ends_parts else empty
+        last = np.concatenate(last_parts) if last_parts else np.empty(0, dtype=np.uint8)
+        if start and previous != 10:  # a last line without its newline
+            ends = np.append(ends, start)
+            last = np.append(last, np.uint8(previous))
+        return cls._finish(_FileBytes(path), ends, last, needs_closing_quote)
+
+    def length(self, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """Lengths (without the newline) of the lines at `rows`."""
+        import numpy as np
+
+        starts = np.where(rows > 0, self.ends[np.maximum(rows - 1, 0)] + 1, 0)
+        return self.ends[rows] - starts
+
+    def text(self, rows: npt.NDArray[np.int64]) -> list[str]:
+        """The text of a few lines (for repairs and messages)."""
+        spans = zip(self.ends[rows], self.length(rows), strict=True)
+        if isinstance(self.data, bytes):
+            raw = [self.data[int(end - length) : int(end)] for end, length in spans]
+        else:
+            with self.data.path.open("rb") as handle:
+                raw = [os.pread(handle.fileno(), int(n), int(end - n)) for end, n in spans]
+        return [line.decode("utf-8", "replace") for line in raw]
+
+
+class _FileBytes:
+    """Where a file's lines are read back from (repairs, messages), by `LineIndex.text`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+
+def _repair_escaped_quotes(
+    lines: LineIndex, bad_rows: npt.NDArray[np.int64], plan: SplitPlan
+) -> tuple[pl.DataFrame, npt.NDArray[np.int64]]:
+    """Re-split lines whose extra `"` were escaped (Apache writes `\\"` inside a field).
+
+    Returns the repaired rows (row + segment columns) and the rows still malformed. Skipped
+    when most lines are bad (a wrong format, not escapes).
+    """
+    names = [f"s{i}" for i in range(plan.columns)]
+    if bad_rows.size > max(100, lines.count // 10):
+        return pl.DataFrame(
+            schema={"row": pl.UInt32(), **dict.fromkeys(names, pl.String())}
+        ), bad_rows
+    texts = lines.text(bad_rows)
+    split = pl.DataFrame(
+        {"row": bad_rows, "text": texts}, schema={"row": pl.UInt32(), "text": pl.String()}
+    ).select(
+        "row",
+        parts=pl.col("text").str.replace_all('\\"', _ESCAPED_QUOTE, literal=True).str.split('"'),
+    )
+    ok = pl.col("parts").list.len() == plan.columns
+    for segment in plan.segments:
+        if segment.literal is not None and segment.literal.strip() == "":
+            ok = ok & (pl.col("parts").list.get(segment.index, null_on_oob=True) == segment.literal)
+    split = split.with_columns(_ok=ok)
+    repaired = split.filter("_ok").select(
+        "row",
+        *[
+            pl.col("parts")
+            .list.get(i)
+            .str.replace_all(_ESCAPED_QUOTE, '"', literal=True)
+            .alias(f"s{i}")
+            for i in range(plan.columns)
+        ],
+    )
+    still_bad = split.filter(~pl.col("_ok")).get_column("row").to_numpy().astype("int64")
+    return repaired, still_bad

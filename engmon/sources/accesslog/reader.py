@@ -1,0 +1,211 @@
+"""Reading whole access-log files (plain or .gz) in chunks, for replay and `report`."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import zlib
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, cast
+
+import polars as pl
+
+from engmon.core.schema import empty_observations
+from engmon.errors import EmptyInputError, FileFormatError, InputError
+from engmon.sources.accesslog.formats import (
+    FORMAT_NAMES,
+)
+from engmon.sources.accesslog.parse import (
+    CHUNK_BYTES,
+    HITS_SCHEMA,
+    KIND,
+    AccessLogParser,
+    LineStats,
+    LinkMatch,
+    first_line_tag,
+    to_observations,
+)
+
+if TYPE_CHECKING:
+    pass
+
+
+# --- reading files ---------------------------------------------------------------------------
+
+
+def _open_log(path: Path) -> tuple[IO[bytes], IO[bytes]]:
+    """(decompressed stream, raw file) for a plain or gzip log; errors name the file."""
+    try:
+        raw = path.open("rb")
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory, not an access log") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+    if raw.read(2) == b"\x1f\x8b":
+        raw.seek(0)
+        return cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="rb")), raw
+    raw.seek(0)
+    return raw, raw
+
+
+def iter_chunks(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[bytes, bool, float]]:
+    """(bytes, ends in a partial line, fraction of the file read) per chunk of `path`.
+
+    A plain file is read at line boundaries by seeking back over a chunk's partial last line
+    (no copying); the parser drops that last row and the next chunk starts with it.
+    """
+    stream, raw = _open_log(path)
+    total = max(1, os.fstat(raw.fileno()).st_size)
+    seekable = stream is raw
+    carry = b""
+    position = 0
+    try:
+        while True:
+            try:
+                block = stream.read(chunk_bytes)
+            except (OSError, EOFError, zlib.error) as exc:
+                raise FileFormatError(f"{path}: damaged gzip data ({exc})") from None
+            if not block:
+                if carry:
+                    yield carry, False, 1.0
+                return
+            data = carry + block if carry else block
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:  # one line longer than a chunk: keep reading
+                carry = data
+                continue
+            fraction = min(1.0, raw.tell() / total)
+            if seekable and cut < len(data):
+                position += cut
+                stream.seek(position)
+                carry = b""
+                yield data, True, fraction
+                continue
+            position += len(data)
+            carry = data[cut:]
+            yield (data[:cut] if carry else data), False, fraction
+    finally:
+        stream.close()
+        raw.close()
+
+
+@dataclass
+class AccessLogResult:
+    """A loaded log: observation rows and what happened to its lines."""
+
+    frame: pl.DataFrame
+    stats: LineStats
+    notes: list[str] = field(default_factory=list)
+
+
+def read_access_log(
+    path: Path,
+    *,
+    link: str | None = None,
+    log_format: str = "combined",
+    utm: Mapping[str, str] | None = None,
+    include_bots: bool = False,
+    geoip_db: Path | None = None,
+    json_fields: Mapping[str, str] | None = None,
+    source: str = KIND,
+    progress: Callable[[float], None] | None = None,
+    chunk_bytes: int = CHUNK_BYTES,
+) -> AccessLogResult:
+    """Read a whole log (plain or .gz) into observations, with line statistics and notes."""
+    parser = AccessLogParser(
+        log_format,
+        link=LinkMatch.build(link, utm),
+        json_fields=json_fields,
+        include_bots=include_bots,
+        geoip_db=geoip_db,
+        where=f"{path}: log format",
+    )
+    counted: list[pl.DataFrame] = []
+    tag = ""
+    line = 1
+    head = _head(path)
+    if (
+        head
+        and parser.split_plan is not None
+        and not head.startswith(b"\x1f\x8b")
+        and (b"\r" not in head and chunk_bytes >= CHUNK_BYTES)
+    ):
+        _refuse_binary(path, head)
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pool.submit(parser.warm_up)  # compile ua-parser, load the GeoIP table meanwhile
+            hits = parser.parse_file(path)
+        if parser.stats.parsed == 0 and parser.stats.malformed:
+            raise FileFormatError(_wrong_format(path, head, parser))
+        counted.append(parser.count(hits))
+        tag = first_line_tag(head)
+        if progress is not None:
+            progress(1.0)
+    chunks = iter_chunks(path, chunk_bytes) if not tag else iter(())
+    for data, partial, fraction in chunks:
+        if not tag:
+            _refuse_binary(path, data)
+            tag = first_line_tag(data)
+        hits = parser.parse_lines(data, line, partial_tail=partial)
+        line += parser.rows_last
+        if parser.stats.parsed == 0 and parser.stats.malformed:
+            raise FileFormatError(_wrong_format(path, data, parser))
+        counted.append(parser.count(hits))
+        if progress is not None:
+            progress(fraction)
+    stats = parser.stats
+    if stats.lines - stats.blank == 0:
+        raise EmptyInputError(f"{path}: the file is empty; there are no requests to count")
+    frame = empty_observations()
+    if counted:
+        hits = parser.add_countries(pl.concat(counted))
+        frame, _ = to_observations(hits, tag=tag, source=source)
+    notes = [note] if (note := stats.note(str(path))) else []
+    return AccessLogResult(frame, stats, notes)
+
+
+def read_requests(
+    path: Path, *, log_format: str = "combined", json_fields: Mapping[str, str] | None = None
+) -> tuple[pl.DataFrame, LineStats]:
+    """Every well-formed request line of a log (HITS_SCHEMA), uncounted, with line stats.
+
+    For checks and drill-downs over the whole log: nothing is filtered or looked up.
+    """
+    parser = AccessLogParser(log_format, json_fields=json_fields, where=f"{path}: log format")
+    frames: list[pl.DataFrame] = []
+    line = 1
+    for data, partial, _ in iter_chunks(path):
+        if line == 1:
+            _refuse_binary(path, data)
+        frames.append(parser.parse_lines(data, line, prefilter=False, partial_tail=partial))
+        line += parser.rows_last
+    return (pl.concat(frames) if frames else HITS_SCHEMA.to_frame()), parser.stats
+
+
+def _head(path: Path, size: int = 65536) -> bytes:
+    """The first bytes of `path` (errors name the file)."""
+    stream, raw = _open_log(path)
+    try:
+        return raw.read(size)
+    finally:
+        stream.close()
+        raw.close()
+
+
+def _refuse_binary(path: Path, data: bytes) -> None:
+    head = data[:8192]
+    if b"\x00" in head:
+        raise FileFormatError(f"{path}: binary data, not a text access log")
+
+
+def _wrong_format(path: Path, data: bytes, parser: AccessLogParser) -> str:
+    first = data.split(b"\n", 1)[0][:80].decode("utf-8", "replace")
+    return (
+        f"{path}: no line reads as a {parser.log_format!r} access log"
+        f" (line 1: {first!r}); set the server's log format"
+        f" ({', '.join(FORMAT_NAMES)} or an nginx log_format string)"
+    )

@@ -1,0 +1,244 @@
+"""ClickHouse source settings (checked identifiers, presets) and the SQL it sends; values are
+never formatted into SQL."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final
+from urllib.parse import urlsplit
+
+from engmon.core.campaign import Campaign
+from engmon.errors import (
+    ConfigError,
+)
+from engmon.sources.options import SourceOptions
+
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+PARAMS_TABLE: Final = "_engmon_params"
+FIRST_VERSION_WITH_PARAMETERS: Final = (19, 11)
+BREAKDOWNS: Final = ("referrer", "country", "device")
+PARAM_TYPES: Final = {str: "String", int: "Int64"}
+ERROR_CODE = re.compile(r"Code:\s*(\d+)")
+ERROR_TEXT = re.compile(r"DB::Exception:\s*(.*?)(?:, e\.what\(\)|\s*\(version |$)", re.S)
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Which table columns hold the time, link and dimensions (None: not mapped)."""
+
+    time: str
+    link: str
+    referrer: str | None = None
+    country: str | None = None
+    device: str | None = None
+    visitor: str | None = None
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Defaults for a well-known table layout."""
+
+    database: str
+    table: str | None
+    columns: Columns
+    match: Mapping[str, str | int] = field(default_factory=dict)
+
+
+PRESETS: Final[dict[str, Preset]] = {
+    # Plausible CE: plausible_events_db.events_v2 (older installs: events, same columns).
+    "plausible": Preset(
+        "plausible_events_db",
+        "events_v2",
+        Columns(
+            "timestamp", "pathname", "referrer_source", "country_code", "screen_size", "user_id"
+        ),
+        {"name": "pageview"},
+    ),
+    # nginx access log table (see README for the DDL this expects).
+    "nginx": Preset(
+        "default",
+        "nginx_access",
+        Columns("timestamp", "path", "referer", visitor="remote_addr"),
+    ),
+    "none": Preset("default", None, Columns("", "")),
+}
+
+
+@dataclass(frozen=True)
+class ClickHouseConfig:
+    """A validated clickhouse source table (identifiers checked, password resolved)."""
+
+    name: str
+    url: str
+    database: str
+    table: str
+    columns: Columns
+    link: str
+    cluster: str | None = None
+    match: Mapping[str, str | int] = field(default_factory=dict)
+    user: str = "default"
+    password: str | None = field(default=None, repr=False)
+    password_env: str | None = None
+    auth: str = "headers"
+    binding: str = "auto"
+    overlap_minutes: int = 2
+    breakdown_interval: float = 60.0
+    top: int = 10
+    lookback_minutes: int = 60
+    timeout: float = 10.0
+    max_execution_time: int = 9
+    interval: float = 10.0
+
+
+@dataclass(frozen=True)
+class Query:
+    """SQL with `{name:Type}` placeholders, and the values to bind to them."""
+
+    sql: str
+    params: Mapping[str, tuple[str, str | int]]  # name -> (ClickHouse type, value)
+
+    def with_binding(self, binding: str) -> str:
+        """The SQL as sent: placeholders kept, or rewritten to read the external params table."""
+        if binding == "parameters":
+            return self.sql
+        out = self.sql
+        for name, (ch_type, _value) in self.params.items():
+            out = out.replace(f"{{{name}:{ch_type}}}", f"(SELECT {name} FROM {PARAMS_TABLE})")
+        return out
+
+
+def quote_identifier(name: str, where: str, key: str) -> str:
+    """`name` back-quoted, after checking it is a plain identifier (ConfigError otherwise)."""
+    if not IDENTIFIER.match(name):
+        raise ConfigError(
+            f"{where}: key {key!r} must be a plain identifier (letters, digits, _), not {name!r}"
+        )
+    return f"`{name}`"
+
+
+def _column_option(options: SourceOptions, key: str, default: str | None) -> str | None:
+    value = options.string(key, default)
+    return value or None
+
+
+def read_config(options: SourceOptions, campaign: Campaign) -> ClickHouseConfig:
+    """Validate one `[[sources]]` table of kind clickhouse into a ClickHouseConfig."""
+    where = options.where
+    name = options.name
+    url = options.string("url", required=True)
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{where}: key 'url' must be an http:// or https:// URL, not {url!r}")
+    if parts.username or parts.password or parts.query:
+        raise ConfigError(
+            f"{where}: key 'url' must not carry credentials or a query; use user/password_env"
+        )
+    preset = PRESETS[options.choice("preset", tuple(PRESETS), "none")]
+    database = options.string("database", preset.database)
+    table = options.string("table", preset.table, required=preset.table is None)
+    cluster = options.string("cluster")
+    columns = Columns(
+        time=options.string("time_column", preset.columns.time, required=not preset.columns.time),
+        link=options.string("link_column", preset.columns.link, required=not preset.columns.link),
+        referrer=_column_option(options, "referrer_column", preset.columns.referrer),
+        country=_column_option(options, "country_column", preset.columns.country),
+        device=_column_option(options, "device_column", preset.columns.device),
+        visitor=_column_option(options, "visitor_column", preset.columns.visitor),
+    )
+    checks = {"database": database, "table": table, "cluster": cluster}
+    checks |= {f"{k}_column": v for k, v in vars(columns).items()}
+    for key, value in checks.items():
+        if value is not None:
+            quote_identifier(value, where, key)
+    match: dict[str, str | int] = dict(preset.match)
+    for column, value in options.table("match").items():
+        quote_identifier(column, where, f"match.{column}")
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise ConfigError(f"{where}: key 'match.{column}' must be a string or whole number")
+        match[column] = value
+    link = options.link_path("link", campaign.link)
+    timeout = options.timeout(10.0)
+    default_limit = max(1, int(timeout) - 1)
+    config = ClickHouseConfig(
+        name=name,
+        url=url.rstrip("/") or url,
+        database=database,
+        table=table,
+        columns=columns,
+        link=link,
+        cluster=cluster,
+        match=match,
+        user=options.string("user", "default"),
+        password=options.secret("password_env", required=False),
+        password_env=options.string("password_env"),
+        auth=options.choice("auth", ("headers", "basic"), "headers"),
+        binding=options.choice("binding", ("auto", "parameters", "external"), "auto"),
+        overlap_minutes=options.integer("overlap_minutes", 2),
+        breakdown_interval=options.number("breakdown_interval", 60.0),
+        top=options.integer("top", 10, minimum=1),
+        lookback_minutes=options.integer("lookback_minutes", 60, minimum=1),
+        timeout=timeout,
+        max_execution_time=options.integer("max_execution_time", default_limit, minimum=1),
+        interval=options.interval(10.0),
+    )
+    if config.password_env and config.password is None:
+        options.secret("password_env")  # raises the "variable is not set" ConfigError
+    options.finish()
+    return config
+
+
+# --- SQL ----------------------------------------------------------------------------------
+
+
+def _source_sql(config: ClickHouseConfig) -> str:
+    database = f"`{config.database}`"
+    table = f"`{config.table}`"
+    if config.cluster:
+        # cluster('name', db, table): every shard answers, like a Distributed table would.
+        return f"cluster('{config.cluster}', {database}, {table})"
+    return f"{database}.{table}"
+
+
+def _where(config: ClickHouseConfig) -> tuple[str, dict[str, tuple[str, str | int]]]:
+    time = f"`{config.columns.time}`"
+    clauses = [
+        f"{time} >= toDateTime({{start:UInt32}})",
+        f"{time} < toDateTime({{end:UInt32}})",
+        f"`{config.columns.link}` = {{link:String}}",
+    ]
+    params: dict[str, tuple[str, str | int]] = {"link": ("String", config.link)}
+    for index, (column, value) in enumerate(sorted(config.match.items())):
+        ch_type = PARAM_TYPES[type(value)]
+        clauses.append(f"`{column}` = {{m{index}:{ch_type}}}")
+        params[f"m{index}"] = (ch_type, value)
+    return " AND ".join(clauses), params
+
+
+def bucket_query(config: ClickHouseConfig, start: int, end: int) -> Query:
+    """Per-minute clicks (and visitors) for the link in [start, end) epoch seconds."""
+    where, params = _where(config)
+    select = [f"toUInt32(toStartOfMinute(`{config.columns.time}`)) AS minute"]
+    select.append("toFloat64(count()) AS clicks")
+    if config.columns.visitor:
+        select.append(f"toFloat64(uniqExact(`{config.columns.visitor}`)) AS visitors")
+    sql = (
+        f"SELECT {', '.join(select)} FROM {_source_sql(config)} WHERE {where}"
+        " GROUP BY minute ORDER BY minute FORMAT JSONEachRow"
+    )
+    return Query(sql, {**params, "start": ("UInt32", start), "end": ("UInt32", end)})
+
+
+def breakdown_query(config: ClickHouseConfig, dimension: str, start: int, end: int) -> Query:
+    """Top-N values of one dimension by clicks in [start, end); ties broken by value."""
+    column = getattr(config.columns, dimension)
+    where, params = _where(config)
+    # LIMIT takes the validated integer `top` from the config: the one literal in the SQL.
+    sql = (
+        f"SELECT toString(`{column}`) AS value, toFloat64(count()) AS clicks"
+        f" FROM {_source_sql(config)} WHERE {where}"
+        f" GROUP BY value ORDER BY clicks DESC, value ASC LIMIT {int(config.top)}"
+        " FORMAT JSONEachRow"
+    )
+    return Query(sql, {**params, "start": ("UInt32", start), "end": ("UInt32", end)})

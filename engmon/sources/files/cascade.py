@@ -1,0 +1,126 @@
+"""Reshare cascades (`<time since post> <followers>` per line, SEISMIC/TiDeH format)."""
+
+from __future__ import annotations
+
+import gzip
+import math
+
+import polars as pl
+
+from engmon.core.campaign import RELATIVE_ANCHOR, Campaign
+from engmon.core.schema import REPOSTS, UTC_US, conform
+from engmon.errors import ConfigError, EmptyInputError, FileFormatError
+from engmon.sources.files.chunks import _cut_off
+from engmon.sources.files.mapping import _line_of
+from engmon.sources.files.spec import (
+    _CASCADE_LINE,
+    _LINE,
+    _UNIT_US,
+    FileSpec,
+    LoadedFile,
+    Progress,
+    _head,
+    _looks_binary,
+)
+
+# --- cascades --------------------------------------------------------------------------------
+
+
+def _load_cascade(spec: FileSpec, progress: Progress | None) -> LoadedFile:
+    """The reshare-cascade preset: `<time since post> <followers>` per line."""
+    path = spec.path
+    if spec.time_unit == "iso":
+        raise ConfigError("--time-unit iso: cascades hold numeric offsets; use s, ms or h")
+    head = _head(path)
+    if not head.strip():
+        raise EmptyInputError(f"{path}: empty file, no observations")
+    if _looks_binary(head):
+        raise FileFormatError(f"{path}: binary data, not a cascade")
+    opener = gzip.open if head.startswith(b"\x1f\x8b") else open
+    with opener(path, "rb") as handle:
+        data = handle.read()
+    if progress is not None:
+        progress(0.5)
+    if _cut_off(data):
+        final = data[data.rfind(b"\n") + 1 :]
+        final_line = data.count(b"\n") + 1
+        if not _CASCADE_LINE.match(final):
+            raise FileFormatError(
+                f"{path}: line {final_line}: cut off (expected "
+                "'<time> <followers>'); complete or remove the last line"
+            )
+    lines = pl.DataFrame({"text": data.decode("utf-8", "replace").split("\n")}).with_row_index(
+        _LINE, offset=1
+    )
+    lines = lines.filter(pl.col("text").str.strip_chars() != "").cast({_LINE: pl.Int64})
+    if lines.is_empty():
+        raise EmptyInputError(f"{path}: empty file, no observations")
+    parts = lines.with_columns(
+        time=pl.col("text").str.extract(r"^\s*(\S+)\s+\S+\s*$").cast(pl.Float64, strict=False),
+        followers=pl.col("text").str.extract(r"^\s*\S+\s+(\S+)\s*$").cast(pl.Float64, strict=False),
+    )
+    bad = parts.filter(
+        pl.col("time").is_null()
+        | pl.col("followers").is_null()
+        | ~pl.col("time").is_finite()
+        | ~pl.col("followers").is_finite()
+    )
+    header = _cascade_header(parts)
+    if header:
+        bad = bad.filter(pl.col(_LINE) != parts.get_column(_LINE).first())
+        parts = parts.slice(1)
+    if not bad.is_empty():
+        line = _line_of(bad)
+        raise FileFormatError(
+            f"{path}: line {line}: expected '<time since post> <followers>' (two numbers)"
+        )
+    negative = parts.filter((pl.col("time") < 0) | (pl.col("followers") < 0))
+    if not negative.is_empty():
+        raise FileFormatError(f"{path}: line {_line_of(negative)}: negative time or followers")
+    if parts.is_empty():
+        raise EmptyInputError(f"{path}: only a header line, no reshares")
+    notes: list[str] = []
+    followers: int | None = None
+    first_time = float(parts.get_column("time").first())  # type: ignore[arg-type]
+    if first_time == 0:
+        # the first event at time 0 is the original post: its followers are the poster's
+        followers = int(parts.get_column("followers").first())  # type: ignore[arg-type]
+        parts = parts.slice(1)
+    else:
+        notes.append("no event at time 0: poster's followers unknown (give --followers)")
+    unit = spec.time_unit or "s"
+    anchor = spec.post_time
+    if anchor is None:
+        anchor = RELATIVE_ANCHOR
+        notes.append(
+            "times are offsets from the post; post time unknown, set to 1970-01-01T00:00Z "
+            "(give --post-time)"
+        )
+    micros = (pl.col("time") * _UNIT_US[unit]).round().cast(pl.Int64)
+    frame = conform(
+        parts.lazy().select(
+            ts=pl.lit(anchor, dtype=UTC_US) + pl.duration(microseconds=micros),
+            source=pl.lit(path.name),
+            metric=pl.lit(REPOSTS),
+            value=pl.lit(1.0),
+            id=pl.format("l{}", pl.col(_LINE)),
+            reach=pl.col("followers").round().cast(pl.Int64),
+        )
+    ).collect()
+    campaign = Campaign(
+        name=path.stem, post_time=anchor, followers=spec.followers or followers or None
+    )
+    return LoadedFile(path, frame, campaign, notes)
+
+
+def _cascade_header(parts: pl.DataFrame) -> bool:
+    """Whether line 1 is `<count> <start time>` rather than an event (events are sorted)."""
+    if parts.height < 2:
+        return False
+    first = parts.row(0, named=True)
+    second = parts.row(1, named=True)
+    count, time = first["time"], second["time"]
+    if count is None or time is None or not float(count).is_integer():
+        return False
+    events = parts.height - 1
+    return bool(abs(int(count) - events) <= 1 or count > time) and not math.isnan(count)

@@ -1,0 +1,195 @@
+"""CSV, NDJSON and Parquet read in chunks with progress; a bad line is named, never fatal
+to the process."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Final
+
+import polars as pl
+
+from engmon.errors import EmptyInputError, FileFormatError
+from engmon.sources.files.spec import (
+    _LINE,
+    Progress,
+)
+
+# --- chunked text reading --------------------------------------------------------------------
+
+CHUNK_BYTES: Final = 32 * 1024 * 1024
+
+
+def _text_chunks(
+    path: Path, progress: Progress | None, *, quoted: bool = False
+) -> Iterator[tuple[int, bytes, bool]]:
+    """(first line number, whole lines, is last chunk) of a text file, `CHUNK_BYTES` at a time.
+
+    The last chunk keeps a final line without a newline (maybe cut off: the caller decides).
+    `quoted` (CSV): a chunk never ends inside a double-quoted field, whose newlines belong to
+    the field (a newline is outside quotes when an even number of `"` precede it).
+    """
+    size = max(1, path.stat().st_size)
+    line = 1
+    done = 0
+    carry = b""
+    with path.open("rb") as handle:
+        while True:
+            block = handle.read(CHUNK_BYTES)
+            last = len(block) < CHUNK_BYTES
+            data = carry + block
+            if last:
+                carry = b""
+            else:
+                cut = data.rfind(b"\n") + 1
+                if quoted:
+                    cut = _outside_quotes(data, cut)
+                data, carry = data[:cut], data[cut:]
+            if data:
+                yield line, data, last
+                line += data.count(b"\n")
+            done += len(block)
+            if progress is not None:
+                progress(min(0.99, done / size))
+            if last:
+                return
+
+
+def _outside_quotes(data: bytes, cut: int) -> int:
+    """The last line end at or before `cut` with an even number of `"` before it; `cut` itself
+    when there is none (an unbalanced quote: the CSV reader then reports the line)."""
+    quotes = data.count(b'"', 0, cut)
+    end = cut
+    while end and quotes % 2:
+        start = data.rfind(b"\n", 0, end - 1) + 1
+        quotes -= data.count(b'"', start, end)
+        end = start
+    return end or cut
+
+
+def _cut_off(data: bytes) -> bool:
+    return bool(data) and not data.endswith(b"\n")
+
+
+def _read_csv(path: Path, progress: Progress | None) -> pl.DataFrame:
+    """Every column as text (parsed once per distinct value later), plus the line number."""
+    separator = "\t" if path.suffix.lower() == ".tsv" else ","
+    header: list[str] | None = None
+    frames: list[pl.DataFrame] = []
+    for first_line, data, last in _text_chunks(path, progress, quoted=True):
+        body = data
+        line = first_line
+        if header is None:
+            head, _, body = data.partition(b"\n")
+            if not head.strip():
+                raise EmptyInputError(f"{path}: empty file, no observations")
+            header = pl.read_csv(head + b"\n", separator=separator, infer_schema=False).columns
+            if not header:
+                raise EmptyInputError(f"{path}: empty file, no observations")
+            line += 1
+        if last and _cut_off(body):
+            final = body[body.rfind(b"\n") + 1 :]
+            fields = final.decode("utf-8", "replace").count(separator) + 1
+            if fields < len(header) or final.count(b'"') % 2:
+                final_line = line + body.count(b"\n")
+                raise FileFormatError(
+                    f"{path}: line {final_line}: cut off ({fields} of {len(header)} fields); "
+                    "complete or remove the last line"
+                )
+        if not body.strip():
+            continue
+        try:
+            frame = pl.read_csv(
+                body,
+                has_header=False,
+                new_columns=header,
+                separator=separator,
+                infer_schema=False,
+                row_index_name=_LINE,
+                row_index_offset=line,
+            )
+        except pl.exceptions.PolarsError as exc:
+            raise FileFormatError(f"{path}: not readable as CSV ({_first_line(exc)})") from None
+        frames.append(frame)
+    if header is None:
+        raise EmptyInputError(f"{path}: empty file, no observations")
+    if not frames:
+        raise EmptyInputError(f"{path}: only a header line, no observations")
+    return pl.concat(frames)
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _read_ndjson(path: Path, progress: Progress | None) -> pl.DataFrame:
+    frames: list[pl.DataFrame] = []
+    for first_line, data, last in _text_chunks(path, progress):
+        if last and _cut_off(data):
+            final = data[data.rfind(b"\n") + 1 :]
+            try:
+                json.loads(final)
+            except ValueError:
+                final_line = first_line + data.count(b"\n")
+                raise FileFormatError(
+                    f"{path}: line {final_line}: cut off (not a whole JSON object); "
+                    "complete or remove the last line"
+                ) from None
+        try:
+            frame = pl.read_ndjson(io.BytesIO(data), infer_schema_length=None)
+        except pl.exceptions.PolarsError as exc:
+            raise FileFormatError(_bad_json_line(path, data, first_line, exc)) from None
+        # blank lines are skipped by the reader: number the rows by the lines that hold JSON
+        lines = (
+            [first_line + index for index, text in enumerate(data.split(b"\n")) if text.strip()]
+            if b"\n\n" in data or data.startswith(b"\n")
+            else None
+        )
+        if lines is not None and len(lines) == frame.height:
+            frame = frame.with_columns(pl.Series(_LINE, lines, dtype=pl.Int64))
+        else:
+            frame = frame.with_row_index(_LINE, offset=first_line).cast({_LINE: pl.Int64})
+        frames.append(frame)
+    if not frames:
+        raise EmptyInputError(f"{path}: empty file, no observations")
+    return pl.concat(frames, how="diagonal_relaxed")
+
+
+def _bad_json_line(path: Path, data: bytes, first_line: int, exc: Exception) -> str:
+    """Find the first line that is not a JSON object (only on the error path)."""
+    for index, text in enumerate(data.split(b"\n")):
+        if not text.strip():
+            continue
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return f"{path}: line {first_line + index}: not a JSON object"
+        if not isinstance(value, dict):
+            return f"{path}: line {first_line + index}: not a JSON object"
+    return f"{path}: not readable as NDJSON ({_first_line(exc)})"
+
+
+def _read_parquet(path: Path, progress: Progress | None) -> pl.DataFrame:
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises several types for a damaged file
+        raise FileFormatError(f"{path}: not a readable Parquet file ({_first_line(exc)})") from None
+    total = max(1, parquet.metadata.num_rows)
+    frames: list[pl.DataFrame] = []
+    done = 0
+    with parquet:
+        for group in range(parquet.num_row_groups):
+            table = parquet.read_row_group(group)
+            frame = pl.from_arrow(table)
+            assert isinstance(frame, pl.DataFrame)
+            frames.append(frame.with_row_index(_LINE, offset=done + 1).cast({_LINE: pl.Int64}))
+            done += table.num_rows
+            if progress is not None:
+                progress(min(0.99, done / total))
+    if not frames:
+        raise EmptyInputError(f"{path}: no rows")
+    return pl.concat(frames, how="vertical_relaxed")

@@ -1,0 +1,39 @@
+"""`engmon check`: one poll per source, one line each."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import TextIO
+
+from engmon.config import CampaignConfig
+from engmon.watch.poller import SourcePoller
+from engmon.watch.session import make_client
+
+
+async def check_sources(config: CampaignConfig, out: TextIO) -> int:
+    """One poll per source, one line each (counts and time range, never a secret).
+
+    Returns the number of sources that failed.
+    """
+    pollers = [SourcePoller(source) for source in config.sources]
+    async with make_client() as client:
+        now = datetime.now(UTC)
+        results = await asyncio.gather(
+            *(poller.poll_once(client, now) for poller in pollers), return_exceptions=True
+        )
+    failed = 0
+    for poller, result in zip(pollers, results, strict=True):
+        what = poller.source.describe()
+        if isinstance(result, BaseException):
+            failed += 1
+            print(f"FAIL {what}: {type(result).__name__}: {result}", file=out)
+        elif result is None:
+            failed += 1
+            print(f"FAIL {what}: {poller.status.last_error}", file=out)
+        else:
+            facts = "".join(f", {name} {value:g}" for name, value in result.facts.items())
+            print(f"ok   {what}: {result.summary or 'no data'}{facts}", file=out)
+    if not pollers:
+        print(f"{config.path}: no [[sources]] to poll", file=out)
+    return failed
