@@ -217,7 +217,7 @@ def tail_bench(rate: int, seconds: float, interval: float) -> None:
         live = Path(tmp) / "access.log"
         live.touch()
         options = SourceOptions({"kind": "access-log", "path": str(live)}, "bench")
-        source = accesslog.build(options, Campaign("bench", link=LINK))
+        source = accesslog.SOURCE.build(options, Campaign("bench", link=LINK))
         writer = subprocess.Popen(
             [sys.executable, "-c", WRITER, str(source_log), str(live), str(rate), str(seconds)]
         )

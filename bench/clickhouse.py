@@ -79,7 +79,7 @@ def source_for(server: LocalServer) -> clickhouse.ClickHouseSource:
         "timeout": 60,
     }
     campaign = Campaign(name="bench", post_time=POST_TIME)
-    return clickhouse.build(SourceOptions(table, "bench"), campaign)
+    return clickhouse.SOURCE.build(SourceOptions(table, "bench"), campaign)
 
 
 async def clickhouse_polls(server: LocalServer) -> tuple[float, int, float, int]:

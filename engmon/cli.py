@@ -249,11 +249,11 @@ def sources() -> None:
         click.echo(f"  {key:16} {about}")
     for kind in available_kinds():
         try:
-            module = load_kind(kind)
+            source_kind = load_kind(kind)
         except ImportError:
             continue
-        click.echo(f"\n{kind}: {getattr(module, 'SUMMARY', '')}")
-        for key, about in getattr(module, "KEYS", {}).items():
+        click.echo(f"\n{kind}: {source_kind.summary}")
+        for key, about in source_kind.keys().items():
             click.echo(f"  {key:16} {about}")
 
 

@@ -206,12 +206,10 @@ def build_source(table: Mapping[str, Any], where: str, campaign: Campaign) -> So
     if not isinstance(kind, str) or not kind:
         raise ConfigError(f"{where}: key 'kind' is required (see `engmon sources`)")
     try:
-        module = load_kind(kind, where)
+        source_kind = load_kind(kind, where)
     except ModuleNotFoundError:
         raise ConfigError(f"{where}: source kind {kind!r} is not available in this build") from None
-    options = SourceOptions(table, f"{where} ({kind})")
-    source: Source = module.build(options, campaign)
-    options.finish()
+    source: Source = source_kind.build(SourceOptions(table, f"{where} ({kind})"), campaign)
     return source
 
 

@@ -14,6 +14,7 @@ configuration (`interval`, default 60 s, and `breakdown_every`); a 429 still bac
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -24,7 +25,12 @@ from engmon.core.campaign import Campaign
 from engmon.errors import ConfigError
 from engmon.sources.base import PollResult, Source
 from engmon.sources.http import fetch_json, shape_error
-from engmon.sources.options import SourceOptions
+from engmon.sources.options import (
+    CommonOptions,
+    SourceKind,
+    option,
+    secret,
+)
 from engmon.sources.series import (
     breakdown_frame,
     concat_frames,
@@ -37,13 +43,6 @@ from engmon.sources.series import (
 
 KIND: Final = "bitly"
 SUMMARY: Final = "Bitly v4: clicks on one bitlink per minute, referrer and country breakdowns"
-KEYS: Final = {
-    "bitlink": "the bitlink without scheme, e.g. bit.ly/3xYz12 (default: [campaign] link)",
-    "token_env": "environment variable holding a Bitly access token (Bearer)",
-    "api": "API base (default https://api-ssl.bitly.com/v4)",
-    "units": "minutes re-polled each time (default 60)",
-    "breakdown_every": "seconds between referrer/country breakdowns (default 300)",
-}
 DEFAULT_INTERVAL: Final = 60.0
 BREAKDOWNS: Final = {"referrer": "referrers", "country": "countries"}
 MAX_BREAKDOWN_MINUTES: Final = 10_080  # a week of minutes
@@ -154,27 +153,42 @@ def bitlink_of(link: str | None) -> str | None:
     return f"{parts.netloc}{parts.path.rstrip('/')}"
 
 
-def build(options: SourceOptions, campaign: Campaign) -> BitlySource:
-    """A BitlySource from its `[[sources]]` table."""
-    name = options.name
-    interval = options.interval(DEFAULT_INTERVAL)
-    timeout = options.timeout()
-    bitlink = bitlink_of(options.string("bitlink") or campaign.link)
+@dataclass(frozen=True, kw_only=True)
+class BitlyOptions(CommonOptions):
+    """The `[[sources]]` keys of kind `bitly`."""
+
+    interval: float = option(
+        DEFAULT_INTERVAL, "seconds between polls", minimum=0.05, maximum=86_400
+    )
+    bitlink: str | None = option(
+        None, "the bitlink without scheme, e.g. bit.ly/3xYz12 (default: [campaign] link)"
+    )
+    token_env: str = option(help="environment variable holding a Bitly access token (Bearer)")
+    api: str = option("https://api-ssl.bitly.com/v4", "API base")
+    units: int = option(60, "minutes re-polled each time", minimum=1, maximum=10_080)
+    breakdown_every: float = option(
+        300.0, "seconds between referrer/country breakdowns", minimum=10.0, maximum=86_400
+    )
+
+
+def make_bitly(options: BitlyOptions, campaign: Campaign, where: str) -> BitlySource:
+    """A BitlySource from its checked options."""
+    bitlink = bitlink_of(options.bitlink or campaign.link)
     if bitlink is None:
-        raise ConfigError(f"{options.where}: key 'bitlink' is required (e.g. bit.ly/3xYz12)")
-    api = options.string("api", "https://api-ssl.bitly.com/v4")
-    units = options.integer("units", 60, minimum=1)
-    breakdown_every = options.number("breakdown_every", 300.0, minimum=10.0)
-    token = options.secret("token_env")
+        raise ConfigError(f"{where}: key 'bitlink' is required (e.g. bit.ly/3xYz12)")
+    token = secret(where, "token_env", options.token_env)
     assert token is not None
     return BitlySource(
-        name,
+        options.label(),
         bitlink=bitlink,
         token=token,
         post_time=campaign.post_time,
-        api=api,
-        units=units,
-        interval=interval,
-        timeout=timeout,
-        breakdown_every=breakdown_every,
+        api=options.api,
+        units=options.units,
+        interval=options.interval,
+        timeout=options.timeout,
+        breakdown_every=options.breakdown_every,
     )
+
+
+SOURCE: Final = SourceKind(KIND, SUMMARY, BitlyOptions, make_bitly)

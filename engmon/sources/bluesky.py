@@ -24,7 +24,12 @@ from engmon.core.campaign import Campaign
 from engmon.errors import SourceError, SourceNotFound, SourceResponseError
 from engmon.sources.base import PollResult, Source
 from engmon.sources.http import JsonResponse, fetch_json, shape_error
-from engmon.sources.options import SourceOptions
+from engmon.sources.options import (
+    CommonOptions,
+    SourceKind,
+    interval_option,
+    option,
+)
 from engmon.sources.posturl import BlueskyPost
 from engmon.sources.series import parse_time
 from engmon.sources.social import (
@@ -38,8 +43,8 @@ from engmon.sources.social import (
     add_counts,
     count,
     pacing,
+    parse_posts,
     post_result,
-    posts_option,
     reach_text,
     resharer_row,
     total_rows,
@@ -47,16 +52,6 @@ from engmon.sources.social import (
 
 KIND: Final = "bluesky"
 SUMMARY: Final = "Bluesky posts (public AppView): replies, reposts, quotes, likes, reach"
-KEYS: Final = {
-    "posts": "list of post URLs, e.g. https://bsky.app/profile/alice.bsky.social/post/3kah…",
-    "api_url": "AppView base URL (default https://public.api.bsky.app)",
-    "resharers": "read reposters and quoters and their followers (default true)",
-    "likers": "also read getLikes: one `likers` event per account, at its like's time"
-    " (default false)",
-    "pages_per_poll": "getRepostedBy/getQuotes pages (100 each) per post per poll (default 2)",
-    "profiles_per_poll": "getProfiles calls (25 actors each) per poll (default 4)",
-    "followers_every": "seconds between samples of the poster's followers (default 600)",
-}
 DEFAULT_API: Final = "https://public.api.bsky.app"
 BATCH: Final = 25  # getPosts uris / getProfiles actors per call (lexicon maxLength)
 PAGE_SIZE: Final = 100
@@ -343,20 +338,44 @@ def _at_most(text: object, now: datetime) -> datetime:
         return now
 
 
-def build(options: SourceOptions, campaign: Campaign) -> BlueskySource:
-    """A BlueskySource from one `[[sources]]` table."""
-    posts = posts_option(options, KIND, BlueskyPost)
-    source = BlueskySource(
-        options.name,
-        posts,
-        api_url=options.string("api_url", DEFAULT_API),
-        interval=options.interval(60.0),
-        timeout=options.timeout(),
-        resharers=options.boolean("resharers", True),
-        likers=options.boolean("likers", False),
-        pages_per_poll=options.integer("pages_per_poll", 2, minimum=1),
-        profiles_per_poll=options.integer("profiles_per_poll", 4, minimum=1),
-        followers_every=options.number("followers_every", 600.0, minimum=1.0),
+@dataclass(frozen=True, kw_only=True)
+class BlueskyOptions(CommonOptions):
+    """The `[[sources]]` keys of kind `bluesky`."""
+
+    interval: float = interval_option(60.0)
+    posts: list[str] = option(
+        help="list of post URLs, e.g. https://bsky.app/profile/alice.bsky.social/post/3kah…"
     )
-    options.finish()
-    return source
+    api_url: str = option(DEFAULT_API, "AppView base URL")
+    resharers: bool = option(True, "read reposters and quoters and their followers (default true)")
+    likers: bool = option(
+        False, "also read getLikes: one `likers` event per account, at its like's time"
+    )
+    pages_per_poll: int = option(
+        2, "getRepostedBy/getQuotes pages (100 each) per post per poll", minimum=1, maximum=100
+    )
+    profiles_per_poll: int = option(
+        4, "getProfiles calls (25 actors each) per poll", minimum=1, maximum=100
+    )
+    followers_every: float = option(
+        600.0, "seconds between samples of the poster's followers", minimum=1.0, maximum=86_400
+    )
+
+
+def make_bluesky(options: BlueskyOptions, campaign: Campaign, where: str) -> BlueskySource:
+    """A BlueskySource from its checked options."""
+    return BlueskySource(
+        options.label(),
+        parse_posts(where, options.posts, KIND, BlueskyPost),
+        api_url=options.api_url,
+        interval=options.interval,
+        timeout=options.timeout,
+        resharers=options.resharers,
+        likers=options.likers,
+        pages_per_poll=options.pages_per_poll,
+        profiles_per_poll=options.profiles_per_poll,
+        followers_every=options.followers_every,
+    )
+
+
+SOURCE: Final = SourceKind(KIND, SUMMARY, BlueskyOptions, make_bluesky)

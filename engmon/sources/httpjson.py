@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
@@ -25,7 +26,13 @@ from engmon.core.schema import DIMENSIONS, UTC_US, conform
 from engmon.errors import ConfigError
 from engmon.sources.base import PollResult, Source
 from engmon.sources.http import fetch_json, pace, shape_error
-from engmon.sources.options import SourceOptions
+from engmon.sources.options import (
+    CommonOptions,
+    SourceKind,
+    interval_option,
+    option,
+    secret,
+)
 from engmon.sources.series import describe_frame, parse_time
 
 KIND: Final = "http-json"
@@ -33,27 +40,6 @@ SUMMARY: Final = (
     "any JSON endpoint: a mapping names the array, the time/value/dimension fields and"
     " whether values are events, buckets or running totals"
 )
-KEYS: Final = {
-    "url": "endpoint URL (http or https)",
-    "method": "GET (default) or POST",
-    "params": "table of query parameters (strings)",
-    "body": "table sent as the JSON body of a POST",
-    "token_env": "environment variable holding a token (optional)",
-    "token_param": "send the token as this query parameter instead of a header",
-    "auth_header": "header carrying the token (default Authorization)",
-    "auth_scheme": 'prefix before the token (default "Bearer"; "" sends the token alone)',
-    "items": 'dotted path to the array of items (default "": the answer is the array)',
-    "shape": "events, buckets or totals",
-    "time": "field holding each item's time (required except for totals)",
-    "time_unit": "iso, s or ms (default: ISO text or epoch seconds, by value)",
-    "value": "field holding the count (default 1 per item for events)",
-    "metric": "metric of every row (default clicks)",
-    "metric_field": "field naming each item's metric (overrides metric)",
-    "width_s": "bucket width in seconds (buckets; default 60)",
-    "id": "field identifying an event (events)",
-    "reach": "field holding the actor's followers (optional)",
-    "dimensions": "table dimension -> field: referrer, country, device, post, path",
-}
 DEFAULT_INTERVAL: Final = 30.0
 SHAPES: Final = {"events": "event", "buckets": "bucket", "totals": "total"}
 
@@ -222,65 +208,86 @@ class HttpJsonSource(Source):
         return PollResult(frame=frame, summary=describe_frame(frame), retry_in=retry_in)
 
 
-def build(options: SourceOptions, campaign: Campaign) -> HttpJsonSource:
-    """An HttpJsonSource from its `[[sources]]` table."""
-    name = options.name
-    interval = options.interval(DEFAULT_INTERVAL)
-    timeout = options.timeout()
-    url = options.string("url", required=True)
-    if not url.startswith(("http://", "https://")):
-        raise ConfigError(f"{options.where}: key 'url' must start with http:// or https://")
-    method = options.choice("method", ("GET", "POST"), "GET")
-    params = options.table("params")
-    if not all(isinstance(v, str | int | float) for v in params.values()):
-        raise ConfigError(f"{options.where}: key 'params' values must be strings or numbers")
-    body = options.table("body") or None
-    shape = options.choice("shape", tuple(SHAPES))
-    time_field = options.string("time")
-    if time_field is None and shape != "totals":
-        raise ConfigError(f"{options.where}: key 'time' is required for shape = {shape!r}")
-    time_unit = options.string("time_unit")
-    if time_unit is not None and time_unit not in ("iso", "s", "ms"):
-        raise ConfigError(f"{options.where}: key 'time_unit' must be iso, s or ms")
-    value_field = options.string("value")
-    if value_field is None and shape != "events":
-        raise ConfigError(f"{options.where}: key 'value' is required for shape = {shape!r}")
-    dimensions = options.table("dimensions")
-    for dim, path in dimensions.items():
+@dataclass(frozen=True, kw_only=True)
+class HttpJsonOptions(CommonOptions):
+    """The `[[sources]]` keys of kind `http-json`."""
+
+    interval: float = interval_option(DEFAULT_INTERVAL)
+    url: str = option(help="endpoint URL (http or https)")
+    method: str = option("GET", "GET or POST", choices=("GET", "POST"))
+    params: dict[str, Any] = option({}, "table of query parameters (strings or numbers)")
+    body: dict[str, Any] = option({}, "table sent as the JSON body of a POST")
+    token_env: str | None = option(None, "environment variable holding a token (optional)")
+    token_param: str | None = option(None, "send the token as this query parameter, not a header")
+    auth_header: str = option("Authorization", "header carrying the token")
+    auth_scheme: str = option("Bearer", 'prefix before the token ("" sends the token alone)')
+    items: str = option("", 'dotted path to the array of items ("": the answer is the array)')
+    shape: str = option(help="events, buckets or totals", choices=tuple(SHAPES))
+    time: str | None = option(None, "field holding each item's time (required except for totals)")
+    time_unit: str | None = option(
+        None,
+        "iso, s or ms (default: ISO text or epoch seconds, by value)",
+        choices=("iso", "s", "ms"),
+    )
+    value: str | None = option(None, "field holding the count (default 1 per item for events)")
+    metric: str = option("clicks", "metric of every row")
+    metric_field: str | None = option(None, "field naming each item's metric (overrides metric)")
+    width_s: int = option(60, "bucket width in seconds (buckets)", minimum=1, maximum=86_400 * 31)
+    id: str | None = option(None, "field identifying an event (events)")
+    reach: str | None = option(None, "field holding the actor's followers (optional)")
+    dimensions: dict[str, Any] = option(
+        {}, "table dimension -> field: referrer, country, device, post, path"
+    )
+
+
+def make_http_json(options: HttpJsonOptions, campaign: Campaign, where: str) -> HttpJsonSource:
+    """An HttpJsonSource from its checked options."""
+    if not options.url.startswith(("http://", "https://")):
+        raise ConfigError(f"{where}: key 'url' must start with http:// or https://")
+    params = dict(options.params)
+    if not all(
+        isinstance(v, str | int | float) and not isinstance(v, bool) for v in params.values()
+    ):
+        raise ConfigError(f"{where}: key 'params' values must be strings or numbers")
+    shape = options.shape
+    if options.time is None and shape != "totals":
+        raise ConfigError(f"{where}: key 'time' is required for shape = {shape!r}")
+    if options.value is None and shape != "events":
+        raise ConfigError(f"{where}: key 'value' is required for shape = {shape!r}")
+    for dim, path in options.dimensions.items():
         if dim not in DIMENSIONS:
             raise ConfigError(
-                f"{options.where}: key 'dimensions.{dim}' is not a dimension;"
-                f" use {', '.join(DIMENSIONS)}"
+                f"{where}: key 'dimensions.{dim}' is not a dimension; use {', '.join(DIMENSIONS)}"
             )
         if not isinstance(path, str):
-            raise ConfigError(f"{options.where}: key 'dimensions.{dim}' must be a field name")
+            raise ConfigError(f"{where}: key 'dimensions.{dim}' must be a field name")
     headers: dict[str, str] = {"Accept": "application/json"}
-    auth_header = options.string("auth_header", "Authorization")
-    auth_scheme = options.string("auth_scheme", "Bearer")
-    token = options.secret("token_env") if options.has("token_env") else None
-    token_param = options.string("token_param")
-    if token and token_param:
-        params[token_param] = token  # error messages and describe() never show the query
+    token = secret(where, "token_env", options.token_env) if options.token_env else None
+    if token and options.token_param:
+        params[options.token_param] = token  # error messages and describe() never show the query
     elif token:
-        headers[auth_header] = f"{auth_scheme} {token}".strip()
+        headers[options.auth_header] = f"{options.auth_scheme} {token}".strip()
     return HttpJsonSource(
-        name,
-        url=url,
+        options.label(),
+        url=options.url,
         shape=shape,
-        method=method,
+        method=options.method,
         params={k: str(v) for k, v in params.items()},
-        body=body,
+        body=options.body or None,
         headers=headers,
-        items=options.string("items", ""),
-        time_field=time_field,
-        time_unit=time_unit,
-        value_field=value_field,
-        metric=options.string("metric", "clicks"),
-        metric_field=options.string("metric_field"),
-        width_s=options.integer("width_s", 60, minimum=1),
-        id_field=options.string("id"),
-        reach_field=options.string("reach"),
-        dimensions={k: str(v) for k, v in dimensions.items()},
-        interval=interval,
-        timeout=timeout,
+        items=options.items,
+        time_field=options.time,
+        time_unit=options.time_unit,
+        value_field=options.value,
+        metric=options.metric,
+        metric_field=options.metric_field,
+        width_s=options.width_s,
+        id_field=options.id,
+        reach_field=options.reach,
+        dimensions={k: str(v) for k, v in options.dimensions.items()},
+        interval=options.interval,
+        timeout=options.timeout,
     )
+
+
+SOURCE: Final = SourceKind(KIND, SUMMARY, HttpJsonOptions, make_http_json)

@@ -31,7 +31,13 @@ from engmon.errors import (
 )
 from engmon.sources.base import PollResult, Source
 from engmon.sources.http import JsonResponse, fetch_json, shape_error
-from engmon.sources.options import SourceOptions
+from engmon.sources.options import (
+    CommonOptions,
+    SourceKind,
+    interval_option,
+    option,
+    secret,
+)
 from engmon.sources.posturl import MastodonPost
 from engmon.sources.social import (
     LIKERS,
@@ -43,8 +49,8 @@ from engmon.sources.social import (
     count,
     next_link,
     pacing,
+    parse_posts,
     post_result,
-    posts_option,
     reach_text,
     resharer_row,
     total_rows,
@@ -52,14 +58,6 @@ from engmon.sources.social import (
 
 KIND: Final = "mastodon"
 SUMMARY: Final = "Mastodon statuses: replies, boosts, quotes, favourites, boosters' followers"
-KEYS: Final = {
-    "posts": "list of status URLs, e.g. https://mastodon.social/@user/113456789012345678",
-    "token_env": "optional: env var holding an access token (raises the instance's limits)",
-    "resharers": "read who boosted each post and their followers (default true)",
-    "likers": "also read favourited_by: one `likers` event per account (default false)",
-    "pages_per_poll": "reblogged_by pages (80 accounts each) read per post per poll (default 3)",
-    "followers_every": "seconds between samples of the poster's followers (default 600)",
-}
 PAGE_SIZE: Final = 80  # Mastodon's maximum for account lists
 
 
@@ -280,19 +278,40 @@ def _same_host(url: str, instance: str) -> bool:
     return urlsplit(url).netloc == urlsplit(instance).netloc
 
 
-def build(options: SourceOptions, campaign: Campaign) -> MastodonSource:
-    """A MastodonSource from one `[[sources]]` table."""
-    posts = posts_option(options, KIND, MastodonPost)
-    source = MastodonSource(
-        options.name,
-        posts,
-        token=options.secret("token_env") if options.has("token_env") else None,
-        interval=options.interval(60.0),
-        timeout=options.timeout(),
-        resharers=options.boolean("resharers", True),
-        likers=options.boolean("likers", False),
-        pages_per_poll=options.integer("pages_per_poll", 3, minimum=1),
-        followers_every=options.number("followers_every", 600.0, minimum=1.0),
+@dataclass(frozen=True, kw_only=True)
+class MastodonOptions(CommonOptions):
+    """The `[[sources]]` keys of kind `mastodon`."""
+
+    interval: float = interval_option(60.0)
+    posts: list[str] = option(
+        help="list of status URLs, e.g. https://mastodon.social/@user/113456789012345678"
     )
-    options.finish()
-    return source
+    token_env: str | None = option(
+        None, "optional: env var holding an access token (raises the instance's limits)"
+    )
+    resharers: bool = option(True, "read who boosted each post and their followers (default true)")
+    likers: bool = option(False, "also read favourited_by: one `likers` event per account")
+    pages_per_poll: int = option(
+        3, "reblogged_by pages (80 accounts each) read per post per poll", minimum=1, maximum=100
+    )
+    followers_every: float = option(
+        600.0, "seconds between samples of the poster's followers", minimum=1.0, maximum=86_400
+    )
+
+
+def make_mastodon(options: MastodonOptions, campaign: Campaign, where: str) -> MastodonSource:
+    """A MastodonSource from its checked options."""
+    return MastodonSource(
+        options.label(),
+        parse_posts(where, options.posts, KIND, MastodonPost),
+        token=secret(where, "token_env", options.token_env) if options.token_env else None,
+        interval=options.interval,
+        timeout=options.timeout,
+        resharers=options.resharers,
+        likers=options.likers,
+        pages_per_poll=options.pages_per_poll,
+        followers_every=options.followers_every,
+    )
+
+
+SOURCE: Final = SourceKind(KIND, SUMMARY, MastodonOptions, make_mastodon)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -30,7 +31,13 @@ from engmon.core.campaign import Campaign
 from engmon.errors import ConfigError, SourceRateLimited
 from engmon.sources.base import PollResult, Source
 from engmon.sources.http import fetch_json, shape_error
-from engmon.sources.options import SourceOptions
+from engmon.sources.options import (
+    CommonOptions,
+    SourceKind,
+    link_path,
+    option,
+    secret,
+)
 from engmon.sources.series import (
     breakdown_frame,
     concat_frames,
@@ -44,14 +51,6 @@ SUMMARY: Final = (
     "Plausible Stats API v2: pageviews (clicks) and visitors of the link's page per minute,"
     " plus source/country/device breakdowns"
 )
-KEYS: Final = {
-    "url": "Plausible base URL (default https://plausible.io; your own host if self-hosted)",
-    "site_id": "the site's domain as registered in Plausible (e.g. example.com)",
-    "key_env": "environment variable holding a Stats API key (Bearer)",
-    "page": "page path to filter on (default: the path of [campaign] link)",
-    "breakdown_every": "seconds between source/country/device breakdowns (default 300)",
-    "hourly_limit": "requests per hour allowed for the key (default 600)",
-}
 DEFAULT_INTERVAL: Final = 15.0
 METRICS: Final = {"pageviews": "clicks", "visitors": "visitors"}
 MAX_CLOSED_PER_POLL: Final = 10  # after an outage, re-ask at most the last 10 whole minutes
@@ -214,34 +213,48 @@ class PlausibleSource(Source):
         return PollResult(frame=frame, summary=describe_frame(frame))
 
 
-def build(options: SourceOptions, campaign: Campaign) -> PlausibleSource:
-    """A PlausibleSource from its `[[sources]]` table."""
-    name = options.name
-    interval = options.interval(DEFAULT_INTERVAL)
-    timeout = options.timeout()
-    url = options.string("url", "https://plausible.io")
-    site_id = options.string("site_id", required=True)
-    page = options.link_path("page", campaign.link)
-    breakdown_every = options.number("breakdown_every", 300.0, minimum=10.0)
-    hourly_limit = options.integer("hourly_limit", 600, minimum=1)
+@dataclass(frozen=True, kw_only=True)
+class PlausibleOptions(CommonOptions):
+    """The `[[sources]]` keys of kind `plausible`."""
+
+    interval: float = option(
+        DEFAULT_INTERVAL, "seconds between polls", minimum=0.05, maximum=86_400
+    )
+    url: str = option("https://plausible.io", "Plausible base URL (your own host if self-hosted)")
+    site_id: str = option(help="the site's domain as registered in Plausible (e.g. example.com)")
+    key_env: str = option(help="environment variable holding a Stats API key (Bearer)")
+    page: str | None = option(None, "page path to filter on (default: the path of [campaign] link)")
+    breakdown_every: float = option(
+        300.0, "seconds between source/country/device breakdowns", minimum=10.0, maximum=86_400
+    )
+    hourly_limit: int = option(600, "requests per hour allowed for the key", minimum=1)
+
+
+def make_plausible(options: PlausibleOptions, campaign: Campaign, where: str) -> PlausibleSource:
+    """A PlausibleSource from its checked options."""
+    interval, breakdown_every = options.interval, options.breakdown_every
     # current minute every interval, the closed minute once a minute, 3 breakdowns per cycle
     per_hour = 3600 / interval + 60 + 3 * 3600 / breakdown_every
-    if per_hour > hourly_limit:
+    if per_hour > options.hourly_limit:
         raise ConfigError(
-            f"{options.where}: key 'interval' = {interval:g}s would need about {per_hour:.0f}"
-            f" requests/hour, over Plausible's {hourly_limit}; raise interval or breakdown_every"
+            f"{where}: key 'interval' = {interval:g}s would need about {per_hour:.0f}"
+            f" requests/hour, over Plausible's {options.hourly_limit}; raise interval or"
+            " breakdown_every"
         )
-    key = options.secret("key_env")
+    key = secret(where, "key_env", options.key_env)
     assert key is not None
     return PlausibleSource(
-        name,
-        url=url,
-        site_id=site_id,
+        options.label(),
+        url=options.url,
+        site_id=options.site_id,
         key=key,
-        page=page,
+        page=link_path(where, "page", options.page, campaign.link),
         post_time=campaign.post_time,
         interval=interval,
-        timeout=timeout,
+        timeout=options.timeout,
         breakdown_every=breakdown_every,
-        hourly_limit=hourly_limit,
+        hourly_limit=options.hourly_limit,
     )
+
+
+SOURCE: Final = SourceKind(KIND, SUMMARY, PlausibleOptions, make_plausible)

@@ -22,7 +22,6 @@ from engmon.core.schema import OBSERVATION_SCHEMA, empty_observations
 from engmon.errors import ConfigError, SourceError
 from engmon.sources.base import PollResult
 from engmon.sources.http import remaining_quota, retry_after
-from engmon.sources.options import SourceOptions
 from engmon.sources.posturl import BlueskyPost, MastodonPost, XPost, parse_post_url
 
 PostT = TypeVar("PostT", MastodonPost, BlueskyPost, XPost)
@@ -249,22 +248,21 @@ class Every:
         return False
 
 
-def posts_option(options: SourceOptions, kind: str, expected: type[PostT]) -> list[PostT]:
+def parse_posts(where: str, urls: list[str], kind: str, expected: type[PostT]) -> list[PostT]:
     """The `posts = [...]` URLs of a source table, parsed and checked to be `kind` posts."""
-    urls = options.strings("posts")
     if not urls:
-        raise ConfigError(f"{options.where}: key 'posts' is required (a list of {kind} post URLs)")
+        raise ConfigError(f"{where}: key 'posts' is required (a list of {kind} post URLs)")
     posts: list[PostT] = []
     for index, url in enumerate(urls):
-        ref = parse_post_url(url, f"{options.where}: posts[{index}]")
+        ref = parse_post_url(url, f"{where}: posts[{index}]")
         if not isinstance(ref, expected):
             other = {MastodonPost: "mastodon", BlueskyPost: "bluesky", XPost: "x"}[type(ref)]
             raise ConfigError(
-                f"{options.where}: posts[{index}] {url!r} is a {other} post; list it under a"
+                f"{where}: posts[{index}] {url!r} is a {other} post; list it under a"
                 f' [[sources]] table with kind = "{other}"'
             )
         if ref in posts:
-            raise ConfigError(f"{options.where}: posts[{index}] {url!r} is listed twice")
+            raise ConfigError(f"{where}: posts[{index}] {url!r} is listed twice")
         posts.append(ref)
     return posts
 

@@ -17,6 +17,7 @@ instance (`api = "https://umami.example.com/api"`) takes a Bearer token from
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -27,7 +28,14 @@ from engmon.core.campaign import Campaign
 from engmon.errors import ConfigError, SourceAuthError
 from engmon.sources.base import PollResult, Source
 from engmon.sources.http import fetch_json, shape_error
-from engmon.sources.options import SourceOptions
+from engmon.sources.options import (
+    CommonOptions,
+    SourceKind,
+    interval_option,
+    link_path,
+    option,
+    secret,
+)
 from engmon.sources.series import (
     breakdown_frame,
     concat_frames,
@@ -43,18 +51,6 @@ SUMMARY: Final = (
     "Umami (Cloud or self-hosted): pageviews (clicks) and sessions (visitors) of the link's"
     " path per minute, referrer/country/device breakdowns, active visitors"
 )
-KEYS: Final = {
-    "api": "API base: https://api.umami.is/v1 (Cloud, default) or https://HOST/api (self-hosted)",
-    "website_id": "the website's id (a UUID, from Umami's website settings)",
-    "api_key_env": "Cloud: environment variable holding the API key (x-umami-api-key)",
-    "username_env": "self-hosted: environment variable holding the login username",
-    "password_env": "self-hosted: environment variable holding the login password",
-    "path": "page path to filter on (default: the path of [campaign] link)",
-    "path_param": 'query parameter of the path filter: "path" (default) or "url" (Umami < 2025-10)',
-    "window_minutes": "minutes re-polled each time, at most 60 (default 60)",
-    "backfill_hours": "hours before the watch to catch up in 60-minute windows (default 24)",
-    "breakdown_every": "seconds between referrer/country/device breakdowns (default 120)",
-}
 DEFAULT_INTERVAL: Final = 15.0
 SERIES: Final = {"pageviews": "clicks", "sessions": "visitors"}
 BREAKDOWNS: Final = ("referrer", "country", "device")
@@ -225,48 +221,72 @@ class UmamiSource(Source):
         return PollResult(frame=frame, summary=describe_frame(frame), facts=facts)
 
 
-def build(options: SourceOptions, campaign: Campaign) -> UmamiSource:
-    """An UmamiSource from its `[[sources]]` table (Cloud API key or self-hosted login)."""
-    name = options.name
-    interval = options.interval(DEFAULT_INTERVAL)
-    timeout = options.timeout()
-    api = options.string("api", "https://api.umami.is/v1")
-    website_id = options.string("website_id", required=True)
-    path = options.link_path("path", campaign.link)
-    window = options.integer("window_minutes", 60, minimum=1)
-    if window > 60:
-        raise ConfigError(
-            f"{options.where}: key 'window_minutes' must be at most 60 (Umami's minute unit"
-            f" covers 60 minutes), not {window}"
-        )
-    backfill = options.integer("backfill_hours", 24, minimum=0)
-    path_param = options.choice("path_param", ("path", "url"), "path")
-    breakdown_every = options.number("breakdown_every", 120.0, minimum=5.0)
-    if options.has("api_key_env"):
-        api_key = options.secret("api_key_env")
+@dataclass(frozen=True, kw_only=True)
+class UmamiOptions(CommonOptions):
+    """The `[[sources]]` keys of kind `umami`."""
+
+    interval: float = interval_option(15.0)
+    api: str = option(
+        "https://api.umami.is/v1",
+        "API base: https://api.umami.is/v1 (Cloud) or https://HOST/api (self-hosted)",
+    )
+    website_id: str = option(help="the website's id (a UUID, from Umami's website settings)")
+    api_key_env: str | None = option(
+        None, "Cloud: environment variable holding the API key (x-umami-api-key)"
+    )
+    username_env: str | None = option(
+        None, "self-hosted: environment variable holding the login username"
+    )
+    password_env: str | None = option(
+        None, "self-hosted: environment variable holding the login password"
+    )
+    path: str | None = option(None, "page path to filter on (default: the path of [campaign] link)")
+    path_param: str = option(
+        "path",
+        'query parameter of the path filter ("url" for Umami < 2025-10)',
+        choices=("path", "url"),
+    )
+    window_minutes: int = option(
+        60, "minutes re-polled each time (Umami's minute unit covers 60)", minimum=1, maximum=60
+    )
+    backfill_hours: int = option(
+        24, "hours before the watch to catch up in 60-minute windows", minimum=0, maximum=24 * 90
+    )
+    breakdown_every: float = option(
+        120.0, "seconds between referrer/country/device breakdowns", minimum=5.0, maximum=86_400
+    )
+
+
+def make_umami(options: UmamiOptions, campaign: Campaign, where: str) -> UmamiSource:
+    """An UmamiSource from its checked options (Cloud API key or self-hosted login)."""
+    if options.api_key_env is not None:
+        api_key = secret(where, "api_key_env", options.api_key_env)
         login = None
-    elif options.has("username_env") or options.has("password_env"):
-        username = options.secret("username_env")
-        password = options.secret("password_env")
+    elif options.username_env is not None or options.password_env is not None:
+        username = secret(where, "username_env", options.username_env)
+        password = secret(where, "password_env", options.password_env)
         assert username is not None and password is not None
         api_key, login = None, (username, password)
     else:
         raise ConfigError(
-            f"{options.where}: set 'api_key_env' (Umami Cloud) or 'username_env' and"
+            f"{where}: set 'api_key_env' (Umami Cloud) or 'username_env' and"
             " 'password_env' (self-hosted)"
         )
     return UmamiSource(
-        name,
-        api=api,
-        website_id=website_id,
-        path=path,
+        options.label(),
+        api=options.api,
+        website_id=options.website_id,
+        path=link_path(where, "path", options.path, campaign.link),
         post_time=campaign.post_time,
         api_key=api_key,
         login=login,
-        interval=interval,
-        timeout=timeout,
-        window_minutes=window,
-        backfill_hours=backfill,
-        breakdown_every=breakdown_every,
-        path_param=path_param,
+        interval=options.interval,
+        timeout=options.timeout,
+        window_minutes=options.window_minutes,
+        backfill_hours=options.backfill_hours,
+        breakdown_every=options.breakdown_every,
+        path_param=options.path_param,
     )
+
+
+SOURCE: Final = SourceKind(KIND, SUMMARY, UmamiOptions, make_umami)

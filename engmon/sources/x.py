@@ -25,7 +25,13 @@ from engmon.core.campaign import Campaign
 from engmon.errors import ConfigError, SourceAuthError, SourceError, SourceNotFound
 from engmon.sources.base import PollResult, Source
 from engmon.sources.http import JsonResponse, fetch_json, shape_error
-from engmon.sources.options import SourceOptions
+from engmon.sources.options import (
+    CommonOptions,
+    SourceKind,
+    interval_option,
+    option,
+    secret,
+)
 from engmon.sources.posturl import XPost
 from engmon.sources.social import (
     Every,
@@ -35,8 +41,8 @@ from engmon.sources.social import (
     add_counts,
     count,
     pacing,
+    parse_posts,
     post_result,
-    posts_option,
     reach_text,
     resharer_row,
     total_rows,
@@ -44,16 +50,6 @@ from engmon.sources.social import (
 
 KIND: Final = "x"
 SUMMARY: Final = "X posts (API v2): replies, reposts, quotes, likes, impressions, link clicks"
-KEYS: Final = {
-    "posts": "list of post URLs, e.g. https://x.com/user/status/1293593516040269825",
-    "token_env": "env var holding an app-only Bearer token (public metrics)",
-    "user_token_env": "optional: env var holding the author's user-context OAuth 2.0 token"
-    " (adds impressions and link clicks)",
-    "api_url": "API base URL (default https://api.x.com)",
-    "resharers": "page retweeted_by for retweeters' followers (default false: tight limits)",
-    "pages_per_poll": "retweeted_by pages (100 each) per post per poll (default 1)",
-    "followers_every": "seconds between samples of the poster's followers (default 900)",
-}
 DEFAULT_API: Final = "https://api.x.com"
 MAX_IDS: Final = 100
 
@@ -253,28 +249,59 @@ def _first(*values: int | None) -> int | None:
     return next((v for v in values if v is not None), None)
 
 
-def build(options: SourceOptions, campaign: Campaign) -> XSource:
-    """An XSource from one `[[sources]]` table."""
-    posts = posts_option(options, KIND, XPost)
+@dataclass(frozen=True, kw_only=True)
+class XOptions(CommonOptions):
+    """The `[[sources]]` keys of kind `x`."""
+
+    interval: float = interval_option(120.0)
+    posts: list[str] = option(
+        help="list of post URLs, e.g. https://x.com/user/status/1293593516040269825"
+    )
+    token_env: str | None = option(
+        None, "env var holding an app-only Bearer token (public metrics)"
+    )
+    user_token_env: str | None = option(
+        None,
+        "optional: env var holding the author's user-context OAuth 2.0 token"
+        " (adds impressions and link clicks)",
+    )
+    api_url: str = option(DEFAULT_API, "API base URL")
+    resharers: bool = option(
+        False, "page retweeted_by for retweeters' followers (default false: tight limits)"
+    )
+    pages_per_poll: int = option(
+        1, "retweeted_by pages (100 each) per post per poll", minimum=1, maximum=100
+    )
+    followers_every: float = option(
+        900.0, "seconds between samples of the poster's followers", minimum=1.0, maximum=86_400
+    )
+
+
+def make_x(options: XOptions, campaign: Campaign, where: str) -> XSource:
+    """An XSource from its checked options."""
+    posts = parse_posts(where, options.posts, KIND, XPost)
     # a named variable must be set (secret() says which); an unnamed one is simply not used
-    token = options.secret("token_env") if options.has("token_env") else None
-    user_token = options.secret("user_token_env") if options.has("user_token_env") else None
+    token = secret(where, "token_env", options.token_env) if options.token_env else None
+    user_token = (
+        secret(where, "user_token_env", options.user_token_env) if options.user_token_env else None
+    )
     if token is None and user_token is None:
         raise ConfigError(
-            f"{options.where}: key 'token_env' is required: name the environment variable"
+            f"{where}: key 'token_env' is required: name the environment variable"
             ' holding an X API Bearer token (e.g. token_env = "X_BEARER_TOKEN")'
         )
-    source = XSource(
-        options.name,
+    return XSource(
+        options.label(),
         posts,
         token=token or user_token or "",
         user_token=user_token,
-        api_url=options.string("api_url", DEFAULT_API),
-        interval=options.interval(120.0),
-        timeout=options.timeout(),
-        resharers=options.boolean("resharers", False),
-        pages_per_poll=options.integer("pages_per_poll", 1, minimum=1),
-        followers_every=options.number("followers_every", 900.0, minimum=1.0),
+        api_url=options.api_url,
+        interval=options.interval,
+        timeout=options.timeout,
+        resharers=options.resharers,
+        pages_per_poll=options.pages_per_poll,
+        followers_every=options.followers_every,
     )
-    options.finish()
-    return source
+
+
+SOURCE: Final = SourceKind(KIND, SUMMARY, XOptions, make_x)

@@ -37,7 +37,7 @@ def append(path: Path, text: str) -> None:
 
 def source_for(path: Path, **table: object) -> AccessLogSource:
     options = SourceOptions({"kind": "access-log", "path": str(path), **table}, "test.toml")
-    return accesslog.build(options, CAMPAIGN)
+    return accesslog.SOURCE.build(options, CAMPAIGN)
 
 
 def clicks(frame: pl.DataFrame) -> list[str]:
@@ -156,7 +156,7 @@ def test_build_options(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="utm"):
         source_for(log, utm={"source": "x"})
     with pytest.raises(ConfigError, match="'path' is required"):
-        accesslog.build(SourceOptions({"kind": "access-log"}, "test.toml"), CAMPAIGN)
+        accesslog.SOURCE.build(SourceOptions({"kind": "access-log"}, "test.toml"), CAMPAIGN)
 
 
 async def test_poller_and_store_see_the_curve_move(tmp_path: Path) -> None:

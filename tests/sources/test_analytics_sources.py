@@ -22,8 +22,8 @@ from engmon.errors import ConfigError, SourceRateLimited, SourceResponseError
 from engmon.sources.bitly import BitlySource, bitlink_of
 from engmon.sources.httpjson import HttpJsonSource
 from engmon.sources.options import SourceOptions
+from engmon.sources.plausible import SOURCE as PLAUSIBLE
 from engmon.sources.plausible import PlausibleSource, RequestBudget
-from engmon.sources.plausible import build as build_plausible
 from engmon.sources.umami import UmamiSource
 
 POST = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
@@ -161,7 +161,7 @@ def test_plausible_config_rejects_a_cadence_over_600_per_hour(
     monkeypatch.setenv("PK", "x")
     table = {"kind": "plausible", "site_id": "a.com", "key_env": "PK", "interval": 5}
     with pytest.raises(ConfigError, match=r"interval.*requests/hour"):
-        build_plausible(SourceOptions(table, "c.toml: sources[0]"), Campaign("c", "https://a/x"))
+        PLAUSIBLE.build(SourceOptions(table, "c.toml: sources[0]"), Campaign("c", "https://a/x"))
 
 
 async def test_plausible_changed_shape_is_a_response_error() -> None:
@@ -467,7 +467,7 @@ def test_breakdown_rows_stay_out_of_the_curve() -> None:
 async def test_http_json_token_as_query_parameter_never_shows_in_errors(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from engmon.sources.httpjson import build as build_http_json
+    from engmon.sources.httpjson import SOURCE as HTTP_JSON
 
     monkeypatch.setenv("FEED_KEY", "feed-secret-55")
     table = {
@@ -479,8 +479,7 @@ async def test_http_json_token_as_query_parameter_never_shows_in_errors(
         "token_param": "api_key",
     }
     options = SourceOptions(table, "c.toml: sources[0]")
-    source = build_http_json(options, Campaign("c"))
-    options.finish()
+    source = HTTP_JSON.build(options, Campaign("c"))
 
     def handler(request: httpx.Request) -> httpx.Response:
         assert request.url.params["api_key"] == "feed-secret-55"

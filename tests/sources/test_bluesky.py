@@ -14,9 +14,11 @@ from social_helpers import DATA
 from engmon.core.campaign import Campaign
 from engmon.core.store import ObservationStore
 from engmon.errors import SourceNotFound
-from engmon.sources.bluesky import BlueskySource, build
+from engmon.sources.bluesky import SOURCE, BlueskySource
 from engmon.sources.options import SourceOptions
 from engmon.sources.posturl import BlueskyPost, parse_post_url
+
+build = SOURCE.build
 
 T0 = datetime(2026, 8, 1, 14, 0, tzinfo=UTC)
 DID = "did:plc:kvwvcn5iqfooopmyzvb4qzba"

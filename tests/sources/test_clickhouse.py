@@ -139,7 +139,7 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
 def make_source(table: dict[str, Any], **campaign: Any) -> clickhouse.ClickHouseSource:
     """Build a source from a config table, as `engmon watch` would."""
     defaults: dict[str, Any] = {"name": "launch", "post_time": POST_TIME}
-    return clickhouse.build(
+    return clickhouse.SOURCE.build(
         SourceOptions({"kind": "clickhouse", **table}, "campaign.toml: sources[1] (clickhouse)"),
         Campaign(**(defaults | campaign)),
     )

@@ -14,10 +14,12 @@ from social_helpers import Router, body_of, cassette, headers_of, recorded
 from engmon.core.campaign import Campaign
 from engmon.core.store import ObservationStore
 from engmon.errors import ConfigError, SourceAuthError, SourceUnreachable
-from engmon.sources.mastodon import MastodonSource, build
+from engmon.sources.mastodon import SOURCE, MastodonSource
 from engmon.sources.options import SourceOptions
 from engmon.sources.posturl import MastodonPost, parse_post_url
 from engmon.watch.poller import SourcePoller
+
+build = SOURCE.build
 
 T0 = datetime(2026, 8, 1, 14, 0, tzinfo=UTC)
 ORIGINAL = "117020586019094258"

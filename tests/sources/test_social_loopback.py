@@ -97,4 +97,4 @@ def test_config_example_social_tables_build(monkeypatch: pytest.MonkeyPatch) -> 
         options = SourceOptions(table, f"config.example.toml: sources[{index}]")
         source = load_kind(table["kind"]).build(options, Campaign("c"))
         assert source.kind == table["kind"]
-        assert set(table) - {"kind"} <= set(load_kind(table["kind"]).KEYS) | {"interval"}
+        assert set(table) - {"kind"} <= set(load_kind(table["kind"]).keys()) | {"interval"}

@@ -16,7 +16,10 @@ from engmon.core.store import ObservationStore
 from engmon.errors import ConfigError, SourceAuthError, SourceNotFound, SourceRateLimited
 from engmon.sources.options import SourceOptions
 from engmon.sources.posturl import XPost, parse_post_url
-from engmon.sources.x import XSource, build
+from engmon.sources.x import SOURCE, XSource
+
+build = SOURCE.build
+
 
 T0 = datetime(2026, 8, 1, 14, 0, tzinfo=UTC)
 FIRST = "1293593516040269825"

@@ -46,7 +46,7 @@ async def test_appending_to_a_followed_log_moves_the_curve(tmp_path: Path) -> No
     log.write_text(hits([1.0, 2.5, 2.6]))
     campaign = Campaign("spring-launch", "example.com/blog/spring-launch", POST_TIME, 2100)
     options = SourceOptions({"kind": "access-log", "path": str(log), "interval": 0.05}, "test")
-    source = accesslog.build(options, campaign)
+    source = accesslog.SOURCE.build(options, campaign)
     clock = ReplayClock(
         POST_TIME + timedelta(minutes=30),
         speed=60.0,

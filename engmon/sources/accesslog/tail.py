@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Final
+from typing import IO, Any, Final
 
 import httpx
 
@@ -27,20 +28,15 @@ from engmon.sources.accesslog.parse import (
     to_observations,
 )
 from engmon.sources.base import PollResult, Source
-from engmon.sources.options import SourceOptions
+from engmon.sources.options import (
+    CommonOptions,
+    SourceKind,
+    interval_option,
+    option,
+    string_table,
+)
 
 SUMMARY: Final = "follows a web server access log (nginx/Apache/Caddy/Traefik): clicks, visitors"
-KEYS: Final[dict[str, str]] = {
-    "path": "the access log to follow (rotation by rename and copytruncate are survived)",
-    "format": f"one of {', '.join(FORMAT_NAMES)} (default combined)",
-    "log_format": "a custom nginx log_format string (overrides format)",
-    "link": 'path or URL of the link to count (default: the campaign link; "" = whole site)',
-    "utm": 'table of utm_* parameters a hit must carry, e.g. { utm_source = "mastodon" }',
-    "include_bots": "count crawlers and link-preview bots too (default false)",
-    "geoip_db": "a MaxMind .mmdb file for countries (default: geoip2fast's bundled database)",
-    "json_fields": 'for JSON logs: engmon field -> JSON path, e.g. { target = "request.uri" }',
-    "from_start": "read the log from its beginning on the first poll (default true)",
-}
 
 
 class AccessLogSource(Source):
@@ -170,33 +166,56 @@ class AccessLogSource(Source):
         self._close()
 
 
-def build(options: SourceOptions, campaign: Campaign) -> AccessLogSource:
-    """An access-log source from its `[[sources]]` table."""
-    path = Path(str(options.string("path", required=True))).expanduser()
-    named = options.choice("format", FORMAT_NAMES, "combined")
-    log_format = options.string("log_format") or named
-    link = options.string("link", campaign.link)
-    utm = options.table("utm")
-    include_bots = options.boolean("include_bots", False)
-    geoip = options.string("geoip_db")
-    json_fields = options.table("json_fields")
-    from_start = options.boolean("from_start", True)
-    interval = options.interval(2.0)
-    options.finish()
+@dataclass(frozen=True, kw_only=True)
+class AccessLogOptions(CommonOptions):
+    """The `[[sources]]` keys of kind `access-log`."""
+
+    interval: float = interval_option(2.0)
+    path: str = option(
+        help="the access log to follow (rotation by rename and copytruncate are survived)"
+    )
+    format: str = option("combined", "the server's log format", choices=FORMAT_NAMES)
+    log_format: str | None = option(None, "a custom nginx log_format string (overrides format)")
+    link: str | None = option(
+        None, 'path or URL of the link to count (default: the campaign link; "" = whole site)'
+    )
+    utm: dict[str, Any] = option(
+        {}, 'table of utm_* parameters a hit must carry, e.g. { utm_source = "mastodon" }'
+    )
+    include_bots: bool = option(False, "count crawlers and link-preview bots too")
+    geoip_db: str | None = option(
+        None, "a MaxMind .mmdb file for countries (default: geoip2fast's bundled database)"
+    )
+    json_fields: dict[str, Any] = option(
+        {}, 'for JSON logs: engmon field -> JSON path, e.g. { target = "request.uri" }'
+    )
+    from_start: bool = option(
+        True, "read the log from its beginning on the first poll (default true)"
+    )
+
+
+def make_access_log(options: AccessLogOptions, campaign: Campaign, where: str) -> AccessLogSource:
+    """An access-log source from its checked options."""
+    path = Path(options.path).expanduser()
     if str(path).endswith(".gz"):
-        raise ConfigError(f"{options.where}: key 'path' names a .gz file; follow the live log")
-    for key, value in {**utm, **json_fields}.items():
-        if not isinstance(value, str):
-            raise ConfigError(f"{options.where}: {key!r} must be a string, not {value!r}")
-    geoip_db = Path(geoip).expanduser() if geoip else None
+        raise ConfigError(f"{where}: key 'path' names a .gz file; follow the live log")
+    utm = string_table(where, "utm", options.utm)
+    json_fields = string_table(where, "json_fields", options.json_fields)
+    geoip_db = Path(options.geoip_db).expanduser() if options.geoip_db else None
     if geoip_db is not None and not geoip_db.is_file():
-        raise ConfigError(f"{options.where}: key 'geoip_db': no such file {geoip_db}")
+        raise ConfigError(f"{where}: key 'geoip_db': no such file {geoip_db}")
+    link = options.link if options.link is not None else campaign.link
     parser = AccessLogParser(
-        log_format,
+        options.log_format or options.format,
         link=LinkMatch.build(link, utm),
         json_fields=json_fields,
-        include_bots=include_bots,
+        include_bots=options.include_bots,
         geoip_db=geoip_db,
-        where=f"{options.where}: key 'log_format'",
+        where=f"{where}: key 'log_format'",
     )
-    return AccessLogSource(options.name, path, parser, interval=interval, from_start=from_start)
+    return AccessLogSource(
+        options.label(), path, parser, interval=options.interval, from_start=options.from_start
+    )
+
+
+SOURCE: Final = SourceKind(KIND, SUMMARY, AccessLogOptions, make_access_log)

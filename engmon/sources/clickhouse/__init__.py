@@ -1,5 +1,5 @@
 """The `clickhouse` source kind: per-minute and breakdown queries over its HTTP interface."""
 
-from engmon.sources.clickhouse.source import KEYS, KIND, SUMMARY, build
+from engmon.sources.clickhouse.source import SOURCE
 
-__all__ = ["KEYS", "KIND", "SUMMARY", "build"]
+__all__ = ["SOURCE"]

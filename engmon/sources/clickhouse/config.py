@@ -6,14 +6,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 from engmon.core.campaign import Campaign
 from engmon.errors import (
     ConfigError,
 )
-from engmon.sources.options import SourceOptions
+from engmon.sources.options import CommonOptions, link_path, option, secret
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 PARAMS_TABLE: Final = "_engmon_params"
@@ -118,16 +118,74 @@ def quote_identifier(name: str, where: str, key: str) -> str:
     return f"`{name}`"
 
 
-def _column_option(options: SourceOptions, key: str, default: str | None) -> str | None:
-    value = options.string(key, default)
+@dataclass(frozen=True, kw_only=True)
+class ClickHouseOptions(CommonOptions):
+    """The `[[sources]]` keys of kind `clickhouse`."""
+
+    url: str = option(help="HTTP(S) URL of any ClickHouse node, e.g. http://127.0.0.1:8123")
+    preset: str = option(
+        "none",
+        "column layout: plausible (events_v2), nginx, or none (map every column)",
+        choices=tuple(PRESETS),
+    )
+    database: str | None = option(
+        None, "database holding the table (plausible: plausible_events_db, else default)"
+    )
+    table: str | None = option(
+        None, "table to read: a MergeTree table or a Distributed table over the cluster"
+    )
+    cluster: str | None = option(
+        None, "read `table` on every shard through cluster('<name>', db, table) (readonly=2)"
+    )
+    link: str | None = option(
+        None, "value of the link column to count (default: the path of the campaign link)"
+    )
+    time_column: str | None = option(None, "DateTime column of each event")
+    link_column: str | None = option(None, "column compared with `link` (path of the page/request)")
+    referrer_column: str | None = option(None, "column for the referrer breakdown ('' to skip)")
+    country_column: str | None = option(None, "column for the country breakdown ('' to skip)")
+    device_column: str | None = option(None, "column for the device breakdown ('' to skip)")
+    visitor_column: str | None = option(
+        None, "column whose distinct values are visitors (uniqExact; '' to skip)"
+    )
+    match: dict[str, Any] = option(
+        {}, "table of extra column = value filters, e.g. { site_id = 1, name = 'pageview' }"
+    )
+    user: str = option("default", "ClickHouse user")
+    password_env: str | None = option(None, "name of the environment variable holding the password")
+    auth: str = option(
+        "headers",
+        "how credentials travel: headers (X-ClickHouse-User/Key) or basic",
+        choices=("headers", "basic"),
+    )
+    binding: str = option(
+        "auto",
+        "how values are bound: auto, parameters ({name:Type}) or external",
+        choices=("auto", "parameters", "external"),
+    )
+    overlap_minutes: int = option(
+        2, "complete minutes re-queried each poll to catch late events", minimum=0, maximum=1440
+    )
+    breakdown_interval: float = option(
+        60.0, "seconds between top-N breakdown queries", minimum=0.0, maximum=86_400
+    )
+    top: int = option(10, "rows per breakdown", minimum=1, maximum=10_000)
+    lookback_minutes: int = option(
+        60, "window start when the campaign has no post time", minimum=1, maximum=525_600
+    )
+    max_execution_time: int | None = option(
+        None, "server-side limit per query in seconds (default: timeout - 1)", minimum=1
+    )
+
+
+def _column(given: str | None, default: str | None) -> str | None:
+    value = default if given is None else given
     return value or None
 
 
-def read_config(options: SourceOptions, campaign: Campaign) -> ClickHouseConfig:
-    """Validate one `[[sources]]` table of kind clickhouse into a ClickHouseConfig."""
-    where = options.where
-    name = options.name
-    url = options.string("url", required=True)
+def read_config(options: ClickHouseOptions, campaign: Campaign, where: str) -> ClickHouseConfig:
+    """Check the options of one `[[sources]]` table of kind clickhouse into a ClickHouseConfig."""
+    url = options.url
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"{where}: key 'url' must be an http:// or https:// URL, not {url!r}")
@@ -135,58 +193,61 @@ def read_config(options: SourceOptions, campaign: Campaign) -> ClickHouseConfig:
         raise ConfigError(
             f"{where}: key 'url' must not carry credentials or a query; use user/password_env"
         )
-    preset = PRESETS[options.choice("preset", tuple(PRESETS), "none")]
-    database = options.string("database", preset.database)
-    table = options.string("table", preset.table, required=preset.table is None)
-    cluster = options.string("cluster")
+    preset = PRESETS[options.preset]
+    database = options.database or preset.database
+    table = options.table or preset.table
+    if table is None:
+        raise ConfigError(f"{where}: key 'table' is required (a string)")
+    time_column = options.time_column or preset.columns.time
+    link_column = options.link_column or preset.columns.link
+    if not time_column:
+        raise ConfigError(f"{where}: key 'time_column' is required (a string)")
+    if not link_column:
+        raise ConfigError(f"{where}: key 'link_column' is required (a string)")
     columns = Columns(
-        time=options.string("time_column", preset.columns.time, required=not preset.columns.time),
-        link=options.string("link_column", preset.columns.link, required=not preset.columns.link),
-        referrer=_column_option(options, "referrer_column", preset.columns.referrer),
-        country=_column_option(options, "country_column", preset.columns.country),
-        device=_column_option(options, "device_column", preset.columns.device),
-        visitor=_column_option(options, "visitor_column", preset.columns.visitor),
+        time=time_column,
+        link=link_column,
+        referrer=_column(options.referrer_column, preset.columns.referrer),
+        country=_column(options.country_column, preset.columns.country),
+        device=_column(options.device_column, preset.columns.device),
+        visitor=_column(options.visitor_column, preset.columns.visitor),
     )
-    checks = {"database": database, "table": table, "cluster": cluster}
+    checks = {"database": database, "table": table, "cluster": options.cluster}
     checks |= {f"{k}_column": v for k, v in vars(columns).items()}
     for key, value in checks.items():
         if value is not None:
             quote_identifier(value, where, key)
     match: dict[str, str | int] = dict(preset.match)
-    for column, value in options.table("match").items():
+    for column, value in options.match.items():
         quote_identifier(column, where, f"match.{column}")
         if isinstance(value, bool) or not isinstance(value, str | int):
             raise ConfigError(f"{where}: key 'match.{column}' must be a string or whole number")
         match[column] = value
-    link = options.link_path("link", campaign.link)
-    timeout = options.timeout(10.0)
-    default_limit = max(1, int(timeout) - 1)
-    config = ClickHouseConfig(
-        name=name,
+    timeout = options.timeout
+    return ClickHouseConfig(
+        name=options.label(),
         url=url.rstrip("/") or url,
         database=database,
         table=table,
         columns=columns,
-        link=link,
-        cluster=cluster,
+        link=link_path(where, "link", options.link, campaign.link),
+        cluster=options.cluster,
         match=match,
-        user=options.string("user", "default"),
-        password=options.secret("password_env", required=False),
-        password_env=options.string("password_env"),
-        auth=options.choice("auth", ("headers", "basic"), "headers"),
-        binding=options.choice("binding", ("auto", "parameters", "external"), "auto"),
-        overlap_minutes=options.integer("overlap_minutes", 2),
-        breakdown_interval=options.number("breakdown_interval", 60.0),
-        top=options.integer("top", 10, minimum=1),
-        lookback_minutes=options.integer("lookback_minutes", 60, minimum=1),
+        user=options.user,
+        password=secret(where, "password_env", options.password_env)
+        if options.password_env
+        else None,
+        password_env=options.password_env,
+        auth=options.auth,
+        binding=options.binding,
+        overlap_minutes=options.overlap_minutes,
+        breakdown_interval=options.breakdown_interval,
+        top=options.top,
+        lookback_minutes=options.lookback_minutes,
         timeout=timeout,
-        max_execution_time=options.integer("max_execution_time", default_limit, minimum=1),
-        interval=options.interval(10.0),
+        max_execution_time=options.max_execution_time or max(1, int(timeout) - 1),
+        interval=options.interval,
     )
-    if config.password_env and config.password is None:
-        options.secret("password_env")  # raises the "variable is not set" ConfigError
-    options.finish()
-    return config
 
 
 # --- SQL ----------------------------------------------------------------------------------

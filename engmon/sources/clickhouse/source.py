@@ -45,11 +45,12 @@ from engmon.sources.clickhouse.client import ClickHouseClient, Transfer, _readon
 from engmon.sources.clickhouse.config import (
     BREAKDOWNS,
     ClickHouseConfig,
+    ClickHouseOptions,
     breakdown_query,
     bucket_query,
     read_config,
 )
-from engmon.sources.options import SourceOptions
+from engmon.sources.options import SourceKind, SourceOptions
 from engmon.sources.series import floor_minute
 
 KIND: Final = "clickhouse"
@@ -57,30 +58,6 @@ SUMMARY: Final = (
     "clicks/visitors per minute and top referrers/countries/devices for one link,"
     " aggregated inside ClickHouse (Plausible or nginx tables, Distributed clusters)"
 )
-KEYS: Final[dict[str, str]] = {
-    "url": "HTTP(S) URL of any ClickHouse node, e.g. http://127.0.0.1:8123",
-    "preset": "column layout: plausible (events_v2), nginx, or none (map every column)",
-    "database": "database holding the table (plausible: plausible_events_db, else default)",
-    "table": "table to read: a MergeTree table or a Distributed table over the cluster",
-    "cluster": "read `table` on every shard through cluster('<name>', db, table) (readonly=2)",
-    "link": "value of the link column to count (default: the path of the campaign link)",
-    "time_column": "DateTime column of each event",
-    "link_column": "column compared with `link` (path of the page/request)",
-    "referrer_column": "column for the referrer breakdown ('' to skip)",
-    "country_column": "column for the country breakdown ('' to skip)",
-    "device_column": "column for the device breakdown ('' to skip)",
-    "visitor_column": "column whose distinct values are visitors (uniqExact; '' to skip)",
-    "match": "table of extra column = value filters, e.g. { site_id = 1, name = 'pageview' }",
-    "user": "ClickHouse user (default: default)",
-    "password_env": "name of the environment variable holding the password",
-    "auth": "how credentials travel: headers (X-ClickHouse-User/Key, default) or basic",
-    "binding": "how values are bound: auto (default), parameters ({name:Type}) or external",
-    "overlap_minutes": "complete minutes re-queried each poll to catch late events (default 2)",
-    "breakdown_interval": "seconds between top-N breakdown queries (default 60)",
-    "top": "rows per breakdown (default 10)",
-    "lookback_minutes": "window start when the campaign has no post time (default 60)",
-    "max_execution_time": "server-side limit per query in seconds (default: timeout - 1)",
-}
 
 # --- frames -------------------------------------------------------------------------------
 
@@ -229,9 +206,12 @@ class ClickHouseSource(Source):
         )
 
 
-def build(options: SourceOptions, campaign: Campaign) -> ClickHouseSource:
-    """A ClickHouse source from one `[[sources]]` table (ConfigError naming the key if wrong)."""
-    return ClickHouseSource(read_config(options, campaign), campaign)
+def make_clickhouse(options: ClickHouseOptions, campaign: Campaign, where: str) -> ClickHouseSource:
+    """A ClickHouse source from its checked options (ConfigError naming the key if wrong)."""
+    return ClickHouseSource(read_config(options, campaign, where), campaign)
+
+
+SOURCE: Final = SourceKind(KIND, SUMMARY, ClickHouseOptions, make_clickhouse)
 
 
 def load_clickhouse_observations(
@@ -249,7 +229,7 @@ def load_clickhouse_observations(
     """
     base = campaign or Campaign(name="clickhouse")
     campaign_at_start = replace(base, post_time=start)
-    source = build(SourceOptions(table, where), campaign_at_start)
+    source = SOURCE.build(SourceOptions(table, where), campaign_at_start)
 
     async def run() -> pl.DataFrame:
         async with httpx.AsyncClient() as client:
