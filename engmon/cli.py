@@ -181,6 +181,45 @@ def demo(scenario: str, speed: float, seed: int, list_only: bool, save: Path | N
     run_scenario(built, speed=speed)
 
 
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.argument("target", type=click.Path(path_type=Path))
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; 0.0.0.0 shares the dashboard with your network.",
+)
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.argument("dashboard_options", nargs=-1, type=click.UNPROCESSED)
+@user_errors
+def serve(target: Path, host: str, port: int, dashboard_options: tuple[str, ...]) -> None:
+    """Serve the dashboard of TARGET (campaign .toml or a file) in a web browser.
+
+    Each browser tab runs its own dashboard: `engmon watch TARGET` for a campaign file,
+    `engmon replay TARGET` otherwise; options after TARGET (--speed, --time-column ...) go to
+    that command.
+    """
+    from engmon.errors import ConfigError, InputError
+
+    if not target.is_file():
+        raise InputError(f"{target}: no such file")
+    if target.suffix.lower() == ".toml":
+        from engmon.config import load_campaign
+
+        if dashboard_options:
+            raise ConfigError(f"{' '.join(dashboard_options)}: a campaign file takes no options")
+        if not load_campaign(target).sources:  # a mistake shows here, not in each browser tab
+            raise ConfigError(f"{target}: no [[sources]] to watch; add one (see `engmon sources`)")
+    else:
+        try:  # the same options as `engmon replay`, checked once here
+            replay.make_context("replay", [str(target), *dashboard_options])
+        except click.UsageError as exc:
+            raise ConfigError(f"serve {target}: {exc.format_message()}") from None
+    from engmon.tui.serve import serve_dashboard
+
+    serve_dashboard(target, dashboard_options, host=host, port=port)
+
+
 # --- live: watch / check / sources / history -------------------------------------------------
 
 

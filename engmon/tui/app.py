@@ -176,7 +176,7 @@ class EngmonApp(DrilldownApp):
         for poller in self.pollers.values():
             self.start_polling(poller)
         self.set_interval(self.render_interval, self.refresh_dashboard, name="render")
-        if not self.is_headless:
+        if not self.is_headless and not self.is_web:  # in a browser, stdin is a pipe
             self.set_interval(1.0, self.check_terminal, name="terminal")
 
     def check_terminal(self) -> None:
