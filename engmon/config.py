@@ -2,7 +2,7 @@
 
     [campaign]   name, link, posted_at ("now" or ISO 8601), followers, record
     [[sources]]  kind, name, interval, timeout + the kind's own keys (`engmon sources`)
-    [alerts]     spike_per_min, flat_minutes, command, cooldown_s
+    [alerts]     spike_per_min, flat_minutes, command, cooldown_s, webhooks (kind, url_env)
     [export]     dir
 
 Every mistake is one `ConfigError` line naming the file and the key (TOML syntax errors: file,
@@ -13,6 +13,7 @@ read when the sources are built; their values never appear in a message.
 from __future__ import annotations
 
 import math
+import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -21,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from engmon.core.alerts import DEFAULT_COOLDOWN_S
+from engmon.core.alerts import DEFAULT_COOLDOWN_S, WEBHOOK_KINDS, WebhookTarget
 from engmon.core.campaign import Campaign
 from engmon.errors import ConfigError
 from engmon.sources.base import Source
@@ -30,7 +31,8 @@ from engmon.sources.registry import load_kind
 
 TABLES = ("campaign", "sources", "alerts", "export")
 CAMPAIGN_KEYS = ("name", "link", "posted_at", "followers", "record")
-ALERT_KEYS = ("spike_per_min", "flat_minutes", "command", "cooldown_s")
+ALERT_KEYS = ("spike_per_min", "flat_minutes", "command", "cooldown_s", "webhooks")
+WEBHOOK_KEYS = ("kind", "url_env")
 EXPORT_KEYS = ("dir",)
 
 
@@ -38,13 +40,15 @@ EXPORT_KEYS = ("dir",)
 class AlertConfig:
     """When to alert: a spike above `spike_per_min` or `flat_minutes` without engagement.
 
-    `command` (argv list) runs on an alert, at most once per `cooldown_s`.
+    `command` (argv list) runs on an alert, at most once per `cooldown_s`; each of `webhooks`
+    (`[[alerts.webhooks]]`) is posted to.
     """
 
     spike_per_min: float | None = None
     flat_minutes: float | None = None
     command: list[str] = field(default_factory=list)
     cooldown_s: float = DEFAULT_COOLDOWN_S
+    webhooks: list[WebhookTarget] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -183,12 +187,40 @@ def _alerts(path: Path, raw: object) -> AlertConfig:
         if value < 0 or (value == 0 and not zero) or not math.isfinite(value):
             never = "negative, nan or inf" if zero else "negative, zero, nan or inf"
             raise ConfigError(f"{table.where}: key {key!r} must not be {never}")
+    hooks = table.get("webhooks", (list,), "a list of tables ([[alerts.webhooks]])")
     return AlertConfig(
         spike_per_min=None if spike is None else float(spike),
         flat_minutes=None if flat is None else float(flat),
         command=list(command or []),
         cooldown_s=DEFAULT_COOLDOWN_S if cooldown is None else float(cooldown),
+        webhooks=[_webhook(path, n, raw_hook) for n, raw_hook in enumerate(hooks or [])],
     )
+
+
+_URL_SAFE = re.compile(r"https?://[!-~]+")
+"""Printable ASCII only: no space, CR, LF or other control or non-ASCII character (a header
+or request line built from it could be split or rejected)."""
+
+
+def _webhook(path: Path, index: int, raw: object) -> WebhookTarget:
+    """One `[[alerts.webhooks]]` table; its URL comes from the environment, checked here and
+    never shown (messages name the variable)."""
+    table = _Table(path, f"alerts.webhooks #{index}", raw, WEBHOOK_KEYS)
+    kind = table.get("kind", (str,), "a string")
+    if kind not in WEBHOOK_KINDS:
+        raise ConfigError(f"{table.where}: key 'kind' must be one of {', '.join(WEBHOOK_KINDS)}")
+    url_env = table.get("url_env", (str,), "an environment variable name")
+    if not url_env:
+        raise ConfigError(f"{table.where}: key 'url_env' names the variable holding the URL")
+    url = os.environ.get(url_env, "")
+    if not url:
+        raise ConfigError(f"{table.where}: environment variable {url_env} is not set")
+    if _URL_SAFE.fullmatch(url) is None:
+        raise ConfigError(
+            f"{table.where}: ${url_env} must be an http(s) URL of printable ASCII"
+            " (no space, line break or non-ASCII character)"
+        )
+    return WebhookTarget(kind, url_env, url)
 
 
 def _export(path: Path, raw: object) -> ExportConfig:

@@ -4,7 +4,8 @@ Two rules. **spike**: the headline rate per minute reaches `spike_per_min`, or g
 top (p90) of the expected band for this minute. **flat**: nothing at all `flat_minutes` after
 the post. `due_alerts` is pure (facts + when each kind last fired -> alerts to fire now); an
 alert of one kind is never repeated within `cooldown_s`. `AlertRunner` keeps that memory and
-runs the optional command (argv list, no shell) with the alert in its environment.
+runs the optional command (argv list, no shell) with the alert in its environment; chat
+webhooks (`WebhookTarget`) are posted by `engmon.watch.webhooks` (HTTP stays out of core).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from engmon.core import metrics
 from engmon.core.schema import ENGAGEMENT_METRICS
 
 AlertKind = Literal["spike", "flat"]
+WebhookKind = Literal["slack", "discord", "ntfy", "json"]
+WEBHOOK_KINDS: Final[tuple[WebhookKind, ...]] = ("slack", "discord", "ntfy", "json")
 
 DEFAULT_COOLDOWN_S: Final = 300.0
 """The `[alerts]` table's default cool-down (engmon.config)."""
@@ -30,8 +33,27 @@ COMMAND_TIMEOUT_S: Final = 30.0
 
 
 @dataclass(frozen=True)
+class WebhookTarget:
+    """Where to post alerts: a chat webhook of `kind`, its URL read from `url_env`.
+
+    The URL is a secret (it grants posting to the channel): it is left out of `repr`, and
+    messages name the target by its environment variable only.
+    """
+
+    kind: WebhookKind
+    url_env: str
+    url: str = field(repr=False)
+
+    @property
+    def label(self) -> str:
+        """How messages name this target (never by its URL)."""
+        return f"{self.kind} webhook ${self.url_env}"
+
+
+@dataclass(frozen=True)
 class AlertRules:
-    """What to alert on; None switches a rule off. `command` runs on each alert (argv).
+    """What to alert on; None switches a rule off. `command` runs on each alert (argv);
+    each of `webhooks` is posted to.
 
     Mirrors the config's `[alerts]` table; `band_spikes` also alerts when the rate goes over
     the expected band of past posts (only when there is a history to draw one).
@@ -42,6 +64,7 @@ class AlertRules:
     command: tuple[str, ...] = ()
     cooldown_s: float = DEFAULT_COOLDOWN_S
     band_spikes: bool = True
+    webhooks: tuple[WebhookTarget, ...] = ()
 
 
 @dataclass(frozen=True)

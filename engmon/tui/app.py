@@ -41,7 +41,6 @@ from engmon.core.alerts import (
     AlertFacts,
     AlertRules,
     AlertRunner,
-    command_problem,
     store_facts,
 )
 from engmon.core.campaign import Campaign
@@ -71,6 +70,7 @@ from engmon.tui.viewmodel import (
     with_outlook,
 )
 from engmon.watch.poller import SourcePoller, SourceStatus
+from engmon.watch.webhooks import deliver_alert
 
 RENDER_INTERVAL = 0.1
 """Seconds between render ticks (a redraw happens only when something changed)."""
@@ -375,7 +375,8 @@ class EngmonApp(DrilldownApp):
             self.alerts_fired.append(alert)
             self.bell()
             self.notify(alert.message, title="engmon alert", severity="warning", timeout=10)
-            if self.alert_runner.rules.command:
+            rules = self.alert_runner.rules
+            if rules.command or rules.webhooks:  # a worker: a slow hook never holds the screen
                 self.run_worker(
                     self._run_alert_command(alert),
                     name=f"alert {alert.kind}",
@@ -384,9 +385,8 @@ class EngmonApp(DrilldownApp):
                 )
 
     async def _run_alert_command(self, alert: Alert) -> None:
-        code = await self.alert_runner.run_command(alert, self.campaign.name)
-        problem = command_problem(self.alert_runner.rules.command, code)
-        if problem is not None:  # a webhook that fails must not fail silently
+        problems = await deliver_alert(self.client, self.alert_runner, alert, self.campaign.name)
+        for problem in problems:  # a hook that fails must not fail silently
             self.notify(problem, title="engmon alert", severity="error", timeout=10)
 
     def change_settings(self, reason: str, **changes: Any) -> None:

@@ -9,11 +9,12 @@ from typing import TextIO
 
 import httpx
 
-from engmon.core.alerts import Alert, AlertRunner, command_problem, store_facts
+from engmon.core.alerts import Alert, AlertRunner, store_facts
 from engmon.core.clock import WallClock
 from engmon.core.store import MergeResult
 from engmon.watch.poller import SourcePoller
 from engmon.watch.session import LiveWatch, alert_rules, make_client, run_poller
+from engmon.watch.webhooks import deliver_alert
 
 
 def _tail(text: str) -> str:
@@ -62,15 +63,13 @@ async def watch_plain(
         for alert in runner.check(facts):
             when = alert.at.strftime("%H:%M:%S")
             print(f"{bell}{when} ALERT {alert.message}", file=stream, flush=True)
-            if runner.rules.command:
+            if runner.rules.command or runner.rules.webhooks:  # in the background: never wait
                 task = asyncio.create_task(run_and_report(alert))
                 commands.add(task)
                 task.add_done_callback(commands.discard)
 
     async def run_and_report(alert: Alert) -> None:
-        code = await runner.run_command(alert, watch.config.campaign.name)
-        problem = command_problem(runner.rules.command, code)
-        if problem is not None:
+        for problem in await deliver_alert(http, runner, alert, watch.config.campaign.name):
             print(f"{wall.now():%H:%M:%S} ALERT {problem}", file=stream, flush=True)
 
     own_client = client is None
@@ -94,7 +93,7 @@ async def watch_plain(
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if commands:  # let a running alert command finish (it has its own timeout)
+        if commands:  # let a running alert command or webhook finish (each has its timeout)
             await asyncio.gather(*commands, return_exceptions=True)
         if own_client:
             await http.aclose()

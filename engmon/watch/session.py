@@ -120,4 +120,5 @@ def alert_rules(config: CampaignConfig) -> AlertRules:
         flat_minutes=alerts.flat_minutes,
         command=tuple(alerts.command),
         cooldown_s=alerts.cooldown_s,
+        webhooks=tuple(alerts.webhooks),
     )
