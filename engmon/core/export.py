@@ -120,3 +120,23 @@ def read_export(path: Path | str) -> pl.DataFrame:
     if frame.schema["ts"] == pl.String:
         frame = frame.with_columns(pl.col("ts").str.to_datetime(time_zone="UTC"))
     return frame.select([pl.col(name).cast(dtype) for name, dtype in OBSERVATION_SCHEMA.items()])
+
+
+POST_TIME_KEY: Final = "engmon.post_time"
+"""Parquet key-value metadata holding the post time of an observation file (ISO 8601 UTC)."""
+
+
+def parquet_post_time(path: Path) -> datetime | None:
+    """The post time a Parquet observation file carries in its metadata, if it does."""
+    try:
+        meta = pl.read_parquet_metadata(path)
+    except (pl.exceptions.PolarsError, OSError):
+        return None
+    text = meta.get(POST_TIME_KEY)
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

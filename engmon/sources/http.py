@@ -13,8 +13,9 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Final
 
 import httpx
 
@@ -37,22 +38,33 @@ class JsonResponse:
 
 
 def retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
-    """Seconds to wait, from `Retry-After` (seconds or HTTP date) or a `*-RateLimit-Reset` header.
+    """Seconds to wait from an explicit `Retry-After` (seconds or an HTTP date), never negative.
+
+    Only this header says when to retry a failed request; a rate-limit *reset* header says when
+    a quota refills, which matters for pacing good polls (`rate_limit_reset`), not for a 5xx.
+    """
+    current = time.time() if now is None else now
+    lowered = {k.lower(): v for k, v in headers.items()}
+    value = lowered.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - current)
+        except (TypeError, ValueError, OverflowError):
+            return None
+
+
+def rate_limit_reset(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
+    """Seconds until the rate-limit window resets, from a `*-RateLimit-Reset` header.
 
     Reset headers are epoch seconds (X, GitHub style) or seconds-from-now (small values) or an
     ISO date (Mastodon); whichever applies, the answer is seconds from now, never negative.
     """
     current = time.time() if now is None else now
     lowered = {k.lower(): v for k, v in headers.items()}
-    value = lowered.get("retry-after")
-    if value:
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            try:
-                return max(0.0, parsedate_to_datetime(value).timestamp() - current)
-            except (TypeError, ValueError):
-                pass
     for name in ("x-ratelimit-reset", "x-rate-limit-reset", "ratelimit-reset"):
         reset = lowered.get(name)
         if not reset:
@@ -61,8 +73,6 @@ def retry_after(headers: Mapping[str, str], *, now: float | None = None) -> floa
             number = float(reset)
         except ValueError:
             try:
-                from datetime import datetime
-
                 stamp = datetime.fromisoformat(reset.replace("Z", "+00:00")).timestamp()
             except ValueError:
                 continue
@@ -95,11 +105,13 @@ def raise_for_status(response: httpx.Response, source: str) -> None:
         raise SourceAuthError(f"{where}: check the token (wrong, expired or lacking scope)")
     if status in (404, 410):
         raise SourceNotFound(f"{where}: not found (deleted, private or a wrong id)")
-    if status == 429:
+    if status == 429:  # the quota is spent: its reset is when a retry can succeed
         wait = retry_after(response.headers)
+        if wait is None:
+            wait = rate_limit_reset(response.headers)
         hint = f"; retry in {wait:.0f}s" if wait is not None else ""
         raise SourceRateLimited(f"{where}: rate limited{hint}", retry_after=wait)
-    if status >= 500:
+    if status >= 500:  # back off from the interval; only an explicit Retry-After overrides
         raise SourceResponseError(
             f"{where}: server error", retry_after=retry_after(response.headers)
         )
@@ -127,12 +139,16 @@ async def fetch_json(
             json=json_body,
             timeout=httpx.Timeout(timeout),
         )
-    except httpx.TimeoutException as exc:
-        raise SourceUnreachable(f"{source}: no answer within {timeout:g}s") from exc
+    except httpx.TimeoutException:
+        raise SourceUnreachable(f"{source}: no answer within {timeout:g}s") from None
     except httpx.ConnectError as exc:
-        raise SourceUnreachable(f"{source}: cannot connect ({_reason(exc)})") from exc
-    except httpx.TransportError as exc:
-        raise SourceUnreachable(f"{source}: connection failed ({_reason(exc)})") from exc
+        raise SourceUnreachable(f"{source}: cannot connect ({transport_reason(exc)})") from None
+    except httpx.RequestError as exc:
+        raise SourceUnreachable(f"{source}: {transport_reason(exc)}") from None
+    except (UnicodeEncodeError, ValueError):  # a header or parameter httpx cannot encode
+        raise SourceAuthError(
+            f"{source}: a credential or header value is not plain ASCII; fix the variable"
+        ) from None
     raise_for_status(response, source)
     try:
         body = json.loads(response.content)
@@ -143,9 +159,38 @@ async def fetch_json(
     return JsonResponse(body, response.headers, response.status_code)
 
 
-def _reason(exc: Exception) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0][:120]
+_TRANSPORT_WORDS: Final[tuple[tuple[type[httpx.RequestError], str], ...]] = (
+    (httpx.LocalProtocolError, "request refused before sending: a header value is invalid"),
+    (httpx.RemoteProtocolError, "the server broke off the HTTP exchange"),
+    (httpx.ConnectError, "connection failed"),
+    (httpx.ReadError, "connection lost while reading the answer"),
+    (httpx.WriteError, "connection lost while sending the request"),
+    (httpx.ProxyError, "the proxy failed"),
+    (httpx.UnsupportedProtocol, "unsupported URL scheme"),
+    (httpx.DecodingError, "the answer's content encoding is broken"),
+    (httpx.TooManyRedirects, "too many redirects"),
+)
+
+
+def transport_reason(exc: BaseException) -> str:
+    """A short, fixed description of a failed request: never `str(exc)`.
+
+    httpx/h11 put the offending header value (a Bearer token, a password) into the text of
+    `LocalProtocolError`; so the words come from the exception's class, plus the operating
+    system's own reason (`Connection refused`, `Name or service not known`) when one is there.
+    """
+    words = next(
+        (text for kind, text in _TRANSPORT_WORDS if isinstance(exc, kind)),
+        type(exc).__name__,
+    )
+    cause: BaseException | None = exc
+    seen = 0
+    while cause is not None and seen < 8:  # httpx -> httpcore -> OSError
+        if isinstance(cause, OSError) and cause.strerror:
+            return f"{words}: {cause.strerror}"
+        cause = cause.__cause__ or cause.__context__
+        seen += 1
+    return words
 
 
 def shape_error(source: str, what: str) -> SourceResponseError:
@@ -160,5 +205,5 @@ def pace(headers: Mapping[str, str]) -> float | None:
     None (poll at the configured interval).
     """
     if remaining_quota(headers) == 0:
-        return retry_after(headers)
+        return rate_limit_reset(headers)
     return None

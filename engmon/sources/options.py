@@ -243,7 +243,29 @@ def secret(where: str, key: str, env_name: str | None, *, required: bool = True)
             f"{where}: environment variable {env_name} (named by {key!r}) is not set;"
             f" export {env_name}=... before starting engmon"
         )
+    flaw = secret_flaw(value)
+    if flaw is not None:
+        # a header cannot carry it, and httpx would echo it in the error: refuse it here
+        raise ConfigError(
+            f"{where}: environment variable {env_name} (named by {key!r}) {flaw};"
+            " a token or password must be printable ASCII (strip a trailing newline)"
+        )
     return value
+
+
+def secret_flaw(value: str) -> str | None:
+    """What makes `value` unusable as a credential, in words that never quote it; None if fine.
+
+    Tokens and passwords travel in HTTP headers (Bearer, X-ClickHouse-Key, Basic), which take
+    printable ASCII only; a line break usually comes from `$(cat secret-file)` or an editor.
+    """
+    if "\r" in value or "\n" in value:
+        return "holds a line break (CR or LF)"
+    if not value.isascii():
+        return "holds a non-ASCII character"
+    if not value.isprintable():
+        return "holds a control character"
+    return None
 
 
 def link_path(where: str, key: str, given: str | None, campaign_link: str | None) -> str:

@@ -21,7 +21,7 @@ import polars as pl
 from engmon.core.schema import OBSERVATION_SCHEMA, empty_observations
 from engmon.errors import ConfigError, SourceError
 from engmon.sources.base import PollResult
-from engmon.sources.http import remaining_quota, retry_after
+from engmon.sources.http import rate_limit_reset, remaining_quota
 from engmon.sources.posturl import BlueskyPost, MastodonPost, XPost, parse_post_url
 
 PostT = TypeVar("PostT", MastodonPost, BlueskyPost, XPost)
@@ -109,7 +109,7 @@ def pacing(headers: Mapping[str, str], calls_per_poll: int) -> float | None:
     left = remaining_quota(headers)
     if left is None:
         return None
-    reset = retry_after(headers)
+    reset = rate_limit_reset(headers)
     if reset is None:
         return None
     if left < calls_per_poll:

@@ -25,6 +25,7 @@ import polars as pl
 
 from engmon.core import metrics
 from engmon.core.campaign import RELATIVE_ANCHOR, Campaign
+from engmon.core.export import parquet_post_time
 from engmon.core.schema import (
     ENGAGEMENT_METRICS,
     FOLLOWERS,
@@ -172,7 +173,8 @@ def _scan_parquet(spec: FileSpec) -> _Input | None:
     if followers is None and stats["followers"] is not None and stats["followers"] >= 1:
         followers = int(stats["followers"])
     first = stats["first"].astimezone(UTC)
-    campaign = Campaign(path.stem, spec.link, spec.post_time or first, followers)
+    post_time = spec.post_time or parquet_post_time(path) or first
+    campaign = Campaign(path.stem, spec.link, post_time, followers)
     return _Input(
         conform(lf),
         campaign,

@@ -35,6 +35,7 @@ SERVER_CANDIDATES = (
 READER_USER = "reader"
 READER_PASSWORD = "reader-secret"  # a test-only credential of a throwaway local server
 LOCKED_USER = "locked"  # profile readonly=1: may not change any setting per query
+READS_USER = "reads"  # profile readonly=2: reads and settings, but `readonly` itself is fixed
 CLUSTER_NAME = "engmon_shards"
 
 
@@ -126,7 +127,8 @@ def _config(server: LocalServer, shards: list[tuple[int, int]]) -> str:
 
 USERS_XML = f"""<?xml version="1.0"?>
 <yandex>
-  <profiles><default/><locked><readonly>1</readonly></locked></profiles>
+  <profiles><default/><locked><readonly>1</readonly></locked>
+    <reads><readonly>2</readonly></reads></profiles>
   <users>
     <default><password></password><networks><ip>127.0.0.1</ip></networks>
       <profile>default</profile><quota>default</quota></default>
@@ -134,6 +136,8 @@ USERS_XML = f"""<?xml version="1.0"?>
       <profile>default</profile><quota>default</quota></{READER_USER}>
     <{LOCKED_USER}><password></password><networks><ip>127.0.0.1</ip></networks>
       <profile>locked</profile><quota>default</quota></{LOCKED_USER}>
+    <{READS_USER}><password></password><networks><ip>127.0.0.1</ip></networks>
+      <profile>reads</profile><quota>default</quota></{READS_USER}>
   </users>
   <quotas><default/></quotas>
 </yandex>

@@ -7,6 +7,7 @@ missing server fails the run.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -27,6 +28,7 @@ from clickhouse_local import (
     POST_TIME,
     READER_PASSWORD,
     READER_USER,
+    READS_USER,
     LocalServer,
     find_server_binary,
     free_port,
@@ -306,17 +308,20 @@ async def test_parameters_binding_sends_values_outside_the_sql() -> None:
 
     def answer(request: httpx.Request) -> httpx.Response:
         seen.append(request)
+        if b"system.settings" in request.content:
+            return httpx.Response(200, content=b'{"version":"24.3.1","readonly":"0"}\n')
         return httpx.Response(200, content=b'{"minute":1714989600,"clicks":3,"visitors":2}\n')
 
     transport = httpx.MockTransport(answer)
     source = make_source(plain("http://ch.example:8123", binding="parameters", link="/x'\t; DROP"))
     async with httpx.AsyncClient(transport=transport) as mock:
         result = await source.poll(mock, END)
-    sql = seen[0].content.decode()
+    assert dict(seen[0].url.params) == {}  # the probe sends no settings: any profile answers
+    sql = seen[1].content.decode()
     assert "{link:String}" in sql and "DROP" not in sql
-    assert seen[0].url.params["param_link"] == "/x'\\t; DROP"  # Escaped text format
-    assert seen[0].url.params["readonly"] == "1"
-    assert seen[0].url.params["max_execution_time"] == "9"
+    assert seen[1].url.params["param_link"] == "/x'\\t; DROP"  # Escaped text format
+    assert seen[1].url.params["readonly"] == "1"
+    assert seen[1].url.params["max_execution_time"] == "9"
     curve = result.frame.filter(~breakdown_rows() & (pl.col("metric") == "clicks"))
     assert curve["value"].to_list() == [3.0]
 
@@ -345,6 +350,7 @@ def test_describe_shows_sql_but_never_the_password(
     ("extra", "message"),
     [
         ({"table": "events; DROP TABLE x"}, "'table' must be a plain identifier"),
+        ({"table": "events\n"}, "'table' must be a plain identifier"),
         ({"time_column": "ts`"}, "'time_column' must be a plain identifier"),
         ({"match": {"a b": 1}}, "'match.a b' must be a plain identifier"),
         ({"url": "http://u:p@host:8123"}, "must not carry credentials"),
@@ -390,12 +396,44 @@ async def test_wrong_password_is_auth_error_without_the_secret(
     assert "\n" not in str(caught.value)
 
 
-async def test_readonly_profile_user_gets_the_fix_in_one_line(
+@pytest.mark.parametrize(
+    ("user", "profile", "sent"),
+    [
+        ("default", 0, {"readonly", "max_execution_time", "wait_end_of_query"}),
+        (READS_USER, 2, {"max_execution_time", "wait_end_of_query"}),
+        (LOCKED_USER, 1, set()),
+    ],
+)
+async def test_readonly_follows_the_profile_the_server_reports(
+    servers: list[LocalServer],
+    events: pl.DataFrame,
+    client: httpx.AsyncClient,
+    user: str,
+    profile: int,
+    sent: set[str],
+) -> None:
+    source = make_source(plain(servers[0].url, user=user))
+    result = await source.poll(client, END)
+    assert_frame_equal(curve(result.frame), polars_minutes(events, LINK, END))
+    assert source.client.profile_readonly == profile
+    assert set(source.client._settings()) == sent
+    assert f"readonly={profile or 1}" in source.describe()
+
+
+async def test_cluster_function_under_a_readonly_2_profile(
+    servers: list[LocalServer], events: pl.DataFrame, client: httpx.AsyncClient
+) -> None:
+    table = plain(servers[0].url, user=READS_USER, table="shard_events", cluster=CLUSTER_NAME)
+    result = await make_source(table).poll(client, END)
+    assert_frame_equal(curve(result.frame), polars_minutes(events, LINK, END))
+
+
+async def test_cluster_function_under_a_readonly_1_profile_says_the_fix(
     servers: list[LocalServer], client: httpx.AsyncClient
 ) -> None:
-    source = make_source(plain(servers[0].url, user=LOCKED_USER))
-    with pytest.raises(SourceAuthError, match="give it readonly=2") as caught:
-        await source.poll(client, END)
+    table = plain(servers[0].url, user=LOCKED_USER, table="shard_events", cluster=CLUSTER_NAME)
+    with pytest.raises(SourceAuthError, match=r"readonly=1 profile.*give it readonly=2") as caught:
+        await make_source(table).poll(client, END)
     assert "\n" not in str(caught.value)
 
 
@@ -417,7 +455,6 @@ async def test_right_password_works_both_ways(
     [
         ({"table": "no_such_table"}, "no_such_table doesn't exist; check database/table"),
         ({"database": "nodb"}, "Database nodb doesn't exist; check database/table"),
-        ({"referrer_column": "no_such_column"}, "no_such_column; check the \\*_column keys"),
     ],
 )
 async def test_missing_table_or_column_is_not_found(
@@ -427,6 +464,17 @@ async def test_missing_table_or_column_is_not_found(
     with pytest.raises(SourceNotFound, match=message) as caught:
         await source.poll(client, END)
     assert "\n" not in str(caught.value)
+
+
+async def test_a_missing_breakdown_column_is_said_and_the_curve_kept(
+    servers: list[LocalServer], client: httpx.AsyncClient
+) -> None:
+    source = make_source(plain(servers[0].url, referrer_column="no_such_column"))
+    result = await source.poll(client, END)
+    assert curve(result.frame).height > 100
+    assert "breakdowns paused" in result.summary
+    assert "no_such_column; check the *_column keys" in result.summary
+    assert isinstance(source.paused, SourceNotFound)
 
 
 async def test_server_side_timeout_names_max_execution_time(
@@ -572,3 +620,80 @@ def test_cli_export_reads_the_campaign_file_like_watch(
     result = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "x.parquet")])
     assert result.exit_code == 2 and message in result.output, result.output
     assert result.output.count("\n") == 1
+
+
+# --- progress, summaries, exports of an exact window -----------------------------------------
+
+
+async def test_summary_counts_clicks_not_breakdown_rows(
+    servers: list[LocalServer], events: pl.DataFrame, client: httpx.AsyncClient
+) -> None:
+    result = await make_source(plain(servers[0].url)).poll(client, END)
+    clicks = polars_minutes(events, LINK, END)["clicks"].sum()
+    assert f", {clicks:g} clicks, breakdowns" in result.summary
+
+
+async def test_a_failed_breakdown_keeps_the_buckets_and_is_asked_again() -> None:
+    asked: list[str] = []
+    fail = {"country"}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sql = request.url.params.get("query", "")
+        if b"system.settings" in request.content:
+            return httpx.Response(200, content=b'{"version":"18.16.1","readonly":"0"}\n')
+        if "AS minute" in sql:
+            asked.append("buckets")
+            return httpx.Response(200, content=b'{"minute":1714989600,"clicks":3,"visitors":2}\n')
+        dimension = next(d for d in ("referrer", "country", "device") if f"`{d}`" in sql)
+        asked.append(dimension)
+        if dimension in fail:
+            return httpx.Response(500, text="Code: 999, e.displayText() = DB::Exception: boom")
+        return httpx.Response(200, content=b'{"value":"x","clicks":3}\n')
+
+    source = make_source(plain("http://ch.example:8123"))
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as mock:
+        first = await source.poll(mock, END)
+        fail.clear()
+        second = await source.poll(mock, END + timedelta(seconds=10))
+        third = await source.poll(mock, END + timedelta(seconds=20))
+    assert asked == ["buckets", "referrer", "country", "buckets", "country", "device", "buckets"]
+    assert curve(first.frame)["clicks"].to_list() == [3.0]  # kept despite the failure
+    assert "breakdowns paused" in first.summary and "error 999" in first.summary
+    assert top(first.frame, "referrer").height == 1
+    assert {s.split(":")[1] for s in second.frame["source"].to_list() if ":" in s} == {
+        "country",
+        "device",
+    }
+    assert third.frame.filter(pl.col("width_s") == 0).is_empty()
+
+
+def test_cli_export_off_a_whole_minute_keeps_the_exact_window(
+    servers: list[LocalServer], events: pl.DataFrame, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from engmon.cli import main
+
+    start = POST_TIME + timedelta(minutes=1, seconds=30)
+    end = start + timedelta(minutes=1)
+    truth = events.filter(
+        (pl.col("path") == LINK) & (pl.col("ts") >= start) & (pl.col("ts") < end)
+    ).height
+    floored = events.filter(
+        (pl.col("path") == LINK)
+        & (pl.col("ts") >= POST_TIME + timedelta(minutes=1))
+        & (pl.col("ts") < end)
+    ).height
+    assert 0 < truth < floored
+    config = _campaign_toml(tmp_path / "campaign.toml", servers[0].url)
+    for name in ("window.parquet", "window.ndjson"):
+        out = tmp_path / name
+        args = ["--start", start.isoformat(), "--span", "1m", "--out", str(out)]
+        result = CliRunner().invoke(main, ["clickhouse-export", str(config), *args])
+        assert result.exit_code == 0, result.output
+        report = CliRunner().invoke(main, ["report", str(out), "--format", "json"])
+        assert report.exit_code == 0, report.output
+        document = json.loads(report.output)
+        assert document["post_time"] == start.isoformat().replace("+00:00", "Z")
+        assert document["metrics"]["clicks"]["count"] == truth
+        assert document["buckets"]["clicks"][0]["at_s"] == 0

@@ -1,5 +1,17 @@
 """ClickHouse's HTTP interface: value binding (query parameters or an external table), readonly,
-errors that say what to fix."""
+errors that say what to fix.
+
+The first query of a source asks the server its version and the user's `readonly` setting
+(from `system.settings`, which every version has; `getSetting` came later) and sends no
+settings itself, so any profile answers it. What later queries carry then follows the answer:
+
+- readonly=0: `readonly=1` (2 with `cluster()`, which readonly=1 forbids), the time limit and
+  `wait_end_of_query`;
+- readonly=2 (reads and settings allowed): the time limit and `wait_end_of_query` only; 18.16
+  refuses any change of `readonly` itself under this profile;
+- readonly=1: no settings at all (the profile refuses every one); the client's timeout bounds
+  the query, and `cluster()` cannot be used.
+"""
 
 from __future__ import annotations
 
@@ -25,7 +37,7 @@ from engmon.sources.clickhouse.config import (
     ClickHouseConfig,
     Query,
 )
-from engmon.sources.http import raise_for_status
+from engmon.sources.http import raise_for_status, transport_reason
 
 # --- HTTP ---------------------------------------------------------------------------------
 
@@ -68,13 +80,18 @@ def _server_error(response: httpx.Response, config: ClickHouseConfig) -> SourceE
         )
     if code == 164:
         return SourceAuthError(
-            f"{where}: {detail}; user {config.user!r} has a readonly=1 profile, which refuses"
-            f" per-query settings: give it readonly=2 (still no writes)"
+            f"{where}: {detail}; user {config.user!r} is read-only"
+            + (
+                ": cluster() needs a profile with readonly=2 (still no writes) or 0"
+                if config.cluster
+                else ""
+            )
         )
     return SourceResponseError(f"{where}: error {code}: {detail}")
 
 
-def _readonly(config: ClickHouseConfig) -> int:
+def requested_readonly(config: ClickHouseConfig) -> int:
+    """The readonly level engmon asks for when the profile leaves it free (readonly=0)."""
     # The cluster() table function is refused under readonly=1; readonly=2 still forbids writes.
     return 2 if config.cluster else 1
 
@@ -86,6 +103,7 @@ class ClickHouseClient:
         self.config = config
         self.binding: str | None = None if config.binding == "auto" else config.binding
         self.server_version: str | None = None
+        self.profile_readonly: int | None = None  # the user's readonly, as the server says
         self.transfer = Transfer()
 
     def _auth(self) -> tuple[dict[str, str], httpx.BasicAuth | None]:
@@ -98,11 +116,26 @@ class ClickHouseClient:
         return headers, None
 
     def _settings(self) -> dict[str, str]:
-        return {
-            "readonly": str(_readonly(self.config)),
+        """Per-query settings the user's profile accepts (see the module docstring)."""
+        profile = self.profile_readonly
+        if profile == 1:
+            return {}
+        limits = {
             "max_execution_time": str(self.config.max_execution_time),
             "wait_end_of_query": "1",
         }
+        if profile == 0:
+            return {"readonly": str(requested_readonly(self.config))} | limits
+        return limits
+
+    def readonly_text(self) -> str:
+        """How reads are kept read-only, for `describe` (before the first poll: to be asked)."""
+        profile = self.profile_readonly
+        if profile is None:
+            return "readonly asked of the server"
+        if profile == 0:
+            return f"readonly={requested_readonly(self.config)}"
+        return f"readonly={profile} (user profile)"
 
     async def _send(
         self,
@@ -127,16 +160,19 @@ class ClickHouseClient:
             )
             request.read()
             response = await client.send(request, auth=auth)
-        except httpx.TimeoutException as exc:
+        except httpx.TimeoutException:
             raise SourceUnreachable(
                 f"{config.name}: no answer from ClickHouse within {timeout.read:g}s"
-            ) from exc
-        except httpx.TransportError as exc:
-            reason = (str(exc).strip() or type(exc).__name__).splitlines()[0][:120]
+            ) from None
+        except httpx.RequestError as exc:  # never str(exc): h11 quotes header values there
             raise SourceUnreachable(
                 f"{config.name}: cannot reach ClickHouse at {urlsplit(config.url).netloc}"
-                f" ({reason})"
-            ) from exc
+                f" ({transport_reason(exc)})"
+            ) from None
+        except (UnicodeEncodeError, ValueError):  # a user or password httpx cannot encode
+            raise SourceAuthError(
+                f"{config.name}: user or password is not plain ASCII; fix user/password_env"
+            ) from None
         self.transfer.queries += 1
         self.transfer.sent += len(str(request.url)) + len(request.content)
         self.transfer.received += len(response.content)
@@ -148,22 +184,42 @@ class ClickHouseClient:
             raise SourceResponseError(f"{config.name}: HTTP {response.status_code} from ClickHouse")
         return response.content
 
-    async def resolve_binding(self, client: httpx.AsyncClient) -> str:
-        """Query parameters when the server has them, else the external-table binding."""
-        if self.binding is not None:
-            return self.binding
+    async def probe(self, client: httpx.AsyncClient) -> None:
+        """Ask the server once for its version and the user's readonly level (no settings sent,
+        so every profile may answer); choose the binding when it is `auto`."""
+        if self.profile_readonly is not None:
+            return
         body = await self._send(
-            client, self._settings(), content=b"SELECT version() AS version FORMAT JSONEachRow"
+            client,
+            {},
+            content=b"SELECT version() AS version, value AS readonly FROM system.settings"
+            b" WHERE name = 'readonly' FORMAT JSONEachRow",
         )
         try:
-            version = str(json.loads(body.splitlines()[0])["version"])
+            answer = json.loads(body.splitlines()[0])
+            version = str(answer["version"])
             numbers = tuple(int(part) for part in version.split(".")[:2])
-        except (ValueError, KeyError, IndexError) as exc:
+            readonly = int(answer["readonly"])
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
             raise SourceResponseError(
-                f"{self.config.name}: unexpected answer to SELECT version()"
+                f"{self.config.name}: unexpected answer to SELECT version() and readonly"
             ) from exc
+        if readonly == 1 and self.config.cluster:
+            raise SourceAuthError(
+                f"{self.config.name}: user {self.config.user!r} has a readonly=1 profile, which"
+                " forbids cluster(); give it readonly=2 (still no writes) or read a Distributed"
+                " table instead"
+            )
         self.server_version = version
-        self.binding = "parameters" if numbers >= FIRST_VERSION_WITH_PARAMETERS else "external"
+        if self.binding is None:
+            parameters = numbers >= FIRST_VERSION_WITH_PARAMETERS
+            self.binding = "parameters" if parameters else "external"
+        self.profile_readonly = readonly
+
+    async def resolve_binding(self, client: httpx.AsyncClient) -> str:
+        """Query parameters when the server has them, else the external-table binding."""
+        await self.probe(client)
+        assert self.binding is not None
         return self.binding
 
     async def rows(self, client: httpx.AsyncClient, query: Query) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ from engmon.errors import (
 )
 from engmon.sources.options import CommonOptions, link_path, option, secret
 
-IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # used with fullmatch: no trailing newline
 PARAMS_TABLE: Final = "_engmon_params"
 FIRST_VERSION_WITH_PARAMETERS: Final = (19, 11)
 BREAKDOWNS: Final = ("referrer", "country", "device")
@@ -111,7 +111,7 @@ class Query:
 
 def quote_identifier(name: str, where: str, key: str) -> str:
     """`name` back-quoted, after checking it is a plain identifier (ConfigError otherwise)."""
-    if not IDENTIFIER.match(name):
+    if not IDENTIFIER.fullmatch(name):
         raise ConfigError(
             f"{where}: key {key!r} must be a plain identifier (letters, digits, _), not {name!r}"
         )
@@ -277,10 +277,22 @@ def _where(config: ClickHouseConfig) -> tuple[str, dict[str, tuple[str, str | in
     return " AND ".join(clauses), params
 
 
-def bucket_query(config: ClickHouseConfig, start: int, end: int) -> Query:
-    """Per-minute clicks (and visitors) for the link in [start, end) epoch seconds."""
+def bucket_query(config: ClickHouseConfig, start: int, end: int, origin: int = 0) -> Query:
+    """Per-minute clicks (and visitors) for the link in [start, end) epoch seconds.
+
+    Minutes are whole clock minutes, or start `origin % 60` seconds into one (an export whose
+    window starts off a whole minute counts its minutes from that start).
+    """
     where, params = _where(config)
-    select = [f"toUInt32(toStartOfMinute(`{config.columns.time}`)) AS minute"]
+    # the one other literal in the SQL: an int 0-59 computed here, never text from the config
+    shift = int(origin) % 60
+    time = f"`{config.columns.time}`"
+    minute = (
+        f"toUInt32(toStartOfMinute({time}))"
+        if shift == 0
+        else f"toUInt32(toStartOfMinute({time} - {shift})) + {shift}"
+    )
+    select = [f"{minute} AS minute"]
     select.append("toFloat64(count()) AS clicks")
     if config.columns.visitor:
         select.append(f"toFloat64(uniqExact(`{config.columns.visitor}`)) AS visitors")

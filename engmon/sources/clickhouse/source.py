@@ -17,15 +17,22 @@ query parameters (`{name:Type}` in the SQL, `param_name=` in the URL; ClickHouse
 for servers without them (Debian's 18.16 rejects `param_*` as an unknown setting), a one-row
 external data table `_engmon_params` sent as a multipart part and read with scalar
 subqueries `(SELECT name FROM _engmon_params)`. `binding = "auto"` asks `version()` once.
-Every query carries `readonly` (1, or 2 when the `cluster()` table function is used, which
-readonly=1 forbids), `max_execution_time` and `wait_end_of_query=1` (errors arrive as an HTTP
-status, not mid-stream), and an httpx timeout a little longer than the server's.
+The first query asks the server its version and the user's `readonly` level; later queries
+carry what that profile accepts: `readonly` (1, or 2 for `cluster()`, which readonly=1
+forbids) when the profile leaves it at 0, `max_execution_time` and `wait_end_of_query=1`
+(errors arrive as an HTTP status, not mid-stream) unless the profile is readonly=1, and
+always an httpx timeout a little longer than the server's (see `client`).
+
+Progress is kept only for what a poll returns: the last complete minute moves on after the
+bucket query succeeded, and the breakdowns still owed stay owed until each one answered; a
+failed breakdown leaves the buckets of the poll standing and is asked again next poll.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -36,12 +43,19 @@ import httpx
 import polars as pl
 
 from engmon.core.campaign import Campaign
-from engmon.core.schema import CLICKS, VISITORS, breakdown_source, conform, empty_observations
-from engmon.errors import (
-    ConfigError,
+from engmon.core.export import POST_TIME_KEY
+from engmon.core.recording import RecordingWriter
+from engmon.core.schema import (
+    CLICKS,
+    VISITORS,
+    breakdown_rows,
+    breakdown_source,
+    conform,
+    empty_observations,
 )
+from engmon.errors import ConfigError, SourceError
 from engmon.sources.base import PollResult, Source
-from engmon.sources.clickhouse.client import ClickHouseClient, Transfer, _readonly
+from engmon.sources.clickhouse.client import ClickHouseClient, Transfer
 from engmon.sources.clickhouse.config import (
     BREAKDOWNS,
     ClickHouseConfig,
@@ -126,16 +140,23 @@ class ClickHouseSource(Source):
 
     kind = KIND
 
-    def __init__(self, config: ClickHouseConfig, campaign: Campaign) -> None:
+    def __init__(
+        self, config: ClickHouseConfig, campaign: Campaign, *, exact_start: datetime | None = None
+    ) -> None:
         super().__init__(config.name, interval=config.interval, timeout=config.timeout)
         self.config = config
         self.campaign = campaign
         self.client = ClickHouseClient(config)
+        self.exact_start = exact_start  # an export's window start, kept to the second
         self._complete_until: datetime | None = None  # minutes before this are complete
         self._last_breakdown: datetime | None = None
+        self._breakdowns_owed: list[str] = []  # dimensions of a breakdown round not yet read
+        self.paused: SourceError | None = None  # why the last poll's breakdowns stopped
 
     def window_start(self, now: datetime) -> datetime:
         """Start of everything this source reports: the post's minute, or a lookback."""
+        if self.exact_start is not None:
+            return self.exact_start.astimezone(UTC)
         if self.campaign.post_time is not None:
             return floor_minute(self.campaign.post_time)
         return floor_minute(now) - timedelta(minutes=self.config.lookback_minutes)
@@ -164,7 +185,7 @@ class ClickHouseSource(Source):
                 if binding == "auto"
                 else ""
             )
-            + f", readonly={_readonly(config)},"
+            + f", {self.client.readonly_text()},"
             f" max_execution_time={config.max_execution_time}s",
             "  " + bucket_query(config, 0, 0).with_binding(shown),
         ]
@@ -181,23 +202,35 @@ class ClickHouseSource(Source):
         if self._complete_until is not None:
             since = max(start, self._complete_until - timedelta(minutes=config.overlap_minutes))
         end = _epoch_end(now)
-        rows = await self.client.rows(client, bucket_query(config, _epoch(since), end))
+        buckets = bucket_query(config, _epoch(since), end, origin=_epoch(start))
+        rows = await self.client.rows(client, buckets)
         frames = [bucket_frame(rows, config.name, config.link)]
-        breakdown_due = self._breakdown_due(now)
-        if breakdown_due:
-            for dimension in self._dimensions():
+        if not self._breakdowns_owed and self._breakdown_due(now):
+            self._breakdowns_owed = self._dimensions()
+            self._last_breakdown = now
+        read: list[str] = []
+        problem: SourceError | None = None
+        for dimension in list(self._breakdowns_owed):
+            try:
                 query = breakdown_query(config, dimension, _epoch(start), end)
                 top = await self.client.rows(client, query)
-                frames.append(breakdown_frame(top, dimension, config.name, config.link, start))
-            self._last_breakdown = now
+            except SourceError as exc:  # the buckets stand; this dimension is asked next poll
+                problem = exc
+                break
+            frames.append(breakdown_frame(top, dimension, config.name, config.link, start))
+            read.append(dimension)
+        # progress moves only with the rows returned here
+        self._breakdowns_owed = [d for d in self._breakdowns_owed if d not in read]
         self._complete_until = floor_minute(now)
+        self.paused = problem
         frame = pl.concat(frames, how="vertical")
-        clicks = frame.filter(pl.col("metric") == CLICKS)["value"].sum()
+        curve = frame.filter(~breakdown_rows() & (pl.col("metric") == CLICKS))
         transfer = self.client.transfer
         summary = (
-            f"{len(rows)} minute(s) since {since:%H:%M}, {clicks:g} clicks"
-            + (", breakdowns" if breakdown_due else "")
+            f"{len(rows)} minute(s) since {since:%H:%M}, {curve['value'].sum():g} clicks"
+            + (f", breakdowns ({', '.join(read)})" if read else "")
             + f"; {transfer.queries} queries, {transfer.received / 1024:.1f} KiB received"
+            + (f"; breakdowns paused: {problem}" if problem is not None else "")
         )
         return PollResult(
             frame=frame,
@@ -222,18 +255,23 @@ def load_clickhouse_observations(
     campaign: Campaign | None = None,
     where: str = "clickhouse",
 ) -> pl.DataFrame:
-    """Observations for a past post: the live queries run once over [start, end).
+    """Observations for a past post: the live queries run once over exactly [start, end).
 
-    `table` is a `[[sources]]` table of kind clickhouse; the frame can be replayed or reported
-    like any observation file. Raises SourceError when the server fails.
+    `table` is a `[[sources]]` table of kind clickhouse; minutes are counted from `start`
+    (to the second), so the frame replays and reports like any observation file. Raises
+    SourceError when the server fails, a breakdown included.
     """
     base = campaign or Campaign(name="clickhouse")
     campaign_at_start = replace(base, post_time=start)
     source = SOURCE.build(SourceOptions(table, where), campaign_at_start)
+    assert isinstance(source, ClickHouseSource)
+    source.exact_start = start
 
     async def run() -> pl.DataFrame:
         async with httpx.AsyncClient() as client:
             result = await source.poll(client, end)
+        if source.paused is not None:
+            raise source.paused
         return result.frame
 
     return asyncio.run(run())
@@ -261,8 +299,8 @@ def export_past_post(
 ) -> int:
     """Run a ClickHouse source table's queries over [start, end) and write an observation file.
 
-    The file (`.parquet`, or `.ndjson`/`.jsonl`) replays and reports like any other; returns
-    the number of observation rows written.
+    The file (`.parquet`, or `.ndjson`/`.jsonl` written as a recording) replays and reports
+    like any other, with `start` as the post time; returns the number of observation rows.
     """
     if out.suffix not in (".parquet", ".ndjson", ".jsonl"):
         raise ConfigError(f"{out}: output must end in .parquet, .ndjson or .jsonl")
@@ -273,11 +311,20 @@ def export_past_post(
     frame = load_clickhouse_observations(
         table, start, end, campaign=campaign, where=f"{where} ({KIND})"
     )
+    # the window start is the post: Parquet carries it as metadata, NDJSON as a recording header
+    post = replace(campaign, post_time=start.astimezone(UTC))
+    partial = out.with_name(f".{out.name}.partial")
     try:
+        partial.unlink(missing_ok=True)
         if out.suffix == ".parquet":
-            frame.write_parquet(out)
+            stamp = start.astimezone(UTC).isoformat().replace("+00:00", "Z")
+            frame.write_parquet(partial, metadata={POST_TIME_KEY: stamp})
         else:
-            frame.write_ndjson(out)
+            writer = RecordingWriter(partial, post)
+            writer.append(frame)
+            writer.close()
+        os.replace(partial, out)
     except OSError as exc:
+        partial.unlink(missing_ok=True)
         raise ConfigError(f"{out}: cannot write ({exc.strerror or exc})") from None
     return frame.height

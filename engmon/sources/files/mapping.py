@@ -11,6 +11,7 @@ from typing import Final
 import polars as pl
 
 from engmon.core.campaign import RELATIVE_ANCHOR
+from engmon.core.export import parquet_post_time
 from engmon.core.schema import DIMENSIONS, FOLLOWERS, KINDS, UTC_US, conform
 from engmon.errors import ConfigError, EmptyInputError, FileFormatError
 from engmon.sources.files.chunks import _read_csv, _read_ndjson, _read_parquet
@@ -43,6 +44,8 @@ def _load_table(spec: FileSpec, table: str, progress: Progress | None) -> Loaded
         raw = _read_csv(path, progress) if table == "csv" else _read_ndjson(path, progress)
         where = "line"
     frame, post_time, notes = to_observations(raw, spec, where=where)
+    if table == "parquet" and spec.post_time is None:  # an export names its window start
+        post_time = parquet_post_time(path) or post_time
     return LoadedFile(path, frame, _campaign(spec, post_time, _poster_followers(frame)), notes)
 
 
