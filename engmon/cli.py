@@ -91,7 +91,7 @@ FILE_OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
     click.option(
         "--log-format",
         help="Access logs: combined, common, vhost_combined, json, caddy, traefik, "
-        "or an nginx log_format string (default: combined).",
+        "or an nginx log_format string (default: auto, from the first lines).",
     ),
     click.option("--include-bots", is_flag=True, help="Access logs: count crawlers and bots too."),
 ]

@@ -555,7 +555,10 @@ def test_not_a_log(tmp_path: Path) -> None:
     with pytest.raises(FileFormatError) as info:
         load_access_log(path)
     message = str(info.value)
-    assert str(path) in message and "'combined'" in message and "\n" not in message
+    assert str(path) in message and "cannot tell the log format" in message
+    assert "combined, common" in message and "\n" not in message
+    with pytest.raises(FileFormatError, match="no line reads as a 'combined' access log"):
+        load_access_log(path, log_format="combined")
 
 
 def test_wrong_format_chosen(tmp_path: Path) -> None:

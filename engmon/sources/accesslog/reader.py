@@ -28,6 +28,7 @@ from engmon.sources.accesslog.parse import (
     first_line_tag,
     to_observations,
 )
+from engmon.sources.accesslog.sniff import AUTO, sniff_format, undetected
 
 if TYPE_CHECKING:
     pass
@@ -107,7 +108,7 @@ def read_access_log(
     path: Path,
     *,
     link: str | None = None,
-    log_format: str = "combined",
+    log_format: str = AUTO,
     utm: Mapping[str, str] | None = None,
     include_bots: bool = False,
     geoip_db: Path | None = None,
@@ -116,7 +117,24 @@ def read_access_log(
     progress: Callable[[float], None] | None = None,
     chunk_bytes: int = CHUNK_BYTES,
 ) -> AccessLogResult:
-    """Read a whole log (plain or .gz) into observations, with line statistics and notes."""
+    """Read a whole log (plain or .gz) into observations, with line statistics and notes.
+
+    `log_format` "auto" looks at the first lines (combined, common, vhost_combined, Caddy,
+    Traefik) and says so in the notes.
+    """
+    head = _head(path)
+    notes: list[str] = []
+    if log_format == AUTO:
+        text = _head(path, decompressed=True)
+        _refuse_binary(path, text)
+        found = sniff_format(text)
+        if found is None:
+            if not text.strip():
+                raise EmptyInputError(f"{path}: the file is empty; there are no requests to count")
+            raise FileFormatError(undetected(str(path), text))
+        log_format = found
+        if found != "combined":
+            notes.append(f"{path}: read as a {found!r} access log")
     parser = AccessLogParser(
         log_format,
         link=LinkMatch.build(link, utm),
@@ -128,7 +146,6 @@ def read_access_log(
     counted: list[pl.DataFrame] = []
     tag = ""
     line = 1
-    head = _head(path)
     if (
         head
         and parser.split_plan is not None
@@ -164,7 +181,8 @@ def read_access_log(
     if counted:
         hits = parser.add_countries(pl.concat(counted))
         frame, _ = to_observations(hits, tag=tag, source=source)
-    notes = [note] if (note := stats.note(str(path))) else []
+    if note := stats.note(str(path)):
+        notes.append(note)
     return AccessLogResult(frame, stats, notes)
 
 
@@ -186,10 +204,15 @@ def read_requests(
     return (pl.concat(frames) if frames else HITS_SCHEMA.to_frame()), parser.stats
 
 
-def _head(path: Path, size: int = 65536) -> bytes:
-    """The first bytes of `path` (errors name the file)."""
+def _head(path: Path, size: int = 65536, *, decompressed: bool = False) -> bytes:
+    """The first bytes of `path`, as stored or decompressed (errors name the file)."""
     stream, raw = _open_log(path)
     try:
+        if decompressed:
+            try:
+                return stream.read(size)
+            except (OSError, EOFError, zlib.error):
+                raise FileFormatError(f"{path}: damaged gzip data (cannot read its start)") from None
         return raw.read(size)
     finally:
         stream.close()

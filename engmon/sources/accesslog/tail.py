@@ -27,6 +27,7 @@ from engmon.sources.accesslog.parse import (
     first_line_tag,
     to_observations,
 )
+from engmon.sources.accesslog.sniff import AUTO, sniff_format, undetected
 from engmon.sources.base import PollResult, Source
 from engmon.sources.options import (
     CommonOptions,
@@ -174,7 +175,9 @@ class AccessLogOptions(CommonOptions):
     path: str = option(
         help="the access log to follow (rotation by rename and copytruncate are survived)"
     )
-    format: str = option("combined", "the server's log format", choices=FORMAT_NAMES)
+    format: str = option(
+        AUTO, "the server's log format (auto: from the first lines)", choices=(AUTO, *FORMAT_NAMES)
+    )
     log_format: str | None = option(None, "a custom nginx log_format string (overrides format)")
     link: str | None = option(
         None, 'path or URL of the link to count (default: the campaign link; "" = whole site)'
@@ -205,8 +208,11 @@ def make_access_log(options: AccessLogOptions, campaign: Campaign, where: str) -
     if geoip_db is not None and not geoip_db.is_file():
         raise ConfigError(f"{where}: key 'geoip_db': no such file {geoip_db}")
     link = options.link if options.link is not None else campaign.link
+    log_format = options.log_format or options.format
+    if log_format == AUTO:
+        log_format = _sniff_live(path, where)
     parser = AccessLogParser(
-        options.log_format or options.format,
+        log_format,
         link=LinkMatch.build(link, utm),
         json_fields=json_fields,
         include_bots=options.include_bots,
@@ -216,6 +222,21 @@ def make_access_log(options: AccessLogOptions, campaign: Campaign, where: str) -
     return AccessLogSource(
         options.label(), path, parser, interval=options.interval, from_start=options.from_start
     )
+
+
+def _sniff_live(path: Path, where: str) -> str:
+    """The format of a log being followed: from its first lines, or combined while it has none."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(65536)
+    except OSError:
+        return "combined"  # not there yet: the default nginx/Apache format
+    if not head.strip():
+        return "combined"
+    found = sniff_format(head)
+    if found is None:
+        raise ConfigError(undetected(f"{where}: key 'format': {path}", head))
+    return found
 
 
 SOURCE: Final = SourceKind(KIND, SUMMARY, AccessLogOptions, make_access_log)

@@ -76,7 +76,7 @@ class FileSpec:
     dimensions: tuple[tuple[str, str], ...] = ()
     followers: int | None = None
     link: str | None = None
-    log_format: str = "combined"
+    log_format: str = "auto"
     include_bots: bool = False
 
     @classmethod
@@ -136,7 +136,7 @@ class FileSpec:
             dimensions=tuple(mapped),
             followers=followers,
             link=link or None,
-            log_format=log_format or "combined",
+            log_format=log_format or "auto",
             include_bots=include_bots,
         )
 
