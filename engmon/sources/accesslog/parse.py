@@ -40,6 +40,8 @@ from engmon.sources.accesslog.formats import (
 )
 from engmon.sources.accesslog.geo import CountryLookup, _network_table
 from engmon.sources.accesslog.lineindex import LineIndex, _repair_escaped_quotes
+from engmon.sources.accesslog.tabular import TABULAR, read_table
+from engmon.sources.accesslog.tabular import time_expr as tabular_times
 
 if TYPE_CHECKING:
     pass
@@ -176,12 +178,13 @@ class AccessLogParser:
         self.split_plan: SplitPlan | None = None
         if is_json_format(log_format):
             self.json_plan = compile_json(log_format, json_fields, where=f"{where} json_fields")
-        else:
+        elif log_format != TABULAR:  # a table names its columns itself
             self.split_plan = compile_format(log_format, where=where)
         self.link = link or LinkMatch()
         self.has_user_agent = (
-            self.json_plan is not None and "user_agent" in self.json_plan.paths
-        ) or (self.split_plan is not None and "user_agent" in self.split_plan.fields)
+            (self.json_plan is not None and "user_agent" in self.json_plan.paths)
+            or (self.split_plan is not None and "user_agent" in self.split_plan.fields)
+        )
         self.include_bots = include_bots
         self.countries = CountryLookup(geoip_db)
         self.stats = LineStats()
@@ -214,6 +217,15 @@ class AccessLogParser:
             data = data.replace(b"\r\n", b"\n")
         lines = LineIndex.of(data, partial_tail, needs_closing_quote=_needs_closing_quote(plan))
         return self._scan_split(data, lambda: lines, lines.count, first_line, plan, prefilter)
+
+    def parse_table(self, path: Path, data: bytes) -> pl.DataFrame:
+        """Every request row of a tabular log (CSV/TSV export or W3C extended log)."""
+        frame = read_table(path, data)
+        # without a user-agent column nothing can be told a bot: every request is a person
+        self.has_user_agent = frame.get_column("user_agent").null_count() < frame.height
+        self.rows_last = frame.height
+        self.stats.lines += frame.height
+        return self._finish_hits(frame.with_columns(_ok=pl.lit(True)), TABULAR)
 
     def parse_file(self, path: Path, *, prefilter: bool = True) -> pl.DataFrame:
         """All of a plain (uncompressed, LF) text log at once: polars scans the file itself.
@@ -411,6 +423,8 @@ class AccessLogParser:
         raw = pl.col("_time").cast(pl.String)
         if time_format == "epoch":
             parsed = _epoch(raw)
+        elif time_format == TABULAR:
+            parsed = tabular_times(raw)
         elif time_format == "json":
             numeric = raw.str.contains(r"^\d+(?:\.\d+)?$")
             parsed = (

@@ -29,6 +29,7 @@ from engmon.sources.accesslog.parse import (
     to_observations,
 )
 from engmon.sources.accesslog.sniff import AUTO, sniff_format, undetected
+from engmon.sources.accesslog.tabular import TABULAR
 
 if TYPE_CHECKING:
     pass
@@ -133,7 +134,9 @@ def read_access_log(
                 raise EmptyInputError(f"{path}: the file is empty; there are no requests to count")
             raise FileFormatError(undetected(str(path), text))
         log_format = found
-        if found != "combined":
+        if found == TABULAR:
+            notes.append(f"{path}: read as a table of requests (an access-log export)")
+        elif found != "combined":
             notes.append(f"{path}: read as a {found!r} access log")
     parser = AccessLogParser(
         log_format,
@@ -146,7 +149,21 @@ def read_access_log(
     counted: list[pl.DataFrame] = []
     tag = ""
     line = 1
-    if (
+    if log_format == TABULAR:
+        stream, raw = _open_log(path)
+        try:
+            data = stream.read()
+        except (OSError, EOFError, zlib.error) as exc:
+            raise FileFormatError(f"{path}: damaged gzip data ({exc})") from None
+        finally:
+            stream.close()
+            raw.close()
+        hits = parser.parse_table(path, data)
+        if parser.stats.parsed == 0 and parser.stats.malformed:
+            raise FileFormatError(f"{path}: no row of the table holds a readable request")
+        counted.append(parser.count(hits))
+        tag = first_line_tag(data)
+    elif (
         head
         and parser.split_plan is not None
         and not head.startswith(b"\x1f\x8b")
@@ -212,7 +229,9 @@ def _head(path: Path, size: int = 65536, *, decompressed: bool = False) -> bytes
             try:
                 return stream.read(size)
             except (OSError, EOFError, zlib.error):
-                raise FileFormatError(f"{path}: damaged gzip data (cannot read its start)") from None
+                raise FileFormatError(
+                    f"{path}: damaged gzip data (cannot read its start)"
+                ) from None
         return raw.read(size)
     finally:
         stream.close()

@@ -12,6 +12,8 @@ import json
 import re
 from typing import Final
 
+from engmon.sources.accesslog.tabular import TABULAR, is_tabular_log
+
 AUTO: Final = "auto"
 """The `format` value that asks engmon to look."""
 
@@ -76,6 +78,8 @@ def sniff_format(head: bytes) -> str | None:
     lines = lines[:_SAMPLE_LINES]
     if not lines:
         return None
+    if is_tabular_log(head):
+        return TABULAR
     if lines[0].lstrip().startswith(b"{"):
         found = _json_format(lines[0].strip())
         return None if found in (None, "json") else found

@@ -28,6 +28,7 @@ from engmon.sources.accesslog.parse import (
     to_observations,
 )
 from engmon.sources.accesslog.sniff import AUTO, sniff_format, undetected
+from engmon.sources.accesslog.tabular import TABULAR
 from engmon.sources.base import PollResult, Source
 from engmon.sources.options import (
     CommonOptions,
@@ -211,6 +212,11 @@ def make_access_log(options: AccessLogOptions, campaign: Campaign, where: str) -
     log_format = options.log_format or options.format
     if log_format == AUTO:
         log_format = _sniff_live(path, where)
+    if log_format == TABULAR:
+        raise ConfigError(
+            f"{where}: {path} is a table of requests (CSV/TSV/W3C export): read it with"
+            " `engmon report` or `replay`, and follow the server's own log live"
+        )
     parser = AccessLogParser(
         log_format,
         link=LinkMatch.build(link, utm),

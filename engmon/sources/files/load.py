@@ -34,7 +34,7 @@ def load_observations(spec: FileSpec, progress: Progress | None = None) -> Loade
     file_format: str = spec.file_format
     table: str | None = None
     if file_format == "auto":
-        file_format, table = detect_format(path)
+        file_format, table = detect_format(path, mapped=spec.mapped)
     elif file_format == "observations":
         table = _table_kind(path)
     if file_format == "recording":

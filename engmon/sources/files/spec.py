@@ -208,9 +208,14 @@ def _looks_binary(head: bytes) -> bool:
     return False
 
 
-def detect_format(path: Path) -> tuple[str, str | None]:
-    """(`--read-as` value, table kind csv|ndjson|parquet or None) by extension and content."""
+def detect_format(path: Path, *, mapped: bool = False) -> tuple[str, str | None]:
+    """(`--read-as` value, table kind csv|ndjson|parquet or None) by extension and content.
+
+    A CSV/TSV whose header names request columns (time, URL, status...) is a tabular access
+    log, unless the user `mapped` its columns as observations.
+    """
     from engmon.core.recording import is_recording
+    from engmon.sources.accesslog.tabular import is_tabular_log
 
     name = path.name.lower()
     head = _head(path)
@@ -226,6 +231,8 @@ def detect_format(path: Path) -> tuple[str, str | None]:
         raise FileFormatError(f"{path}: binary data, not CSV, NDJSON, Parquet or a log")
     lines = [line for line in head.splitlines()[:5] if line.strip()]
     if lines and _LOG_LINE.match(lines[0]):
+        return "access-log", None
+    if not mapped and is_tabular_log(head):
         return "access-log", None
     table = _TABLE_EXTENSIONS.get(path.suffix.lower())
     if table is not None:
