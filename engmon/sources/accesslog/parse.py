@@ -182,9 +182,8 @@ class AccessLogParser:
             self.split_plan = compile_format(log_format, where=where)
         self.link = link or LinkMatch()
         self.has_user_agent = (
-            (self.json_plan is not None and "user_agent" in self.json_plan.paths)
-            or (self.split_plan is not None and "user_agent" in self.split_plan.fields)
-        )
+            self.json_plan is not None and "user_agent" in self.json_plan.paths
+        ) or (self.split_plan is not None and "user_agent" in self.split_plan.fields)
         self.include_bots = include_bots
         self.countries = CountryLookup(geoip_db)
         self.stats = LineStats()
