@@ -129,9 +129,10 @@ def replay(file: Path, speed: float, start: str, paused: bool, **options: Any) -
 @click.option(
     "--format",
     "output_format",
-    type=click.Choice(["text", "json", "csv"]),
+    type=click.Choice(["text", "json", "csv", "html"]),
     default="text",
     show_default=True,
+    help="html: one self-contained page (curve, numbers, verdict, tables) to send or open.",
 )
 @click.option("--bucket", default="1m", show_default=True, help="Bucket width: 1m, 5m, 1h...")
 @click.option("--at", "at", default=None, help="As it stood at this offset after the post.")
@@ -141,7 +142,7 @@ def replay(file: Path, speed: float, start: str, paused: bool, **options: Any) -
 def report(
     file: Path, output_format: str, bucket: str, at: str | None, forecast: bool, **options: Any
 ) -> None:
-    """Print FILE's engagement metrics, headless (text, JSON or CSV)."""
+    """Print FILE's engagement metrics, headless (text, JSON, CSV or an HTML page)."""
     from engmon.watch.report import run_report
 
     click.echo(

@@ -8,7 +8,8 @@ JSON keys (stable): `campaign`, `link`, `post_time`, `at_s`, `bucket`, `bucket_s
 `followers`, `engagement`, `per_1k_followers`, `verdict` (the dashboard's sentence),
 `trend` (just starting | flat | rising | steady | peaked and slowing), `notes`,
 `metrics: {name: {count, reach, peak: {value, at_s}, velocity_per_min, first_s}}` and
-`buckets: {name: [{at_s, value, reach, cumulative}]}`.
+`buckets: {name: [{at_s, value, reach, cumulative}]}`. `--format html` draws the same dict
+(engmon.watch.report_html).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from engmon.core.verdict import Verdict, VerdictFacts, verdict
 from engmon.errors import ConfigError
 from engmon.sources.files import FileSpec, LoadedFile, load_observations
 
-OUTPUT_FORMATS: Final = ("text", "json", "csv")
+OUTPUT_FORMATS: Final = ("text", "json", "csv", "html")
 FORECAST_AT: Final = timedelta(hours=1)
 """When `--forecast` is given without `--at`: forecast from the first hour (as the paper)."""
 
@@ -81,10 +82,14 @@ def run_report(
             raise ConfigError(f"--at {at!r}: must not be before the post")
     if forecast and output_format == "csv":
         raise ConfigError("--forecast: use --format text or json (CSV holds only the buckets)")
-    data = _read(spec)
+    data = _read(spec, dimensions=output_format == "html")  # the page has breakdown tables
     report = build_report(data, width=width, offset=offset)
-    if forecast:
+    if forecast or output_format == "html":  # the page always shows the forecast
         report["forecast"] = _forecast(data, report, offset)
+    if output_format == "html":
+        from engmon.watch.report_html import html_page
+
+        return html_page(data, report, offset)
     if output_format == "json":
         return json.dumps(report, indent=2) + "\n"
     if output_format == "csv":
@@ -95,12 +100,13 @@ def run_report(
 # --- reading ---------------------------------------------------------------------------------
 
 
-def _read(spec: FileSpec) -> _Input:
-    """The file's observations, lazily where the file allows (Parquet in the schema)."""
+def _read(spec: FileSpec, *, dimensions: bool = False) -> _Input:
+    """The file's observations, lazily where the file allows (Parquet in the schema);
+    `dimensions`: keep referrer, country, device... even for a file of events only."""
     path = spec.path
     plain = not spec.mapped and spec.file_format in ("auto", "observations")
     if plain and path.is_file() and _is_parquet(path):
-        scanned = _scan_parquet(spec)
+        scanned = _scan_parquet(spec, dimensions=dimensions)
         if scanned is not None:
             return scanned
     return _from_loaded(load_observations(spec))
@@ -124,7 +130,7 @@ def _from_loaded(loaded: LoadedFile) -> _Input:
     return _Input(frame.lazy(), campaign, first, last, list(loaded.notes), metric_names=names)
 
 
-def _scan_parquet(spec: FileSpec) -> _Input | None:
+def _scan_parquet(spec: FileSpec, *, dimensions: bool = False) -> _Input | None:
     """Scan an observation-schema Parquet file lazily; None when it needs the full loader.
 
     Only the columns the metrics use are read. Files with text times, bad values or
@@ -166,7 +172,7 @@ def _scan_parquet(spec: FileSpec) -> _Input | None:
     if stats["bad"] or stats["first"] is None:
         return None  # the full loader reports the row, or that the file is empty
     repeated = collected[1] if len(collected) > 1 else None
-    if not stats["others"]:
+    if not stats["others"] and not dimensions:
         # events only: the bucket and counter keys (dimensions) need not be read at all
         lf = lf.select(name for name in _EVENT_COLUMNS if name in names)
     followers = spec.followers

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import re
 import socket
 import threading
 from collections.abc import Iterator
@@ -261,3 +262,20 @@ async def test_plain_watch_posts_a_live_alert_to_the_webhook(
     assert receiver.received[0].json()["campaign"] == "Launch day"
     assert "ALERT flat:" in out.getvalue()
     assert "SECRET" not in out.getvalue()
+
+
+def test_the_example_alerts_block_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    example = (Path(__file__).parents[2] / "config.example.toml").read_text(encoding="utf-8")
+    block = example[example.index("# [alerts]") :].split("\n\n")[0]
+    lines = [line.removeprefix("# ") for line in block.splitlines()]
+    toml = "\n".join(line for line in lines if re.match(r"\[|\w+ *=", line))  # not the prose
+    monkeypatch.setenv("ENGMON_SLACK_WEBHOOK", "https://hooks.slack.example/services/T/B/X")
+    monkeypatch.setenv("ENGMON_NTFY_TOPIC", "https://ntfy.example/engmon")
+    path = tmp_path / "example.toml"
+    path.write_text('[campaign]\nname = "x"\nposted_at = "now"\n\n' + toml + "\n")
+    alerts = load_campaign(path).alerts
+    assert [(h.kind, h.url_env) for h in alerts.webhooks] == [
+        ("slack", "ENGMON_SLACK_WEBHOOK"),
+        ("ntfy", "ENGMON_NTFY_TOPIC"),
+    ]
+    assert alerts.spike_per_min == 20
