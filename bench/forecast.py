@@ -1,195 +1,175 @@
-"""Forecast accuracy on real retweet cascades (SEISMIC, paper defaults).
+"""Forecast accuracy on real retweet cascades: the calibrated forecast beside SEISMIC's defaults.
 
-For every cascade in /work/shared/data/cascades/ (and any cascade files given as arguments),
-predict the final number of reshares from the first 10 minutes, 30 minutes and one hour, and
-print actual, predicted, 95% interval and relative error; then the median absolute relative
-error beside the paper's 15% at one hour. Also runs the same on simulated cascades (held out:
-drawn from the model with known parameters) to show what the model does on its own ground.
+Per horizon (10, 30, 60 minutes after the post) it prints the median relative error of the
+final-size forecast and how often its interval holds the final size:
+1. on the cross-validation folds of the training cascades (/work/shared/data/cascades/train/,
+   each cascade predicted by a model fitted without it; the fit's own procedure, see
+   bench/fit_forecast.py), large (TiDeH, thousands of reshares) and small (evently) apart;
+2. on the three shared cascades (/work/shared/data/cascades/*.txt), never used for fitting;
+3. the curve model (follower counts thrown away, as for clicks) beside the old curve fit;
+4. smoothness: the largest ratio between forecasts one minute apart after 30 minutes, on the
+   shared cascades and the `taking-off` demo scenario, and the forecast at the end of each.
 
-Cascade format: line 1 `<count> <start time>`, then `<time since post> <followers>`; the first
-event is the post itself. Times are seconds, except files named `*hours*` (hours).
+The calibrated interval is a 90% one, SEISMIC's a 95% one. Origins of the data: bench/_cascades.py.
 
-    python -m bench.forecast [--quick] [FILE ...]
+    python -m bench forecast [--quick]      (--quick: skip the cross-validation)
 """
 
 from __future__ import annotations
 
+import math
 import statistics
 import sys
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
+import polars as pl
 
+from bench._cascades import TRAIN, Cascade, evaluation_cascades, training_cascades
 from engmon.core.forecast import FORECAST, Forecast, curve_forecast, seismic_forecast
+from engmon.core.forecast_model import count_forecast, reshare_forecast
 
-SHARED = Path("/work/shared/data/cascades")
-HORIZONS_S = (600.0, 1800.0, 3600.0)
-PAPER_ERROR = 0.15
-
-
-@dataclass(frozen=True)
-class Cascade:
-    """One cascade: the post's author followers, then each reshare's time and followers."""
-
-    name: str
-    poster_followers: float
-    times_s: np.ndarray
-    followers: np.ndarray
+HORIZONS_MIN = (10, 30, 60)
 
 
-def read_cascade(path: Path) -> Cascade:
-    """Read a TiDeH/SEISMIC cascade file (times in hours when the name says so)."""
-    rows = [line.split() for line in path.read_text().splitlines()[1:] if line.strip()]
-    data = np.array([[float(r[0]), float(r[1])] for r in rows], dtype=np.float64)
-    scale = 3600.0 if "hours" in path.name else 1.0
-    times = (data[:, 0] - data[0, 0]) * scale
-    return Cascade(path.name, float(data[0, 1]), times[1:], data[1:, 1])
+def _error(made: Forecast, actual: float) -> float:
+    """Relative error; no number (taking off) counts as infinite, not enough data as NaN."""
+    if made.state == FORECAST and made.predicted is not None:
+        return abs(made.predicted - actual) / actual
+    return math.inf if made.state == "taking-off" else math.nan
 
 
-def simulate_cascade(
-    rng: np.random.Generator, p: float, poster: float, horizon_s: float, mean_followers: float
-) -> Cascade:
-    """Simulate the SEISMIC process (branching form): each account with n followers draws
-    Poisson(p n) children at delays from the memory kernel; followers are log-normal."""
-    from engmon.core.forecast import KERNEL_C, S0, THETA
-
-    def delays(k: int) -> np.ndarray:
-        u = rng.random(k)
-        flat = KERNEL_C * S0
-        # invert Phi: flat part linear, tail Phi = flat (1 + (1 - (s/s0)^-theta)/theta)
-        tail = S0 * np.power(np.maximum(1.0 - THETA * (u / flat - 1.0), 1e-12), -1.0 / THETA)
-        return np.where(u <= flat, u / KERNEL_C, tail)
-
-    sigma = 1.5  # heavy-tailed follower counts with the given mean
-    log_mean = float(np.log(mean_followers) - sigma**2 / 2)
-    times: list[float] = []
-    followers: list[float] = []
-    frontier = [(0.0, poster)]
-    while frontier and len(times) < 200_000:
-        t0, n = frontier.pop()
-        k = int(rng.poisson(p * n))
-        for d in delays(k):
-            when = t0 + float(d)
-            if when > horizon_s:
-                continue
-            fol = float(np.floor(rng.lognormal(log_mean, sigma)))
-            times.append(when)
-            followers.append(fol)
-            frontier.append((when, fol))
-    order = np.argsort(times)
-    return Cascade("simulated", poster, np.asarray(times)[order], np.asarray(followers)[order])
+def _holds(made: Forecast, actual: float) -> bool | None:
+    if made.state != FORECAST or made.low is None:
+        return None if made.state == "not-enough-data" else False
+    return made.low <= actual <= (math.inf if made.high is None else made.high)
 
 
-def _fmt(forecast: Forecast) -> str:
-    if forecast.state != FORECAST or forecast.predicted is None:
-        return f"{forecast.state:>10}"
-    high = "inf" if forecast.high is None else f"{forecast.high:.0f}"
-    return f"{forecast.predicted:8.0f} [{forecast.low:.0f}, {high}]"
+def _summary(errors: list[float], hits: list[bool | None]) -> str:
+    known = [e for e in errors if e == e]
+    inside = [h for h in hits if h is not None]
+    median = f"{statistics.median(known):7.1%}" if known else "    n/a"
+    share = f"{sum(inside) / len(inside):5.0%}" if inside else "  n/a"
+    return f"{median} {share}"
 
 
-def evaluate(
-    cascades: list[Cascade], show: bool
-) -> tuple[dict[float, list[float]], dict[float, list[bool]]]:
-    """Print each cascade's forecasts; return relative errors and interval hits per horizon."""
-    errors: dict[float, list[float]] = {h: [] for h in HORIZONS_S}
-    covered: dict[float, list[bool]] = {h: [] for h in HORIZONS_S}
-    for cascade in cascades:
-        actual = float(cascade.times_s.size)
-        for horizon in HORIZONS_S:
-            forecast = seismic_forecast(
-                cascade.times_s, cascade.followers, cascade.poster_followers, horizon
-            )
-            if forecast.predicted is not None and forecast.state == FORECAST:
-                error = abs(forecast.predicted - actual) / actual
-            else:
-                error = float("inf") if forecast.state != "not-enough-data" else float("nan")
-            if error == error:  # not NaN
-                errors[horizon].append(error)
-            if forecast.state == FORECAST and forecast.low is not None:
-                high = float("inf") if forecast.high is None else forecast.high
-                covered[horizon].append(forecast.low <= actual <= high)
-            if show:
-                print(
-                    f"   {cascade.name:28} at {horizon / 60:3.0f}m  seen {forecast.observed:5.0f}"
-                    f"  actual {actual:6.0f}  predicted {_fmt(forecast)}"
-                    f"  rel.err {error:6.1%}  ({forecast.sure})"
-                )
-    return errors, covered
+def cross_validation() -> None:
+    """Refit with the fit's own procedure and print the held-out figures per horizon."""
+    from bench import fit_forecast
 
-
-def evaluate_curve_fit(cascades: list[Cascade]) -> dict[float, list[float]]:
-    """The fallback on the same cascades with the follower counts thrown away (as for clicks):
-    print its forecasts and return relative errors per horizon (unbounded counts as inf)."""
-    errors: dict[float, list[float]] = {h: [] for h in HORIZONS_S}
-    for cascade in cascades:
-        actual = float(cascade.times_s.size)
-        for horizon in HORIZONS_S:
-            minutes = int(horizon // 60)
-            seen = cascade.times_s[cascade.times_s < minutes * 60]
-            counts = np.bincount((seen // 60).astype(np.int64), minlength=minutes)[:minutes]
-            forecast = curve_forecast(counts.astype(np.float64))
-            if forecast.state == FORECAST and forecast.predicted is not None:
-                errors[horizon].append(abs(forecast.predicted - actual) / actual)
-            elif forecast.state == "taking-off":
-                errors[horizon].append(float("inf"))
+    cascades = training_cascades()
+    rows = fit_forecast.cascade_rows(cascades)
+    _, report = fit_forecast.fit(rows, cascades, verbose=False)
+    print("   1. cross-validation, 5 folds grouped by cascade (training cascades only)")
+    print("      horizon group    n   calibrated: median err  90% cov | SEISMIC: err  95% cov")
+    for model in ("reshares", "counts"):
+        figures = report[model]
+        assert isinstance(figures, dict)
+        for key, fig in figures.items():
+            minutes, group = key.split()
             print(
-                f"   {cascade.name:28} at {horizon / 60:3.0f}m  curve fit: {_fmt(forecast)}"
-                f"  ({forecast.model}; {forecast.sure})"
+                f"      {model:8} {minutes:>4} {group:5} {fig['cascades']:4}"
+                f"   {fig['median_error']:17.1%} {fig['coverage']:8.0%} |"
+                f" {fig['seismic_median_error']:10.1%} {fig['seismic_coverage']:7.0%}"
             )
-    return errors
 
 
-def _median(values: list[float]) -> float:
-    return statistics.median(values) if values else float("nan")
+def shared(cascades: list[Cascade]) -> None:
+    """The calibrated reshare model and SEISMIC on the shared cascades, per horizon."""
+    print("   2. the three shared cascades (never used for fitting)")
+    print("      horizon   calibrated: median err  90% cov | SEISMIC: err  95% cov")
+    for minutes in HORIZONS_MIN:
+        at = minutes * 60.0
+        ours: tuple[list[float], list[bool | None]] = ([], [])
+        theirs: tuple[list[float], list[bool | None]] = ([], [])
+        for c in cascades:
+            made = reshare_forecast(c.times_s, c.followers, c.poster_followers, at)
+            old = seismic_forecast(c.times_s, c.followers, c.poster_followers, at)
+            ours[0].append(_error(made, c.final))
+            ours[1].append(_holds(made, c.final))
+            theirs[0].append(_error(old, c.final))
+            theirs[1].append(_holds(old, c.final))
+            print(
+                f"        {c.name:24} {minutes:3}m seen {made.observed:5.0f} final {c.final:5.0f}"
+                f"  calibrated {made.predicted or 0:7.0f}"
+                f" [{made.low or 0:.0f}, {made.high or 0:.0f}]"
+                f"  SEISMIC {old.predicted or math.inf:7.0f}"
+            )
+        print(f"      {minutes:4}m   {_summary(*ours):>24}    | {_summary(*theirs):>16}")
 
 
-def _share(hits: list[bool]) -> str:
-    return f"{sum(hits) / len(hits):.0%}" if hits else "n/a"
+def _curve(c: Cascade, minutes: int) -> np.ndarray:
+    seen = c.times_s[c.times_s < minutes * 60]
+    return np.bincount((seen // 60).astype(np.int64), minlength=minutes)[:minutes].astype(float)
+
+
+def curves(cascades: list[Cascade]) -> None:
+    """The curve model (clicks' forecast) beside the old curve fit, follower counts ignored."""
+    print("   3. follower counts ignored (the clicks forecast): curve model vs old curve fit")
+    print("      horizon   curve model: median err  90% cov | old curve fit: err  95% cov")
+    for minutes in HORIZONS_MIN:
+        ours: tuple[list[float], list[bool | None]] = ([], [])
+        theirs: tuple[list[float], list[bool | None]] = ([], [])
+        for c in cascades:
+            curve = _curve(c, minutes)
+            made, old = count_forecast(curve), curve_forecast(curve)
+            for store, got in ((ours, made), (theirs, old)):
+                store[0].append(_error(got, c.final))
+                store[1].append(_holds(got, c.final))
+        print(f"      {minutes:4}m   {_summary(*ours):>24}    | {_summary(*theirs):>22}")
+
+
+def _scenario_cascade() -> Cascade:
+    from engmon.sources.scenarios import POST_TIME, build
+
+    scenario = build("taking-off")
+    since = (pl.col("ts") - pl.lit(POST_TIME)).dt.total_microseconds() / 1e6
+    shares = (
+        scenario.frame.filter(pl.col("metric").is_in(["reposts", "quotes"]))
+        .select(t=since, f=pl.col("reach").cast(pl.Float64))
+        .sort("t")
+    )
+    return Cascade(
+        "taking-off scenario",
+        float(scenario.campaign.followers or 0),
+        shares.get_column("t").to_numpy(),
+        shares.get_column("f").to_numpy(),
+    )
+
+
+def _at_minute(c: Cascade, model: str, minute: int) -> Forecast:
+    if model == "curve":
+        return count_forecast(_curve(c, minute))
+    return reshare_forecast(c.times_s, c.followers, c.poster_followers, minute * 60.0)
+
+
+def smoothness(cascades: list[Cascade]) -> None:
+    """Largest jump between forecasts one minute apart from minute 30 to 6 hours, both models;
+    and the forecast once everything is in."""
+    print("   4. smoothness: largest ratio between forecasts one minute apart, 30 min to 6 h")
+    for c in cascades:
+        jumps = []
+        for name in ("reshares", "curve"):
+            values = [_at_minute(c, name, m).predicted for m in range(30, 361)]
+            got = np.array([v for v in values if v is not None], dtype=float)
+            ratio = float(np.exp(np.max(np.abs(np.diff(np.log(got)))))) if got.size > 1 else 1.0
+            jumps.append(f"{name} {ratio:4.2f}x")
+        end = float(c.times_s.max()) + 1.0
+        done = reshare_forecast(c.times_s, c.followers, c.poster_followers, end, final=True)
+        print(
+            f"      {c.name:24} {'  '.join(jumps)}   at the end: {done.predicted:.0f}"
+            f" (final {c.final:.0f})"
+        )
 
 
 def main(argv: list[str]) -> None:
-    """Replay real (and simulated) cascades and print forecast errors at 10/30/60 minutes."""
-    quick = "--quick" in argv
-    paths = sorted(SHARED.glob("*.txt")) if SHARED.is_dir() else []
-    paths += [Path(a) for a in argv if not a.startswith("--")]
-    cascades = [read_cascade(p) for p in paths]
-    print(f"   real cascades: {len(cascades)} (SEISMIC, paper defaults, n*=100)")
-    errors, covered = evaluate(cascades, show=True)
-    for horizon in HORIZONS_S:
-        values = errors[horizon]
-        print(
-            f"   median |relative error| at {horizon / 60:3.0f}m: {_median(values):6.1%}"
-            f"  over {len(values)} cascades, 95% interval holds the actual in"
-            f" {_share(covered[horizon])}  (paper at 60m: {PAPER_ERROR:.0%})"
-        )
-    print("   the fallback curve fit on the same cascades, follower counts ignored:")
-    curve_errors = evaluate_curve_fit(cascades)
-    for horizon in HORIZONS_S:
-        values = curve_errors[horizon]
-        print(
-            f"   curve fit median |relative error| at {horizon / 60:3.0f}m: {_median(values):6.1%}"
-            f"  over {len(values)} cascades with a number"
-        )
-    rng = np.random.default_rng(20150810)
-    count = 30 if quick else 200
-    simulated: list[Cascade] = []
-    while len(simulated) < count:
-        # held-out cascades drawn from the model: poster audience 10k-1M, m = p n* in 0.1-0.8,
-        # kept like the paper's data set when they reach 50 reshares (no cut-off in time)
-        poster = float(10 ** rng.uniform(4, 6))
-        p = float(rng.uniform(0.1, 0.8)) / 100.0
-        c = simulate_cascade(rng, p, poster, float("inf"), 100.0)
-        if 50 <= c.times_s.size <= 50_000:
-            simulated.append(c)
-    sim_errors, sim_covered = evaluate(simulated, show=False)
-    for horizon in HORIZONS_S:
-        values = sim_errors[horizon]
-        print(
-            f"   simulated (held out, n={len(values):3}) median |relative error| at"
-            f" {horizon / 60:3.0f}m: {_median(values):6.1%}, interval holds the actual in"
-            f" {_share(sim_covered[horizon])}"
-        )
+    """Print the forecast figures (see the module docstring)."""
+    if "--quick" not in argv and TRAIN.is_dir():
+        cross_validation()
+    cascades = evaluation_cascades()
+    if cascades:
+        shared(cascades)
+        curves(cascades)
+    smoothness([*cascades, _scenario_cascade()])
 
 
 if __name__ == "__main__":

@@ -88,6 +88,8 @@ MIN_FIT_MINUTES: Final = 5
 RECENT_MINUTES: Final = 10
 """The curve fit calls a rate growing over this many last minutes "taking off"."""
 Z95: Final = 1.959964
+DELIVERED: Final = "delivered"
+"""`reason` of a forecast made once the source delivered everything: it is the final count."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,8 @@ class Forecast:
     high: float | None = None
     infectiousness: float | None = None
     reason: str = ""
+    level: float = 0.95
+    """How often the range [low, high] is meant to hold the final count."""
 
     @property
     def sure(self) -> str:
@@ -118,6 +122,8 @@ class Forecast:
             return "taking off: it is spreading faster than it fades, no upper limit yet"
         if self.predicted is None or self.low is None:
             return "unknown"
+        if self.reason == DELIVERED:
+            return "the final count: everything is in"
         if self.high is None:
             return "a rough guess: it could still take off"
         spread = (self.high - self.low) / max(self.predicted, 1.0)
@@ -138,6 +144,7 @@ class Forecast:
             "low": self.low,
             "high": self.high,
             "infectiousness": self.infectiousness,
+            "level": self.level,
             "sure": self.sure,
         }
 

@@ -1,8 +1,10 @@
 """The outlook: forecast, expected band and standing of the watched post, as of one instant.
 
-Headless glue between the store and the dashboard (or `report`): it picks the model (SEISMIC
-when reshares carry follower counts, else the curve fit on the headline metric), scales the
-expected band of past posts to this post's audience and phrases both for the verdict.
+Headless glue between the store and the dashboard (or `report`): it picks the model (the
+learned reshare model when reshares carry follower counts, else the learned curve model on the
+headline metric; see engmon.core.forecast_model), scales the expected band of past posts to this
+post's audience and phrases both for the verdict. Once a replay has delivered everything and
+its clock is at the end (`final`), the forecast is the final count.
 """
 
 from __future__ import annotations
@@ -17,20 +19,19 @@ import polars as pl
 from engmon.core import band as bands
 from engmon.core.campaign import Campaign
 from engmon.core.forecast import (
+    DELIVERED,
     FORECAST,
     NOT_ENOUGH,
     SEISMIC,
     TAKING_OFF,
     Forecast,
     choose_reshares,
-    curve_forecast,
-    forecast_from_deltas,
     reshare_events,
     reshare_rows,
-    seismic_forecast,
 )
+from engmon.core.forecast_model import RESHARE_MODEL, count_forecast, reshare_forecast
 from engmon.core.history import load_history, post_curve, post_key, save_post
-from engmon.core.schema import CLICKS, RESHARE_METRICS, RESHARERS, conform
+from engmon.core.schema import CLICKS, RESHARE_METRICS, RESHARERS, UTC_US, conform
 from engmon.core.store import ObservationStore, observations_to_deltas
 from engmon.core.verdict import compact_count
 
@@ -41,21 +42,29 @@ def _count(value: float) -> str:
 
 
 def forecast_noun(forecast: Forecast, metric: str) -> str:
-    """What the forecast counts: reshares for SEISMIC, else the curve's metric."""
-    return "reshares" if forecast.model == SEISMIC else metric
+    """What the forecast counts: reshares for the reshare models, else the curve's metric."""
+    return "reshares" if forecast.model in (RESHARE_MODEL, SEISMIC) else metric
+
+
+def _range(forecast: Forecast) -> tuple[str, str]:
+    high = "no limit" if forecast.high is None else _count(forecast.high)
+    return _count(forecast.low if forecast.low is not None else forecast.observed), high
 
 
 def forecast_phrase(forecast: Forecast, metric: str = CLICKS) -> str:
-    """One sentence for the verdict: "Forecast: ~120 reshares in total (80–190), not taking off"."""
+    """One sentence for the verdict: "Forecast: ~120 reshares in total (90% range 80–190)"."""
     noun = forecast_noun(forecast, metric)
     if forecast.state == TAKING_OFF:
         return f"Forecast: taking off — {noun} keep bringing more {noun}, no upper limit yet"
     if forecast.state != FORECAST or forecast.predicted is None:
         return f"Forecast of {noun}: {forecast.sure}"
-    high = "no limit" if forecast.high is None else _count(forecast.high)
-    low = _count(forecast.low if forecast.low is not None else forecast.observed)
-    tail = "could still take off" if forecast.high is None else "not taking off"
-    return f"Forecast: ~{_count(forecast.predicted)} {noun} in total ({low}–{high}), {tail}"
+    if forecast.reason == DELIVERED:
+        return f"Final: {_count(forecast.predicted)} {noun}"
+    low, high = _range(forecast)
+    return (
+        f"Forecast: ~{_count(forecast.predicted)} {noun} in total"
+        f" ({forecast.level:.0%} range {low}–{high})"
+    )
 
 
 def forecast_kpi(forecast: Forecast) -> str:
@@ -64,9 +73,10 @@ def forecast_kpi(forecast: Forecast) -> str:
         return "taking off"
     if forecast.state != FORECAST or forecast.predicted is None:
         return "not enough data yet"
-    high = "∞" if forecast.high is None else _count(forecast.high)
-    low = _count(forecast.low if forecast.low is not None else forecast.observed)
-    return f"{_count(forecast.predicted)} ({low}–{high})"
+    if forecast.reason == DELIVERED:
+        return f"{_count(forecast.predicted)} (final)"
+    low, high = _range(forecast)
+    return f"{_count(forecast.predicted)} ({low}–{high.replace('no limit', '∞')})"
 
 
 @dataclass(frozen=True)
@@ -78,7 +88,7 @@ class Outlook:
     band: pl.DataFrame | None = field(default=None, repr=False)
     standing: bands.Standing | None = None
     clicks: Forecast | None = None
-    """Beside a SEISMIC reshare forecast: the curve fit of `metric` (clicks), when it fits."""
+    """Beside a reshare forecast: the forecast of `metric` (clicks) from its curve."""
 
     def phrases(self) -> tuple[str, ...]:
         """Sentences the verdict appends: the standing against past posts, then the forecast."""
@@ -99,21 +109,35 @@ def forecast_store(
     metric: str = CLICKS,
     *,
     reshares: pl.DataFrame | None = None,
+    final: bool = False,
 ) -> Forecast:
-    """SEISMIC on reshares with follower counts when the store has them, else the curve fit on
-    `metric` per minute (from the small per-minute aggregate), as of `elapsed_s`.
+    """The reshare model on reshares with follower counts when the store has them, else the
+    curve model on `metric` per minute (from the small per-minute aggregate), as of
+    `elapsed_s`. `final`: the source delivered everything (the forecast is the count).
 
     `reshares` (`reshare_rows` of `deltas`, kept incrementally by a caller) saves the scan."""
     rows = reshare_rows(deltas, post_time) if reshares is None else reshares
     reshares = choose_reshares(rows).filter(pl.col("t_s") <= elapsed_s)
     if reshares.height:
-        return seismic_forecast(
+        return reshare_forecast(
             reshares.get_column("t_s").to_numpy(),
             reshares.get_column("followers").to_numpy(),
             float(followers or 0),
             elapsed_s,
+            final=final,
         )
-    return curve_forecast(per_minute(minutes, metric, int(elapsed_s // 60)))
+    return curve_outlook(minutes, metric, elapsed_s, final=final)
+
+
+def curve_outlook(
+    minutes: pl.DataFrame, metric: str, elapsed_s: float, *, final: bool = False
+) -> Forecast:
+    """The curve model on `metric` per whole minute; the minute still running counts in what
+    has happened (the forecast's floor) but not in the curve's shape."""
+    whole = max(int(elapsed_s // 60), 0)
+    curve = per_minute(minutes, metric, whole)
+    running = per_minute(minutes, metric, whole + 1)[whole:].sum() if elapsed_s >= 0 else 0.0
+    return count_forecast(curve, observed=float(curve.sum() + running), final=final)
 
 
 def per_minute(minutes: pl.DataFrame, metric: str, whole_minutes: int) -> np.ndarray:
@@ -161,8 +185,17 @@ def forecast_vs_actual(
     wanted = [*RESHARE_METRICS, RESHARERS, metric]
     chosen = conform(observations).filter(pl.col("metric").is_in(wanted))
     deltas = observations_to_deltas(chosen, repeated).collect()
-    made = forecast_from_deltas(deltas, post_time, followers, at_s, fallback_metric=metric)
-    if made.model == SEISMIC:
+    since = (pl.col("ts") - pl.lit(post_time, dtype=UTC_US)).dt.total_microseconds() / 1e6
+    minutes = (
+        deltas.filter(pl.col("metric") == metric, pl.col("value") > 0)
+        .group_by("metric", minute=(since // 60).cast(pl.Int64))
+        .agg(pl.col("value").sum())
+    )
+    last = deltas.select(since.max()).item() if deltas.height else None
+    # the file holds the whole post: asked at or after its last row, the forecast is the count
+    final = last is not None and at_s >= float(last)
+    made = forecast_store(deltas, minutes, post_time, followers, at_s, metric, final=final)
+    if made.model in (SEISMIC, RESHARE_MODEL):
         actual = float(reshare_events(deltas, post_time).height)
     else:
         counted = deltas.filter(pl.col("metric") == metric, pl.col("value") > 0)
@@ -189,7 +222,8 @@ def forecast_lines(result: dict[str, object]) -> list[str]:
     elif isinstance(predicted, float):
         top = f"{high:.0f}" if isinstance(high, float) else "no limit"
         bottom = f"{low:.0f}" if isinstance(low, float) else "?"
-        head += f"~{predicted:.0f} {noun} in total (95%: {bottom}–{top}), {result['sure']}"
+        level = float(result.get("level") or 0.95)  # type: ignore[arg-type]
+        head += f"~{predicted:.0f} {noun} in total ({level:.0%}: {bottom}–{top}), {result['sure']}"
     else:
         head += str(result["sure"])
     actual = float(result["actual"])  # type: ignore[arg-type]
@@ -247,20 +281,22 @@ class OutlookTracker:
         metric: str,
         *,
         wall: float | None = None,
+        final: bool = False,
     ) -> Outlook | None:
-        """The outlook as of `now` (None before the post time is known)."""
+        """The outlook as of `now` (None before the post time is known). `final`: every source
+        delivered everything and the clock is at the end, so the forecast is the count."""
         post_time = campaign.post_time or store.post_time
         if post_time is None:
             return None
         elapsed_s = (now - post_time).total_seconds()
-        key = (store.revision, int(elapsed_s // 60), metric, campaign.followers)
+        key = (store.revision, int(elapsed_s // 60), metric, campaign.followers, final)
         if key == self._key and self._outlook is not None:
             self.pending = False
             return self._outlook
         if wall is not None and self._outlook is not None and isinstance(self._key, tuple):
             # the same view moving forward (no seek back, no other metric): wait a little
             onward = key[2:] == self._key[2:] and key[1] >= self._key[1]
-            if onward and wall - self._wall < self.every_s:
+            if onward and not final and wall - self._wall < self.every_s:
                 self.pending = True
                 return self._outlook
         self._wall = wall if wall is not None else float("-inf")
@@ -281,6 +317,7 @@ class OutlookTracker:
             elapsed_s,
             metric,
             reshares=self._rows,
+            final=final,
         )
         exclude = post_key(campaign.name, post_time)
         if exclude != self._exclude:
@@ -289,10 +326,9 @@ class OutlookTracker:
         outlook = compute_outlook(
             made, metric, past, campaign.followers, store.minutes(), elapsed_s
         )
-        # the click curve lags the reshares: a fit of its decay would contradict "taking off"
-        clicks_follow = made.model == SEISMIC and made.state != TAKING_OFF
+        clicks_follow = made.model == RESHARE_MODEL
         if clicks_follow and metric not in (*RESHARE_METRICS, RESHARERS):
-            fitted = curve_forecast(per_minute(store.minutes(), metric, int(elapsed_s // 60)))
+            fitted = curve_outlook(store.minutes(), metric, elapsed_s, final=final)
             if fitted.state != NOT_ENOUGH:  # shown only where the link's curve allows
                 outlook = replace(outlook, clicks=fitted)
         self._outlook = outlook

@@ -303,12 +303,16 @@ class EngmonApp(DrilldownApp):
         screen.show_sources(self.statuses.values(), self.monotonic())
         elapsed = (clock.now - post_time).total_seconds() if post_time else 0.0
         progress = self.progress_text()
+        # a replay that delivered every row with its clock at the end: the forecast is the count
+        delivered = all(p.emitted >= p.total for p in self.progress.values())
+        final = clock.at_end and bool(self.progress) and delivered
         key = (
             self.store.revision,
             now_minute_of(elapsed),
             self.settings,
             progress,
             self.drill_key(),
+            final,
         )
         if key == self._view_key and self.view is not None:
             return
@@ -317,7 +321,7 @@ class EngmonApp(DrilldownApp):
         if not self.filters:  # the forecast and band are of the whole campaign, not of a slice
             metric = pick_headline([m for m in self.store.metric_names() if m != FOLLOWERS])
             outlook = self.outlook.update(
-                self.store, self.campaign, clock.now, metric, wall=time.monotonic()
+                self.store, self.campaign, clock.now, metric, wall=time.monotonic(), final=final
             )
         phrases = list(self.verdict_phrases)
         if outlook is not None:

@@ -55,7 +55,7 @@ async def test_no_history_no_band_but_a_forecast(make_app: MakeApp, tmp_path: Pa
         assert app.view is not None and app.view.outlook is not None
         assert app.view.curve.band_low is None
         assert "of your last" not in app.view.verdict.text
-        assert app.view.outlook.forecast.model == "SEISMIC"
+        assert app.view.outlook.forecast.model == "reshare model learned from public cascades"
         assert "Forecast" in app.view.verdict.text
 
 

@@ -9,7 +9,8 @@ import numpy as np
 import polars as pl
 
 from engmon.core import outlook
-from engmon.core.forecast import Forecast, curve_forecast, seismic_forecast
+from engmon.core.forecast import Forecast
+from engmon.core.forecast_model import count_forecast, reshare_forecast
 from engmon.core.store import ObservationStore
 
 POST = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
@@ -31,32 +32,42 @@ def _store(metric: str, seconds: list[float], reach: int | None) -> ObservationS
     return store
 
 
-def test_store_with_reshare_reach_uses_seismic() -> None:
+def test_store_with_reshare_reach_uses_the_reshare_model() -> None:
     seconds = [float(s) for s in range(10, 110, 10)]
     store = _store("reposts", seconds, 0)
     got = outlook.forecast_store(store.deltas(), store.minutes(), POST, 100_000, 300.0)
-    assert got == seismic_forecast(np.asarray(seconds), np.zeros(10), 100_000.0, 300.0)
+    assert got == reshare_forecast(np.asarray(seconds), np.zeros(10), 100_000.0, 300.0)
+    assert got.model == "reshare model learned from public cascades"
+    assert got.predicted is not None and got.predicted >= 10
+    # everything delivered: the forecast is the count
+    done = outlook.forecast_store(store.deltas(), store.minutes(), POST, 100_000, 300.0, final=True)
+    assert (done.predicted, done.low, done.high) == (10, 10, 10)
+    assert outlook.forecast_phrase(done) == "Final: 10 reshares"
 
 
-def test_store_without_reach_fits_the_clicks_curve() -> None:
+def test_store_without_reach_reads_the_clicks_curve() -> None:
     rng = np.random.default_rng(3)
     counts = rng.poisson(80.0 * (np.arange(40) + 0.5) ** -1.2)
     seconds = [m * 60.0 + 5 for m, k in enumerate(counts) for _ in range(int(k))]
+    seconds += [40 * 60 + 10.0, 40 * 60 + 20.0]  # two clicks in the minute still running
     store = _store("clicks", seconds, None)
     got = outlook.forecast_store(store.deltas(), store.minutes(), POST, 5000, 40 * 60 + 30)
-    assert got.model in ("power-law decay fit", "exponential decay fit")
-    assert got == curve_forecast(counts.astype(float))
+    assert got.model == "curve model learned from public cascades"
+    seen = float(counts.sum()) + 2
+    assert got == count_forecast(counts.astype(float), observed=seen)
+    # what happened is the floor of the forecast and of its range, the running minute included
+    assert got.observed == seen
+    assert got.low is not None and got.low >= seen
 
 
 def test_phrases() -> None:
-    sure = Forecast("forecast", "SEISMIC", 40, 600, predicted=120, low=80, high=190)
-    assert outlook.forecast_phrase(sure) == (
-        "Forecast: ~120 reshares in total (80–190), not taking off"
-    )
+    model = "reshare model learned from public cascades"
+    sure = Forecast("forecast", model, 40, 600, predicted=120, low=80, high=190, level=0.9)
+    assert outlook.forecast_phrase(sure) == "Forecast: ~120 reshares in total (90% range 80–190)"
     assert outlook.forecast_kpi(sure) == "120 (80–190)"
     open_top = Forecast("forecast", "power-law decay fit", 900, 600, predicted=1500, low=1200)
     assert outlook.forecast_phrase(open_top, "clicks") == (
-        "Forecast: ~1.5k clicks in total (1.2k–no limit), could still take off"
+        "Forecast: ~1.5k clicks in total (95% range 1.2k–no limit)"
     )
     off = Forecast("taking-off", "SEISMIC", 40, 600)
     assert "taking off" in outlook.forecast_phrase(off)
@@ -105,28 +116,33 @@ def _observations(metric: str, seconds: list[float], reach: int | None) -> pl.La
 
 
 def test_forecast_vs_actual_on_a_cascade() -> None:
-    seconds = [float(s) for s in range(10, 110, 10)] + [4000.0, 5000.0, 9000.0]
+    seconds = [float(s) for s in range(10, 410, 20)] + [4000.0, 5000.0, 9000.0]
     observations = _observations("reposts", seconds, 0)
-    result = outlook.forecast_vs_actual(observations, POST, 100_000, 300.0)
-    made = seismic_forecast(np.asarray(seconds), np.zeros(13), 100_000.0, 300.0)
+    result = outlook.forecast_vs_actual(observations, POST, 100_000, 600.0)
+    made = reshare_forecast(np.asarray(seconds), np.zeros(23), 100_000.0, 600.0)
     assert result["predicted"] == made.predicted
-    assert result["actual"] == 13.0
+    assert result["actual"] == 23.0
     assert made.predicted is not None
-    assert result["relative_error"] == abs(made.predicted - 13) / 13
+    assert result["relative_error"] == abs(made.predicted - 23) / 23
     lines = outlook.forecast_lines(result)
-    assert lines[0].startswith("forecast at +5m (SEISMIC): ~")
-    assert "reshares in total (95%: " in lines[0]
-    assert lines[1].startswith("actual final size: 13 reshares (relative error ")
+    assert lines[0].startswith("forecast at +10m (reshare model learned from public cascades): ~")
+    assert "reshares in total (90%: " in lines[0]
+    assert lines[1].startswith("actual final size: 23 reshares (relative error ")
+    # asked after the file's last row: the forecast is the final count
+    done = outlook.forecast_vs_actual(observations, POST, 100_000, 9000.0)
+    assert done["predicted"] == done["low"] == done["high"] == 23.0
+    assert done["relative_error"] == 0.0
 
 
 def test_forecast_vs_actual_without_enough_data() -> None:
     observations = _observations("clicks", [5.0, 70.0, 3000.0], None)
-    result = outlook.forecast_vs_actual(observations, POST, 1000, 3600.0)
+    result = outlook.forecast_vs_actual(observations, POST, 1000, 2000.0)
     assert result["state"] == "not-enough-data"
     assert result["actual"] == 3.0
     assert result["relative_error"] is None
     assert outlook.forecast_lines(result) == [
-        "forecast at +60m (curve fit): not enough data yet (3 events in the first 60 min)",
+        "forecast at +33m (curve model learned from public cascades): not enough data yet"
+        " (2 so far)",
         "actual final size: 3 clicks",
     ]
 

@@ -9,7 +9,7 @@ import numpy as np
 from click.testing import CliRunner
 
 from engmon.cli import main
-from engmon.core.forecast import seismic_forecast
+from engmon.core.forecast_model import reshare_forecast
 
 CASCADES = Path(__file__).parent.parent / "data" / "cascades"
 
@@ -29,8 +29,9 @@ def test_report_forecast_json_matches_the_model() -> None:
     assert result.exit_code == 0, result.output
     got = json.loads(result.output)["forecast"]
     poster, times, followers = _cascade("tideh_RT1_seconds.txt")
-    expected = seismic_forecast(times, followers, poster, 3600.0)
-    assert got["model"] == "SEISMIC" and got["state"] == "forecast"
+    expected = reshare_forecast(times, followers, poster, 3600.0)
+    assert got["model"] == "reshare model learned from public cascades"
+    assert got["state"] == "forecast" and got["level"] == 0.9
     assert got["actual"] == times.size == 4963
     assert got["observed"] == expected.observed == int((times <= 3600).sum())
     assert got["predicted"] == expected.predicted
@@ -45,9 +46,10 @@ def test_report_forecast_text_in_hours_file() -> None:
     )
     assert result.exit_code == 0, result.output
     poster, times, followers = _cascade("tideh_sample_hours.txt", 3600.0)
-    expected = seismic_forecast(times, followers, poster, 1800.0)
+    expected = reshare_forecast(times, followers, poster, 1800.0)
     assert expected.predicted is not None
-    assert f"forecast at +30m (SEISMIC): ~{expected.predicted:.0f} reshares" in result.output
+    model = "reshare model learned from public cascades"
+    assert f"forecast at +30m ({model}): ~{expected.predicted:.0f} reshares" in result.output
     assert f"actual final size: {times.size} reshares" in result.output
 
 
