@@ -20,8 +20,7 @@ from typing import Final, Literal
 
 import polars as pl
 
-from engmon.core import metrics
-from engmon.core.schema import ENGAGEMENT_METRICS
+from engmon.core.standing import Standing, standing_at
 
 AlertKind = Literal["spike", "flat"]
 WebhookKind = Literal["slack", "discord", "ntfy", "json"]
@@ -201,28 +200,18 @@ def command_problem(command: Sequence[str], code: int | None) -> str | None:
     return f"alert command {command[0]!r} {what}"
 
 
+def standing_facts(standing: Standing, now: datetime) -> AlertFacts:
+    """The alert facts of a standing: the headline's rate now and the engagement so far."""
+    return AlertFacts(
+        now, standing.elapsed_s, standing.headline, standing.velocity, standing.engagement
+    )
+
+
 def store_facts(
-    minutes: pl.DataFrame,
-    levels: pl.DataFrame,
-    post_time: datetime,
-    now: datetime,
-    *,
-    velocity_window: int = metrics.VELOCITY_WINDOW,
+    minutes: pl.DataFrame, levels: pl.DataFrame, post_time: datetime, now: datetime
 ) -> AlertFacts:
     """The alert facts of a store's per-minute aggregate and levels at `now`, for callers
-    without a dashboard view (`engmon watch --plain`): the headline metric's recent rate and
-    the honest engagement since the post."""
+    without a dashboard view (`engmon watch --plain`, a filtered dashboard)."""
     elapsed_s = (now - post_time).total_seconds()
-    headline = metrics.pick_headline(minutes.get_column("metric").unique().to_list())
-    summary = metrics.summary(
-        minutes.lazy(),
-        now_minute=metrics.now_minute_of(elapsed_s),
-        velocity_window=velocity_window,
-        levels=levels.lazy(),
-        post_time=post_time,
-        elapsed_s=elapsed_s,
-    ).collect()
-    rows = {row["metric"]: row for row in summary.iter_rows(named=True)}
-    engagement = sum(float(rows[m]["count"] or 0) for m in ENGAGEMENT_METRICS if m in rows)
-    velocity = float(rows.get(headline, {}).get("velocity") or 0.0)
-    return AlertFacts(now, elapsed_s, headline, velocity, engagement)
+    standing = standing_at(minutes, levels, post_time=post_time, elapsed_s=elapsed_s)
+    return standing_facts(standing, now)

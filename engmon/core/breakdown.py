@@ -171,6 +171,7 @@ def breakdown(
     now_minute: int,
     metric_names: Sequence[str],
     velocity_window: int = metrics.VELOCITY_WINDOW,
+    velocity_span: float | None = None,
     levels: pl.LazyFrame | None = None,
     followers: int | None = None,
     post_followers: pl.LazyFrame | None = None,
@@ -181,8 +182,10 @@ def breakdown(
     """One breakdown table (see `BREAKDOWN_SCHEMA`) of enriched, already filtered increments.
 
     Counts what happened before `now_minute` since post for the metrics named (plus counter
-    levels, so a post's replies include those from before watching); velocity is the mean per
-    minute over the `velocity_window` minutes before it. `host` rows carry their platform in
+    levels, so a post's replies include those from before watching); velocity is per minute
+    over the `velocity_window` minutes before it, divided by `velocity_span` (the time they
+    covered: `Standing.velocity_span`, so a row's /min and the KPI "now" are one definition;
+    default the whole window). `host` rows carry their platform in
     `parent`. Per 1k uses the post's poster followers for `post` rows when known, otherwise
     the campaign's `followers`. `sources` (see `table_sources`) keeps breakdown rows in their
     own table only.
@@ -223,7 +226,7 @@ def breakdown(
         value=pl.col(keys[-1]),
         parent=pl.col("platform") if dimension == "host" else pl.lit(None, dtype=pl.String),
         count=count,
-        velocity=pl.col("recent").fill_null(0.0) / velocity_window,
+        velocity=pl.col("recent").fill_null(0.0) / (velocity_span or velocity_window),
     ).filter((pl.col("count") != 0) | (pl.col("velocity") != 0))
     audience = pl.lit(followers, dtype=pl.Float64)
     if dimension == "post" and post_followers is not None:
@@ -497,6 +500,7 @@ class Drilldown:
         metric_names: Sequence[str],
         followers: int | None = None,
         velocity_window: int = metrics.VELOCITY_WINDOW,
+        velocity_span: float | None = None,
         sort: Mapping[str, tuple[str, bool]] | None = None,
     ) -> DrilldownTables:
         """Every breakdown table, the filtered minutes and levels, in one pass of polars."""
@@ -520,6 +524,7 @@ class Drilldown:
                     now_minute=now_minute,
                     metric_names=metric_names,
                     velocity_window=velocity_window,
+                    velocity_span=velocity_span,
                     levels=levels,
                     followers=followers,
                     post_followers=audiences if dimension == "post" else None,

@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from engmon.core.metrics import per_thousand
+from engmon.core.metrics import offset_text, per_thousand
+from engmon.core.standing import Standing
 
 Trend = Literal["just starting", "flat", "rising", "steady", "peaked and slowing"]
 
@@ -49,6 +50,21 @@ class VerdictFacts:
     peak_rate: float
     peak_minute: int | None
 
+    @classmethod
+    def of(cls, standing: Standing) -> VerdictFacts:
+        """The facts of a standing (the one source of the numbers at an instant)."""
+        return cls(
+            elapsed_s=standing.elapsed_s,
+            followers=standing.followers,
+            metric=standing.headline,
+            count=standing.head.count,
+            engagement=standing.engagement,
+            velocity=standing.velocity,
+            prior_velocity=standing.prior_velocity,
+            peak_rate=standing.peak,
+            peak_minute=standing.peak_minute,
+        )
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -82,6 +98,14 @@ def rate_text(value: float) -> str:
         return f"{value:.2f}".rstrip("0")
     digits = -math.floor(math.log10(size))
     return f"{value:.{digits}f}"
+
+
+def peak_text(peak: float, peak_minute: int | None) -> str:
+    """`6/min at +3m`: the busiest minute and when (dashboard KPI, plain watch)."""
+    text = f"{rate_text(peak)}/min"
+    if peak > 0 and peak_minute is not None:
+        text += f" at {offset_text(peak_minute * 60) if peak_minute else '+0m'}"
+    return text
 
 
 def elapsed_text(seconds: float) -> str:

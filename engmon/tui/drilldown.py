@@ -153,6 +153,7 @@ class DrilldownApp(App[None]):
         tables = self.drilldown.tables(
             self.filters,
             now_minute=view.now_minute,
+            velocity_span=view.standing.velocity_span,
             metric_names=[metric],
             followers=view.followers,
             sort=self.sorts,

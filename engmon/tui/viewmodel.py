@@ -12,27 +12,17 @@ even though the store already holds later rows.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, Final
+from typing import Final
 
 import polars as pl
 
 from engmon.core import metrics
 from engmon.core.campaign import Campaign
-from engmon.core.metrics import VELOCITY_WINDOW, now_minute_of, pick_headline
 from engmon.core.outlook import Outlook
-from engmon.core.schema import (
-    CLICKS,
-    ENGAGEMENT_METRICS,
-    FOLLOWERS,
-    LIKES,
-    QUOTES,
-    REPLIES,
-    REPOSTS,
-    RESHARE_METRICS,
-    RESHARERS,
-)
+from engmon.core.schema import FOLLOWERS
+from engmon.core.standing import Standing, standing_at
 from engmon.core.store import ObservationStore
 from engmon.core.verdict import Verdict, VerdictFacts, verdict
 
@@ -55,24 +45,6 @@ class ViewSettings:
     metric: str | None = None
     cumulative: bool = False
     bucket_width: int | None = None
-
-
-@dataclass(frozen=True)
-class Kpis:
-    """The numbers row. Counts include counter levels; rates are of the headline metric."""
-
-    clicks: float
-    replies: float
-    reshares: float
-    likes: float
-    engagement: float
-    per_1k: float | None
-    velocity: float
-    peak: float
-    peak_minute: int | None
-    first_s: float | None
-    reach: int
-    present: frozenset[str] = frozenset()  # metrics the data has at all ("—" for the others)
 
 
 @dataclass(frozen=True)
@@ -105,12 +77,17 @@ class DashboardView:
     followers: int | None
     metrics: list[str]
     headline: str
-    kpis: Kpis
+    standing: Standing
+    """The numbers at the clock (engmon.core.standing): the KPI row and the verdict's facts."""
     curve: Curve
     verdict: Verdict
-    summary: pl.DataFrame = field(repr=False)
     outlook: Outlook | None = None
     """Forecast, band and standing against past posts (engmon.core.outlook), when tracked."""
+
+    @property
+    def kpis(self) -> Standing:
+        """The KPI row's numbers: the standing itself (the widgets only format it)."""
+        return self.standing
 
 
 def curve_width(span_minutes: int, chosen: int | None) -> tuple[int, bool]:
@@ -126,10 +103,6 @@ def curve_width(span_minutes: int, chosen: int | None) -> tuple[int, bool]:
 
 SMALL: Final = "in-memory"
 """Engine for the view's queries: a few thousand minute rows, where start-up cost dominates."""
-
-
-def _count(by_metric: dict[str, dict[str, Any]], names: tuple[str, ...]) -> float:
-    return float(sum(by_metric[n]["count"] for n in names if n in by_metric))
 
 
 def compute_view(
@@ -149,65 +122,30 @@ def compute_view(
     """
     post_time = campaign.post_time or store.post_time
     elapsed_s = (now - post_time).total_seconds() if post_time is not None else 0.0
-    now_minute = now_minute_of(elapsed_s)
     minutes = store.minutes() if minutes is None else minutes
     levels = store.levels() if levels is None else levels
-    end_minute = max(1, now_minute)
-    width, auto_width = curve_width(end_minute, settings.bucket_width)
-    seen = metrics.until(minutes.lazy(), now_minute)
-    lo = now_minute - VELOCITY_WINDOW
-    # three small queries in one parallel call: per-call overhead dominates at this size
-    summary, prior, buckets = pl.collect_all(
-        [
-            metrics.summary(
-                minutes.lazy(),
-                now_minute=now_minute,
-                width=1,
-                velocity_window=VELOCITY_WINDOW,
-                levels=levels.lazy(),
-                post_time=post_time,
-                elapsed_s=elapsed_s,
-            ),
-            seen.filter(pl.col("minute") >= lo - VELOCITY_WINDOW, pl.col("minute") < lo)
-            .group_by("metric")
-            .agg(rate=pl.col("value").sum() / VELOCITY_WINDOW),
-            seen.filter(pl.col("minute") >= 0)
-            .group_by("metric", bucket=(pl.col("minute") // width) * width)
-            .agg(value=pl.col("value").sum(), reach=pl.col("reach").sum()),
-        ],
-        engine=SMALL,
-    )
-    # one row per metric (a handful): read them once instead of filtering per number
-    by_metric = {row["metric"]: row for row in summary.iter_rows(named=True)}
     # from the whole store, not just what the clock has reached: the headline stays put
     in_store = store.metric_names()
-    available = [m for m in in_store if m != FOLLOWERS]
-    headline = pick_headline(available)
-    followers = campaign.followers
-    if followers is None:
-        sampled = by_metric.get(FOLLOWERS, {}).get("count")
-        followers = int(sampled) if isinstance(sampled, float) and sampled > 0 else None
-
-    head = by_metric.get(headline, {})
-    engagement = _count(by_metric, ENGAGEMENT_METRICS)
-    reach = sum(by_metric[n]["reach"] for n in (*RESHARE_METRICS, RESHARERS) if n in by_metric)
-    first_s = head.get("first_s")
-    peak_minute = head.get("peak_minute")
-    kpis = Kpis(
-        clicks=_count(by_metric, (CLICKS,)),
-        replies=_count(by_metric, (REPLIES,)),
-        reshares=_count(by_metric, (REPOSTS, QUOTES)),
-        likes=_count(by_metric, (LIKES,)),
-        engagement=engagement,
-        per_1k=metrics.per_thousand(engagement, followers),
-        velocity=float(head.get("velocity") or 0.0),
-        peak=float(head.get("peak") or 0.0),
-        peak_minute=int(peak_minute) if isinstance(peak_minute, int) else None,
-        first_s=float(first_s) if isinstance(first_s, float) else None,
-        reach=int(reach),
-        present=frozenset(in_store),  # the whole store: "none yet" is still 0
+    numbers = standing_at(
+        minutes,
+        levels,
+        post_time=post_time,
+        elapsed_s=elapsed_s,
+        followers=campaign.followers,
+        names=in_store,
     )
-
+    now_minute = numbers.now_minute
+    end_minute = max(1, now_minute)
+    width, auto_width = curve_width(end_minute, settings.bucket_width)
+    buckets = (
+        metrics.until(minutes.lazy(), now_minute)
+        .filter(pl.col("minute") >= 0)
+        .group_by("metric", bucket=(pl.col("minute") // width) * width)
+        .agg(value=pl.col("value").sum(), reach=pl.col("reach").sum())
+        .collect(engine=SMALL)
+    )
+    available = [m for m in in_store if m != FOLLOWERS]
+    headline = numbers.headline
     chosen = settings.metric if settings.metric in available else headline
     curve = compute_curve(
         buckets.filter(pl.col("metric") == chosen).drop("metric"),
@@ -217,18 +155,6 @@ def compute_view(
         auto_width,
         cumulative=settings.cumulative,
     )
-    prior_rates = dict(zip(prior.get_column("metric"), prior.get_column("rate"), strict=True))
-    facts = VerdictFacts(
-        elapsed_s=elapsed_s,
-        followers=followers,
-        metric=headline,
-        count=float(head.get("count") or 0.0),
-        engagement=engagement,
-        velocity=kpis.velocity,
-        prior_velocity=float(prior_rates.get(headline, 0.0)),
-        peak_rate=kpis.peak,
-        peak_minute=kpis.peak_minute,
-    )
     extra = [text for phrase in phrases if (text := phrase(store, campaign, now_minute))]
     return DashboardView(
         campaign=campaign,
@@ -236,13 +162,12 @@ def compute_view(
         now=now,
         elapsed_s=elapsed_s,
         now_minute=now_minute,
-        followers=followers,
+        followers=numbers.followers,
         metrics=available,
         headline=headline,
-        kpis=kpis,
+        standing=numbers,
         curve=curve,
-        verdict=verdict(facts, extra),
-        summary=summary,
+        verdict=verdict(VerdictFacts.of(numbers), extra),
     )
 
 

@@ -9,9 +9,12 @@ from typing import TextIO
 
 import httpx
 
-from engmon.core.alerts import Alert, AlertRunner, store_facts
+from engmon.core.alerts import Alert, AlertRunner, standing_facts
+from engmon.core.campaign import Campaign
 from engmon.core.clock import WallClock
-from engmon.core.store import MergeResult
+from engmon.core.standing import Standing, standing_at
+from engmon.core.store import MergeResult, ObservationStore
+from engmon.core.verdict import compact_count, peak_text, rate_text
 from engmon.watch.poller import SourcePoller
 from engmon.watch.session import LiveWatch, alert_rules, make_client, run_poller
 from engmon.watch.webhooks import deliver_alert
@@ -21,21 +24,60 @@ def _tail(text: str) -> str:
     return text if len(text) <= 160 else text[:157] + "..."
 
 
-def poll_line(watch: LiveWatch, poller: SourcePoller, merged: MergeResult | None) -> str:
-    """One log line for one poll: time, source, state, what came or what failed, totals."""
+def watch_standing(store: ObservationStore, campaign: Campaign, now: datetime) -> Standing | None:
+    """The watched post's standing at `now` (None while neither config nor data gave a post
+    time): the same numbers the dashboard and `report` show at that clock."""
+    post_time = campaign.post_time or store.post_time
+    if post_time is None:
+        return None
+    return standing_at(
+        store.minutes(),
+        store.levels(),
+        post_time=post_time,
+        elapsed_s=(now - post_time).total_seconds(),
+        followers=campaign.followers,
+        names=store.metric_names(),
+    )
+
+
+def standing_text(standing: Standing | None) -> str:
+    """`clicks 12, replies 3, likes 40 | engaged 15, 7.5 per 1k, clicks now 2.1/min, peak
+    6/min at +3m`: the counts per metric, then the headline figures."""
+    if standing is None or not standing.metrics:
+        return "nothing yet"
+    counts = ", ".join(
+        f"{name} {compact_count(standing.figures(name).count)}" for name in standing.metrics
+    )
+    unit = standing.headline
+    figures = [f"engaged {compact_count(standing.engagement)}"]
+    if standing.per_1k is not None:
+        figures.append(f"{rate_text(standing.per_1k)} per 1k followers")
+    figures.append(f"{unit} now {rate_text(standing.velocity)}/min")
+    figures.append(f"peak {peak_text(standing.peak, standing.peak_minute)}")
+    return f"{counts} | {', '.join(figures)}"
+
+
+def poll_line(
+    watch: LiveWatch,
+    poller: SourcePoller,
+    merged: MergeResult | None,
+    now: datetime | None = None,
+) -> str:
+    """One log line for one poll: time, source, state, what came or what failed, then the
+    standing (counts and the headline's rate now and peak)."""
     status = poller.status
-    stamp = datetime.now(UTC).strftime("%H:%M:%S")
+    at = now or datetime.now(UTC)
+    stamp = at.strftime("%H:%M:%S")
     if merged is None:
         wait = poller.delay()
         return f"{stamp} {status.name:<12} {status.state:<8} {_tail(status.last_error or '')}" + (
             f"; next try in {wait:.0f}s"
         )
-    totals = watch.totals()
-    shown = ", ".join(f"{metric} {value:g}" for metric, value in totals.items()) or "nothing yet"
+    shown = standing_text(watch_standing(watch.store, watch.config.campaign, at))
     facts = "".join(f", {name} {value:g}" for name, value in status.facts.items())
     return (
         f"{stamp} {status.name:<12} {status.state:<8} {status.summary}"
-        f" ({merged.changed} changed) | total: {shown}{facts}"
+        f" ({merged.changed} changed){facts} | {shown}"
     )
 
 
@@ -56,10 +98,13 @@ async def watch_plain(
     bell = "\a" if stream.isatty() else ""
 
     def report(poller: SourcePoller, merged: MergeResult | None) -> None:
-        print(poll_line(watch, poller, merged), file=stream, flush=True)
+        print(poll_line(watch, poller, merged, wall.now()), file=stream, flush=True)
         if post_time is None or not (runner.rules.spike_per_min or runner.rules.flat_minutes):
             return
-        facts = store_facts(watch.store.minutes(), watch.store.levels(), post_time, wall.now())
+        standing = watch_standing(watch.store, watch.config.campaign, wall.now())
+        if standing is None:
+            return
+        facts = standing_facts(standing, wall.now())
         for alert in runner.check(facts):
             when = alert.at.strftime("%H:%M:%S")
             print(f"{bell}{when} ALERT {alert.message}", file=stream, flush=True)

@@ -35,6 +35,7 @@ from engmon.core.schema import (
     UTC_US,
     conform,
 )
+from engmon.core.standing import Standing, standing_at
 from engmon.core.store import counter_levels, observations_to_deltas, repeated_id_hashes
 from engmon.core.verdict import Verdict, VerdictFacts, verdict
 from engmon.errors import ConfigError
@@ -200,12 +201,19 @@ _EVENT_COLUMNS: Final = ("ts", "source", "kind", "metric", "value", "id", "reach
 
 
 def build_report(data: _Input, *, width: int, offset: timedelta | None) -> dict[str, Any]:
-    """The report as a plain dict (the JSON document): summary per metric and bucket series."""
+    """The report as a plain dict (the JSON document): summary per metric and bucket series.
+
+    The figures are the file's `Standing` at the offset (engmon.core.standing), the same
+    numbers the dashboard shows at that clock. Without an offset the report stands at the
+    end of the last minute holding data, so the last rows always count.
+    """
     campaign = data.campaign
     post_time = campaign.post_time or data.first
-    end = data.last - post_time if offset is None else offset
-    at_s = max(0.0, end.total_seconds())
-    now_minute = math.floor(at_s / 60) + 1
+    if offset is None:
+        last_s = (data.last - post_time).total_seconds()
+        at_s = max(0.0, (math.floor(last_s / 60) + 1) * 60.0)
+    else:
+        at_s = max(0.0, offset.total_seconds())
     observations = data.observations
     if offset is not None:
         observations = observations.filter(pl.col("ts") <= pl.lit(post_time + offset, dtype=UTC_US))
@@ -217,60 +225,59 @@ def build_report(data: _Input, *, width: int, offset: timedelta | None) -> dict[
         if data.counters
         else pl.DataFrame(schema={"metric": pl.String, "level": pl.Float64})
     )
-    summary = metrics.summary(
-        minutes.lazy(),
-        now_minute=now_minute,
-        width=width,
-        velocity_window=metrics.VELOCITY_WINDOW,
-        levels=levels.lazy(),
+    names = set(data.metric_names) | set(minutes.get_column("metric").unique().to_list())
+    numbers = standing_at(
+        minutes,
+        levels,
         post_time=post_time,
         elapsed_s=at_s,
-    ).collect()
-    summary = summary.filter(pl.col("metric") != FOLLOWERS)
-    missing = set(data.metric_names) - set(summary.get_column("metric").to_list()) - {FOLLOWERS}
-    if missing:  # metrics that had not started by `at`: shown at zero
-        zeros = pl.DataFrame({"metric": sorted(missing)}).with_columns(
-            count=pl.lit(0.0), reach=pl.lit(0), peak=pl.lit(0.0), velocity=pl.lit(0.0)
-        )
-        summary = pl.concat([summary, zeros], how="diagonal_relaxed")
-    followers = campaign.followers
-    engaged = metrics.engagement(summary, ENGAGEMENT_METRICS)
-    per_1k = metrics.per_thousand(engaged, followers)
-    order = metrics.order_metrics(summary.get_column("metric").to_list())
-    rows = {row["metric"]: row for row in summary.iter_rows(named=True)}
-    series = _series(minutes, levels, order, width, now_minute)
-    judged = _verdict(minutes, summary, now_minute, at_s, followers, engaged)
-    report: dict[str, Any] = {
+        followers=campaign.followers,
+        names=names | set(levels.get_column("metric").unique().to_list()),
+    )
+    order = numbers.metrics
+    series = _series(minutes, levels, order, width, numbers.now_minute)
+    judged = _verdict(numbers)
+
+    def peak(name: str) -> tuple[float, int | None]:
+        """The busiest minute; with wider buckets, the busiest bucket of the series."""
+        if width == 1:
+            figures = numbers.figures(name)
+            return figures.peak, figures.peak_minute
+        best = max(series[name], key=lambda row: row["value"], default=None)
+        if best is None or not best["value"]:
+            return 0.0, None
+        return float(best["value"]), int(best["at_s"]) // 60
+
+    metrics_out: dict[str, Any] = {}
+    for name in order:
+        figures = numbers.figures(name)
+        top, top_minute = peak(name)
+        metrics_out[name] = {
+            "count": _number(figures.count),
+            "reach": figures.reach,
+            "peak": {
+                "value": _number(top),
+                "at_s": None if top_minute is None else top_minute * 60,
+            },
+            "velocity_per_min": figures.velocity,
+            "first_s": figures.first_s,
+        }
+    return {
         "campaign": campaign.name,
         "link": campaign.link,
         "post_time": post_time.astimezone(UTC).isoformat().replace("+00:00", "Z"),
         "at_s": at_s,
         "bucket": f"{width}m" if width % 60 else f"{width // 60}h",
         "bucket_s": width * 60,
-        "followers": followers,
-        "engagement": _number(engaged),
-        "per_1k_followers": per_1k,
+        "followers": numbers.followers,
+        "engagement": _number(numbers.engagement),
+        "per_1k_followers": numbers.per_1k,
         "verdict": judged.text,
         "trend": judged.trend,
         "notes": data.notes,
-        "metrics": {
-            name: {
-                "count": _number(rows[name]["count"]),
-                "reach": int(rows[name]["reach"]),
-                "peak": {
-                    "value": _number(rows[name]["peak"]),
-                    "at_s": None
-                    if rows[name]["peak_minute"] is None
-                    else int(rows[name]["peak_minute"]) * 60,
-                },
-                "velocity_per_min": rows[name]["velocity"],
-                "first_s": rows[name]["first_s"],
-            }
-            for name in order
-        },
+        "metrics": metrics_out,
         "buckets": series,
     }
-    return report
 
 
 def _series(
@@ -309,40 +316,9 @@ def _series(
     return out
 
 
-def _verdict(
-    minutes: pl.DataFrame,
-    summary: pl.DataFrame,
-    now_minute: int,
-    at_s: float,
-    followers: int | None,
-    engaged: float,
-) -> Verdict:
+def _verdict(numbers: Standing) -> Verdict:
     """The dashboard's verdict sentence (engmon.core.verdict) for the report's moment."""
-    headline = metrics.pick_headline(summary.get_column("metric").to_list())  # as the dashboard
-    rows = summary.filter(pl.col("metric") == headline)
-    count = float(rows.get_column("count").sum()) if rows.height else 0.0
-    own = minutes.filter((pl.col("metric") == headline) & (pl.col("minute") >= 0))
-    window = metrics.VELOCITY_WINDOW
-    recent = own.filter(pl.col("minute").is_between(now_minute - window, now_minute - 1))
-    prior = own.filter(
-        pl.col("minute").is_between(now_minute - 2 * window, now_minute - window - 1)
-    )
-    seen = own.filter(pl.col("minute") < now_minute).sort(
-        "value", "minute", descending=[True, False]
-    )
-    facts = VerdictFacts(
-        elapsed_s=at_s,
-        followers=followers,
-        metric=headline,
-        count=count,
-        engagement=engaged,
-        velocity=float(recent.get_column("value").sum())
-        / metrics.velocity_span(now_minute, window, at_s),
-        prior_velocity=float(prior.get_column("value").sum()) / window,
-        peak_rate=float(seen.item(0, "value")) if seen.height else 0.0,
-        peak_minute=int(seen.item(0, "minute")) if seen.height else None,
-    )
-    return verdict(facts)
+    return verdict(VerdictFacts.of(numbers))
 
 
 def _number(value: float | None) -> float | int | None:

@@ -18,7 +18,6 @@ from datetime import datetime
 from pathlib import Path
 
 import httpx
-import polars as pl
 
 from engmon import __version__
 from engmon.config import CampaignConfig
@@ -63,14 +62,6 @@ class LiveWatch:
         """Record a poll's raw rows durably, then merge them into the store."""
         self.recorder.append(result.frame)
         return self.store.merge(result.frame)
-
-    def totals(self) -> dict[str, float]:
-        """Engagement so far per metric (the curve's sums; breakdown rows excluded)."""
-        minutes = self.store.minutes()
-        if minutes.is_empty():
-            return {}
-        sums = minutes.group_by("metric").agg(pl.col("value").sum()).sort("metric")
-        return {str(m): float(v) for m, v in sums.iter_rows()}
 
     def close(self) -> None:
         """Close the recording (everything is already on disk)."""

@@ -6,7 +6,7 @@ from rich.text import Text
 
 from engmon.core.metrics import offset_text
 from engmon.core.outlook import forecast_kpi, forecast_noun
-from engmon.core.verdict import compact_count, rate_text
+from engmon.core.verdict import compact_count, peak_text, rate_text
 from engmon.tui.viewmodel import DashboardView
 from engmon.tui.widgets.line import TextLine
 
@@ -28,9 +28,7 @@ def kpi_items(view: DashboardView) -> tuple[list[tuple[str, str]], list[tuple[st
         ("reach", count(k.reach, "reposts", "quotes", "resharers")),
     ]
     unit = view.headline
-    peak = f"{rate_text(k.peak)}/min"
-    if k.peak > 0 and k.peak_minute is not None:
-        peak += f" at {offset_text(k.peak_minute * 60) if k.peak_minute else '+0m'}"
+    peak = peak_text(k.peak, k.peak_minute)
     rates = [
         (f"{unit} now", f"{rate_text(k.velocity)}/min"),
         ("peak", peak),

@@ -1,0 +1,240 @@
+"""The numbers at an instant: counts, engagement, velocity now and before, peak, reach.
+
+Every surface reads one `Standing`: the dashboard's KPIs and verdict, `engmon report` (text
+and JSON), the alerts and the plain watch's poll line. Nothing else computes these figures,
+so the same file at the same clock shows the same numbers everywhere.
+
+Definitions (one of each):
+
+- *visible*: the minutes since post before `now_minute = ceil(elapsed / 60)`, i.e. up to and
+  including the current, partial minute (`metrics.now_minute_of`);
+- *velocity now*: the headline metric's increases in the last `VELOCITY_WINDOW` minutes
+  divided by the time those minutes really covered (`velocity_span`), so the partial minute
+  and the first minutes after the post are not diluted; *velocity before*: the same over the
+  window before it;
+- *peak*: the busiest whole minute since the post (the earliest one on ties);
+- *engagement*: clicks + replies + reposts + quotes (likes are shown, never counted);
+- *reach*: followers of the accounts that reshared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from engmon.core import metrics
+from engmon.core.metrics import VELOCITY_WINDOW, now_minute_of, pick_headline
+from engmon.core.schema import (
+    CLICKS,
+    ENGAGEMENT_METRICS,
+    FOLLOWERS,
+    LIKES,
+    QUOTES,
+    REPLIES,
+    REPOSTS,
+    RESHARE_METRICS,
+    RESHARERS,
+)
+
+ENGINE: Final = "in-memory"
+"""A few thousand minute rows: per-call start-up dominates, the streaming engine only adds."""
+
+
+@dataclass(frozen=True)
+class MetricFigures:
+    """One metric as it stood: `count` (counter level + increases), `reach`, the busiest
+    minute (`peak`, `peak_minute`), `velocity` per minute now, seconds to its first increase."""
+
+    count: float = 0.0
+    reach: int = 0
+    peak: float = 0.0
+    peak_minute: int | None = None
+    velocity: float = 0.0
+    first_s: float | None = None
+
+
+_NONE: Final = MetricFigures()
+
+
+@dataclass(frozen=True)
+class Standing:
+    """The numbers of one post at one instant (see the module docstring for definitions).
+
+    `per_metric` holds every metric the data has (at zero before it started); the headline
+    is the honest metric the verdict, KPIs and alerts lead with (clicks when known).
+    `series` is the headline's count per whole minute since the post, up to the clock.
+    """
+
+    post_time: datetime | None
+    elapsed_s: float
+    now_minute: int
+    velocity_span: float
+    """Minutes of time the "now" window covered (what velocities are divided by)."""
+    followers: int | None
+    headline: str
+    per_metric: Mapping[str, MetricFigures]
+    present: frozenset[str]
+    prior_velocity: float
+    """The headline per minute over the `VELOCITY_WINDOW` minutes before the "now" window."""
+    series: npt.NDArray[np.float64] = field(repr=False, compare=False)
+
+    def figures(self, metric: str) -> MetricFigures:
+        """One metric's figures (zeros when the data does not have it)."""
+        return self.per_metric.get(metric, _NONE)
+
+    def count(self, *names: str) -> float:
+        """The summed counts of `names`."""
+        return float(sum(self.figures(name).count for name in names))
+
+    @property
+    def head(self) -> MetricFigures:
+        """The headline metric's figures."""
+        return self.figures(self.headline)
+
+    @property
+    def clicks(self) -> float:
+        return self.count(CLICKS)
+
+    @property
+    def replies(self) -> float:
+        return self.count(REPLIES)
+
+    @property
+    def reshares(self) -> float:
+        """Reposts and quotes."""
+        return self.count(REPOSTS, QUOTES)
+
+    @property
+    def likes(self) -> float:
+        return self.count(LIKES)
+
+    @property
+    def engagement(self) -> float:
+        """Clicks + replies + reposts + quotes."""
+        return self.count(*ENGAGEMENT_METRICS)
+
+    @property
+    def per_1k(self) -> float | None:
+        """Engagement per 1k followers of the poster (None when the audience is unknown)."""
+        return metrics.per_thousand(self.engagement, self.followers)
+
+    @property
+    def reach(self) -> int:
+        """Followers of the accounts that reshared."""
+        return sum(self.figures(n).reach for n in (*RESHARE_METRICS, RESHARERS))
+
+    @property
+    def velocity(self) -> float:
+        """The headline per minute now."""
+        return self.head.velocity
+
+    @property
+    def peak(self) -> float:
+        """The headline's busiest minute."""
+        return self.head.peak
+
+    @property
+    def peak_minute(self) -> int | None:
+        return self.head.peak_minute
+
+    @property
+    def first_s(self) -> float | None:
+        """Seconds from the post to the headline's first increase."""
+        return self.head.first_s
+
+    @property
+    def metrics(self) -> list[str]:
+        """Metrics the data has, followers left out, in display order."""
+        return metrics.order_metrics(m for m in self.present if m != FOLLOWERS)
+
+
+def _names(minutes: pl.DataFrame, levels: pl.DataFrame) -> set[str]:
+    return set(minutes.get_column("metric").unique().to_list()) | set(
+        levels.get_column("metric").unique().to_list()
+    )
+
+
+def standing_at(
+    minutes: pl.DataFrame,
+    levels: pl.DataFrame,
+    *,
+    post_time: datetime | None,
+    elapsed_s: float,
+    followers: int | None = None,
+    names: Iterable[str] | None = None,
+) -> Standing:
+    """The standing `elapsed_s` after the post, from a per-minute aggregate (`metrics.minute_counts`
+    or `ObservationStore.minutes()`) and counter levels (`metric`, `level`).
+
+    `followers`: the poster's audience when the campaign knows it, else the data's sampled
+    follower count is used. `names`: every metric the data has (default: those in `minutes`
+    and `levels`); they pick the headline, so it does not change as the clock moves.
+    """
+    now_minute = now_minute_of(elapsed_s)
+    span = metrics.velocity_span(now_minute, VELOCITY_WINDOW, elapsed_s)
+    present = set(names) if names is not None else _names(minutes, levels)
+    headline = pick_headline(sorted(m for m in present if m != FOLLOWERS))
+    lo = now_minute - VELOCITY_WINDOW
+    seen = metrics.until(minutes.lazy(), now_minute)
+    summary, prior, series = pl.collect_all(
+        [
+            metrics.summary(
+                minutes.lazy(),
+                now_minute=now_minute,
+                width=1,
+                velocity_window=VELOCITY_WINDOW,
+                levels=levels.lazy(),
+                post_time=post_time,
+                elapsed_s=elapsed_s,
+            ),
+            seen.filter(
+                pl.col("metric") == headline,
+                pl.col("minute") >= lo - VELOCITY_WINDOW,
+                pl.col("minute") < lo,
+            ).select(pl.col("value").sum()),
+            seen.filter(pl.col("metric") == headline, pl.col("minute") >= 0).select(
+                "minute", "value"
+            ),
+        ],
+        engine=ENGINE,
+    )
+    per_metric: dict[str, MetricFigures] = {}
+    for row in summary.iter_rows(named=True):
+        peak_minute, first_s = row["peak_minute"], row["first_s"]
+        per_metric[row["metric"]] = MetricFigures(
+            count=float(row["count"]),
+            reach=int(row["reach"]),
+            peak=float(row["peak"]),
+            peak_minute=int(peak_minute) if peak_minute is not None else None,
+            velocity=float(row["velocity"]),
+            first_s=float(first_s) if first_s is not None else None,
+        )
+    for name in present - per_metric.keys():  # not started by the clock: zero, not missing
+        per_metric[name] = _NONE
+    if not followers:
+        sampled = per_metric.get(FOLLOWERS, _NONE).count
+        followers = int(sampled) if sampled >= 1 else None
+    dense = np.zeros(max(now_minute, 0), dtype=np.float64)
+    if series.height:
+        at = series.get_column("minute").to_numpy()
+        np.add.at(dense, at, series.get_column("value").to_numpy())
+    prior_sum = float(prior.item() or 0.0)
+    return Standing(
+        post_time=post_time,
+        elapsed_s=elapsed_s,
+        now_minute=now_minute,
+        velocity_span=span,
+        followers=followers,
+        headline=headline,
+        per_metric=MappingProxyType(per_metric),
+        present=frozenset(present),
+        prior_velocity=prior_sum / VELOCITY_WINDOW,
+        series=dense,
+    )
