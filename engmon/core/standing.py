@@ -19,7 +19,7 @@ Definitions (one of each):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
@@ -177,13 +177,31 @@ def standing_at(
     follower count is used. `names`: every metric the data has (default: those in `minutes`
     and `levels`); they pick the headline, so it does not change as the clock moves.
     """
+    numbers, _ = standing_with(
+        minutes, levels, post_time=post_time, elapsed_s=elapsed_s, followers=followers, names=names
+    )
+    return numbers
+
+
+def standing_with(
+    minutes: pl.DataFrame,
+    levels: pl.DataFrame,
+    *,
+    post_time: datetime | None,
+    elapsed_s: float,
+    followers: int | None = None,
+    names: Iterable[str] | None = None,
+    also: Sequence[pl.LazyFrame] = (),
+) -> tuple[Standing, list[pl.DataFrame]]:
+    """`standing_at`, collecting the caller's own small queries `also` in the same parallel
+    call (per-call overhead dominates at this size; the dashboard's curve buckets)."""
     now_minute = now_minute_of(elapsed_s)
     span = metrics.velocity_span(now_minute, VELOCITY_WINDOW, elapsed_s)
     present = set(names) if names is not None else _names(minutes, levels)
     headline = pick_headline(sorted(m for m in present if m != FOLLOWERS))
     lo = now_minute - VELOCITY_WINDOW
     seen = metrics.until(minutes.lazy(), now_minute)
-    summary, prior, series = pl.collect_all(
+    summary, prior, series, *extra = pl.collect_all(
         [
             metrics.summary(
                 minutes.lazy(),
@@ -202,6 +220,7 @@ def standing_at(
             seen.filter(pl.col("metric") == headline, pl.col("minute") >= 0).select(
                 "minute", "value"
             ),
+            *also,
         ],
         engine=ENGINE,
     )
@@ -226,7 +245,7 @@ def standing_at(
         at = series.get_column("minute").to_numpy()
         np.add.at(dense, at, series.get_column("value").to_numpy())
     prior_sum = float(prior.item() or 0.0)
-    return Standing(
+    numbers = Standing(
         post_time=post_time,
         elapsed_s=elapsed_s,
         now_minute=now_minute,
@@ -238,3 +257,4 @@ def standing_at(
         prior_velocity=prior_sum / VELOCITY_WINDOW,
         series=dense,
     )
+    return numbers, extra

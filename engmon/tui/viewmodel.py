@@ -20,9 +20,10 @@ import polars as pl
 
 from engmon.core import metrics
 from engmon.core.campaign import Campaign
+from engmon.core.metrics import now_minute_of
 from engmon.core.outlook import Outlook
 from engmon.core.schema import FOLLOWERS
-from engmon.core.standing import Standing, standing_at
+from engmon.core.standing import Standing, standing_with
 from engmon.core.store import ObservationStore
 from engmon.core.verdict import Verdict, VerdictFacts, verdict
 
@@ -101,10 +102,6 @@ def curve_width(span_minutes: int, chosen: int | None) -> tuple[int, bool]:
     return metrics.BUCKET_WIDTHS[-1], False
 
 
-SMALL: Final = "in-memory"
-"""Engine for the view's queries: a few thousand minute rows, where start-up cost dominates."""
-
-
 def compute_view(
     store: ObservationStore,
     campaign: Campaign,
@@ -126,23 +123,24 @@ def compute_view(
     levels = store.levels() if levels is None else levels
     # from the whole store, not just what the clock has reached: the headline stays put
     in_store = store.metric_names()
-    numbers = standing_at(
+    # the curve's width depends only on the clock: its buckets come in the standing's collect
+    now_minute = now_minute_of(elapsed_s)
+    end_minute = max(1, now_minute)
+    width, auto_width = curve_width(end_minute, settings.bucket_width)
+    bucketed = (
+        metrics.until(minutes.lazy(), now_minute)
+        .filter(pl.col("minute") >= 0)
+        .group_by("metric", bucket=(pl.col("minute") // width) * width)
+        .agg(value=pl.col("value").sum(), reach=pl.col("reach").sum())
+    )
+    numbers, (buckets,) = standing_with(
         minutes,
         levels,
         post_time=post_time,
         elapsed_s=elapsed_s,
         followers=campaign.followers,
         names=in_store,
-    )
-    now_minute = numbers.now_minute
-    end_minute = max(1, now_minute)
-    width, auto_width = curve_width(end_minute, settings.bucket_width)
-    buckets = (
-        metrics.until(minutes.lazy(), now_minute)
-        .filter(pl.col("minute") >= 0)
-        .group_by("metric", bucket=(pl.col("minute") // width) * width)
-        .agg(value=pl.col("value").sum(), reach=pl.col("reach").sum())
-        .collect(engine=SMALL)
+        also=[bucketed],
     )
     available = [m for m in in_store if m != FOLLOWERS]
     headline = numbers.headline
