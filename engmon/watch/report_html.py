@@ -10,7 +10,6 @@ Numbers carry their exact JSON value in `data-value`, so a test (or a script) ca
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from html import escape
 from pathlib import Path
@@ -76,8 +75,8 @@ def html_page(data: _Input, report: dict[str, Any], offset: timedelta | None) ->
         "breakdowns": breakdown_tables(
             deltas,
             post_time=post_time,
-            now_minute=math.floor(report["at_s"] / 60) + 1,  # as build_report
-            followers=campaign.followers,
+            at_s=report["at_s"],
+            followers=report["followers"],
         ),
     }
     return render_html(page)
@@ -112,10 +111,13 @@ def breakdown_tables(
     deltas: pl.DataFrame,
     *,
     post_time: datetime,
-    now_minute: int,
+    at_s: float,
     followers: int | None,
 ) -> dict[str, list[dict[str, Any]]]:
-    """The dashboard's breakdown tables (engagement metrics), biggest rows first."""
+    """The dashboard's breakdown tables (engagement metrics), biggest rows first, at `at_s`
+    after the post: the same visible minutes and /min window as the report's standing."""
+    now_minute = metrics.now_minute_of(at_s)
+    span = metrics.velocity_span(now_minute, metrics.VELOCITY_WINDOW, at_s)
     if deltas.is_empty():
         return {}
     enriched = enrich(deltas)
@@ -130,6 +132,7 @@ def breakdown_tables(
             dimension,
             post_time=post_time,
             now_minute=now_minute,
+            velocity_span=span,
             metric_names=names,
             followers=followers,
         ).collect()
