@@ -21,6 +21,7 @@ from engmon import __version__
 from engmon.core import band as bands
 from engmon.core import metrics
 from engmon.core.breakdown import BREAKDOWNS, breakdown, enrich
+from engmon.core.campaign import RELATIVE_ANCHOR
 from engmon.core.history import default_history_dir, load_history, post_key
 from engmon.core.schema import ENGAGEMENT_METRICS, KINDS, RESHARE_METRICS, UTC_US
 from engmon.core.store import observations_to_deltas
@@ -313,9 +314,16 @@ def render_html(report: dict[str, Any]) -> str:
     """The report dict (JSON keys, plus optional `band` and `breakdowns`) as one HTML page."""
     names = list(report["metrics"])
     headline = metrics.pick_headline(names) if names else "clicks"
+    forecast = report.get("forecast") or {}
+    counts = str(forecast.get("counts", ""))
+    # a reshare headline is drawn as the reshares the forecast counts (reposts + quotes)
+    chart = "reshares" if counts == "reshares" and headline in RESHARE_METRICS else headline
     title = f"engmon: {report['campaign']}"
     link = report.get("link")
-    sub = [f"{_offset(report['at_s'])} after the post of {report['post_time']}"]
+    posted = f"the post of {report['post_time']}"
+    if report["post_time"] == RELATIVE_ANCHOR.isoformat().replace("+00:00", "Z"):
+        posted = "the post (time unknown; give --post-time)"  # as the text report says
+    sub = [f"{_offset(report['at_s'])} after {posted}"]
     if report.get("followers"):
         sub.append(f"to {report['followers']:,} followers")
     kpis = [
@@ -352,15 +360,13 @@ def render_html(report: dict[str, Any]) -> str:
         f'<p class="sub">{_attr(" ".join(sub))}' + (f"<br>{_attr(link)}" if link else "") + "</p>",
         f'<p class="verdict" data-field="verdict">{_attr(report["verdict"])}</p>',
         '<div class="kpis">' + "".join(kpis) + "</div>",
-        f"<h2>{_attr(headline)} over time</h2>",
-        curve_svg(report, headline),
+        f"<h2>{_attr(chart)} over time</h2>",
+        curve_svg(report, chart),
         "<h2>Metrics</h2>",
         "<table>" + "".join(metric_rows) + "</table>",
     ]
-    forecast = report.get("forecast") or {}
     if forecast:
-        counts = str(forecast.get("counts", ""))
-        if counts not in (headline, "") and _series(report, counts):
+        if counts not in (chart, "") and _series(report, counts):
             body.extend([f"<h2>{_attr(counts)} over time</h2>", curve_svg(report, counts)])
         body.append(_forecast_html(forecast))
     for dimension, rows in (report.get("breakdowns") or {}).items():

@@ -160,3 +160,34 @@ def test_the_band_of_past_posts_is_drawn_when_there_is_a_history(
     assert "polygon" not in without.tags
     assert "polygon" in with_band.tags
     assert "your usual range" in raw
+
+
+async def test_the_page_says_what_the_dashboard_says_at_the_same_moment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engmon.sources.files import FileSpec, load_observations
+    from engmon.tui.app import EngmonApp
+    from engmon.watch.replay import replay_setup
+
+    monkeypatch.setenv("ENGMON_HISTORY_DIR", str(tmp_path / "history"))
+    path = _post(tmp_path)
+    report, page, _ = _page(path, "--at", "45m")
+    loaded = load_observations(FileSpec.from_cli(path))
+    campaign, source, clock, store = replay_setup(
+        loaded.frame, loaded.campaign, start=timedelta(minutes=45), paused=True
+    )
+    app = EngmonApp(campaign, [source], clock, store=store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        for _ in range(250):
+            if app.view is not None and source.emitted and app.view.kpis.clicks:
+                break
+            await pilot.pause(0.02)
+        app.refresh_dashboard()
+        await pilot.pause()
+        assert app.view is not None
+        kpis, said = app.view.kpis, app.view.verdict.text
+    assert page.value("count", "clicks") == kpis.clicks
+    assert page.value("count", "replies") == kpis.replies
+    assert page.value("engagement") == kpis.engagement
+    assert page.value("per_1k_followers") == pytest.approx(kpis.per_1k)
+    assert said.startswith(str(report["verdict"]))
