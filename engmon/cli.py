@@ -31,7 +31,10 @@ def user_errors(func: Callable[P, R]) -> Callable[P, R]:
         try:
             return func(*args, **kwargs)
         except EngmonError as exc:
-            click.echo(f"engmon: {exc}", err=True)
+            from engmon.core.printable import printable
+
+            # one line: names from files and feeds may hold newlines or terminal escapes
+            click.echo(f"engmon: {printable(str(exc))}", err=True)
             sys.exit(USER_ERROR)
 
     return wrapper
@@ -143,18 +146,21 @@ def report(
     file: Path, output_format: str, bucket: str, at: str | None, forecast: bool, **options: Any
 ) -> None:
     """Print FILE's engagement metrics, headless (text, JSON, CSV or an HTML page)."""
+    from engmon.core.printable import printable
     from engmon.watch.report import run_report
 
-    click.echo(
-        run_report(
-            _file_spec(file, **options),
-            output_format=output_format,
-            bucket=bucket,
-            at=at,
-            forecast=forecast,
-        ),
-        nl=False,
+    notes: list[str] = []
+    text = run_report(
+        _file_spec(file, **options),
+        output_format=output_format,
+        bucket=bucket,
+        at=at,
+        forecast=forecast,
+        notes=notes,
     )
+    click.echo(text, nl=False)
+    for note in notes:  # stderr: the output stays pure data, the note is still seen
+        click.echo(f"note: {printable(note)}", err=True)
 
 
 @main.command()
@@ -270,10 +276,17 @@ def check(campaign_file: Path) -> None:
     import asyncio
 
     from engmon.config import load_campaign
+    from engmon.core.printable import printable
+    from engmon.errors import ConfigError
     from engmon.watch.check import check_sources
 
     config = load_campaign(campaign_file)
-    click.echo(f"{campaign_file}: campaign {config.campaign.name!r}, {len(config.sources)} sources")
+    if not config.sources:
+        raise ConfigError(
+            f"{campaign_file}: no [[sources]] to check; add one (see `engmon sources`)"
+        )
+    name = printable(config.campaign.name)
+    click.echo(f"{printable(campaign_file)}: campaign {name!r}, {len(config.sources)} sources")
     if asyncio.run(check_sources(config, sys.stdout)):
         sys.exit(USER_ERROR)
 
@@ -302,17 +315,19 @@ def sources() -> None:
 @user_errors
 def history(folder: Path | None) -> None:
     """List recorded watches: campaign, start, duration, totals."""
+    from engmon.core.printable import printable
     from engmon.watch.recordings import list_recordings, recordings_dir
 
     infos = list_recordings(folder)
     if not infos:
-        click.echo(f"no recordings in {folder or recordings_dir()}")
+        click.echo(f"no recordings in {printable(folder or recordings_dir())}")
         return
     for info in infos:
         started = f"{info.started:%Y-%m-%d %H:%M}Z" if info.started else "?"
         minutes = f"{info.duration_s / 60:.0f} min" if info.duration_s is not None else "?"
         totals = ", ".join(f"{m} {v:g}" for m, v in info.totals.items()) or "no engagement"
-        click.echo(f"{started}  {minutes:>8}  {info.campaign}: {totals}  ({info.path})")
+        line = f"{started}  {minutes:>8}  {info.campaign}: {totals}  ({info.path})"
+        click.echo(printable(line))  # campaign and metric names come from the files
 
 
 # --- clickhouse: a past post out of a ClickHouse table --------------------------------------

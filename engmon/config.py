@@ -23,13 +23,16 @@ from pathlib import Path
 from typing import Any
 
 from engmon.core.alerts import DEFAULT_COOLDOWN_S, WEBHOOK_KINDS, WebhookTarget
+from engmon.core.bounds import MAX_REACH, time_problem
 from engmon.core.campaign import Campaign
+from engmon.core.readable import check_regular_file
 from engmon.errors import ConfigError
 from engmon.sources.base import Source
 from engmon.sources.options import SourceOptions
 from engmon.sources.registry import load_kind
 
 TABLES = ("campaign", "sources", "alerts", "export")
+MAX_CONFIG_BYTES = 1024 * 1024
 CAMPAIGN_KEYS = ("name", "link", "posted_at", "followers", "record")
 ALERT_KEYS = ("spike_per_min", "flat_minutes", "command", "cooldown_s", "webhooks")
 WEBHOOK_KEYS = ("kind", "url_env")
@@ -99,14 +102,21 @@ class _Table:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    check_regular_file(path, "a campaign file", ConfigError)  # a FIFO would block forever
     try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES // 1024} KiB; not a campaign")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise ConfigError(f"{path}: no such campaign file") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read ({exc})") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: byte {exc.start + 1}: not UTF-8 text") from exc
     try:
         return tomllib.loads(text)
+    except RecursionError:
+        raise ConfigError(f"{path}: arrays or tables nested too deeply") from None
     except tomllib.TOMLDecodeError as exc:
         message = str(exc)
         where = re.search(r"\(at line (\d+), column (\d+)\)", message)
@@ -129,8 +139,15 @@ def parse_posted_at(text: str, where: str) -> datetime:
             f"{where}: key 'posted_at' must be ISO 8601 (2026-11-25T14:00:00Z) or \"now\","
             f" not {text!r}"
         ) from None
+    return _in_range(moment, where)
+
+
+def _in_range(moment: datetime, where: str) -> datetime:
+    """`moment` as aware UTC; ConfigError when it is outside the times engmon accepts."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
+    if problem := time_problem(moment):
+        raise ConfigError(f"{where}: key 'posted_at': {problem}")
     return moment.astimezone(UTC)
 
 
@@ -146,16 +163,17 @@ def _campaign(
     if posted is None:
         post_time = None
     elif isinstance(posted, datetime):
-        post_time = posted if posted.tzinfo else posted.replace(tzinfo=UTC)
-        post_time = post_time.astimezone(UTC)
+        post_time = _in_range(posted, table.where)
     else:
         post_time = parse_posted_at(posted, table.where)
     posted_now = isinstance(posted, str) and posted.strip().lower() == "now"
     if posted_now and post_time_now is not None:
         post_time = post_time_now
     followers = table.get("followers", (int,), "a whole number")
-    if followers is not None and followers < 1:
-        raise ConfigError(f"{table.where}: key 'followers' must be at least 1, not {followers}")
+    if followers is not None and not 1 <= followers <= MAX_REACH:
+        raise ConfigError(
+            f"{table.where}: key 'followers' must be from 1 to {MAX_REACH:g}, not {followers}"
+        )
     record = table.get("record", (str,), "a file path string")
     record_path = None
     if record:

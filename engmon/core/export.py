@@ -18,6 +18,7 @@ from typing import Final
 
 import polars as pl
 
+from engmon.core.printable import spreadsheet_safe_column
 from engmon.core.schema import OBSERVATION_SCHEMA
 from engmon.errors import EngmonError
 
@@ -56,8 +57,11 @@ def free_path(directory: Path, stem: str, extension: str) -> Path:
 
 def _write(frame: pl.DataFrame, path: Path, fmt: str) -> None:
     temporary = path.with_name(f".{path.name}.partial")
-    if fmt == "csv":
-        frame.write_csv(temporary)
+    if fmt == "csv":  # for spreadsheets: no cell may run as a formula or carry raw escapes
+        text_columns = [name for name, dtype in frame.schema.items() if dtype == pl.String]
+        frame.with_columns(spreadsheet_safe_column(name) for name in text_columns).write_csv(
+            temporary
+        )
     elif fmt == "parquet":
         frame.write_parquet(temporary)
     else:

@@ -43,9 +43,13 @@ MINUTES_SCHEMA: Final = pl.Schema(
     }
 )
 BUCKET_WIDTHS: Final = (1, 5, 15, 60, 360, 1440)
+MAX_BUCKET_MINUTES: Final = 366 * 1440
+"""The widest bucket a user may ask for: a year."""
 """Bucket widths in minutes that the curve and `report --bucket` offer."""
 
 _US_PER_MINUTE: Final = 60_000_000
+MAX_BUCKETS: Final = 10_000
+"""Most buckets a dense series holds: a longer span gets wider buckets (`fit_width`)."""
 
 
 def empty_minutes() -> pl.DataFrame:
@@ -134,9 +138,27 @@ def bucketed(minutes: pl.LazyFrame, width: int, metric: str | Sequence[str]) -> 
     )
 
 
+def fit_width(width: int, end_minute: int, max_buckets: int = MAX_BUCKETS) -> int:
+    """`width`, or the next coarser offered width (then whole days) that keeps the span from
+    0 to `end_minute` within `max_buckets` buckets: memory follows the data, not the span."""
+    if end_minute <= width * max_buckets:
+        return width
+    need = -(-end_minute // max_buckets)
+    for candidate in BUCKET_WIDTHS:
+        if candidate >= max(need, width):
+            return candidate
+    day = BUCKET_WIDTHS[-1]
+    return -(-max(need, width) // day) * day
+
+
 def dense(buckets: pl.DataFrame, width: int, end_minute: int) -> pl.DataFrame:
-    """Fill missing buckets with zeros from 0 up to (not including) `end_minute`."""
+    """Fill missing buckets with zeros from 0 up to (not including) `end_minute`.
+
+    ValueError past `MAX_BUCKETS` buckets: callers pick the width with `fit_width`.
+    """
     count = max(1, -(-end_minute // width))
+    if count > MAX_BUCKETS:
+        raise ValueError(f"{count} buckets of {width} min; use metrics.fit_width")
     frame = pl.DataFrame({"bucket": pl.int_range(0, count, eager=True) * width}).cast(
         {"bucket": pl.Int64}
     )
@@ -157,7 +179,7 @@ def auto_bucket_width(span_minutes: int, max_buckets: int = 90) -> int:
     for width in BUCKET_WIDTHS:
         if span_minutes / width <= max_buckets:
             return width
-    return BUCKET_WIDTHS[-1]
+    return fit_width(BUCKET_WIDTHS[-1], span_minutes, max_buckets)
 
 
 def parse_bucket(text: str) -> int:
@@ -165,8 +187,10 @@ def parse_bucket(text: str) -> int:
     raw = text.strip().lower()
     factor = {"m": 1, "h": 60, "d": 1440}.get(raw[-1:])
     number = raw[:-1] if factor is not None else raw
+    if not number.isdigit() or len(number) > 9:  # no sign, no nan; a year fits in 9 digits
+        raise ValueError(text)
     minutes = int(number) * (factor or 1)
-    if minutes <= 0:
+    if not 0 < minutes <= MAX_BUCKET_MINUTES:
         raise ValueError(text)
     return minutes
 

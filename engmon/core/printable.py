@@ -55,3 +55,27 @@ def printable(text: object, max_chars: int | None = None) -> str:
 def printable_expr(expr: pl.Expr) -> pl.Expr:
     """The same neutralisation as a polars expression over a String column."""
     return expr.str.replace_many(list(UNSAFE_CHARACTERS), _ESCAPES)
+
+
+FORMULA_PREFIXES: Final = ("=", "+", "-", "@", "\t", "\r")
+"""Leading characters that make a spreadsheet run a cell as a formula (OWASP CSV injection)."""
+_PLAIN_NUMBER: Final = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+
+
+def spreadsheet_safe(text: str) -> str:
+    """A CSV cell a spreadsheet shows as text: a leading `= + - @`, tab or CR gets a `'`
+    before it (as OWASP recommends; plain numbers such as `-5` stay numbers), then control
+    characters become escapes."""
+    import re
+
+    if text.startswith(FORMULA_PREFIXES) and not re.match(_PLAIN_NUMBER, text):
+        text = "'" + text
+    return printable(text)
+
+
+def spreadsheet_safe_column(name: str) -> pl.Expr:
+    """`spreadsheet_safe` over the String column `name` (nulls stay null), keeping its name."""
+    expr = pl.col(name)
+    formula = expr.str.contains(r"^[=+\-@\t\r]") & ~expr.str.contains(_PLAIN_NUMBER)
+    guarded = pl.when(formula).then(pl.lit("'") + expr).otherwise(expr)
+    return printable_expr(guarded).alias(name)

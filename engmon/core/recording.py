@@ -25,7 +25,9 @@ from typing import Any, Final
 
 import polars as pl
 
+from engmon.core.bounds import MAX_REACH, first_problem, time_problem
 from engmon.core.campaign import Campaign
+from engmon.core.readable import check_regular_file
 from engmon.core.schema import OBSERVATION_SCHEMA, conform
 from engmon.errors import FileFormatError, InputError
 
@@ -74,7 +76,9 @@ def header_line(campaign: Campaign, started: datetime) -> str:
 
 
 def is_recording(path: Path) -> bool:
-    """Whether `path` starts with a recording header."""
+    """Whether `path` starts with a recording header (a FIFO or device is never opened)."""
+    if not path.is_file():
+        return False
     try:
         with path.open("rb") as handle:
             first = handle.readline(4096)
@@ -91,7 +95,12 @@ class RecordingWriter:
 
     def __init__(self, path: Path, campaign: Campaign, started: datetime | None = None) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():  # a FIFO would block the open below; a directory cannot be appended
+            check_regular_file(path, "an engmon recording")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"{path}: cannot create its folder ({exc.strerror})") from None
         fresh = not path.exists() or path.stat().st_size == 0
         if not fresh and not is_recording(path):
             raise InputError(f"{path}: exists and is not an engmon recording; choose another path")
@@ -138,14 +147,26 @@ class RecordingWriter:
         self._handle.close()
 
 
-def _parse_time(text: object) -> datetime | None:
-    if not isinstance(text, str):
+def _parse_time(path: Path, key: str, text: object) -> datetime | None:
+    """A header time (ISO 8601 text or null); FileFormatError naming the key otherwise."""
+    if text is None:
         return None
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+    if not isinstance(text, str):
+        raise FileFormatError(f"{path}: line 1: {key} {text!r} is not an ISO 8601 time")
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise FileFormatError(f"{path}: line 1: {key} {text!r} is not an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    if problem := time_problem(moment):
+        raise FileFormatError(f"{path}: line 1: {key} {problem}")
+    return moment.astimezone(UTC)
 
 
 def recording_campaign(path: Path) -> Campaign:
     """The campaign in a recording's header line, without reading its observations."""
+    check_regular_file(path, "an engmon recording")
     try:
         with path.open("rb") as handle:
             first = handle.readline()
@@ -158,23 +179,34 @@ def _header(path: Path, first: bytes) -> tuple[dict[str, Any], Campaign]:
     """The parsed header line and its campaign; FileFormatError when it is not one."""
     try:
         head = json.loads(first)
-    except ValueError as exc:
-        raise FileFormatError(f"{path}: line 1: not an engmon recording header") from exc
+    except (ValueError, RecursionError):
+        raise FileFormatError(f"{path}: line 1: not an engmon recording header") from None
     if not isinstance(head, dict) or head.get("engmon") != MAGIC:
         raise FileFormatError(f"{path}: line 1: not an engmon recording header")
     meta = head.get("campaign") or {}
-    followers = meta.get("followers")
+    if not isinstance(meta, dict):
+        raise FileFormatError(f"{path}: line 1: 'campaign' is not an object")
+    name, link, followers = meta.get("name"), meta.get("link"), meta.get("followers")
+    if not isinstance(name, str | None) or not isinstance(link, str | None):
+        raise FileFormatError(f"{path}: line 1: campaign name and link must be text")
+    if followers is not None and (
+        not isinstance(followers, int)
+        or isinstance(followers, bool)
+        or not 1 <= followers <= MAX_REACH
+    ):
+        raise FileFormatError(f"{path}: line 1: followers {followers!r} is not a follower count")
     campaign = Campaign(
-        name=str(meta.get("name") or path.stem),
-        link=meta.get("link"),
-        post_time=_parse_time(meta.get("post_time")),
-        followers=int(followers) if isinstance(followers, int) else None,
+        name=name or path.stem,
+        link=link,
+        post_time=_parse_time(path, "post_time", meta.get("post_time")),
+        followers=followers,
     )
     return head, campaign
 
 
 def read_recording(path: Path) -> Recording:
     """Read a recording; a cut-off last line (a crash mid-write) is dropped, not an error."""
+    check_regular_file(path, "an engmon recording")
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -186,14 +218,29 @@ def read_recording(path: Path) -> Recording:
         cut = body.rfind(b"\n")
         body = body[: cut + 1] if cut >= 0 else b""
         dropped = True
-    if body.strip():
-        try:
-            frame = pl.read_ndjson(io.BytesIO(body), schema=_ndjson_schema())
-        except pl.exceptions.PolarsError as exc:
-            raise FileFormatError(f"{path}: unreadable observation rows ({exc})") from exc
-        frame = conform(
-            frame.with_columns(pl.col("ts").str.to_datetime(time_zone="UTC", time_unit="us"))
-        ).collect()
-    else:
-        frame = OBSERVATION_SCHEMA.to_frame()
-    return Recording(path, campaign, _parse_time(head.get("started")), frame, dropped)
+    started = _parse_time(path, "started", head.get("started"))
+    frame = _rows(path, body) if body.strip() else OBSERVATION_SCHEMA.to_frame()
+    return Recording(path, campaign, started, frame, dropped)
+
+
+def _rows(path: Path, body: bytes) -> pl.DataFrame:
+    """The observation lines after the header; FileFormatError naming the first bad row."""
+    try:
+        raw = pl.read_ndjson(io.BytesIO(body), schema=_ndjson_schema())
+    except pl.exceptions.PolarsError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid JSON"
+        raise FileFormatError(f"{path}: unreadable observation rows ({reason})") from None
+    staged = raw.with_columns(
+        pl.col("ts").str.to_datetime(time_zone="UTC", time_unit="us", strict=False).alias("_t")
+    )
+    unparsed = staged.with_row_index("_row").filter(pl.col("_t").is_null()).head(1)
+    if not unparsed.is_empty():
+        row = int(unparsed.item(0, "_row")) + 1
+        raise FileFormatError(
+            f"{path}: observation row {row}: ts {unparsed.item(0, 'ts')!r} is not an ISO 8601 time"
+        )
+    staged = staged.with_columns(ts=pl.col("_t")).drop("_t")
+    found = first_problem(staged)
+    if found is not None:
+        raise FileFormatError(f"{path}: observation row {found[0] + 1}: {found[1]}")
+    return conform(staged).collect()

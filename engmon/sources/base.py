@@ -36,6 +36,8 @@ class PollResult:
     to wait before its next poll (rate-limit pacing), None for its configured interval.
     `facts`: small named values the dashboard may show (poster followers, active visitors).
     `done`: a finite source (a replayed file) has nothing more to give.
+    `missing`: what the source waits for and cannot find yet (a log file not created): a live
+    watch keeps polling, `engmon check` fails on it.
     """
 
     frame: pl.DataFrame = field(default_factory=empty_observations)
@@ -43,6 +45,7 @@ class PollResult:
     retry_in: float | None = None
     facts: dict[str, float] = field(default_factory=dict)
     done: bool = False
+    missing: str | None = None
 
 
 class Source(abc.ABC):

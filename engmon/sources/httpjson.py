@@ -21,6 +21,7 @@ from typing import Any, Final
 import httpx
 import polars as pl
 
+from engmon.core.bounds import MAX_REACH, count_problem, time_problem
 from engmon.core.campaign import Campaign
 from engmon.core.schema import DIMENSIONS, UTC_US, conform
 from engmon.errors import ConfigError
@@ -140,6 +141,8 @@ class HttpJsonSource(Source):
                     ) from None
             else:
                 stamp = now
+            if problem := time_problem(stamp):
+                raise shape_error(self.name, f"item {index}: {self.time_field!r}: {problem}")
             if self.value_field:
                 value = dig(item, self.value_field)
                 if isinstance(value, str):
@@ -151,6 +154,9 @@ class HttpJsonSource(Source):
                     raise shape_error(
                         self.name, f"item {index}: {self.value_field!r} is not a number"
                     )
+                # NaN, Infinity, "nan" or -5 would show as "clicks nan" and record otherwise
+                if problem := count_problem(float(value)):
+                    raise shape_error(self.name, f"item {index}: {self.value_field!r}: {problem}")
             else:
                 value = 1.0
             metric = self.metric
@@ -172,7 +178,14 @@ class HttpJsonSource(Source):
                 got = dig(item, path)
                 columns[dim].append(None if got is None else str(got))
             reach = dig(item, self.reach_field) if self.reach_field else None
-            columns["reach"].append(reach if isinstance(reach, int) else None)
+            if isinstance(reach, int) and not isinstance(reach, bool):
+                if not 0 <= reach <= MAX_REACH:
+                    raise shape_error(
+                        self.name, f"item {index}: {self.reach_field!r}: {reach} followers"
+                    )
+            else:
+                reach = None
+            columns["reach"].append(reach)
         frame = pl.DataFrame(
             columns,
             schema={

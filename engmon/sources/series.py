@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
+from engmon.core import bounds
 from engmon.core.schema import UTC_US, breakdown_source, conform
 
 
@@ -36,12 +37,16 @@ def parse_time(value: object) -> datetime:
         raise TypeError("a boolean is not a time")
     if isinstance(value, int | float):
         seconds = value / 1000 if value > 100_000_000_000 else value  # epoch ms vs s
+        if not bounds.EARLIEST_S <= seconds < bounds.LATEST_S:  # also nan
+            raise ValueError(f"{value!r} is not a time {bounds.TIME_RANGE_TEXT}")
         return datetime.fromtimestamp(seconds, UTC)
     if not isinstance(value, str):
         raise TypeError(f"not a time: {value!r}")
     moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
+    if problem := bounds.time_problem(moment):
+        raise ValueError(problem)
     return moment.astimezone(UTC)
 
 

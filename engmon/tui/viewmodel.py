@@ -99,7 +99,9 @@ def curve_width(span_minutes: int, chosen: int | None) -> tuple[int, bool]:
     for candidate in metrics.BUCKET_WIDTHS:
         if candidate >= width and span_minutes / candidate <= MAX_CURVE_BUCKETS:
             return candidate, False
-    return metrics.BUCKET_WIDTHS[-1], False
+    return metrics.fit_width(
+        max(width, metrics.BUCKET_WIDTHS[-1]), span_minutes, MAX_CURVE_BUCKETS
+    ), False
 
 
 def compute_view(

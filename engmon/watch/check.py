@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 from engmon.config import CampaignConfig
+from engmon.core.printable import printable
 from engmon.watch.poller import SourcePoller
 from engmon.watch.session import make_client
 
@@ -27,13 +28,17 @@ async def check_sources(config: CampaignConfig, out: TextIO) -> int:
         what = poller.source.describe()
         if isinstance(result, BaseException):
             failed += 1
-            print(f"FAIL {what}: {type(result).__name__}: {result}", file=out)
+            line = f"FAIL {what}: {type(result).__name__}: {result}"
         elif result is None:
             failed += 1
-            print(f"FAIL {what}: {poller.status.last_error}", file=out)
+            line = f"FAIL {what}: {poller.status.last_error}"
+        elif result.missing is not None:
+            failed += 1
+            line = f"FAIL {what}: {result.missing}"
         else:
             facts = "".join(f", {name} {value:g}" for name, value in result.facts.items())
-            print(f"ok   {what}: {result.summary or 'no data'}{facts}", file=out)
+            line = f"ok   {what}: {result.summary or 'no data'}{facts}"
+        print(printable(line), file=out)  # feed text and paths may hold terminal escapes
     if not pollers:
         print(f"{config.path}: no [[sources]] to poll", file=out)
     return failed

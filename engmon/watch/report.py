@@ -24,9 +24,11 @@ from typing import Any, Final
 
 import polars as pl
 
-from engmon.core import metrics
+from engmon.core import bounds, metrics
 from engmon.core.campaign import RELATIVE_ANCHOR, Campaign
 from engmon.core.export import parquet_post_time
+from engmon.core.printable import printable, spreadsheet_safe_column
+from engmon.core.readable import check_regular_file
 from engmon.core.schema import (
     ENGAGEMENT_METRICS,
     FOLLOWERS,
@@ -38,7 +40,7 @@ from engmon.core.schema import (
 from engmon.core.standing import Standing, standing_at
 from engmon.core.store import counter_levels, observations_to_deltas, repeated_id_hashes
 from engmon.core.verdict import Verdict, VerdictFacts, verdict
-from engmon.errors import ConfigError
+from engmon.errors import ConfigError, InputError
 from engmon.sources.files import FileSpec, LoadedFile, load_observations
 
 OUTPUT_FORMATS: Final = ("text", "json", "csv", "html")
@@ -65,8 +67,13 @@ def run_report(
     bucket: str = "1m",
     at: str | None = None,
     forecast: bool = False,
+    notes: list[str] | None = None,
 ) -> str:
-    """The report on `spec`'s file as text, JSON or CSV (ending with a newline)."""
+    """The report on `spec`'s file as text, JSON or CSV (ending with a newline).
+
+    With `notes` (a list to fill) what was noted while reading (malformed lines skipped,
+    buckets widened) goes there for stderr instead of into the text; JSON keeps its `notes`.
+    """
     if output_format not in OUTPUT_FORMATS:
         raise ConfigError(f"--format {output_format!r}: use one of {', '.join(OUTPUT_FORMATS)}")
     try:
@@ -87,15 +94,17 @@ def run_report(
     report = build_report(data, width=width, offset=offset)
     if forecast or output_format == "html":  # the page always shows the forecast
         report["forecast"] = _forecast(data, report, offset)
+    if notes is not None:
+        notes.extend(report["notes"])
     if output_format == "html":
         from engmon.watch.report_html import html_page
 
         return html_page(data, report, offset)
     if output_format == "json":
-        return json.dumps(report, indent=2) + "\n"
+        return json.dumps(_finite(report), indent=2, allow_nan=False) + "\n"
     if output_format == "csv":
         return _csv(report)
-    return _text(report)
+    return _text(report, with_notes=notes is None)
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -105,8 +114,9 @@ def _read(spec: FileSpec, *, dimensions: bool = False) -> _Input:
     """The file's observations, lazily where the file allows (Parquet in the schema);
     `dimensions`: keep referrer, country, device... even for a file of events only."""
     path = spec.path
+    check_regular_file(path)
     plain = not spec.mapped and spec.file_format in ("auto", "observations")
-    if plain and path.is_file() and _is_parquet(path):
+    if plain and _is_parquet(path):
         scanned = _scan_parquet(spec, dimensions=dimensions)
         if scanned is not None:
             return scanned
@@ -116,8 +126,11 @@ def _read(spec: FileSpec, *, dimensions: bool = False) -> _Input:
 def _is_parquet(path: Path) -> bool:
     if path.suffix.lower() in (".parquet", ".pq"):
         return True
-    with path.open("rb") as handle:
-        return handle.read(4) == b"PAR1"
+    try:
+        with path.open("rb") as handle:
+            return handle.read(4) == b"PAR1"
+    except OSError as exc:  # /proc/self/mem and the like: "regular" but unreadable
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
 def _from_loaded(loaded: LoadedFile) -> _Input:
@@ -148,6 +161,8 @@ def _scan_parquet(spec: FileSpec, *, dimensions: bool = False) -> _Input | None:
         return None
     if not isinstance(schema["ts"], pl.Datetime) or not schema["value"].is_numeric():
         return None
+    if any(schema[name].is_nested() for name in names) or schema["metric"] != pl.String:
+        return None
     lf = scan
     if "kind" in names:
         lf = lf.with_columns(pl.col("kind").cast(pl.String))
@@ -155,10 +170,12 @@ def _scan_parquet(spec: FileSpec, *, dimensions: bool = False) -> _Input | None:
     if schema["ts"].time_zone is None:
         lf = lf.with_columns(ts.dt.replace_time_zone("UTC"))
     value = pl.col("value").cast(pl.Float64)
+    # any value out of range sends the file through the full loader, which names its row
+    problems = [expr.fill_null(False) for expr, _ in bounds.observation_problems(schema)]
     stats_exprs = [
         ts.min().alias("first"),
         ts.max().alias("last"),
-        ((value < 0) | value.is_nan() | value.is_infinite()).any().alias("bad"),
+        pl.any_horizontal(problems).any().alias("bad"),
         value.filter(pl.col("metric") == FOLLOWERS).last().alias("followers"),
         pl.col("metric").unique().implode().alias("metrics"),
         (pl.col("kind") != "event").any().alias("others")
@@ -214,6 +231,14 @@ def build_report(data: _Input, *, width: int, offset: timedelta | None) -> dict[
         at_s = max(0.0, (math.floor(last_s / 60) + 1) * 60.0)
     else:
         at_s = max(0.0, offset.total_seconds())
+    notes = list(data.notes)
+    fitted = metrics.fit_width(width, math.floor(at_s / 60) + 1)
+    if fitted != width:
+        notes.append(
+            f"buckets widened from {width} to {fitted} min: the report spans"
+            f" {_offset(at_s)} and holds at most {metrics.MAX_BUCKETS} buckets"
+        )
+        width = fitted
     observations = data.observations
     if offset is not None:
         observations = observations.filter(pl.col("ts") <= pl.lit(post_time + offset, dtype=UTC_US))
@@ -274,7 +299,7 @@ def build_report(data: _Input, *, width: int, offset: timedelta | None) -> dict[
         "per_1k_followers": numbers.per_1k,
         "verdict": judged.text,
         "trend": judged.trend,
-        "notes": data.notes,
+        "notes": notes,
         "metrics": metrics_out,
         "buckets": series,
     }
@@ -347,7 +372,18 @@ def _rate(value: float) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
 
 
-def _text(report: dict[str, Any]) -> str:
+def _finite(value: Any) -> Any:
+    """`value` with every NaN or infinite float replaced by None (JSON has no such numbers)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
+
+
+def _text(report: dict[str, Any], *, with_notes: bool = True) -> str:
     """A human table under a one-line verdict."""
     names = list(report["metrics"])
     headline = [
@@ -379,8 +415,9 @@ def _text(report: dict[str, Any]) -> str:
         from engmon.core.outlook import forecast_lines
 
         lines.extend(["", *forecast_lines(report["forecast"])])
-    lines.extend(f"note: {note}" for note in report["notes"])
-    return "\n".join(lines) + "\n"
+    if with_notes:
+        lines.extend(f"note: {note}" for note in report["notes"])
+    return "\n".join(printable(line) for line in lines) + "\n"
 
 
 def _forecast(data: _Input, report: dict[str, Any], offset: timedelta | None) -> dict[str, Any]:
@@ -415,5 +452,5 @@ def _csv(report: dict[str, Any]) -> str:
     if not frames:
         return "metric,at_s,value,reach,cumulative\n"
     buffer = io.StringIO()
-    pl.concat(frames).write_csv(buffer)
+    pl.concat(frames).with_columns(spreadsheet_safe_column("metric")).write_csv(buffer)
     return buffer.getvalue()

@@ -23,6 +23,7 @@ from engmon.core import metrics
 from engmon.core.breakdown import BREAKDOWNS, breakdown, enrich
 from engmon.core.campaign import RELATIVE_ANCHOR
 from engmon.core.history import default_history_dir, load_history, post_key
+from engmon.core.printable import printable
 from engmon.core.schema import ENGAGEMENT_METRICS, KINDS, RESHARE_METRICS, UTC_US
 from engmon.core.store import observations_to_deltas
 
@@ -160,7 +161,8 @@ def _number(value: float) -> int | float:
 
 
 def _attr(value: object) -> str:
-    return escape(str(value), quote=True)
+    # the page may be printed to a terminal: control characters become visible escapes too
+    return escape(printable(value), quote=True)
 
 
 def _shown(value: float | int | None, digits: int = 3) -> str:

@@ -19,6 +19,7 @@ from screen import redraw, settle
 from screen import screen_text as raw_screen_text
 
 from engmon.core.export import read_export
+from engmon.core.printable import spreadsheet_safe_column
 from engmon.tui import drilldown
 from engmon.tui.app import EngmonApp
 from engmon.tui.drilldown import cursor_numbers, tail_text
@@ -227,7 +228,10 @@ async def test_export_writes_the_filtered_observations_and_a_screenshot(tmp_path
         expected = drill_frame().filter(
             pl.col("referrer").str.starts_with("https://t.co/") & (pl.col("ts") < cut)
         )
-        assert_frame_equal(exported.sort("ts", "id"), expected.sort("ts", "id"))
+        # CSV is for spreadsheets: formula starts and control characters are neutralised
+        texts = [name for name, dtype in expected.schema.items() if dtype == pl.String]
+        safe = expected.with_columns(spreadsheet_safe_column(name) for name in texts)
+        assert_frame_equal(exported.sort("ts", "id"), safe.sort("ts", "id"))
         assert "platform=X" in files[1].read_text()
         messages = [n.message for n in app._notifications]
         assert any(

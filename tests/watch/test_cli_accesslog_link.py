@@ -22,7 +22,7 @@ LINES = [
 def _clicks(path: Path, *extra: str) -> float:
     result = CliRunner().invoke(main, ["report", str(path), "--format", "json", *extra])
     assert result.exit_code == 0, result.output
-    return float(json.loads(result.output)["metrics"]["clicks"]["count"])
+    return float(json.loads(result.stdout)["metrics"]["clicks"]["count"])
 
 
 def test_link_option_filters_access_log(tmp_path: Path) -> None:
@@ -38,8 +38,9 @@ def test_malformed_lines_reach_the_report_as_a_note(tmp_path: Path) -> None:
     log.write_text("\n".join([LINES[0], "garbage line", LINES[2]]) + "\n")
     result = CliRunner().invoke(main, ["report", str(log)])
     assert result.exit_code == 0, result.output
-    assert f"note: {log}: 1 of 3 lines malformed and skipped (line 2)" in result.output
+    assert f"note: {log}: 1 of 3 lines malformed and skipped (line 2)" in result.stderr
+    assert "note:" not in result.stdout  # notes go to stderr; the output stays data
     result = CliRunner().invoke(main, ["report", str(log), "--format", "json"])
-    assert json.loads(result.output)["notes"] == [
+    assert json.loads(result.stdout)["notes"] == [
         f"{log}: 1 of 3 lines malformed and skipped (line 2)"
     ]

@@ -27,7 +27,7 @@ def test_report_forecast_json_matches_the_model() -> None:
     args = ["report", "--forecast", path, "--at", "1h", "--format", "json"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
-    got = json.loads(result.output)["forecast"]
+    got = json.loads(result.stdout)["forecast"]
     poster, times, followers = _cascade("tideh_RT1_seconds.txt")
     expected = reshare_forecast(times, followers, poster, 3600.0)
     assert got["model"] == "reshare model learned from public cascades"
@@ -58,4 +58,4 @@ def test_report_forecast_defaults_to_one_hour() -> None:
         main, ["report", "--forecast", str(CASCADES / "tideh_RT2_seconds.txt"), "--format", "json"]
     )
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["forecast"]["at_s"] == 3600.0
+    assert json.loads(result.stdout)["forecast"]["at_s"] == 3600.0

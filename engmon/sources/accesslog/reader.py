@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, cast
+from typing import IO, TYPE_CHECKING, Final, cast
 
 import polars as pl
 
@@ -55,37 +55,67 @@ def _open_log(path: Path) -> tuple[IO[bytes], IO[bytes]]:
     return raw, raw
 
 
+OVERLONG_LINE: Final = b"(engmon: a line longer than a whole chunk, skipped)\n"
+"""Stands in for a line longer than a chunk: no log format reads it, so it is counted as one
+malformed line and nothing of the real line is kept in memory."""
+
+
 def iter_chunks(path: Path, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[bytes, bool, float]]:
     """(bytes, ends in a partial line, fraction of the file read) per chunk of `path`.
 
     A plain file is read at line boundaries by seeking back over a chunk's partial last line
-    (no copying); the parser drops that last row and the next chunk starts with it.
+    (no copying); the parser drops that last row and the next chunk starts with it. Binary
+    data is refused on the first block; a line longer than a chunk (a gzip bomb of one endless
+    line) is skipped as it streams by and stands as one `OVERLONG_LINE`.
     """
     stream, raw = _open_log(path)
     total = max(1, os.fstat(raw.fileno()).st_size)
     seekable = stream is raw
     carry = b""
     position = 0
+    first = True
+    skipping = False
     try:
         while True:
             try:
                 block = stream.read(chunk_bytes)
             except (OSError, EOFError, zlib.error) as exc:
                 raise FileFormatError(f"{path}: damaged gzip data ({exc})") from None
+            if first:
+                _refuse_binary(path, block)
+                first = False
             if not block:
-                if carry:
+                if skipping:
+                    yield OVERLONG_LINE, False, 1.0
+                elif carry:
                     yield carry, False, 1.0
                 return
             data = carry + block if carry else block
-            cut = data.rfind(b"\n") + 1
-            if cut == 0:  # one line longer than a chunk: keep reading
-                carry = data
-                continue
+            carry = b""
             fraction = min(1.0, raw.tell() / total)
+            if skipping:
+                end = data.find(b"\n")
+                if end < 0:
+                    position += len(data)
+                    continue
+                skipping = False
+                if seekable:
+                    position += end + 1
+                    stream.seek(position)
+                    yield OVERLONG_LINE, False, fraction
+                    continue
+                data = OVERLONG_LINE + data[end + 1 :]
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:
+                if len(data) >= chunk_bytes:  # one line longer than a chunk: malformed
+                    skipping = True
+                    position += len(data)
+                else:
+                    carry = data
+                continue
             if seekable and cut < len(data):
                 position += cut
                 stream.seek(position)
-                carry = b""
                 yield data, True, fraction
                 continue
             position += len(data)

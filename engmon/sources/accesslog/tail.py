@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import IO, Any, Final
 
 import httpx
+import polars as pl
 
 from engmon.core.campaign import Campaign
+from engmon.core.readable import check_regular_file
 from engmon.errors import ConfigError, SourceError
 from engmon.sources.accesslog.formats import FORMAT_NAMES
 from engmon.sources.accesslog.parse import (
@@ -74,8 +76,16 @@ class AccessLogSource(Source):
         self._tag = ""
         self._seen = _empty_seen()
         self._reported_malformed = 0
+        self._skipping = False
 
     def _open(self, at_end: bool) -> bool:
+        try:
+            # a FIFO or a device would block the poll (and `check`) forever
+            check_regular_file(self.path, "an access log", SourceError)
+        except SourceError:
+            if not self.path.exists():
+                return False
+            raise
         try:
             handle = self.path.open("rb")
         except FileNotFoundError:
@@ -105,7 +115,10 @@ class AccessLogSource(Source):
         if size < self._offset or self._rewritten():  # copytruncate: a new generation
             self._offset, self._partial, self._line, self._tag = 0, b"", 1, ""
         self._file.seek(self._offset)
-        data = self._file.read(self.max_bytes)
+        try:
+            data = self._file.read(self.max_bytes)
+        except OSError as exc:  # /proc files look regular but cannot be read as a log
+            raise SourceError(f"{self.name}: cannot read {self.path} ({exc.strerror})") from None
         self._offset += len(data)
         if data:
             return data
@@ -129,9 +142,23 @@ class AccessLogSource(Source):
         """One poll without the event loop (the async `poll` runs this in a thread)."""
         new = self._read_new()  # may switch files, which drops a stale partial line
         data = self._partial + new
+        if self._skipping:  # inside a line longer than max_bytes: drop it up to its end
+            end = data.find(b"\n")
+            data = b"" if end < 0 else data[end + 1 :]
+            self._skipping = end < 0
         cut = data.rfind(b"\n") + 1
         complete, self._partial = data[:cut], data[cut:]
+        if len(self._partial) >= self.max_bytes:  # never keep growing one endless line
+            self._partial, self._skipping = b"", True
+            self.parser.stats.lines += 1
+            self.parser.stats.add_malformed(pl.Series([self._line], dtype=pl.Int64))
+            self._line += 1
         if not complete:
+            if self._file is None:  # not created yet: a watch waits, `check` says so
+                return PollResult(
+                    summary=f"{self.path.name}: no such file yet",
+                    missing=f"no such file {self.path}",
+                )
             return PollResult(summary=f"{self.path.name}: no new lines")
         if not self._tag:
             self._tag = first_line_tag(complete)
@@ -232,6 +259,8 @@ def make_access_log(options: AccessLogOptions, campaign: Campaign, where: str) -
 
 def _sniff_live(path: Path, where: str) -> str:
     """The format of a log being followed: from its first lines, or combined while it has none."""
+    if path.exists() and not path.is_file():  # a FIFO would block here forever
+        raise ConfigError(f"{where}: key 'path': {path} is not a regular file")
     try:
         with path.open("rb") as handle:
             head = handle.read(65536)

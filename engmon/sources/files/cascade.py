@@ -7,6 +7,7 @@ import math
 
 import polars as pl
 
+from engmon.core import bounds
 from engmon.core.campaign import RELATIVE_ANCHOR, Campaign
 from engmon.core.schema import REPOSTS, UTC_US, conform
 from engmon.errors import ConfigError, EmptyInputError, FileFormatError
@@ -16,6 +17,7 @@ from engmon.sources.files.spec import (
     _CASCADE_LINE,
     _LINE,
     _UNIT_US,
+    EPOCH_THRESHOLD_S,
     FileSpec,
     LoadedFile,
     Progress,
@@ -77,6 +79,19 @@ def _load_cascade(spec: FileSpec, progress: Progress | None) -> LoadedFile:
     negative = parts.filter((pl.col("time") < 0) | (pl.col("followers") < 0))
     if not negative.is_empty():
         raise FileFormatError(f"{path}: line {_line_of(negative)}: negative time or followers")
+    unit = spec.time_unit or "s"
+    seconds = pl.col("time") * {"s": 1.0, "ms": 1e-3, "h": 3600.0}[unit]
+    base = spec.post_time.timestamp() if spec.post_time else RELATIVE_ANCHOR.timestamp()
+    too_late = parts.filter(~bounds.epoch_seconds_ok(seconds + base))
+    if not too_late.is_empty():
+        raise FileFormatError(
+            f"{path}: line {_line_of(too_late)}: time since post ends past the year 2999"
+        )
+    too_many = parts.filter(pl.col("followers") > bounds.MAX_REACH)
+    if not too_many.is_empty():
+        raise FileFormatError(
+            f"{path}: line {_line_of(too_many)}: more than {bounds.MAX_REACH:g} followers"
+        )
     if parts.is_empty():
         raise EmptyInputError(f"{path}: only a header line, no reshares")
     notes: list[str] = []
@@ -88,7 +103,6 @@ def _load_cascade(spec: FileSpec, progress: Progress | None) -> LoadedFile:
         parts = parts.slice(1)
     else:
         notes.append("no event at time 0: poster's followers unknown (give --followers)")
-    unit = spec.time_unit or "s"
     anchor = spec.post_time
     if anchor is None:
         anchor = RELATIVE_ANCHOR
@@ -114,13 +128,20 @@ def _load_cascade(spec: FileSpec, progress: Progress | None) -> LoadedFile:
 
 
 def _cascade_header(parts: pl.DataFrame) -> bool:
-    """Whether line 1 is `<count> <start time>` rather than an event (events are sorted)."""
-    if parts.height < 2:
-        return False
+    """Whether line 1 is `<count> <start time>` rather than an event.
+
+    A header's count is a whole number of at least one and its start is an epoch time; the
+    post (time 0) follows it, or the count matches the lines after it. An event line `0 5000`
+    (the post itself) is never a header, so a two-line cascade keeps its poster's followers.
+    """
     first = parts.row(0, named=True)
-    second = parts.row(1, named=True)
-    count, time = first["time"], second["time"]
-    if count is None or time is None or not float(count).is_integer():
+    count, start = first["time"], first["followers"]
+    if count is None or start is None or math.isnan(count) or not float(count).is_integer():
         return False
+    if count < 1:
+        return False
+    if parts.height < 2:
+        return bool(start >= EPOCH_THRESHOLD_S)  # `<count> <epoch>` alone: a header, no events
+    second = parts.row(1, named=True)["time"]
     events = parts.height - 1
-    return bool(abs(int(count) - events) <= 1 or count > time) and not math.isnan(count)
+    return bool(second == 0 or abs(int(count) - events) <= 1 or count > second)

@@ -85,9 +85,7 @@ def _read_csv(path: Path, progress: Progress | None) -> pl.DataFrame:
             head, _, body = data.partition(b"\n")
             if not head.strip():
                 raise EmptyInputError(f"{path}: empty file, no observations")
-            header = pl.read_csv(head + b"\n", separator=separator, infer_schema=False).columns
-            if not header:
-                raise EmptyInputError(f"{path}: empty file, no observations")
+            header = _header(path, head, separator)
             line += 1
         if last and _cut_off(body):
             final = body[body.rfind(b"\n") + 1 :]
@@ -120,6 +118,22 @@ def _read_csv(path: Path, progress: Progress | None) -> pl.DataFrame:
     return pl.concat(frames)
 
 
+def _header(path: Path, head: bytes, separator: str) -> list[str]:
+    """The column names of line 1; a name given twice is an error (which one would count?)."""
+    import csv
+
+    text = head.decode("utf-8", "replace").lstrip("\ufeff").rstrip("\r")
+    names = [name.strip() for name in next(csv.reader([text], delimiter=separator), [])]
+    if not any(names):
+        raise EmptyInputError(f"{path}: empty file, no observations")
+    seen: set[str] = set()
+    for name in names:
+        if name in seen and name:
+            raise FileFormatError(f"{path}: line 1: column {name!r} appears twice")
+        seen.add(name)
+    return pl.read_csv(head + b"\n", separator=separator, infer_schema=False).columns
+
+
 def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
@@ -131,7 +145,7 @@ def _read_ndjson(path: Path, progress: Progress | None) -> pl.DataFrame:
             final = data[data.rfind(b"\n") + 1 :]
             try:
                 json.loads(final)
-            except ValueError:
+            except (ValueError, RecursionError):
                 final_line = first_line + data.count(b"\n")
                 raise FileFormatError(
                     f"{path}: line {final_line}: cut off (not a whole JSON object); "
@@ -157,15 +171,21 @@ def _read_ndjson(path: Path, progress: Progress | None) -> pl.DataFrame:
     return pl.concat(frames, how="diagonal_relaxed")
 
 
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def _bad_json_line(path: Path, data: bytes, first_line: int, exc: Exception) -> str:
     """Find the first line that is not a JSON object (only on the error path)."""
     for index, text in enumerate(data.split(b"\n")):
         if not text.strip():
             continue
         try:
-            value = json.loads(text)
-        except ValueError:
-            return f"{path}: line {first_line + index}: not a JSON object"
+            value = json.loads(text, parse_constant=_no_constant)
+        except ValueError as bad:
+            return f"{path}: line {first_line + index}: not a JSON object ({bad})"
+        except RecursionError:
+            return f"{path}: line {first_line + index}: nested too deeply"
         if not isinstance(value, dict):
             return f"{path}: line {first_line + index}: not a JSON object"
     return f"{path}: not readable as NDJSON ({_first_line(exc)})"

@@ -6,8 +6,10 @@ from datetime import UTC, datetime
 
 import polars as pl
 
+from engmon.core import bounds
 from engmon.core.campaign import Campaign
-from engmon.errors import EmptyInputError, FileFormatError
+from engmon.core.printable import printable
+from engmon.errors import EmptyInputError, FileFormatError, InputError
 from engmon.sources.files.cascade import _load_cascade
 from engmon.sources.files.mapping import _load_table
 from engmon.sources.files.spec import (
@@ -31,6 +33,42 @@ def load_observations(spec: FileSpec, progress: Progress | None = None) -> Loade
     """
     path = spec.path
     _check_path(path)
+    try:
+        loaded = _load(spec, progress)
+    except OSError as exc:  # e.g. /proc/self/mem: "regular", yet reading it fails
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except RecursionError:
+        raise FileFormatError(f"{path}: nested too deeply to be observations") from None
+    except (pl.exceptions.PolarsError, OverflowError, ValueError) as exc:
+        # the readers name the line for every check they know; this is the last guard
+        raise FileFormatError(f"{path}: unreadable value ({_first_line(exc)})") from None
+    _check_rows(loaded)
+    return loaded
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return printable(text.splitlines()[0] if text else type(exc).__name__, 200)
+
+
+def _check_rows(loaded: LoadedFile) -> None:
+    """The ranges of `engmon.core.bounds` over the whole frame (one pass, no row loop)."""
+    found = bounds.first_problem(loaded.frame)
+    if found is None:
+        campaign = loaded.campaign
+        if campaign.post_time is not None and (why := bounds.time_problem(campaign.post_time)):
+            raise FileFormatError(f"{loaded.path}: post time {why}")
+        return
+    row, what = found
+    ident = loaded.frame.item(row, "id")
+    where = f"row {row + 1}"
+    if isinstance(ident, str) and ident[:1] in "lr" and ident[1:].isdigit():
+        where = f"{'line' if ident[0] == 'l' else 'row'} {ident[1:]}"
+    raise FileFormatError(f"{loaded.path}: {where}: {what}")
+
+
+def _load(spec: FileSpec, progress: Progress | None) -> LoadedFile:
+    path = spec.path
     file_format: str = spec.file_format
     table: str | None = None
     if file_format == "auto":

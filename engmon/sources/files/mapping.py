@@ -10,6 +10,7 @@ from typing import Final
 
 import polars as pl
 
+from engmon.core import bounds
 from engmon.core.campaign import RELATIVE_ANCHOR
 from engmon.core.export import parquet_post_time
 from engmon.core.schema import DIMENSIONS, FOLLOWERS, KINDS, UTC_US, conform
@@ -90,6 +91,9 @@ def to_observations(
 
     time_col = column(spec.time_column, "ts", "map the time with --time-column", True)
     assert time_col is not None
+    for name in present:
+        if raw.schema[name].is_nested():
+            raise FileFormatError(f"{path}: column {name!r} holds lists or objects, not values")
     exprs: dict[str, pl.Expr] = {}
 
     # metric
@@ -116,6 +120,7 @@ def to_observations(
         )
         locate(value.is_nan() | value.is_infinite(), f"column {value_col!r}: NaN or infinite")
         locate(value < 0, f"column {value_col!r}: negative count")
+        locate(value > bounds.MAX_COUNT, f"column {value_col!r}: count above {bounds.MAX_COUNT:g}")
         exprs["value"] = value.fill_null(1.0)
 
     reach_col = column(spec.reach_column, "reach", "", False)
@@ -127,6 +132,10 @@ def to_observations(
         )
         locate(reach.is_nan() | reach.is_infinite(), f"column {reach_col!r}: NaN or infinite")
         locate(reach < 0, f"column {reach_col!r}: negative follower count")
+        locate(
+            reach > bounds.MAX_REACH,
+            f"column {reach_col!r}: follower count above {bounds.MAX_REACH:g}",
+        )
         exprs["reach"] = reach.round().cast(pl.Int64)
 
     for name, col in spec.dimensions:
@@ -146,7 +155,11 @@ def to_observations(
     if "width_s" in exprs:
         width = pl.col("width_s").cast(pl.Float64, strict=False)
         locate(width.is_null() & pl.col("width_s").is_not_null(), "column 'width_s': not a number")
-        exprs["width_s"] = width.fill_null(0).cast(pl.Int32)
+        locate(
+            ~width.is_between(0, bounds.MAX_WIDTH_S),
+            f"column 'width_s': not a bucket width of 0 to {bounds.MAX_WIDTH_S} seconds",
+        )
+        exprs["width_s"] = width.fill_null(0).round().cast(pl.Int32)
 
     # stable identity: the file's own id/source where given, else line number and file name
     line_id = pl.format("{}{}", pl.lit(where[0]), pl.col(_LINE))
@@ -191,9 +204,14 @@ def _times(
         )
         if spec.relative:
             raise ConfigError(f"--relative: column {column!r} of {path} holds absolute times")
+        _check_range(raw, ts, column, path, where)
         return ts, None
     if isinstance(dtype, pl.Date):
-        return pl.col(column).cast(UTC_US), None
+        ts = pl.col(column).cast(UTC_US)
+        _check_range(raw, ts, column, path, where)
+        return ts, None
+    if dtype == pl.Boolean():
+        raise FileFormatError(f"{path}: column {column!r}: true/false, not a time")
     numeric: pl.Series | None = None
     if dtype.is_numeric():
         numeric = series.cast(pl.Float64)
@@ -228,6 +246,7 @@ def _times(
         smallest = float(numeric.min() or 0.0) * seconds_scale[unit]  # type: ignore[arg-type]
         relative = smallest < EPOCH_THRESHOLD_S
     micros = (pl.col(column).cast(pl.Float64) * _UNIT_US[unit]).round().cast(pl.Int64)
+    anchor = None
     if relative:
         anchor = spec.post_time
         if anchor is None:
@@ -236,8 +255,31 @@ def _times(
                 "times are offsets from the post; post time unknown, set to "
                 "1970-01-01T00:00Z (give --post-time)"
             )
+    # the epoch second each row lands on, checked in floats before any integer cast
+    landing = numeric * seconds_scale[unit] + (anchor.timestamp() if anchor else 0.0)
+    outside = ~(
+        landing.is_finite() & landing.is_between(bounds.EARLIEST_S, bounds.LATEST_S, "left")
+    )
+    if outside.any():
+        line = _line_of(raw.filter(outside))
+        raise FileFormatError(
+            f"{path}: {where} {line}: column {column!r}: time {numeric.filter(outside).first()!r}"
+            f" is not {bounds.TIME_RANGE_TEXT}"
+            + (" once added to the post time" if relative else "")
+        )
+    if relative:
         return pl.lit(anchor, dtype=UTC_US) + pl.duration(microseconds=micros), anchor
     return pl.from_epoch(micros, time_unit="us").dt.replace_time_zone("UTC"), None
+
+
+def _check_range(raw: pl.DataFrame, ts: pl.Expr, column: str, path: Path, where: str) -> None:
+    """FileFormatError naming the first row whose time is outside the accepted range."""
+    outside = raw.lazy().filter(~bounds.in_time_range(ts)).select(_LINE, column).head(1).collect()
+    if not outside.is_empty():
+        raise FileFormatError(
+            f"{path}: {where} {int(outside.item(0, _LINE))}: column {column!r}: "
+            f"{outside.item(0, column)} is not {bounds.TIME_RANGE_TEXT}"
+        )
 
 
 def _iso_times(raw: pl.DataFrame, column: str, path: Path, where: str) -> pl.Expr:
@@ -252,6 +294,14 @@ def _iso_times(raw: pl.DataFrame, column: str, path: Path, where: str) -> pl.Exp
         raise FileFormatError(
             f"{path}: {where} {line}: column {column!r}: {bad!r} is not a time "
             "(ISO 8601 or epoch seconds)"
+        )
+    inside = parsed.to_frame("t").select(bounds.in_time_range(pl.col("t"))).to_series()
+    outside = distinct.filter(~inside)
+    if outside.len():
+        bad = outside.first()
+        line = _line_of(raw.filter(text == bad))
+        raise FileFormatError(
+            f"{path}: {where} {line}: column {column!r}: {bad!r} is not {bounds.TIME_RANGE_TEXT}"
         )
     return pl.col(column).cast(pl.String).replace_strict(distinct, parsed, return_dtype=UTC_US)
 

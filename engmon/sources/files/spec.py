@@ -33,9 +33,11 @@ from typing import Final, Literal
 
 import polars as pl
 
+from engmon.core.bounds import MAX_REACH, time_problem
 from engmon.core.campaign import Campaign
+from engmon.core.readable import check_regular_file
 from engmon.core.schema import DIMENSIONS
-from engmon.errors import ConfigError, EmptyInputError, FileFormatError, InputError
+from engmon.errors import ConfigError, EmptyInputError, FileFormatError
 
 FileFormat = Literal["auto", "observations", "cascade", "access-log", "recording"]
 FILE_FORMATS: Final = ("auto", "observations", "cascade", "access-log", "recording")
@@ -108,8 +110,8 @@ class FileSpec:
             raise ConfigError(f"--time-unit {time_unit!r}: use one of {', '.join(TIME_UNITS)}")
         if metric_name is not None and metric_column is not None:
             raise ConfigError("--metric and --metric-column: give one, not both")
-        if followers is not None and followers < 1:
-            raise ConfigError(f"--followers {followers}: must be at least 1")
+        if followers is not None and not 1 <= followers <= MAX_REACH:
+            raise ConfigError(f"--followers {followers}: must be from 1 to {MAX_REACH:g}")
         mapped: list[tuple[str, str]] = []
         for item in dimensions:
             name, sep, column = item.partition("=")
@@ -175,6 +177,8 @@ def parse_post_time(text: str) -> datetime:
         ) from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
+    if problem := time_problem(value):
+        raise ConfigError(f"--post-time {text!r}: {problem}")
     return value.astimezone(UTC)
 
 
@@ -182,15 +186,7 @@ def parse_post_time(text: str) -> datetime:
 
 
 def _check_path(path: Path) -> None:
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
-    if path.is_dir():
-        raise InputError(f"{path}: is a directory, not a file")
-    try:
-        with path.open("rb"):
-            pass
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+    check_regular_file(path)
 
 
 def _head(path: Path, size: int = 8192) -> bytes:
