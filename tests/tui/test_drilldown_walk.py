@@ -308,6 +308,8 @@ async def test_every_drilldown_key_is_in_footer_help_and_palette() -> None:
     app = drill_app(NOW_MIN)
     async with app.run_test(size=(220, 40)) as pilot:
         await redraw(pilot)
+        # the Footer fills in its keys a refresh after mount: on a busy machine, wait for it
+        await settle(pilot, lambda: bool(screen_text(app).splitlines()[-1].strip()), tries=250)
         footer = screen_text(app).splitlines()[-1]
         for label in ("⏎ drill", "⌫ back", "/ find", "v compare", "e export"):
             assert label in footer
