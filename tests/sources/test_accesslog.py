@@ -587,3 +587,21 @@ def test_empty_missing_and_damaged_files(tmp_path: Path) -> None:
     damaged.write_bytes(gzip.compress(b"x" * 10_000)[:40])
     with pytest.raises(FileFormatError, match=r"access\.log\.gz: damaged gzip"):
         load_access_log(damaged)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b'a"\n\nb\n"x"\n', b'\n\n"a"', b"abc", b'"q"\nno quote', b"", b"\n", b'x"\n' * 10 + b"y"],
+)
+@pytest.mark.parametrize("window", [1, 2, 3, 5, 64])
+def test_file_line_index_equals_the_in_memory_one(tmp_path: Path, data: bytes, window: int) -> None:
+    """The file index finds blank and cut-off lines per window, across window edges."""
+    from engmon.sources.accesslog.lineindex import LineIndex
+
+    path = tmp_path / "log"
+    path.write_bytes(data)
+    whole = LineIndex.of(data, False, needs_closing_quote=True)
+    windowed = LineIndex.of_file(path, needs_closing_quote=True, window=window)
+    assert whole.ends.tolist() == windowed.ends.tolist()
+    assert whole.blank.tolist() == windowed.blank.tolist()
+    assert whole.suspects.tolist() == windowed.suspects.tolist()

@@ -182,3 +182,30 @@ async def test_poller_and_store_see_the_curve_move(tmp_path: Path) -> None:
     assert before.get_column("value").to_list() == [2.0]
     assert after.select("minute", "value").rows() == [(0, 2.0), (1, 3.0)]
     assert poller.status.state == "ok"
+
+
+async def test_a_poll_given_up_by_its_deadline_hands_its_rows_to_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reading moves the file position: rows read by a poll the watch gave up are not lost."""
+    import asyncio
+    import time
+
+    path = tmp_path / "access.log"
+    append(path, hit(1) + hit(2, ip="81.2.69.143"))
+    source = source_for(path)
+    slow = source.poll_sync
+
+    def slow_poll() -> object:
+        time.sleep(0.3)  # a large first chunk on a busy machine
+        return slow()
+
+    monkeypatch.setattr(source, "poll_sync", slow_poll)
+    async with httpx.AsyncClient() as client:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(source.poll(client, datetime.now(UTC)), 0.05)
+        result = await source.poll(client, datetime.now(UTC))
+        assert len(clicks(result.frame)) == 2
+        again = await source.poll(client, datetime.now(UTC))
+        assert again.frame.is_empty()
+    assert source.timeout >= 60  # parsing a log is not a network request

@@ -32,13 +32,14 @@ def hits(minutes: list[float], first_ip: int = 1) -> str:
     return "".join(lines)
 
 
-async def settle(pilot: Any, condition: Callable[[], bool], tries: int = 200) -> None:
+async def settle(pilot: Any, condition: Callable[[], bool], tries: int = 1500) -> None:
     """Let the app poll and process messages until `condition` holds."""
     for _ in range(tries):
         if condition():
             return
         await pilot.pause(0.02)
-    raise AssertionError("dashboard did not reach the expected state")
+    app = pilot.app
+    raise AssertionError(f"dashboard did not reach the expected state: {app.statuses}")
 
 
 async def test_appending_to_a_followed_log_moves_the_curve(tmp_path: Path) -> None:

@@ -76,32 +76,51 @@ class LineIndex:
     def of_file(
         cls, path: Path, *, needs_closing_quote: bool, window: int = 4 * 1024 * 1024
     ) -> LineIndex:
-        """Index a whole file, reading it window by window into one reused buffer."""
+        """Index a whole file, reading it window by window into one reused buffer.
+
+        Blank and suspect lines are found per window, so only the line ends of the whole file
+        are kept (8 bytes a line), not their starts and lengths too.
+        """
         import numpy as np
 
         with path.open("rb", buffering=0) as handle:
             buffer = bytearray(window)
             ends_parts: list[npt.NDArray[np.int64]] = []
-            last_parts: list[npt.NDArray[np.uint8]] = []
+            blank_parts: list[npt.NDArray[np.int64]] = []
+            suspect_parts: list[npt.NDArray[np.int64]] = []
             previous = 10  # the byte before the window (none before the file: a newline)
+            previous_end = -1  # the offset of the newline before this window's first line
             start = 0
+            rows = 0
             while count := handle.readinto(buffer):
                 view = np.frombuffer(buffer, dtype=np.uint8, count=count)
                 local = np.flatnonzero(view == 10)
-                before = view[np.maximum(local - 1, 0)]
-                before[local == 0] = previous
-                ends_parts.append(local.astype(np.int64) + start)
-                last_parts.append(before)
+                ends = local.astype(np.int64) + start
+                if ends.size:
+                    lengths = np.diff(ends, prepend=previous_end) - 1
+                    before = view[np.maximum(local - 1, 0)]
+                    before[local == 0] = previous
+                    blank_parts.append(np.flatnonzero(lengths == 0) + rows)
+                    if needs_closing_quote:
+                        odd = (before != 34) & (lengths > 0)
+                        suspect_parts.append(np.flatnonzero(odd) + rows)
+                    previous_end = int(ends[-1])
+                    rows += int(ends.size)
+                ends_parts.append(ends)
                 previous = int(view[count - 1])
                 start += count
                 del view
-        empty = np.empty(0, dtype=np.int64)
-        ends = np.concatenate(ends_parts) if ends_parts else empty
-        last = np.concatenate(last_parts) if last_parts else np.empty(0, dtype=np.uint8)
         if start and previous != 10:  # a last line without its newline
-            ends = np.append(ends, start)
-            last = np.append(last, np.uint8(previous))
-        return cls._finish(_FileBytes(path), ends, last, needs_closing_quote)
+            ends_parts.append(np.array([start], dtype=np.int64))
+            if start - previous_end - 1 > 0 and needs_closing_quote and previous != 34:
+                suspect_parts.append(np.array([rows], dtype=np.int64))
+        empty = np.empty(0, dtype=np.int64)
+        return cls(
+            _FileBytes(path),
+            np.concatenate(ends_parts) if ends_parts else empty,
+            np.concatenate(blank_parts) if blank_parts else empty,
+            np.concatenate(suspect_parts) if suspect_parts else empty,
+        )
 
     def length(self, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         """Lengths (without the newline) of the lines at `rows`."""

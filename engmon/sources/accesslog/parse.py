@@ -250,7 +250,7 @@ class AccessLogParser:
         prefilter: bool,
     ) -> pl.DataFrame:
         """Scan `source` split on `"`; `line_index` (maybe still being built) is used after."""
-        width = plan.columns + 3  # room for two escaped quotes (\") to be repaired
+        width = plan.columns + 1  # one more column tells a line with extra quotes (repaired later)
         names = [f"s{i}" for i in range(width)]
         # Cheap structure checks on every line, inside the streaming scan; only candidate and
         # structurally bad lines are materialised.
@@ -464,27 +464,34 @@ class AccessLogParser:
         Returns COUNTED_SCHEMA rows (no country yet: `add_countries` looks up distinct IPs
         once over everything counted, which is far cheaper than per chunk).
         """
-        keep = (
-            self.link.expr(pl.col("target").cast(pl.String))
-            & pl.col("status").is_between(200, 399)
-            & (pl.col("method").is_null() | (pl.col("method") == "GET"))
+        # the link rule and the path run once per distinct target, not once per hit
+        text = pl.col("target").cast(pl.String)
+        targets = (
+            hits.select(pl.col("target").unique())
+            .with_columns(
+                _link=self.link.expr(text).fill_null(False),
+                path=text.str.split_exact("?", 1).struct.field("field_0"),
+            )
+            .filter("_link")
+            .drop("_link")
         )
-        counted = hits.filter(keep).join(
-            self._agents(hits), on="user_agent", how="left", nulls_equal=True
+        keep = pl.col("status").is_between(200, 399) & (
+            pl.col("method").is_null() | (pl.col("method") == "GET")
+        )
+        counted = (
+            hits.filter(keep)
+            .join(targets, on="target", how="inner")
+            .join(self._agents(hits), on="user_agent", how="left", nulls_equal=True)
         )
         if not self.include_bots:
             counted = counted.filter(pl.col("device") != "bot")
         self.stats.hits += counted.height
         # stable across runs: IP text hashed per row, user agents once per distinct agent
         actor = pl.col("ip").fill_null("").hash(seed=_ACTOR_SEED).xor(pl.col("agent_hash"))
-        return counted.select(
-            "line",
-            "ts",
-            "ip",
-            "referrer",
-            "device",
-            actor=actor,
-            path=pl.col("target").cast(pl.String).str.split_exact("?", 1).struct.field("field_0"),
+        return (
+            counted.sort("line")
+            .select("line", "ts", "ip", "referrer", "device", "path", actor=actor)
+            .select("line", "ts", "ip", "referrer", "device", "actor", "path")
         )
 
     def warm_up(self) -> None:

@@ -43,6 +43,10 @@ from engmon.sources.options import (
 SUMMARY: Final = "follows a web server access log (nginx/Apache/Caddy/Traefik): clicks, visitors"
 
 
+READ_TIMEOUT_S: Final = 60.0
+"""How long one poll may read and parse before the watch calls it stuck."""
+
+
 class AccessLogSource(Source):
     """Follows one access log: reads only new bytes per poll, survives rotation and truncation.
 
@@ -63,7 +67,8 @@ class AccessLogSource(Source):
         from_start: bool = True,
         max_bytes: int = CHUNK_BYTES,
     ) -> None:
-        super().__init__(name, interval=interval, timeout=interval)
+        # reading and parsing a large log is not a network request: give it time
+        super().__init__(name, interval=interval, timeout=max(READ_TIMEOUT_S, interval))
         self.path = path
         self.parser = parser
         self.from_start = from_start
@@ -77,6 +82,7 @@ class AccessLogSource(Source):
         self._seen = _empty_seen()
         self._reported_malformed = 0
         self._skipping = False
+        self._pending: asyncio.Future[PollResult] | None = None
 
     def _open(self, at_end: bool) -> bool:
         try:
@@ -183,8 +189,18 @@ class AccessLogSource(Source):
         )
 
     async def poll(self, client: httpx.AsyncClient, now: datetime) -> PollResult:
-        """Read what was appended since the last poll (in a thread: file I/O and parsing)."""
-        return await asyncio.to_thread(self.poll_sync)
+        """Read what was appended since the last poll (in a thread: file I/O and parsing).
+
+        The thread cannot be stopped once it runs, and it moves the read position: a poll
+        given up by its caller (a deadline) leaves its result pending, and the next poll
+        hands those rows over instead of losing them.
+        """
+        if self._pending is None:
+            self._pending = asyncio.ensure_future(asyncio.to_thread(self.poll_sync))
+        pending = self._pending
+        result = await asyncio.shield(pending)
+        self._pending = None
+        return result
 
     def describe(self) -> str:
         """The followed file and its format (for `engmon check`)."""
