@@ -121,10 +121,11 @@ async def widget_ticks(
     """
     from engmon.tui.app import EngmonApp
     from engmon.tui.widgets import CurvePlot
+    from engmon.watch.session import Session
 
     campaign = Campaign("bench", post_time=POST, followers=1_200_000)
     clock = ReplayClock(start, speed=60, paused=True, monotonic=lambda: 0.0)
-    app = EngmonApp(campaign, [], clock, store=store, monotonic=lambda: 0.0)
+    app = EngmonApp(Session(campaign, [], clock, store=store, monotonic=lambda: 0.0))
     updates: list[float] = []
     repaints: list[float] = []
     async with app.run_test(size=(120, 40)) as pilot:

@@ -104,10 +104,11 @@ def tui_redraws(
     from engmon.core.campaign import Campaign
     from engmon.core.clock import ReplayClock
     from engmon.tui.app import EngmonApp
+    from engmon.watch.session import Session
 
     campaign = Campaign("bench", "example.com/blog/spring", POST_TIME, 1_200_000)
     clock = ReplayClock(POST_TIME + timedelta(hours=6), paused=True, monotonic=lambda: 0.0)
-    app = EngmonApp(campaign, [], clock, store=store, monotonic=lambda: 0.0)
+    app = EngmonApp(Session(campaign, [], clock, store=store, monotonic=lambda: 0.0))
     updated: list[float] = []
     painted: list[float] = []
 

@@ -1,8 +1,8 @@
 """Poll 10 live sources at 1 s intervals against a loopback server: CPU and poll latency.
 
 A separate process serves an http-json feed (60 one-minute buckets per answer, the current
-minute growing) on 127.0.0.1; this process runs the real watch machinery (`LiveWatch`: one
-shared httpx client, one worker per source, every poll recorded with fsync, then merged into
+minute growing) on 127.0.0.1; this process runs the real watch machinery (a `Session`: one
+shared httpx client, one poll loop per source, every poll recorded with fsync, then merged into
 the store). Figures: CPU % of one core used by the watching process, and per poll the latency
 from the poll's start to its rows being merged in the store ("poll-to-store"; the dashboard
 draws from the store on its next refresh), plus the part after the answer arrived.
@@ -105,38 +105,48 @@ def _figures(
     }
 
 
+def _time_polls(sources: list[Any], started: dict[int, tuple[float, float]]) -> None:
+    """Wrap each source's poll to note, per returned frame, when the poll began and answered."""
+    for source in sources:
+        original_poll = source.poll
+
+        async def timed_poll(client: Any, now: datetime, _poll: Any = original_poll) -> Any:
+            began = time.perf_counter()
+            result = await _poll(client, now)
+            started[id(result.frame)] = (began, time.perf_counter())
+            return result
+
+        source.poll = timed_poll
+
+
 async def _run(port: int, seconds: float, count: int, folder: Path) -> dict[str, Any]:
-    from engmon.watch.poller import SourcePoller
-    from engmon.watch.session import LiveWatch, make_client
+    from engmon.core.store import MergeResult
+    from engmon.watch.session import Session
 
     config = _config(port, count, folder)
-    watch = LiveWatch.open(config, folder / "bench.ndjson")
+    watch = Session.open(config, folder / "bench.ndjson")
+    started: dict[int, tuple[float, float]] = {}
     to_store: list[float] = []
     after_answer: list[float] = []
+    _time_polls(config.sources, started)
+    original_accept = watch.accept
 
-    async def worker(poller: SourcePoller, client: Any) -> None:
-        while True:
-            started = time.perf_counter()
-            result = await poller.poll_once(client, datetime.now(UTC))
-            answered = time.perf_counter()
-            if result is not None:
-                watch.accept(result)
-                done = time.perf_counter()
-                to_store.append(done - started)
-                after_answer.append(done - answered)
-            await asyncio.sleep(max(0.0, poller.delay() - (time.perf_counter() - started)))
+    def timed_accept(result: Any) -> tuple[MergeResult, str | None]:
+        accepted = original_accept(result)
+        done = time.perf_counter()
+        began, answered = started.pop(id(result.frame), (done, done))
+        to_store.append(done - began)
+        after_answer.append(done - answered)
+        return accepted
 
+    watch.accept = timed_accept  # type: ignore[method-assign]
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    async with make_client() as client:
-        tasks = [asyncio.create_task(worker(p, client)) for p in watch.pollers]
-        await asyncio.sleep(seconds)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+    await watch.run(duration=seconds)  # the plain watch's own loop: one task per source
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    errors = sum(p.status.errors for p in watch.pollers)
-    watch.close()
-    return _figures(to_store, after_answer, cpu, wall, errors, watch.recorder.rows)
+    errors = sum(p.status.errors for p in watch.pollers.values())
+    await watch.aclose(save_history=False)
+    rows = watch.recorder.rows if watch.recorder is not None else 0
+    return _figures(to_store, after_answer, cpu, wall, errors, rows)
 
 
 async def _run_dashboard(port: int, seconds: float, count: int, folder: Path) -> dict[str, Any]:
@@ -145,27 +155,16 @@ async def _run_dashboard(port: int, seconds: float, count: int, folder: Path) ->
     Latency per poll: from the poll's start to the end of the first dashboard refresh that
     saw the store revision its rows produced (view recomputed and widgets updated).
     """
-    from engmon.core.clock import WallClock
     from engmon.tui.app import EngmonApp
-    from engmon.watch.session import LiveWatch, make_client
+    from engmon.watch.session import Session
 
     config = _config(port, count, folder)
-    watch = LiveWatch.open(config, folder / "bench-tui.ndjson")
-    started_by_frame: dict[int, float] = {}
+    watch = Session.open(config, folder / "bench-tui.ndjson")
+    started_by_frame: dict[int, tuple[float, float]] = {}
     waiting: list[tuple[int, float, float]] = []
     to_screen: list[float] = []
     after_answer: list[float] = []
-
-    for source in config.sources:
-        original_poll = source.poll
-
-        async def timed_poll(client: Any, now: datetime, _poll: Any = original_poll) -> Any:
-            began = time.perf_counter()
-            result = await _poll(client, now)
-            started_by_frame[id(result.frame)] = began
-            return result
-
-        source.poll = timed_poll
+    _time_polls(config.sources, started_by_frame)
 
     store = watch.store
     original_merge = store.merge
@@ -174,37 +173,29 @@ async def _run_dashboard(port: int, seconds: float, count: int, folder: Path) ->
         merged = original_merge(frame)
         began = started_by_frame.pop(id(frame), None)
         if began is not None:
-            waiting.append((store.revision, began, time.perf_counter()))
+            waiting.append((store.revision, began[0], time.perf_counter()))
         return merged
 
     store.merge = timed_merge  # type: ignore[method-assign]
-    async with make_client() as client:
-        app = EngmonApp(
-            config.campaign,
-            config.sources,
-            WallClock(),
-            store=store,
-            recorder=watch.recorder,
-            client=client,
-        )
-        original_refresh = app.refresh_dashboard
+    app = EngmonApp(watch)  # the app runs the session and closes it when it ends
+    original_refresh = app.refresh_dashboard
 
-        def timed_refresh() -> None:
-            original_refresh()
-            shown = time.perf_counter()
-            for entry in [w for w in waiting if w[0] <= store.revision]:
-                waiting.remove(entry)
-                to_screen.append(shown - entry[1])
-                after_answer.append(shown - entry[2])
+    def timed_refresh() -> None:
+        original_refresh()
+        shown = time.perf_counter()
+        for entry in [w for w in waiting if w[0] <= store.revision]:
+            waiting.remove(entry)
+            to_screen.append(shown - entry[1])
+            after_answer.append(shown - entry[2])
 
-        app.refresh_dashboard = timed_refresh  # type: ignore[method-assign]
-        cpu0, wall0 = time.process_time(), time.perf_counter()
-        async with app.run_test(size=(140, 44)):
-            await asyncio.sleep(seconds)
-        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-    watch.close()
+    app.refresh_dashboard = timed_refresh  # type: ignore[method-assign]
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    async with app.run_test(size=(140, 44)):
+        await asyncio.sleep(seconds)
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     errors = sum(p.status.errors for p in app.pollers.values())
-    return _figures(to_screen, after_answer, cpu, wall, errors, watch.recorder.rows)
+    rows = watch.recorder.rows if watch.recorder is not None else 0
+    return _figures(to_screen, after_answer, cpu, wall, errors, rows)
 
 
 def main(argv: list[str]) -> None:

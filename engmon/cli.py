@@ -239,33 +239,44 @@ def serve(target: Path, host: str, port: int, dashboard_options: tuple[str, ...]
 )
 @user_errors
 def watch(campaign_file: Path, plain: bool, record: Path | None, duration: float | None) -> None:
-    """Watch CAMPAIGN_FILE's sources live (every watch is recorded)."""
+    """Watch CAMPAIGN_FILE's sources live (every watch is recorded).
+
+    SIGINT and SIGTERM end it cleanly (recording closed, exit 0), however it was started.
+    """
     import asyncio
     import contextlib
 
+    from engmon.core.history import default_history_dir
     from engmon.errors import ConfigError
     from engmon.watch.plain import watch_plain
     from engmon.watch.recordings import open_config
-    from engmon.watch.session import LiveWatch
+    from engmon.watch.session import Session
 
     config, record_path = open_config(campaign_file, record)
     if not config.sources:
         raise ConfigError(
             f"{campaign_file}: no [[sources]] to watch; add one (see `engmon sources`)"
         )
-    live = LiveWatch.open(config, record_path)
+    session = Session.open(config, record_path, history_dir=default_history_dir())
     try:
         if not plain:
             from engmon.tui.launch import run_dashboard_watch
 
-            run_dashboard_watch(live)
+            run_dashboard_watch(session, export_dir=config.export.dir)
             click.echo(f"recorded to {record_path}", err=True)
             return
         click.echo(f"recording to {record_path}", err=True)
+
+        async def run() -> None:
+            try:
+                await watch_plain(session, duration=duration, stop_on_signals=True)
+            finally:
+                await session.aclose()
+
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(watch_plain(live, duration=duration))
+            asyncio.run(run())
     finally:
-        live.close()
+        session.close()
 
 
 @main.command()

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from engmon.core.alerts import DEFAULT_COOLDOWN_S, WEBHOOK_KINDS, WebhookTarget
+from engmon.core.alerts import DEFAULT_COOLDOWN_S, WEBHOOK_KINDS, AlertRules, WebhookTarget
 from engmon.core.bounds import MAX_REACH, time_problem
 from engmon.core.campaign import Campaign
 from engmon.core.readable import check_regular_file
@@ -37,21 +37,6 @@ CAMPAIGN_KEYS = ("name", "link", "posted_at", "followers", "record")
 ALERT_KEYS = ("spike_per_min", "flat_minutes", "command", "cooldown_s", "webhooks")
 WEBHOOK_KEYS = ("kind", "url_env")
 EXPORT_KEYS = ("dir",)
-
-
-@dataclass(frozen=True)
-class AlertConfig:
-    """When to alert: a spike above `spike_per_min` or `flat_minutes` without engagement.
-
-    `command` (argv list) runs on an alert, at most once per `cooldown_s`; each of `webhooks`
-    (`[[alerts.webhooks]]`) is posted to.
-    """
-
-    spike_per_min: float | None = None
-    flat_minutes: float | None = None
-    command: list[str] = field(default_factory=list)
-    cooldown_s: float = DEFAULT_COOLDOWN_S
-    webhooks: list[WebhookTarget] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -74,7 +59,7 @@ class CampaignConfig:
     sources: list[Source]
     posted_now: bool = False
     record: Path | None = None
-    alerts: AlertConfig = field(default_factory=AlertConfig)
+    alerts: AlertRules = field(default_factory=AlertRules)
     export: ExportConfig = field(default_factory=ExportConfig)
 
 
@@ -184,7 +169,7 @@ def _campaign(
     return campaign, posted_now, record_path
 
 
-def _alerts(path: Path, raw: object) -> AlertConfig:
+def _alerts(path: Path, raw: object) -> AlertRules:
     table = _Table(path, "alerts", raw, ALERT_KEYS)
     spike = table.get("spike_per_min", (int, float), "a number")
     flat = table.get("flat_minutes", (int, float), "a number")
@@ -206,12 +191,12 @@ def _alerts(path: Path, raw: object) -> AlertConfig:
             never = "negative, nan or inf" if zero else "negative, zero, nan or inf"
             raise ConfigError(f"{table.where}: key {key!r} must not be {never}")
     hooks = table.get("webhooks", (list,), "a list of tables ([[alerts.webhooks]])")
-    return AlertConfig(
+    return AlertRules(
         spike_per_min=None if spike is None else float(spike),
         flat_minutes=None if flat is None else float(flat),
-        command=list(command or []),
+        command=tuple(command or ()),
         cooldown_s=DEFAULT_COOLDOWN_S if cooldown is None else float(cooldown),
-        webhooks=[_webhook(path, n, raw_hook) for n, raw_hook in enumerate(hooks or [])],
+        webhooks=tuple(_webhook(path, n, raw_hook) for n, raw_hook in enumerate(hooks or [])),
     )
 
 
@@ -317,6 +302,6 @@ def load_campaign(path: Path, *, post_time: datetime | None = None) -> CampaignC
             )
         names[source.name] = index
         sources.append(source)
-    alerts = _alerts(path, data["alerts"]) if "alerts" in data else AlertConfig()
+    alerts = _alerts(path, data["alerts"]) if "alerts" in data else AlertRules()
     export = _export(path, data["export"]) if "export" in data else ExportConfig()
     return CampaignConfig(path, campaign, sources, posted_now, record, alerts, export)

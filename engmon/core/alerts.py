@@ -51,11 +51,11 @@ class WebhookTarget:
 
 @dataclass(frozen=True)
 class AlertRules:
-    """What to alert on; None switches a rule off. `command` runs on each alert (argv);
-    each of `webhooks` is posted to.
+    """What to alert on (the config's `[alerts]` table); None switches a rule off.
 
-    Mirrors the config's `[alerts]` table; `band_spikes` also alerts when the rate goes over
-    the expected band of past posts (only when there is a history to draw one).
+    `command` (argv, no shell) runs and each of `webhooks` is posted to on each alert, at most
+    once per `cooldown_s` per kind; `band_spikes` also alerts when the rate goes over the
+    expected band of past posts (only when there is a history to draw one).
     """
 
     spike_per_min: float | None = None

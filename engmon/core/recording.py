@@ -146,6 +146,11 @@ class RecordingWriter:
         """Close the file (everything is already on disk)."""
         self._handle.close()
 
+    @property
+    def closed(self) -> bool:
+        """True once the recording is closed."""
+        return self._handle.closed
+
 
 def _parse_time(path: Path, key: str, text: object) -> datetime | None:
     """A header time (ISO 8601 text or null); FileFormatError naming the key otherwise."""

@@ -25,6 +25,15 @@ import httpx
 import polars as pl
 
 from engmon.core.schema import empty_observations
+from engmon.errors import SourceError
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far a finite source got: `done` of `total` rows (a replayed file)."""
+
+    done: int
+    total: int
 
 
 @dataclass(frozen=True)
@@ -35,9 +44,12 @@ class PollResult:
     plain watch log ("12 buckets 14:00-14:11, 41 clicks"). `retry_in`: seconds the source wants
     to wait before its next poll (rate-limit pacing), None for its configured interval.
     `facts`: small named values the dashboard may show (poster followers, active visitors).
-    `done`: a finite source (a replayed file) has nothing more to give.
-    `missing`: what the source waits for and cannot find yet (a log file not created): a live
-    watch keeps polling, `engmon check` fails on it.
+    `done`: a finite source (a replayed file) has nothing more to give; `progress`: how far
+    it got. `missing`: what the source waits for and cannot find yet (a log file not created):
+    a live watch keeps polling, `engmon check` fails on it. `partial_error`: the poll got
+    `frame` but failed on the rest (a follow-up request): the rows are recorded and merged, the
+    source shows as retrying and is asked again soon. A source that returns a partial result
+    advances its own progress markers only over what `frame` covers.
     """
 
     frame: pl.DataFrame = field(default_factory=empty_observations)
@@ -46,6 +58,8 @@ class PollResult:
     facts: dict[str, float] = field(default_factory=dict)
     done: bool = False
     missing: str | None = None
+    progress: Progress | None = None
+    partial_error: SourceError | None = None
 
 
 class Source(abc.ABC):

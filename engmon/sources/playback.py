@@ -11,7 +11,7 @@ from datetime import datetime
 import httpx
 import polars as pl
 
-from engmon.sources.base import PollResult, Source
+from engmon.sources.base import PollResult, Progress, Source
 
 
 class ReplaySource(Source):
@@ -77,6 +77,7 @@ class ReplaySource(Source):
             summary=f"{self._next}/{self.total} rows",
             done=self._next >= self.total,
             retry_in=0.0 if rows.height == self.max_rows else None,
+            progress=Progress(self._next, self.total),
         )
 
     def describe(self) -> str:

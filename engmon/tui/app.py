@@ -1,24 +1,25 @@
 """EngmonApp: the live dashboard for one campaign, fed by polled (or replayed) sources.
 
-Data flow (attributes down, messages up):
+Data flow (attributes down, messages up): the app is a view of an `engmon.watch.Session`, the
+same runtime the plain watch runs.
 
-- one worker per source (`group="poll:<name>"`) awaits `SourcePoller.poll_once`, appends the
-  frame to the recording (live watches), posts `ObservationsPolled` and `SourceStatusChanged`,
-  then sleeps `poller.delay()`: the next poll is scheduled when the last one finished, so polls
-  of one source never overlap and are never cancelled;
-- the app merges frames into the `ObservationStore` (incremental per-minute aggregate);
+- one worker per source (`group="poll:<name>"`) runs the session's poll loop
+  (`Session.poll_source`): poll, record (live watches), merge into the store, check alerts,
+  then sleep the poller's delay, so polls of one source never overlap and are never cancelled;
+- the session reports up through its listener, which posts `SourceStatusChanged`,
+  `AlertFired` and `ProblemReported`: the app notifies, rings, shows;
 - a render timer (10/s) redraws the header and sources line, and recomputes the view model
   (`engmon.tui.viewmodel.compute_view`) only when the store revision, the clock's minute or
   the view settings changed.
 
-`run_dashboard(...)` is the entry point for `engmon demo`, `replay` and `watch`.
+`run_dashboard(session)` is the entry point for `engmon demo`, `replay` and `watch`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import copy
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -27,8 +28,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
-import httpx
-import polars as pl
 from textual.app import SystemCommand
 from textual.binding import Binding
 from textual.css.query import NoMatches
@@ -36,27 +35,18 @@ from textual.screen import Screen
 from textual.timer import Timer
 
 from engmon.core import metrics
-from engmon.core.alerts import (
-    Alert,
-    AlertFacts,
-    AlertRules,
-    AlertRunner,
-    store_facts,
-)
+from engmon.core.alerts import Alert
 from engmon.core.campaign import Campaign
 from engmon.core.clock import Clock, ReplayClock
 from engmon.core.metrics import now_minute_of, pick_headline
 from engmon.core.outlook import OutlookTracker
-from engmon.core.recording import RecordingWriter
 from engmon.core.schema import FOLLOWERS
 from engmon.core.store import ObservationStore
-from engmon.sources.base import Source
-from engmon.sources.playback import ReplaySource
 from engmon.tui.drilldown import DrilldownApp
 from engmon.tui.keys import DASHBOARD_KEYS, bindings
 from engmon.tui.messages import (
-    ObservationsPolled,
-    ReplayProgressed,
+    AlertFired,
+    ProblemReported,
     SourceStatusChanged,
     ViewSettingsChanged,
 )
@@ -70,24 +60,32 @@ from engmon.tui.viewmodel import (
     with_outlook,
 )
 from engmon.watch.poller import SourcePoller, SourceStatus
-from engmon.watch.webhooks import deliver_alert
+from engmon.watch.session import Listener, Session, SourcePolled
 
 RENDER_INTERVAL = 0.1
 """Seconds between render ticks (a redraw happens only when something changed)."""
-ERROR_RETRY_S = 30.0
-"""Pause after a source failed with something other than a SourceError (a bug)."""
 BUCKET_CYCLE: tuple[int | None, ...] = (None, *metrics.BUCKET_WIDTHS)
 """`b` steps through these: auto, then every offered width."""
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+"""Signals that close the dashboard as `q` does (also when started with SIGINT ignored)."""
 
 
-def default_client() -> httpx.AsyncClient:
-    """The one shared HTTP client: timeouts always set, a few connections per host."""
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(10.0, connect=5.0),
-        limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
-        headers={"User-Agent": "engmon"},
-        follow_redirects=True,
-    )
+class MessagePoster(Listener):
+    """Turns what the session reports into messages to the app (messages up)."""
+
+    def __init__(self, app: EngmonApp) -> None:
+        self.app = app
+
+    def source_polled(self, event: SourcePolled) -> None:
+        self.app.post_message(SourceStatusChanged(event.status))
+        if event.problem:
+            self.app.post_message(ProblemReported(event.problem))
+
+    def alert_fired(self, alert: Alert) -> None:
+        self.app.post_message(AlertFired(alert))
+
+    def problem(self, text: str) -> None:
+        self.app.post_message(ProblemReported(text, "engmon alert"))
 
 
 def count_text(value: int) -> str:
@@ -110,58 +108,69 @@ class EngmonApp(DrilldownApp):
 
     def __init__(
         self,
-        campaign: Campaign,
-        sources: Sequence[Source],
-        clock: Clock,
+        session: Session,
         *,
-        store: ObservationStore | None = None,
-        recorder: RecordingWriter | None = None,
-        client: httpx.AsyncClient | None = None,
         settings: ViewSettings | None = None,
-        monotonic: Callable[[], float] = time.monotonic,
         render_interval: float = RENDER_INTERVAL,
         verdict_phrases: Sequence[VerdictPhrase] = (),
-        history_dir: Path | None = None,
-        alerts: AlertRules | None = None,
+        stop_on_signals: bool = False,
     ) -> None:
         super().__init__()
-        self.campaign = campaign
-        self.sources = list(sources)
-        self.clock = clock
-        self.store = store if store is not None else ObservationStore(campaign.post_time)
-        self.recorder = recorder
-        self._client = client
-        self._owns_client = client is None
+        self.session = session
+        session.listener = MessagePoster(self)
         self.settings = settings or ViewSettings()
-        self.monotonic = monotonic
         self.render_interval = render_interval
         self.verdict_phrases = list(verdict_phrases)
-        # forecast, expected band of past posts (read from / saved to `history_dir`), alerts
-        self.outlook = OutlookTracker(history_dir)
-        self.alert_runner = AlertRunner(alerts or AlertRules())
-        self.alerts_fired: list[Alert] = []
-        self._alert_elapsed: float | None = None
-        self.pollers: dict[str, SourcePoller] = {
-            s.name: SourcePoller(s, clock=monotonic) for s in self.sources
-        }
-        self.statuses: dict[str, SourceStatus] = {
-            name: copy.copy(p.status) for name, p in self.pollers.items()
-        }
-        self.progress: dict[str, ReplayProgressed] = {}
+        self.stop_on_signals = stop_on_signals
+        self._told: dict[str, str | None] = {}  # the last error notified per source
         self.view: DashboardView | None = None
         self.frozen_at: datetime | None = None  # a paused live clock shows this instant
         self._view_key: object = None
         self._outlook_due: Timer | None = None
         self.renders = 0
 
-    # --- lifecycle -------------------------------------------------------------------------
+    # --- what the session holds (read by the view) ------------------------------------------
     @property
-    def client(self) -> httpx.AsyncClient:
-        """The shared HTTP client (created on first use when none was given)."""
-        if self._client is None:
-            self._client = default_client()
-        return self._client
+    def campaign(self) -> Campaign:
+        """The watched campaign."""
+        return self.session.campaign
 
+    @property
+    def clock(self) -> Clock:
+        """The session's clock (wall time, or a replay's)."""
+        return self.session.clock
+
+    @property
+    def store(self) -> ObservationStore:
+        """The session's store."""
+        return self.session.store
+
+    @property
+    def outlook(self) -> OutlookTracker:
+        """Forecast and expected band of past posts."""
+        return self.session.outlook
+
+    @property
+    def monotonic(self) -> Callable[[], float]:
+        """The session's monotonic clock (retry times on the sources line)."""
+        return self.session.monotonic
+
+    @property
+    def pollers(self) -> dict[str, SourcePoller]:
+        """One poller per source, by name."""
+        return self.session.pollers
+
+    @property
+    def statuses(self) -> dict[str, SourceStatus]:
+        """Each source's current status, by name."""
+        return self.session.statuses
+
+    @property
+    def alerts_fired(self) -> list[Alert]:
+        """Every alert delivered so far."""
+        return self.session.alerts_fired
+
+    # --- lifecycle -------------------------------------------------------------------------
     @property
     def dashboard(self) -> DashboardScreen:
         """The dashboard screen (always at the bottom of the stack)."""
@@ -173,6 +182,12 @@ class EngmonApp(DrilldownApp):
         return DashboardScreen()
 
     def on_mount(self) -> None:
+        if self.stop_on_signals:
+            # `kill -INT` / `kill -TERM` close the app as `q` does (history saved, recording
+            # closed), also when the process began with SIGINT ignored (a background job)
+            loop = asyncio.get_running_loop()
+            for signum in STOP_SIGNALS:
+                loop.add_signal_handler(signum, self.exit)
         for poller in self.pollers.values():
             self.start_polling(poller)
         self.set_interval(self.render_interval, self.refresh_dashboard, name="render")
@@ -187,81 +202,37 @@ class EngmonApp(DrilldownApp):
             self.exit()
 
     async def on_unmount(self) -> None:
-        try:
-            self.outlook.save(self.store, self.campaign)
-        except OSError as exc:  # the history is a convenience: never fail the exit on it
-            self.log.warning(f"history not saved: {exc}")
-        for source in self.sources:
-            await source.aclose()
-        if self._owns_client and self._client is not None:
-            await self._client.aclose()
+        if self.stop_on_signals:
+            loop = asyncio.get_running_loop()
+            for signum in STOP_SIGNALS:
+                loop.remove_signal_handler(signum)
+        await self.session.aclose()
 
     # --- polling ---------------------------------------------------------------------------
     def start_polling(self, poller: SourcePoller) -> None:
-        """Start the one worker that polls this source for the app's lifetime."""
+        """Start the one worker that runs this source's poll loop for the app's lifetime."""
         name = poller.source.name
         self.run_worker(
-            self.poll_source(poller),
+            self.session.poll_source(poller),
             name=f"poll {name}",
             group=f"poll:{name}",
             exclusive=True,
             exit_on_error=False,
         )
 
-    async def poll_source(self, poller: SourcePoller) -> None:
-        """Poll, record, post; then wait the poller's delay. Never raises (status instead)."""
-        source = poller.source
-        while True:
-            done = False
-            try:
-                # the clock's own time: a paused live panel still polls the present
-                result = await poller.poll_once(self.client, self.clock.now())
-            except Exception as exc:  # a bug in one source must not take the dashboard down
-                status = poller.status
-                status.state = "retrying"
-                status.errors += 1
-                status.last_error = f"{type(exc).__name__}: {exc}"
-                status.retry_at = self.monotonic() + ERROR_RETRY_S
-                self.post_message(SourceStatusChanged(copy.copy(status)))
-                await asyncio.sleep(ERROR_RETRY_S)
-                continue
-            if result is not None:
-                done = result.done
-                if not result.frame.is_empty():
-                    self.record(result.frame)
-                    self.post_message(ObservationsPolled(source.name, result.frame, done))
-                if isinstance(source, ReplaySource):
-                    behind = result.retry_in == 0.0  # a full chunk: more is due right away
-                    self.post_message(
-                        ReplayProgressed(source.name, source.emitted, source.total, behind)
-                    )
-            self.post_message(SourceStatusChanged(copy.copy(poller.status)))
-            if done:
-                return
-            await asyncio.sleep(poller.delay())
-
-    def record(self, frame: pl.DataFrame) -> None:
-        """Append a live poll's raw rows to the recording before they are merged."""
-        if self.recorder is None or not self.clock.live:
-            return
-        try:
-            self.recorder.append(frame)
-        except OSError as exc:
-            self.notify(f"recording failed: {exc}", severity="error", timeout=10)
-
-    def on_observations_polled(self, message: ObservationsPolled) -> None:
-        self.store.merge(message.frame)
-
     def on_source_status_changed(self, message: SourceStatusChanged) -> None:
         status = message.status
-        before = self.statuses.get(status.name)
-        self.statuses[status.name] = status
-        if status.last_error and (before is None or before.last_error != status.last_error):
+        if status.last_error and self._told.get(status.name) != status.last_error:
             # the sources line shows a short reason; the whole line once, as a notification
             self.notify(status.last_error, title=status.name, severity="warning", timeout=8)
+        self._told[status.name] = status.last_error
 
-    def on_replay_progressed(self, message: ReplayProgressed) -> None:
-        self.progress[message.source] = message
+    def on_alert_fired(self, message: AlertFired) -> None:
+        self.bell()
+        self.notify(message.alert.message, title="engmon alert", severity="warning", timeout=10)
+
+    def on_problem_reported(self, message: ProblemReported) -> None:
+        self.notify(message.text, title=message.title, severity="error", timeout=10)
 
     def on_view_settings_changed(self, message: ViewSettingsChanged) -> None:
         self.refresh_dashboard()
@@ -281,9 +252,9 @@ class EngmonApp(DrilldownApp):
     def progress_text(self) -> str:
         """`replaying 400k/1.0M rows` while a replay catches up with its clock."""
         return " · ".join(
-            f"loading {p.source} {count_text(p.emitted)}/{count_text(p.total)} rows"
-            for p in self.progress.values()
-            if p.catching_up and p.emitted < p.total
+            f"loading {name} {count_text(p.done)}/{count_text(p.total)} rows"
+            for name, (p, catching_up) in self.session.progress.items()
+            if catching_up and p.done < p.total
         )
 
     def refresh_dashboard(self) -> None:
@@ -304,8 +275,8 @@ class EngmonApp(DrilldownApp):
         elapsed = (clock.now - post_time).total_seconds() if post_time else 0.0
         progress = self.progress_text()
         # a replay that delivered every row with its clock at the end: the forecast is the count
-        delivered = all(p.emitted >= p.total for p in self.progress.values())
-        final = clock.at_end and bool(self.progress) and delivered
+        delivered = all(p.done >= p.total for p, _ in self.session.progress.values())
+        final = clock.at_end and bool(self.session.progress) and delivered
         key = (
             self.store.revision,
             now_minute_of(elapsed),
@@ -340,7 +311,7 @@ class EngmonApp(DrilldownApp):
             else self.outlook.band(view.curve.metric, view.curve.width, view.followers)
         )
         self.view = with_outlook(view, outlook, band)
-        self.check_alerts(self.view)
+        self.session.check_alerts()  # also after a seek, or once every source is done
         self.renders += 1
         with self.batch_update():  # one layout pass for the view and the tables, not several
             screen.show_view(self.view, progress)
@@ -353,45 +324,6 @@ class EngmonApp(DrilldownApp):
         self._outlook_due = None
         self._view_key = None
         self.refresh_dashboard()
-
-    def check_alerts(self, view: DashboardView) -> None:
-        """Ring, notify and run the configured command for alerts due now (once per cool-down)."""
-        if view.post_time is None:
-            return
-        if self._alert_elapsed is not None and view.elapsed_s < self._alert_elapsed - 60:
-            self.alert_runner.reset()  # a replay seeked back: what fired is in its future
-        self._alert_elapsed = view.elapsed_s
-        facts = AlertFacts(
-            now=view.now,
-            elapsed_s=view.elapsed_s,
-            metric=view.headline,
-            velocity=view.kpis.velocity,
-            engagement=view.kpis.engagement,
-        )
-        if self.filters:  # alerts are about the whole campaign, not the slice on screen
-            facts = store_facts(self.store.minutes(), self.store.levels(), view.post_time, view.now)
-        minute_band = self.outlook.band(facts.metric, 1, view.followers)
-        if minute_band is not None:
-            at = minute_band.filter(pl.col("minute") == view.now_minute - 1)
-            if at.height:
-                facts = replace(facts, band_p90=float(at.get_column("p90")[0]))
-        for alert in self.alert_runner.check(facts):
-            self.alerts_fired.append(alert)
-            self.bell()
-            self.notify(alert.message, title="engmon alert", severity="warning", timeout=10)
-            rules = self.alert_runner.rules
-            if rules.command or rules.webhooks:  # a worker: a slow hook never holds the screen
-                self.run_worker(
-                    self._run_alert_command(alert),
-                    name=f"alert {alert.kind}",
-                    group="alerts",
-                    exit_on_error=False,
-                )
-
-    async def _run_alert_command(self, alert: Alert) -> None:
-        problems = await deliver_alert(self.client, self.alert_runner, alert, self.campaign.name)
-        for problem in problems:  # a hook that fails must not fail silently
-            self.notify(problem, title="engmon alert", severity="error", timeout=10)
 
     def change_settings(self, reason: str, **changes: Any) -> None:
         """Apply a view-settings change and redraw."""
@@ -495,38 +427,18 @@ class EngmonApp(DrilldownApp):
 
 
 def run_dashboard(
-    campaign: Campaign,
-    sources: Sequence[Source],
-    clock: Clock,
+    session: Session,
     *,
-    store: ObservationStore | None = None,
-    recorder: RecordingWriter | None = None,
-    client: httpx.AsyncClient | None = None,
     settings: ViewSettings | None = None,
     export_dir: Path | None = None,
-    history_dir: Path | None = None,
-    alerts: AlertRules | None = None,
 ) -> None:
-    """Open the dashboard in the terminal until the user quits.
+    """Open the dashboard on `session` in the terminal until the user quits (or SIGINT/SIGTERM).
 
-    `sources` are polled on one shared HTTP client (`client`, or one made with timeouts);
-    `clock` is a WallClock (live: header says LIVE, frames go to `recorder` before merging)
-    or a ReplayClock (REPLAY Nx, seekable). `store` may arrive pre-loaded (a resumed watch).
-    `history_dir`: past posts for the expected band (this one is saved there on exit);
-    `alerts`: the config's `[alerts]` rules.
+    The session says what runs: its clock is a WallClock (header LIVE, polls recorded) or a
+    ReplayClock (REPLAY Nx, seekable); its store may arrive pre-loaded (a resumed watch).
     `export_dir` is where `e` writes (the config's `[export] dir`; default ./exports).
     """
-    app = EngmonApp(
-        campaign,
-        sources,
-        clock,
-        store=store,
-        recorder=recorder,
-        client=client,
-        settings=settings,
-        history_dir=history_dir,
-        alerts=alerts,
-    )
+    app = EngmonApp(session, settings=settings, stop_on_signals=True)
     if export_dir is not None:
         app.export_dir = export_dir
     app.run()

@@ -88,9 +88,13 @@ class DrilldownApp(App[None]):
     """Drilldown state and actions; `EngmonApp` provides the store, campaign and view."""
 
     if TYPE_CHECKING:
-        store: ObservationStore
-        campaign: Campaign
         view: DashboardView | None
+
+        @property
+        def store(self) -> ObservationStore: ...
+
+        @property
+        def campaign(self) -> Campaign: ...
 
         def refresh_dashboard(self) -> None: ...
 

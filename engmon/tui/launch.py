@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from engmon.core.campaign import Campaign
-from engmon.core.clock import WallClock
-from engmon.watch.replay import load_with_progress, parse_start, replay_setup
+from engmon.watch.replay import load_with_progress, parse_start, replay_session
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from engmon.sources.files import FileSpec
     from engmon.sources.scenarios import Scenario
-    from engmon.watch.session import LiveWatch
+    from engmon.watch.session import Session
 
 
 def run_frame(
@@ -36,11 +37,16 @@ def run_frame(
     from engmon.core.history import default_history_dir
     from engmon.tui.app import run_dashboard
 
-    campaign, source, clock, store = replay_setup(
-        frame, campaign, speed=speed, start=start, paused=paused, name=name
+    session = replay_session(
+        frame,
+        campaign,
+        speed=speed,
+        start=start,
+        paused=paused,
+        name=name,
+        history_dir=default_history_dir() if history else None,
     )
-    history_dir = default_history_dir() if history else None
-    run_dashboard(campaign, [source], clock, store=store, history_dir=history_dir)
+    run_dashboard(session)
 
 
 def run_replay(
@@ -69,19 +75,8 @@ def run_scenario(scenario: Scenario, *, speed: float = 60.0) -> None:
     run_frame(scenario.frame, scenario.campaign, speed=speed, name=scenario.name, history=False)
 
 
-def run_dashboard_watch(watch: LiveWatch) -> None:
-    """Open the dashboard on the live watch."""
-    from engmon.core.history import default_history_dir
+def run_dashboard_watch(session: Session, *, export_dir: Path | None = None) -> None:
+    """Open the dashboard on a live watch's session (`export_dir`: where `e` writes)."""
     from engmon.tui.app import run_dashboard
-    from engmon.watch.session import alert_rules
 
-    run_dashboard(
-        watch.config.campaign,
-        [poller.source for poller in watch.pollers],
-        WallClock(),
-        store=watch.store,
-        recorder=watch.recorder,
-        history_dir=default_history_dir(),
-        export_dir=watch.config.export.dir,
-        alerts=alert_rules(watch.config),
-    )
+    run_dashboard(session, export_dir=export_dir)

@@ -1,30 +1,19 @@
 """Messages the dashboard's workers and widgets post upward, named as things that happened.
 
-Poll workers never touch widgets: they post `ObservationsPolled` / `SourceStatusChanged` and
-the app merges and re-renders. High-rate messages set `can_replace` so a burst collapses into
-the latest one (as Toolong does for its scan progress).
+Poll workers never touch widgets: the session they run merges into the store and reports
+through its listener, which posts these; the app notifies and re-renders. High-rate messages
+set `can_replace` so a burst collapses into the latest one (as Toolong does for its scan
+progress).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import polars as pl
 from textual.message import Message
 
+from engmon.core.alerts import Alert
 from engmon.watch.poller import SourceStatus
-
-
-@dataclass
-class ObservationsPolled(Message):
-    """A source returned observation rows (already written to the recording, not yet merged).
-
-    Never replaceable: every frame must be merged.
-    """
-
-    source: str
-    frame: pl.DataFrame
-    done: bool = False
 
 
 @dataclass
@@ -38,17 +27,18 @@ class SourceStatusChanged(Message):
 
 
 @dataclass
-class ReplayProgressed(Message):
-    """A replay handed out more rows: `emitted` of `total`; `catching_up` when the poll was a
-    full chunk and more rows are already due (drives the loading indication)."""
+class AlertFired(Message):
+    """An alert became due (its command, if any, already started)."""
 
-    source: str
-    emitted: int
-    total: int
-    catching_up: bool = False
+    alert: Alert
 
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, ReplayProgressed) and message.source == self.source
+
+@dataclass
+class ProblemReported(Message):
+    """Something to tell the user once: a recording or an alert command that failed."""
+
+    text: str
+    title: str = ""
 
 
 @dataclass

@@ -1,23 +1,22 @@
-"""`engmon watch --plain`: every source polled, one line per poll, alerts as ALERT lines."""
+"""`engmon watch --plain`: a session's sources polled, one line per poll, alerts as ALERT lines."""
 
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 from datetime import UTC, datetime
 from typing import TextIO
 
-import httpx
-
-from engmon.core.alerts import Alert, AlertRunner, standing_facts
+from engmon.core.alerts import Alert
 from engmon.core.campaign import Campaign
-from engmon.core.clock import WallClock
 from engmon.core.standing import Standing, standing_at
-from engmon.core.store import MergeResult, ObservationStore
+from engmon.core.store import ObservationStore
 from engmon.core.verdict import compact_count, peak_text, rate_text
-from engmon.watch.poller import SourcePoller
-from engmon.watch.session import LiveWatch, alert_rules, make_client, run_poller
-from engmon.watch.webhooks import deliver_alert
+from engmon.watch.session import Listener, Session, SourcePolled
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+"""Signals that end a watch cleanly (recording flushed and closed, exit 0)."""
 
 
 def _tail(text: str) -> str:
@@ -57,88 +56,82 @@ def standing_text(standing: Standing | None) -> str:
     return f"{counts} | {', '.join(figures)}"
 
 
-def poll_line(
-    watch: LiveWatch,
-    poller: SourcePoller,
-    merged: MergeResult | None,
-    now: datetime | None = None,
-) -> str:
+def poll_line(session: Session, event: SourcePolled, now: datetime | None = None) -> str:
     """One log line for one poll: time, source, state, what came or what failed, then the
     standing (counts and the headline's rate now and peak)."""
-    status = poller.status
+    status = event.status
     at = now or datetime.now(UTC)
     stamp = at.strftime("%H:%M:%S")
-    if merged is None:
-        wait = poller.delay()
+    if event.merged is None:
         return f"{stamp} {status.name:<12} {status.state:<8} {_tail(status.last_error or '')}" + (
-            f"; next try in {wait:.0f}s"
+            f"; next try in {event.delay:.0f}s"
         )
-    shown = standing_text(watch_standing(watch.store, watch.config.campaign, at))
+    shown = standing_text(watch_standing(session.store, session.campaign, at))
     facts = "".join(f", {name} {value:g}" for name, value in status.facts.items())
-    return (
+    line = (
         f"{stamp} {status.name:<12} {status.state:<8} {status.summary}"
-        f" ({merged.changed} changed){facts} | {shown}"
+        f" ({event.merged.changed} changed){facts} | {shown}"
     )
+    if status.state in ("retrying", "failed") and status.last_error:  # kept part, failed rest
+        line += f" | {_tail(status.last_error)}; next try in {event.delay:.0f}s"
+    return line
+
+
+class PlainPrinter(Listener):
+    """Prints what the session reports: one line per poll, ALERT lines (with a bell on a
+    terminal), problems."""
+
+    def __init__(self, session: Session, stream: TextIO) -> None:
+        self.session = session
+        self.stream = stream
+        self.bell = "\a" if stream.isatty() else ""
+
+    def _print(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+
+    def source_polled(self, event: SourcePolled) -> None:
+        self._print(poll_line(self.session, event, self.session.clock.now()))
+        if event.problem:
+            self._print(f"{datetime.now(UTC):%H:%M:%S} {event.status.name:<12} {event.problem}")
+
+    def alert_fired(self, alert: Alert) -> None:
+        self._print(f"{self.bell}{alert.at:%H:%M:%S} ALERT {alert.message}")
+
+    def problem(self, text: str) -> None:
+        self._print(f"{self.session.clock.now():%H:%M:%S} ALERT {text}")
 
 
 async def watch_plain(
-    watch: LiveWatch,
+    session: Session,
     *,
     out: TextIO | None = None,
     duration: float | None = None,
-    client: httpx.AsyncClient | None = None,
-    clock: WallClock | None = None,
+    stop_on_signals: bool = False,
 ) -> None:
-    """Run every source's worker, printing one line per poll, until `duration` or cancelled."""
+    """Run the session's sources, printing one line per poll, until `duration`, cancelled, or
+    (with `stop_on_signals`) SIGINT/SIGTERM.
+
+    The signal handlers are installed explicitly: a watch started as a background job from a
+    script begins with SIGINT ignored, and must still stop on `kill -INT`.
+    """
     stream = out or sys.stdout
-    wall = clock or WallClock()
-    runner = AlertRunner(alert_rules(watch.config))
-    post_time = watch.config.campaign.post_time
-    commands: set[asyncio.Task[int | None]] = set()
-    bell = "\a" if stream.isatty() else ""
-
-    def report(poller: SourcePoller, merged: MergeResult | None) -> None:
-        print(poll_line(watch, poller, merged, wall.now()), file=stream, flush=True)
-        if post_time is None or not (runner.rules.spike_per_min or runner.rules.flat_minutes):
-            return
-        standing = watch_standing(watch.store, watch.config.campaign, wall.now())
-        if standing is None:
-            return
-        facts = standing_facts(standing, wall.now())
-        for alert in runner.check(facts):
-            when = alert.at.strftime("%H:%M:%S")
-            print(f"{bell}{when} ALERT {alert.message}", file=stream, flush=True)
-            if runner.rules.command or runner.rules.webhooks:  # in the background: never wait
-                task = asyncio.create_task(run_and_report(alert))
-                commands.add(task)
-                task.add_done_callback(commands.discard)
-
-    async def run_and_report(alert: Alert) -> None:
-        for problem in await deliver_alert(http, runner, alert, watch.config.campaign.name):
-            print(f"{wall.now():%H:%M:%S} ALERT {problem}", file=stream, flush=True)
-
-    own_client = client is None
-    http = client or make_client()
-    if watch.reloaded_rows:
+    session.listener = PlainPrinter(session, stream)
+    if session.reloaded_rows and session.recorder is not None:
         print(
-            f"continuing {watch.recorder.path}: reloaded {watch.reloaded_rows} rows",
+            f"continuing {session.recorder.path}: reloaded {session.reloaded_rows} rows",
             file=stream,
             flush=True,
         )
-    tasks = [
-        asyncio.create_task(
-            run_poller(watch, poller, http, wall.now, report), name=poller.status.name
-        )
-        for poller in watch.pollers
-    ]
+    runner = asyncio.create_task(session.run(duration=duration))
+    loop = asyncio.get_running_loop()
+    if stop_on_signals:
+        for signum in STOP_SIGNALS:
+            loop.add_signal_handler(signum, runner.cancel)
     try:
-        if tasks:
-            await asyncio.wait(tasks, timeout=duration)
+        await asyncio.gather(runner, return_exceptions=True)
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        if commands:  # let a running alert command or webhook finish (each has its timeout)
-            await asyncio.gather(*commands, return_exceptions=True)
-        if own_client:
-            await http.aclose()
+        if stop_on_signals:
+            for signum in STOP_SIGNALS:
+                loop.remove_signal_handler(signum)
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)

@@ -62,6 +62,9 @@ class SourcePoller:
     async def poll_once(self, client: httpx.AsyncClient, now: datetime) -> PollResult | None:
         """One poll; the result on success, None after an error (recorded in `status`).
 
+        A partial result (`PollResult.partial_error`) is returned *and* counted as an error:
+        its rows are kept, the status says retrying.
+
         The whole poll is bounded by `poll_deadline()` (a server trickling bytes cannot hold a
         worker forever). Exceptions outside `SourceError` are bugs and propagate: the worker
         (dashboard or plain watch) shows them as status and keeps going.
@@ -80,14 +83,19 @@ class SourcePoller:
                 )
             )
             return None
-        self._failures = 0
         status.polls += 1
-        status.state = "done" if result.done else "ok"
         status.last_ok = self._clock()
-        status.last_error = None
-        status.retry_at = None
         status.summary = result.summary
         status.facts.update(result.facts)
+        if result.partial_error is not None:
+            # rows came but not all of them: keep those (the caller records them), show the
+            # error and ask again after the backoff
+            self._failed(result.partial_error)
+            return result
+        self._failures = 0
+        status.state = "done" if result.done else "ok"
+        status.last_error = None
+        status.retry_at = None
         interval = self.source.interval
         self._next_delay = interval if result.retry_in is None else max(interval, result.retry_in)
         return result

@@ -1,7 +1,8 @@
 """Replaying a file or a generated scenario in the dashboard, as if it were live.
 
-The loaded frame becomes a `ReplaySource` polled like any source, on a `ReplayClock` that
-starts at the post time plus `start` and stops at the last observation.
+The loaded frame becomes a `ReplaySource` polled like any source by a `Session` (no
+recording) on a `ReplayClock` that starts at the post time plus `start` and stops at the last
+observation.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import sys
 import time
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import polars as pl
@@ -19,6 +21,7 @@ from engmon.core.metrics import parse_offset
 from engmon.core.store import ObservationStore
 from engmon.errors import EmptyInputError, InputError
 from engmon.sources.playback import ReplaySource
+from engmon.watch.session import Session
 
 if TYPE_CHECKING:
     from engmon.sources.files import FileSpec, LoadedFile
@@ -47,6 +50,26 @@ def replay_setup(
     clock = ReplayClock(post_time + start, speed=speed, end=max(last, post_time), paused=paused)
     store = ObservationStore(post_time=post_time)
     return campaign, source, clock, store
+
+
+def replay_session(
+    frame: pl.DataFrame,
+    campaign: Campaign,
+    *,
+    speed: float = 60.0,
+    start: timedelta = timedelta(0),
+    paused: bool = False,
+    name: str = "replay",
+    history_dir: Path | None = None,
+) -> Session:
+    """A session replaying `frame` on a replay clock: no recording, no HTTP polled.
+
+    `history_dir`: past posts to draw the expected band from (this one is kept there on exit).
+    """
+    campaign, source, clock, store = replay_setup(
+        frame, campaign, speed=speed, start=start, paused=paused, name=name
+    )
+    return Session(campaign, [source], clock, store=store, history_dir=history_dir)
 
 
 def parse_start(start: str | timedelta) -> timedelta:

@@ -1,71 +1,48 @@
-"""Live watching without the dashboard: recording, the poll loop, `check` and `history`.
+"""The one watch runtime: a `Session` that the plain watch and the dashboard both run.
 
-`LiveWatch` ties a loaded campaign to an `ObservationStore` and a `RecordingWriter`: every
-successful poll is appended to the recording (flushed and fsynced) *before* it is merged, so
-a `kill -9` loses at most the poll in flight. A watch restarted on an existing recording first
-reloads it into the store (buckets replace, events dedupe, counters keep their high-water
-mark), so nothing is counted twice. The plain watch (`engmon watch --plain`) runs one worker
-per source on one shared `httpx.AsyncClient` and prints one line per poll; the dashboard runs
-the same pollers in Textual workers. Nothing here imports textual.
+A session holds the store, the recording (live watches only), one `SourcePoller` per source,
+the alert rules with the expected band of past posts, and the one shared `httpx.AsyncClient`.
+`poll_source` is the only poll loop: poll, record the raw rows (flushed and fsynced), merge
+them, check the alerts, tell the listener; then sleep the poller's delay, so the next poll of a
+source is scheduled when the last one finished (never overlapping, never cancelled in flight).
+The plain watch runs the loops as asyncio tasks (`run`), the dashboard as Textual workers;
+both only present what the session reports through its `Listener`. A replay is a session on
+a replay clock with no recording: nothing here asks which kind of source it polls.
+
+A watch restarted on an existing recording first reloads it into the store (buckets replace,
+events dedupe, counters keep their high-water mark), so nothing is counted twice. Nothing here
+imports textual.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from dataclasses import dataclass
+import copy
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
 import httpx
+import polars as pl
 
 from engmon import __version__
 from engmon.config import CampaignConfig
-from engmon.core.alerts import AlertRules
-from engmon.core.recording import (
-    RecordingWriter,
-    is_recording,
-    read_recording,
-)
+from engmon.core import metrics
+from engmon.core.alerts import Alert, AlertFacts, AlertRules, AlertRunner, standing_facts
+from engmon.core.campaign import Campaign
+from engmon.core.clock import Clock, WallClock
+from engmon.core.outlook import OutlookTracker
+from engmon.core.recording import RecordingWriter, is_recording, read_recording
+from engmon.core.standing import Standing, standing_at
 from engmon.core.store import MergeResult, ObservationStore
-from engmon.sources.base import PollResult
-from engmon.watch.poller import SourcePoller
+from engmon.sources.base import PollResult, Progress, Source
+from engmon.watch.poller import SourcePoller, SourceStatus
+from engmon.watch.webhooks import deliver_alert
 
-BUG_RETRY_S = 30.0  # a source that raised something other than a SourceError
-
-
-@dataclass
-class LiveWatch:
-    """The store, recording and one poller per source of a live campaign."""
-
-    config: CampaignConfig
-    store: ObservationStore
-    recorder: RecordingWriter
-    pollers: list[SourcePoller]
-    reloaded_rows: int = 0
-
-    @classmethod
-    def open(cls, config: CampaignConfig, record_path: Path) -> LiveWatch:
-        """Open (or continue) the recording and reload what it already holds."""
-        store = ObservationStore(config.campaign.post_time)
-        reloaded = 0
-        if record_path.exists() and is_recording(record_path):
-            previous = read_recording(record_path)
-            if not previous.frame.is_empty():
-                store.merge(previous.frame)
-                reloaded = previous.frame.height
-        recorder = RecordingWriter(record_path, config.campaign)
-        pollers = [SourcePoller(source) for source in config.sources]
-        return cls(config, store, recorder, pollers, reloaded)
-
-    def accept(self, result: PollResult) -> MergeResult:
-        """Record a poll's raw rows durably, then merge them into the store."""
-        self.recorder.append(result.frame)
-        return self.store.merge(result.frame)
-
-    def close(self) -> None:
-        """Close the recording (everything is already on disk)."""
-        self.recorder.close()
+BUG_RETRY_S = 30.0
+"""Pause after a source raised something other than a SourceError (a bug)."""
 
 
 def make_client(timeout: float = 10.0) -> httpx.AsyncClient:
@@ -78,38 +55,284 @@ def make_client(timeout: float = 10.0) -> httpx.AsyncClient:
     )
 
 
-async def run_poller(
-    watch: LiveWatch,
-    poller: SourcePoller,
-    client: httpx.AsyncClient,
-    now: Callable[[], datetime],
-    on_poll: Callable[[SourcePoller, MergeResult | None], None],
-) -> None:
-    """Poll one source until cancelled: poll, record + merge, report, sleep; never overlaps."""
-    while True:
+@dataclass(frozen=True)
+class SourcePolled:
+    """One turn of a source's poll loop, as the surfaces show it.
+
+    `status` is a copy (the poller keeps changing its own); `merged` is None when the poll
+    failed; `progress` is how far a finite source got and `catching_up` whether more of it is
+    due right away (a replay jumping ahead); `problem` a line to show (the recording failed).
+    """
+
+    status: SourceStatus
+    merged: MergeResult | None = None
+    delay: float = 0.0
+    progress: Progress | None = None
+    catching_up: bool = False
+    problem: str | None = None
+
+
+class Listener:
+    """What a surface hears from a session; every method may be left as this no-op."""
+
+    def source_polled(self, event: SourcePolled) -> None:
+        """A source was polled (or failed to be): status, merge, progress."""
+
+    def alert_fired(self, alert: Alert) -> None:
+        """An alert is due: ring, print or notify (its command already started)."""
+
+    def problem(self, text: str) -> None:
+        """Something the user should read once (an alert command that failed)."""
+
+
+class Session:
+    """Store + recording + pollers + alerts + the shared client: one watch, live or replayed."""
+
+    def __init__(
+        self,
+        campaign: Campaign,
+        sources: Sequence[Source],
+        clock: Clock | None = None,
+        *,
+        store: ObservationStore | None = None,
+        recorder: RecordingWriter | None = None,
+        client: httpx.AsyncClient | None = None,
+        alerts: AlertRules | None = None,
+        history_dir: Path | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        reloaded_rows: int = 0,
+    ) -> None:
+        self.campaign = campaign
+        self.sources = list(sources)
+        self.clock: Clock = clock or WallClock()
+        self.store = store if store is not None else ObservationStore(campaign.post_time)
+        self.recorder = recorder
+        self._client = client
+        self._owns_client = client is None
+        self.monotonic = monotonic
+        self.reloaded_rows = reloaded_rows
+        self.pollers: dict[str, SourcePoller] = {
+            s.name: SourcePoller(s, clock=monotonic) for s in self.sources
+        }
+        self.progress: dict[str, tuple[Progress, bool]] = {}
+        # forecast and expected band of past posts (read from / saved to `history_dir`)
+        self.outlook = OutlookTracker(history_dir)
+        self.alert_runner = AlertRunner(alerts or AlertRules())
+        self.alerts_fired: list[Alert] = []
+        self.listener = Listener()
+        self._alert_key: object = None
+        self._alert_elapsed: float | None = None
+        self._commands: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    @classmethod
+    def open(
+        cls, config: CampaignConfig, record_path: Path, *, history_dir: Path | None = None
+    ) -> Session:
+        """A live watch of `config`: open (or continue) the recording and reload what it holds."""
+        store = ObservationStore(config.campaign.post_time)
+        reloaded = 0
+        if record_path.exists() and is_recording(record_path):
+            previous = read_recording(record_path)
+            if not previous.frame.is_empty():
+                store.merge(previous.frame)
+                reloaded = previous.frame.height
+        recorder = RecordingWriter(record_path, config.campaign)
+        return cls(
+            config.campaign,
+            config.sources,
+            WallClock(),
+            store=store,
+            recorder=recorder,
+            alerts=config.alerts,
+            history_dir=history_dir,
+            reloaded_rows=reloaded,
+        )
+
+    # --- the client --------------------------------------------------------------------------
+    @property
+    def client(self) -> httpx.AsyncClient:
+        """The shared HTTP client (made on first use, inside the running loop, when none was
+        given)."""
+        if self._client is None:
+            self._client = make_client()
+        return self._client
+
+    @property
+    def statuses(self) -> dict[str, SourceStatus]:
+        """Each source's current status, by name."""
+        return {name: poller.status for name, poller in self.pollers.items()}
+
+    # --- the poll loop -------------------------------------------------------------------------
+    def accept(self, result: PollResult) -> tuple[MergeResult, str | None]:
+        """Record a poll's raw rows durably (live watches), then merge them into the store.
+
+        Returns the merge and, when the recording failed, a line saying so: the rows are
+        merged all the same (the screen keeps them)."""
+        problem = None
+        if self.recorder is not None and not result.frame.is_empty():
+            try:
+                self.recorder.append(result.frame)
+            except OSError as exc:
+                problem = f"recording failed: {exc}"
+        return self.store.merge(result.frame), problem
+
+    async def poll_source(self, poller: SourcePoller) -> None:
+        """Poll one source until it is done or cancelled; never raises for a source's failure.
+
+        Poll, record + merge, check alerts, tell the listener, then sleep the poller's delay:
+        the next poll starts when the last one finished.
+        """
+        while True:
+            event = await self.poll_turn(poller)
+            self.listener.source_polled(event)
+            if event.status.state == "done":
+                return
+            await asyncio.sleep(event.delay)
+
+    async def poll_turn(self, poller: SourcePoller) -> SourcePolled:
+        """One turn of the loop: one poll, its rows recorded and merged, the alerts checked."""
         try:
-            result = await poller.poll_once(client, now())
+            # the clock's own time: a paused live panel still polls the present
+            result = await poller.poll_once(self.client, self.clock.now())
         except Exception as exc:  # a bug in one source must not end the watch: status instead
             status = poller.status
             status.state, status.errors = "retrying", status.errors + 1
             status.last_error = f"{poller.source.name}: {type(exc).__name__}: {exc}"
-            on_poll(poller, None)
-            await asyncio.sleep(BUG_RETRY_S)
-            continue
-        merged = watch.accept(result) if result is not None else None
-        on_poll(poller, merged)
-        if poller.status.state == "done":
+            status.retry_at = self.monotonic() + BUG_RETRY_S
+            return SourcePolled(copy.copy(status), delay=BUG_RETRY_S)
+        merged: MergeResult | None = None
+        problem = None
+        progress: Progress | None = None
+        catching_up = False
+        if result is not None:
+            merged, problem = self.accept(result)
+            if result.progress is not None:
+                progress = result.progress
+                catching_up = result.retry_in == 0.0  # a full chunk: more is due right away
+                self.progress[poller.source.name] = (progress, catching_up)
+        self.check_alerts()
+        status = copy.copy(poller.status)
+        return SourcePolled(status, merged, poller.delay(), progress, catching_up, problem)
+
+    async def run(self, *, duration: float | None = None) -> None:
+        """Run every source's loop as a task until all are done, `duration` passed, or this is
+        cancelled; then stop them and wait for running alert commands."""
+        tasks = [
+            asyncio.create_task(self.poll_source(poller), name=name)
+            for name, poller in self.pollers.items()
+        ]
+        try:
+            if tasks:
+                await asyncio.wait(tasks, timeout=duration)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self.wait_for_commands()
+
+    # --- numbers and alerts --------------------------------------------------------------------
+    @property
+    def post_time(self) -> datetime | None:
+        """The post time: the campaign's, else the store's anchor (a replayed file's start)."""
+        return self.campaign.post_time or self.store.post_time
+
+    def standing(self, now: datetime) -> Standing | None:
+        """The numbers at `now` (the same the dashboard, `report` and the plain watch's line
+        show); None while no post time is known."""
+        post_time = self.post_time
+        if post_time is None:
+            return None
+        return standing_at(
+            self.store.minutes(),
+            self.store.levels(),
+            post_time=post_time,
+            elapsed_s=(now - post_time).total_seconds(),
+            followers=self.campaign.followers,
+            names=self.store.metric_names(),
+        )
+
+    def _alerts_possible(self) -> bool:
+        rules = self.alert_runner.rules
+        band = rules.band_spikes and self.outlook.history_dir is not None
+        return bool(rules.spike_per_min or rules.flat_minutes or band)
+
+    def check_alerts(self) -> list[Alert]:
+        """Alerts due at the clock's now (each kind once per cool-down): their commands start,
+        the listener hears of them. Computed only when the store or the minute changed."""
+        post_time = self.post_time
+        if post_time is None or not self._alerts_possible():
+            return []
+        now = self.clock.now()
+        elapsed_s = (now - post_time).total_seconds()
+        key = (self.store.revision, metrics.now_minute_of(elapsed_s))
+        if key == self._alert_key:
+            return []
+        self._alert_key = key
+        if self._alert_elapsed is not None and elapsed_s < self._alert_elapsed - 60:
+            self.alert_runner.reset()  # a replay seeked back: what fired is in its future
+        self._alert_elapsed = elapsed_s
+        if self.store.minutes().is_empty() and not self.alert_runner.rules.flat_minutes:
+            return []
+        standing = self.standing(now)
+        if standing is None:
+            return []
+        facts = standing_facts(standing, now)
+        minute_band = self.outlook.band(facts.metric, 1, standing.followers)
+        if minute_band is not None:
+            at = minute_band.filter(pl.col("minute") == metrics.now_minute_of(elapsed_s) - 1)
+            if at.height:
+                facts = replace(facts, band_p90=float(at.get_column("p90")[0]))
+        return self.fire(facts)
+
+    def fire(self, facts: AlertFacts) -> list[Alert]:
+        """Deliver the alerts `facts` make due: start the command and webhooks, tell the
+        listener."""
+        due = self.alert_runner.check(facts)
+        for alert in due:
+            self.alerts_fired.append(alert)
+            rules = self.alert_runner.rules
+            if rules.command or rules.webhooks:  # in the background: a slow hook never waits
+                task = asyncio.get_running_loop().create_task(self._deliver(alert))
+                self._commands.add(task)
+                task.add_done_callback(self._commands.discard)
+            self.listener.alert_fired(alert)
+        return due
+
+    async def _deliver(self, alert: Alert) -> None:
+        problems = await deliver_alert(self.client, self.alert_runner, alert, self.campaign.name)
+        for problem in problems:  # a command or hook that fails must not fail silently
+            self.listener.problem(problem)
+
+    async def wait_for_commands(self) -> None:
+        """Let running alert commands and webhooks finish (each has its own timeout)."""
+        if self._commands:
+            await asyncio.gather(*self._commands, return_exceptions=True)
+
+    # --- the end -------------------------------------------------------------------------------
+    def save_history(self) -> Path | None:
+        """Keep this post's curve among the past posts the band is drawn from."""
+        return self.outlook.save(self.store, self.campaign)
+
+    def close(self) -> None:
+        """Close the recording (everything is already on disk)."""
+        if self.recorder is not None:
+            self.recorder.close()
+
+    async def aclose(self, *, save_history: bool = True) -> None:
+        """End the watch: wait for alert commands, keep the post in the history, release the
+        sources and the client, close the recording. Safe to call twice."""
+        if self._closed:
             return
-        await asyncio.sleep(poller.delay())
-
-
-def alert_rules(config: CampaignConfig) -> AlertRules:
-    """The campaign file's `[alerts]` table as rules."""
-    alerts = config.alerts
-    return AlertRules(
-        spike_per_min=alerts.spike_per_min,
-        flat_minutes=alerts.flat_minutes,
-        command=tuple(alerts.command),
-        cooldown_s=alerts.cooldown_s,
-        webhooks=tuple(alerts.webhooks),
-    )
+        self._closed = True
+        await self.wait_for_commands()
+        if save_history:
+            try:
+                self.save_history()
+            except OSError:  # the history is a convenience: never fail the exit on it
+                self.listener.problem("history not saved")
+        for source in self.sources:
+            await source.aclose()
+        if self._owns_client and self._client is not None:
+            await self._client.aclose()
+        self.close()

@@ -11,6 +11,7 @@ from engmon.core.clock import ReplayClock
 from engmon.core.store import ObservationStore
 from engmon.sources.playback import ReplaySource
 from engmon.tui.app import EngmonApp
+from engmon.watch.session import Session
 
 MakeApp = Callable[..., EngmonApp]
 
@@ -27,7 +28,7 @@ def make_app() -> MakeApp:
         source = ReplaySource(frame, name="replay")
         if preload:  # what the worker would have merged by now, so the first frame is final
             store.merge(source.take_until(clock.now()))
-        return EngmonApp(
+        session = Session(
             campaign,
             [source],
             clock,
@@ -35,5 +36,6 @@ def make_app() -> MakeApp:
             monotonic=lambda: 0.0,
             **kwargs,  # type: ignore[arg-type]
         )
+        return EngmonApp(session)
 
     return build

@@ -14,6 +14,7 @@ from engmon.core.schema import conform
 from engmon.core.store import ObservationStore
 from engmon.sources.playback import ReplaySource
 from engmon.tui.app import EngmonApp
+from engmon.watch.session import Session
 
 POST_TIME = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
 HOSTILE_PATH = "/[red]x[/]\x1b[2J\x1b]8;;http://e.vil\x07y"
@@ -77,4 +78,5 @@ def drill_app(minutes: float = 40.0, **kwargs: Any) -> EngmonApp:
     store = ObservationStore(post_time=campaign.post_time)
     source = ReplaySource(frame, name="replay")
     store.merge(source.take_until(clock.now()))
-    return EngmonApp(campaign, [source], clock, store=store, monotonic=lambda: 0.0, **kwargs)
+    session = Session(campaign, [source], clock, store=store, monotonic=lambda: 0.0)
+    return EngmonApp(session, **kwargs)

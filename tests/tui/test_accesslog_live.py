@@ -12,6 +12,7 @@ from engmon.core.clock import ReplayClock
 from engmon.sources import accesslog
 from engmon.sources.options import SourceOptions
 from engmon.tui.app import EngmonApp
+from engmon.watch.session import Session
 
 POST_TIME = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
 AGENT = (
@@ -55,7 +56,7 @@ async def test_appending_to_a_followed_log_moves_the_curve(tmp_path: Path) -> No
         paused=True,
         monotonic=lambda: 0.0,
     )
-    app = EngmonApp(campaign, [source], clock, monotonic=lambda: 0.0)
+    app = EngmonApp(Session(campaign, [source], clock, monotonic=lambda: 0.0))
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot, lambda: app.store.rows > 0)
         app.refresh_dashboard()

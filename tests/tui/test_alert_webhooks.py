@@ -48,7 +48,7 @@ def hook() -> Iterator[tuple[str, list[str], dict[str, Any]]]:
 def _flat_app(make_app: MakeApp, url: str) -> Any:
     target = WebhookTarget("discord", "ENGMON_TEST_HOOK", f"{url}/hook/SECRET")
     app = make_app(30, alerts=AlertRules(flat_minutes=5, webhooks=(target,)))
-    app.store = type(app.store)(post_time=POST_TIME)  # nothing came in: a flat post
+    app.session.store = type(app.store)(post_time=POST_TIME)  # nothing came in: a flat post
     app.store.merge(pl.DataFrame({"ts": [POST_TIME], "metric": ["likes"], "value": [0.0]}))
     return app
 

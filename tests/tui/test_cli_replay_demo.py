@@ -23,8 +23,15 @@ def dashboard(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """Capture what would open in the terminal instead of opening it."""
     seen: dict[str, Any] = {}
 
-    def fake_run_dashboard(campaign: Any, sources: list[Any], clock: Any, **kw: Any) -> None:
-        seen.update(campaign=campaign, sources=sources, clock=clock, **kw)
+    def fake_run_dashboard(session: Any, **kw: Any) -> None:
+        seen.update(
+            campaign=session.campaign,
+            sources=session.sources,
+            clock=session.clock,
+            store=session.store,
+            history_dir=session.outlook.history_dir,
+            **kw,
+        )
 
     monkeypatch.setattr(engmon.tui.app, "run_dashboard", fake_run_dashboard)
     return seen

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import polars as pl
@@ -85,7 +84,7 @@ async def test_flat_alert_runs_the_command(make_app: MakeApp, tmp_path: Path) ->
     script = "import os,sys; open(sys.argv[1],'w').write(os.environ['ENGMON_ALERT_MESSAGE'])"
     rules = AlertRules(flat_minutes=5, command=("python3", "-c", script, str(out)))
     app = make_app(30, alerts=rules)
-    app.store = type(app.store)(post_time=POST_TIME)  # nothing came in: a flat post
+    app.session.store = type(app.store)(post_time=POST_TIME)  # nothing came in: a flat post
     app.store.merge(pl.DataFrame({"ts": [POST_TIME], "metric": ["likes"], "value": [0.0]}))
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot, lambda: bool(app.alerts_fired))
@@ -98,7 +97,7 @@ async def test_flat_alert_runs_the_command(make_app: MakeApp, tmp_path: Path) ->
 async def test_a_failing_alert_command_is_a_notification(make_app: MakeApp) -> None:
     rules = AlertRules(flat_minutes=5, command=("/nonexistent/hook",))
     app = make_app(30, alerts=rules)
-    app.store = type(app.store)(post_time=POST_TIME)  # nothing came in: a flat post
+    app.session.store = type(app.store)(post_time=POST_TIME)  # nothing came in: a flat post
     app.store.merge(pl.DataFrame({"ts": [POST_TIME], "metric": ["likes"], "value": [0.0]}))
     async with app.run_test(size=(120, 40)) as pilot:
 
@@ -113,27 +112,30 @@ def test_live_watch_passes_the_config_alerts(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     import engmon.tui.app
-    from engmon.config import AlertConfig, ExportConfig
+    from engmon.config import CampaignConfig, ExportConfig
+    from engmon.core.campaign import Campaign
     from engmon.tui.launch import run_dashboard_watch
+    from engmon.watch.session import Session
 
     seen: dict[str, Any] = {}
 
-    def fake_run_dashboard(campaign: Any, sources: Any, clock: Any, **kw: Any) -> None:
-        seen.update(kw)
+    def fake_run_dashboard(session: Session, **kw: Any) -> None:
+        seen.update(kw, session=session)
 
     monkeypatch.setattr(engmon.tui.app, "run_dashboard", fake_run_dashboard)
-    monkeypatch.setenv("ENGMON_HISTORY_DIR", str(tmp_path))
-    config = SimpleNamespace(
-        campaign=None,
-        alerts=AlertConfig(spike_per_min=7, flat_minutes=12, command=["true"], cooldown_s=60),
+    rules = AlertRules(spike_per_min=7, flat_minutes=12, command=("true",), cooldown_s=60)
+    config = CampaignConfig(
+        tmp_path / "c.toml",
+        Campaign("c", post_time=POST_TIME),
+        [],
+        alerts=rules,
         export=ExportConfig(tmp_path / "exports"),
     )
-    watch = SimpleNamespace(config=config, pollers=[], store=None, recorder=None)
-    run_dashboard_watch(watch)  # type: ignore[arg-type]
-    assert seen["alerts"] == AlertRules(
-        spike_per_min=7, flat_minutes=12, command=("true",), cooldown_s=60
-    )
-    assert seen["history_dir"] == tmp_path
+    session = Session.open(config, tmp_path / "rec.ndjson", history_dir=tmp_path)
+    run_dashboard_watch(session, export_dir=config.export.dir)
+    session.close()
+    assert seen["session"].alert_runner.rules == rules
+    assert seen["session"].outlook.history_dir == tmp_path
     assert seen["export_dir"] == tmp_path / "exports"
 
 

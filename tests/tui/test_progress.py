@@ -7,12 +7,13 @@ from screen import redraw, screen_text, settle
 
 from engmon.sources.playback import ReplaySource
 from engmon.tui.app import EngmonApp
+from engmon.watch.session import Session
 
 
 async def test_end_of_a_big_replay_loads_in_chunks_with_progress() -> None:
     frame = post_frame()
     source = ReplaySource(frame, name="replay", max_rows=10)  # a long window to observe
-    app = EngmonApp(small_campaign(), [source], frozen_clock(0), monotonic=lambda: 0.0)
+    app = EngmonApp(Session(small_campaign(), [source], frozen_clock(0), monotonic=lambda: 0.0))
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot, lambda: app.statuses["replay"].polls >= 1)
         await pilot.press("end")

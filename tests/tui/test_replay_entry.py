@@ -62,8 +62,8 @@ def test_run_frame_hands_one_replay_source_and_a_replay_clock_to_the_dashboard(
 ) -> None:
     seen: dict[str, Any] = {}
 
-    def fake_run_dashboard(campaign: Campaign, sources: list[Any], clock: Any, **kw: Any) -> None:
-        seen.update(campaign=campaign, sources=sources, clock=clock, **kw)
+    def fake_run_dashboard(session: Any, **kw: Any) -> None:
+        seen.update(sources=session.sources, clock=session.clock, store=session.store, **kw)
 
     monkeypatch.setattr(engmon.tui.app, "run_dashboard", fake_run_dashboard)
     launch.run_frame(post_frame(), small_campaign(), speed=30, start=timedelta(minutes=5))

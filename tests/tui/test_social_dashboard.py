@@ -28,6 +28,7 @@ from engmon.sources.base import Source
 from engmon.sources.options import SourceOptions
 from engmon.sources.registry import load_kind
 from engmon.tui.app import EngmonApp
+from engmon.watch.session import Session
 
 POST_TIME = datetime(2026, 8, 1, 14, 0, tzinfo=UTC)
 
@@ -70,7 +71,7 @@ def polls(app: EngmonApp) -> int:
 async def test_post_gains_reposts_loses_a_like_and_gets_it_back(server: SocialServer) -> None:
     campaign = Campaign("launch", link="https://example.com/launch", post_time=POST_TIME)
     clock = WallClock(now=lambda: POST_TIME.replace(minute=12, second=30))
-    app = EngmonApp(campaign, social_sources(server, campaign), clock)
+    app = EngmonApp(Session(campaign, social_sources(server, campaign), clock))
     async with app.run_test(size=(120, 40)) as pilot:
         for step in range(len(server.script)):
             server.step = step
@@ -107,7 +108,7 @@ async def test_deleted_post_shows_as_status_not_a_crash(server: SocialServer) ->
     server.missing = True
     campaign = Campaign("launch", post_time=POST_TIME)
     clock = WallClock(now=lambda: POST_TIME.replace(minute=5))
-    app = EngmonApp(campaign, social_sources(server, campaign), clock)
+    app = EngmonApp(Session(campaign, social_sources(server, campaign), clock))
     async with app.run_test(size=(160, 40)) as pilot:
         await wait_for(
             pilot, lambda: all(s.state == "failed" for s in app.statuses.values()) is True

@@ -16,6 +16,7 @@ from engmon.errors import SourceRateLimited
 from engmon.sources.base import PollResult, Source
 from engmon.sources.playback import ReplaySource
 from engmon.tui.app import EngmonApp
+from engmon.watch.session import Session
 
 
 class RateLimitedSource(Source):
@@ -58,7 +59,7 @@ async def test_source_errors_show_as_status_and_the_app_keeps_running() -> None:
         BrokenSource("x", interval=1.0),
         replay,
     ]
-    app = EngmonApp(small_campaign(), sources, frozen_clock(30), monotonic=lambda: 0.0)
+    app = EngmonApp(Session(small_campaign(), sources, frozen_clock(30), monotonic=lambda: 0.0))
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(
             pilot,
@@ -73,7 +74,7 @@ async def test_source_errors_show_as_status_and_the_app_keeps_running() -> None:
         assert "◐ umami retry in 20s (429)" in text
         notified = [n.message for n in app._notifications]
         assert notified.count("umami: HTTP 429 (rate limited)") == 1  # the whole line, once
-        assert "◐ x retry in 30s (RuntimeError: boom)" in text
+        assert "◐ x retry in 30s (x: RuntimeError: boom)" in text
         assert "● replay 0s ago" in text
         assert app.is_running
         assert app.view is not None and app.view.kpis.clicks > 0
@@ -88,7 +89,7 @@ async def test_live_polls_are_recorded_before_merging(tmp_path: Path) -> None:
     campaign = small_campaign()
     recorder = RecordingWriter(path, campaign, started=POST_TIME)
     clock = WallClock(now=lambda: POST_TIME.replace(minute=30))
-    app = EngmonApp(campaign, [ListSource(frames)], clock, recorder=recorder)
+    app = EngmonApp(Session(campaign, [ListSource(frames)], clock, recorder=recorder))
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot, lambda: app.store.rows == 10)
         await redraw(pilot)
@@ -102,7 +103,7 @@ async def test_live_polls_are_recorded_before_merging(tmp_path: Path) -> None:
 async def test_a_paused_live_watch_holds_the_panel_still() -> None:
     moments = [POST_TIME.replace(minute=10)]
     clock = WallClock(now=lambda: moments[0])
-    app = EngmonApp(small_campaign(), [], clock)
+    app = EngmonApp(Session(small_campaign(), [], clock))
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("space")
         moments[0] = POST_TIME.replace(minute=20)

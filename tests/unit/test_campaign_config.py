@@ -9,7 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from engmon.cli import main
-from engmon.config import AlertConfig, load_campaign
+from engmon.config import load_campaign
+from engmon.core.alerts import AlertRules
 from engmon.errors import ConfigError
 
 GOOD = """
@@ -62,7 +63,7 @@ def test_a_full_campaign_loads_into_typed_models(tmp_path: Path) -> None:
     assert config.record == tmp_path / "rec/launch.ndjson"
     assert [s.name for s in config.sources] == ["umami", "short link"]
     assert config.sources[1].interval == 90
-    assert config.alerts == AlertConfig(25.0, 10.0, ["notify-send", "engmon"], 120.0)
+    assert config.alerts == AlertRules(25.0, 10.0, ("notify-send", "engmon"), 120.0)
     assert config.export.dir == tmp_path / "out"
     assert not config.posted_now
 

@@ -21,10 +21,11 @@ from textual.pilot import Pilot
 from vendor_server import TOKEN, VendorServer, campaign_toml, source_tables
 
 from engmon.config import load_campaign
-from engmon.core.clock import WallClock
 from engmon.core.recording import read_recording
+from engmon.core.store import MergeResult
+from engmon.sources.base import PollResult
 from engmon.tui.app import EngmonApp
-from engmon.watch.session import LiveWatch
+from engmon.watch.session import Session
 
 SIZE = (140, 44)
 
@@ -61,16 +62,13 @@ async def redraw(pilot: Pilot[Any]) -> str:
     return screen_text(app)
 
 
-def total(watch: LiveWatch, metric: str = "clicks") -> float:
+def total(watch: Session, metric: str = "clicks") -> float:
     minutes = watch.store.minutes().filter(pl.col("metric") == metric)
     return float(minutes.get_column("value").sum())
 
 
-def live_app(watch: LiveWatch) -> EngmonApp:
-    config = watch.config
-    return EngmonApp(
-        config.campaign, config.sources, WallClock(), store=watch.store, recorder=watch.recorder
-    )
+def live_app(watch: Session) -> EngmonApp:
+    return EngmonApp(watch)
 
 
 @pytest.mark.parametrize("family", ["plausible", "umami", "bitly", "http-json"])
@@ -82,7 +80,7 @@ async def test_dashboard_follows_each_source_family_live(
     server.add(now, 40)
     config = load_campaign(campaign_toml(tmp_path, source_tables(server.base)[family]))
     record = tmp_path / "live.ndjson"
-    watch = LiveWatch.open(config, record)
+    watch = Session.open(config, record)
     app = live_app(watch)
     name = config.sources[0].name
     async with app.run_test(size=SIZE) as pilot:
@@ -96,7 +94,7 @@ async def test_dashboard_follows_each_source_family_live(
         assert "42" in text
         assert TOKEN not in text
     watch.close()
-    again = LiveWatch.open(load_campaign(config.path), record)
+    again = Session.open(load_campaign(config.path), record)
     assert total(again) == 42  # every good poll was recorded, and replays to the same curve
     again.close()
     assert TOKEN not in record.read_text()
@@ -115,19 +113,19 @@ async def test_dashboard_survives_every_fault_in_turn(
     )
     config = load_campaign(path)
     record = tmp_path / "faults.ndjson"
-    watch = LiveWatch.open(config, record)
+    watch = Session.open(config, record)
     app = live_app(watch)
     for poller in app.pollers.values():
         poller.max_backoff = 1.0  # keep the run short; backoff itself is tested elsewhere
         poller.auth_retry = 1.0
     recorded: list[int] = []
-    original_record = app.record
+    original_accept = watch.accept
 
-    def counting_record(frame: pl.DataFrame) -> None:
-        recorded.append(frame.height)
-        original_record(frame)
+    def counting_accept(result: PollResult) -> tuple[MergeResult, str | None]:
+        recorded.append(result.frame.height)
+        return original_accept(result)
 
-    app.record = counting_record  # type: ignore[method-assign]
+    watch.accept = counting_accept  # type: ignore[method-assign]
     server.fault_prefix = "/feed"
     feed = app.pollers["feed"]
     async with app.run_test(size=SIZE) as pilot:
@@ -202,7 +200,7 @@ def test_a_live_recording_reports_and_replays_to_the_same_numbers(
     campaign, source, clock, store = replay_setup(loaded.frame, loaded.campaign, speed=3600)
 
     async def replay() -> str:
-        app = EngmonApp(campaign, [source], clock, store=store)
+        app = EngmonApp(Session(campaign, [source], clock, store=store))
         async with app.run_test(size=SIZE) as pilot:
             assert isinstance(clock, ReplayClock)
             clock.seek(clock.end or now)

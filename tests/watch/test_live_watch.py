@@ -25,8 +25,9 @@ from engmon.config import load_campaign
 from engmon.core.recording import RecordingWriter, read_recording
 from engmon.core.store import ObservationStore
 from engmon.watch.plain import watch_plain
+from engmon.watch.poller import SourcePoller
 from engmon.watch.recordings import list_recordings
-from engmon.watch.session import LiveWatch
+from engmon.watch.session import Session
 
 
 @pytest.fixture
@@ -37,7 +38,7 @@ def server() -> Iterator[VendorServer]:
 
 
 async def run_until(
-    watch: LiveWatch, done: Callable[[], bool], out: io.StringIO, limit: float = 20.0
+    watch: Session, done: Callable[[], bool], out: io.StringIO, limit: float = 20.0
 ) -> None:
     """Run the plain watch until `done()` holds (or `limit` seconds: then the test fails)."""
     task = asyncio.create_task(watch_plain(watch, out=out))
@@ -50,7 +51,11 @@ async def run_until(
     assert done(), f"watch did not get there; log:\n{out.getvalue()}"
 
 
-def total(watch: LiveWatch, metric: str = "clicks") -> float:
+def first_poller(watch: Session) -> SourcePoller:
+    return next(iter(watch.pollers.values()))
+
+
+def total(watch: Session, metric: str = "clicks") -> float:
     minutes = watch.store.minutes().filter(pl.col("metric") == metric)
     return float(minutes.get_column("value").sum())
 
@@ -66,20 +71,22 @@ async def test_each_source_family_end_to_end(
         server.add(now - timedelta(minutes=2), 3)
     config = load_campaign(campaign_toml(tmp_path, source_tables(server.base)[family]))
     record = tmp_path / "rec.ndjson"
-    watch = LiveWatch.open(config, record)
+    watch = Session.open(config, record)
     out = io.StringIO()
     expected = 4.0 if family == "plausible" else 7.0
     await run_until(watch, lambda: total(watch) == expected, out)
     # a late click for the current minute and re-polls must replace, never add
     server.add(datetime.now(UTC), 1)
-    polls = watch.pollers[0].status.polls
+    polls = first_poller(watch).status.polls
     await run_until(
-        watch, lambda: total(watch) == expected + 1 and watch.pollers[0].status.polls > polls, out
+        watch,
+        lambda: total(watch) == expected + 1 and first_poller(watch).status.polls > polls,
+        out,
     )
     watch.close()
     recording = read_recording(record)
     assert recording.campaign.name == "Launch day"
-    again = LiveWatch.open(load_campaign(config.path), record)
+    again = Session.open(load_campaign(config.path), record)
     assert total(again) == expected + 1  # the recording replays to the same curve
     again.close()
     lines = out.getvalue().splitlines()
@@ -99,8 +106,8 @@ async def test_faults_in_turn_keep_the_watch_running_and_every_good_poll_recorde
     )
     config = load_campaign(path)
     record = tmp_path / "faults.ndjson"
-    watch = LiveWatch.open(config, record)
-    for poller in watch.pollers:
+    watch = Session.open(config, record)
+    for poller in watch.pollers.values():
         poller.max_backoff = 0.3  # keep the test quick; the backoff itself is tested elsewhere
         poller.auth_retry = 0.3
     server.fault_prefix = "/feed"
@@ -113,7 +120,7 @@ async def test_faults_in_turn_keep_the_watch_running_and_every_good_poll_recorde
 
     watch.accept = counting_accept  # type: ignore[method-assign]
     out = io.StringIO()
-    feed = watch.pollers[0]
+    feed = first_poller(watch)
     await run_until(watch, lambda: feed.status.polls >= 1, out)
 
     async def fault_then_recover(fault: str) -> None:
@@ -150,7 +157,7 @@ async def test_faults_in_turn_keep_the_watch_running_and_every_good_poll_recorde
         "cannot connect",
     ):
         assert expected in log, expected
-    assert watch.pollers[1].status.polls >= 1  # the other source went on
+    assert list(watch.pollers.values())[1].status.polls >= 1  # the other source went on
     recording = read_recording(record)
     assert recording.frame.height == sum(accepted) > 0
 
@@ -167,8 +174,8 @@ time = "t"
 interval = 0.05
 """,
     )
-    watch = LiveWatch.open(load_campaign(path), tmp_path / "dns.ndjson")
-    poller = watch.pollers[0]
+    watch = Session.open(load_campaign(path), tmp_path / "dns.ndjson")
+    poller = first_poller(watch)
     poller.max_backoff = 0.1
     out = io.StringIO()
     await run_until(watch, lambda: poller.status.errors >= 2, out)
@@ -187,7 +194,7 @@ async def test_restart_continues_the_recording_without_recounting(
     from engmon.watch.recordings import open_config
 
     config, target = open_config(path, record)
-    first = LiveWatch.open(config, target)
+    first = Session.open(config, target)
     out = io.StringIO()
     await run_until(first, lambda: total(first) == 6, out)
     first.close()
@@ -196,7 +203,7 @@ async def test_restart_continues_the_recording_without_recounting(
         handle.write(b'{"ts":"2026-11-25T14:0')
     config2, _ = open_config(path, record)
     assert config2.campaign.post_time == config.campaign.post_time  # "now" kept from the file
-    second = LiveWatch.open(config2, record)
+    second = Session.open(config2, record)
     assert second.reloaded_rows > 0 and total(second) == 6
     server.add(datetime.now(UTC), 1)
     await run_until(second, lambda: total(second) == 7, out)
@@ -291,7 +298,7 @@ def test_kill_9_loses_at_most_the_poll_in_flight(
         guard.cancel()
     recording = read_recording(record)
     assert recording.frame.height >= 4  # every printed poll was on disk before its line
-    again = LiveWatch.open(load_campaign(path), record)
+    again = Session.open(load_campaign(path), record)
     assert total(again) == 9  # and replays to the same curve, nothing counted twice
     again.close()
 
@@ -332,18 +339,20 @@ def test_watch_opens_the_dashboard_on_the_reloaded_store_and_recording(
     )
     opened: list[dict[str, object]] = []
 
-    def fake_dashboard(campaign, sources, clock, **kwargs):  # type: ignore[no-untyped-def]
-        opened.append({"campaign": campaign, "sources": sources, "clock": clock, **kwargs})
+    def fake_dashboard(session, **kwargs):  # type: ignore[no-untyped-def]
+        opened.append({"session": session, **kwargs})
 
     monkeypatch.setattr(engmon.tui.app, "run_dashboard", fake_dashboard)
     result = CliRunner().invoke(main, ["watch", "--record", str(record), str(path)])
     assert result.exit_code == 0, result.output
     [call] = opened
-    store = call["store"]
+    session = call["session"]
+    assert isinstance(session, Session)
+    store = session.store
     assert isinstance(store, ObservationStore) and store.rows > 0  # reloaded before polling
-    recorder = call["recorder"]
+    recorder = session.recorder
     assert isinstance(recorder, RecordingWriter) and recorder.path == record
-    assert getattr(call["clock"], "live", False)
+    assert session.clock.live
 
 
 @pytest.mark.parametrize(
@@ -369,9 +378,9 @@ async def test_plain_watch_alerts_once_and_runs_the_command(
     alerts = f"[alerts]\n{rules}\ncommand = [{json.dumps(sys.executable)}, '-c', {script!r}]\n"
     table = source_tables(server.base)["http-json"]
     config = load_campaign(campaign_toml(tmp_path, table + "\n" + alerts))
-    watch = LiveWatch.open(config, tmp_path / "rec.ndjson")
+    watch = Session.open(config, tmp_path / "rec.ndjson")
     out = io.StringIO()
-    await run_until(watch, lambda: watch.pollers[0].status.polls >= 4 and fired.exists(), out)
+    await run_until(watch, lambda: first_poller(watch).status.polls >= 4 and fired.exists(), out)
     watch.close()
     log = out.getvalue()
     assert log.count(" ALERT ") == 1, log  # debounced: the later polls stay quiet
@@ -397,7 +406,7 @@ async def test_plain_watch_says_when_the_alert_command_fails(
     alerts = f"[alerts]\nflat_minutes = 2\ncommand = {command}\n"
     table = source_tables(server.base)["http-json"]
     config = load_campaign(campaign_toml(tmp_path, table + "\n" + alerts))
-    watch = LiveWatch.open(config, tmp_path / "rec.ndjson")
+    watch = Session.open(config, tmp_path / "rec.ndjson")
     out = io.StringIO()
     await run_until(watch, lambda: problem in out.getvalue(), out)
     watch.close()

@@ -168,6 +168,7 @@ async def test_the_page_says_what_the_dashboard_says_at_the_same_moment(
     from engmon.sources.files import FileSpec, load_observations
     from engmon.tui.app import EngmonApp
     from engmon.watch.replay import replay_setup
+    from engmon.watch.session import Session
 
     monkeypatch.setenv("ENGMON_HISTORY_DIR", str(tmp_path / "history"))
     path = _post(tmp_path)
@@ -176,7 +177,7 @@ async def test_the_page_says_what_the_dashboard_says_at_the_same_moment(
     campaign, source, clock, store = replay_setup(
         loaded.frame, loaded.campaign, start=timedelta(minutes=45), paused=True
     )
-    app = EngmonApp(campaign, [source], clock, store=store)
+    app = EngmonApp(Session(campaign, [source], clock, store=store))
     async with app.run_test(size=(120, 40)) as pilot:
         for _ in range(250):
             if app.view is not None and source.emitted and app.view.kpis.clicks:

@@ -70,30 +70,26 @@ async def test_a_hung_poll_is_bounded_and_shown_as_status() -> None:
     assert poller.status.state == "retrying"
 
 
-async def test_a_source_bug_is_a_status_in_the_plain_watch_not_a_crash(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+async def test_a_source_bug_is_a_status_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
     import engmon.watch.session
-    from engmon.watch.session import run_poller
+    from engmon.core.campaign import Campaign
+    from engmon.watch.session import Listener, Session, SourcePolled
 
     monkeypatch.setattr(engmon.watch.session, "BUG_RETRY_S", 0.01)
-    poller = SourcePoller(Scripted([KeyError("results"), "ok"], interval=0.01))
+    session = Session(Campaign("c"), [Scripted([KeyError("results"), "ok"], interval=0.01)])
     reports: list[str] = []
 
-    class Watch:
-        def accept(self, result: PollResult) -> None:
-            reports.append("accepted")
+    class Reports(Listener):
+        def source_polled(self, event: SourcePolled) -> None:
+            reports.append(event.status.state + ": " + (event.status.last_error or ""))
+            if event.status.polls:
+                raise asyncio.CancelledError
 
-    def on_poll(p: SourcePoller, merged: object) -> None:
-        reports.append(p.status.state + ": " + (p.status.last_error or ""))
-        if p.status.polls:
-            raise asyncio.CancelledError
-
-    async with httpx.AsyncClient() as client:
-        with pytest.raises(asyncio.CancelledError):
-            await run_poller(Watch(), poller, client, lambda: NOW, on_poll)  # type: ignore[arg-type]
-    assert reports[0] == "retrying: s: KeyError: 'results'"
-    assert reports[-1] == "ok: "
+    session.listener = Reports()
+    with pytest.raises(asyncio.CancelledError):
+        await session.poll_source(session.pollers["s"])
+    await session.aclose()
+    assert reports == ["retrying: s: KeyError: 'results'", "ok: "]
 
 
 async def test_cancellation_still_propagates() -> None:

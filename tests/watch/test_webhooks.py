@@ -23,7 +23,7 @@ from engmon.config import load_campaign
 from engmon.core.alerts import Alert, AlertRules, AlertRunner, WebhookTarget
 from engmon.errors import ConfigError
 from engmon.watch.plain import watch_plain
-from engmon.watch.session import LiveWatch
+from engmon.watch.session import Session
 from engmon.watch.webhooks import deliver_alert, send_webhook
 
 ALERT = Alert("spike", datetime(2026, 3, 10, 14, 5, tzinfo=UTC), "spike: 12 clicks/min")
@@ -248,7 +248,7 @@ async def test_plain_watch_posts_a_live_alert_to_the_webhook(
     hooks = '[[alerts.webhooks]]\nkind = "json"\nurl_env = "ENGMON_TEST_HOOK"\n'
     config = load_campaign(_campaign(tmp_path, receiver.base, hooks))
     assert "SECRET" not in repr(config.alerts)
-    watch = LiveWatch.open(config, tmp_path / "rec.ndjson")
+    watch = Session.open(config, tmp_path / "rec.ndjson")
     out = io.StringIO()
     task = asyncio.create_task(watch_plain(watch, out=out))
     for _ in range(500):
@@ -257,7 +257,7 @@ async def test_plain_watch_posts_a_live_alert_to_the_webhook(
         await asyncio.sleep(0.02)
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
-    watch.close()
+    await watch.aclose()
     assert [r.json()["kind"] for r in receiver.received] == ["flat"], out.getvalue()
     assert receiver.received[0].json()["campaign"] == "Launch day"
     assert "ALERT flat:" in out.getvalue()
