@@ -5,13 +5,14 @@ swings between "taking off" and huge totals. engmon instead forecasts
 
     log(final / seen) = b_t . features_t
 
-where the features describe the first t minutes (how many so far, how the rate moved over the
-last half and quarter of the elapsed time, and, when resharers' follower counts are known,
-SEISMIC's infectiousness and remaining exposure). The coefficients b_t are fitted by weighted
-ridge regression at a grid of ages (5 minutes to a week) on real retweet cascades, chosen by
-cross-validation grouped by cascade (`bench/fit_forecast.py`, which also writes the constants
-shipped in `data/forecast_model.json`). Between two ages of the grid the prediction and the
-interval bounds interpolate linearly in log time, so the forecast moves smoothly.
+where the features describe the first t minutes: how the rate of the last half, quarter and
+eighth of the elapsed time compares with the average so far, and how it changed between the
+two quarters before (SEISMIC's infectiousness and remaining exposure are available as features
+too; the shipped models do not use them). The coefficients b_t are smooth functions of log t,
+fitted by weighted ridge median regression on real retweet cascades and chosen by
+cross-validation grouped by cascade (`bench/fit_forecast.py`, which writes the constants shipped
+in `data/forecast_model.json` at a grid of ages from 5 minutes to a week). Between two ages of
+the grid the prediction and the interval bounds interpolate linearly in log time.
 
 The interval is conformal: the 5% and 95% quantiles of the held-out residual log ratios at each
 age, so a "90% range" holds the final count about 90% of the time on cascades like those.
@@ -66,6 +67,8 @@ FEATURES: Final = (
 )
 """Every feature a model may use, in the order `features` returns them. None of them is a size:
 the training cascades were selected by their final size, so a size would teach a ceiling."""
+FOLLOWER_FEATURES: Final = ("seismic_next", "seismic", "infectious")
+"""The features that need the resharers' follower counts."""
 
 
 def _shape(counts: tuple[float, float, float, float, float]) -> tuple[float, ...]:
@@ -267,7 +270,9 @@ def reshare_forecast(
         return _final(RESHARE_MODEL, seen, at_s)
     chosen = model or load_models()[RESHARES]
     poster = poster_followers if math.isfinite(poster_followers) else 0.0
-    row = features(times, at_s, fol, poster)
+    # the SEISMIC terms cost a pass over every resharer: only when the model reads them
+    uses_followers = bool(set(chosen.features) & set(FOLLOWER_FEATURES))
+    row = features(times, at_s, fol if uses_followers else None, poster)
     return _predict(row, seen, seen, at_s, chosen, min_events)
 
 
