@@ -6,6 +6,7 @@ Heavy imports (textual, httpx sources) happen inside the commands so `engmon --h
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -15,12 +16,34 @@ from typing import Any, ParamSpec, TypeVar
 import click
 
 from engmon import __version__
+from engmon.core.printable import printable
 from engmon.errors import EngmonError
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 USER_ERROR = 2
+
+
+class FiniteFloat(click.ParamType):  # type: ignore[type-arg]
+    """A number from `low` to `high`: click's FloatRange lets nan and inf through."""
+
+    name = "number"
+
+    def __init__(self, low: float, high: float) -> None:
+        self.low, self.high = low, high
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        """The value as a float, or a usage error naming the option (exit 2, one line)."""
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not math.isfinite(number) or not self.low <= number <= self.high:
+            self.fail(f"{value!r} is not a number from {self.low:g} to {self.high:g}", param, ctx)
+        return number
 
 
 def user_errors(func: Callable[P, R]) -> Callable[P, R]:
@@ -40,7 +63,34 @@ def user_errors(func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class EngmonGroup(click.Group):
+    """The `engmon` group: a usage mistake (a bad option value, an unknown option) is one line
+    on stderr and exit code 2, like every other user error (click prints a usage block)."""
+
+    def main(  # type: ignore[override]
+        self, args: Any = None, prog_name: str | None = None, **extra: Any
+    ) -> Any:
+        """Run the command line; see the class docstring for how mistakes are shown."""
+        if extra.get("standalone_mode", True) is False:
+            return super().main(args, prog_name, **extra)
+        extra["standalone_mode"] = False
+        try:
+            code = super().main(args, prog_name, **extra)
+        except click.ClickException as exc:
+            where = exc.ctx.command_path if isinstance(exc, click.UsageError) and exc.ctx else ""
+            hint = f" (see `{where} --help`)" if where else ""
+            message = printable(exc.format_message())
+            click.echo(f"engmon: {message}{hint}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        if isinstance(code, int) and code:
+            sys.exit(code)
+        return code
+
+
+@click.group(cls=EngmonGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="engmon")
 def main() -> None:
     """engmon: is the link you just shared working?
@@ -85,7 +135,9 @@ FILE_OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
         help="Map a column to a dimension (referrer, country, device, post, path). Repeatable.",
     ),
     click.option(
-        "--followers", type=click.IntRange(min=1), help="Followers of the poster (per-1k rates)."
+        "--followers",
+        type=click.IntRange(min=1, max=10**11),
+        help="Followers of the poster (per-1k rates).",
     ),
     click.option(
         "--link",
@@ -115,7 +167,7 @@ def _file_spec(path: Path, **options: Any) -> Any:
 
 @main.command()
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("--speed", type=click.FloatRange(min=0.01), default=60.0, show_default=True)
+@click.option("--speed", type=FiniteFloat(0.01, 1e6), default=60.0, show_default=True)
 @click.option("--start", default="0", help="Start at this offset after the post (90s, 15m, 1h).")
 @click.option("--paused", is_flag=True, help="Open paused.")
 @file_options
@@ -165,7 +217,7 @@ def report(
 
 @main.command()
 @click.argument("scenario", required=False, default="small-account")
-@click.option("--speed", type=click.FloatRange(min=0.01), default=60.0, show_default=True)
+@click.option("--speed", type=FiniteFloat(0.01, 1e6), default=60.0, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True)
 @click.option("--list", "list_only", is_flag=True, help="List the scenarios and exit.")
 @click.option("--save", type=click.Path(path_type=Path), help="Write the scenario to a file.")
@@ -235,7 +287,7 @@ def serve(target: Path, host: str, port: int, dashboard_options: tuple[str, ...]
 @click.option("--plain", is_flag=True, help="One line per poll instead of the dashboard.")
 @click.option("--record", type=click.Path(path_type=Path), help="Record to PATH (continues it).")
 @click.option(
-    "--duration", type=click.FloatRange(min=0.1), help="Stop after this many seconds (--plain)."
+    "--duration", type=FiniteFloat(0.1, 1e9), help="Stop after this many seconds (--plain)."
 )
 @user_errors
 def watch(campaign_file: Path, plain: bool, record: Path | None, duration: float | None) -> None:

@@ -104,6 +104,18 @@ OPTION_CASES = (
     Case("fifo-log-config", ("check", "{fifo-log-config}"), None),
     Case("gzip-nul-bomb", ("report", "{gz-nul}"), None),
     Case("gzip-line-bomb", ("report", "{gz-line}"), None),
+    Case("replay-speed-nan", ("replay", "{f}", "--speed", "nan"), "ok.csv"),
+    Case("replay-speed-inf", ("replay", "{f}", "--speed", "inf"), "ok.csv"),
+    Case("replay-speed-huge", ("replay", "{f}", "--speed", "1e308"), "ok.csv"),
+    Case("replay-start-huge", ("replay", "{f}", "--start", "99999999d"), "ok.csv"),
+    Case("replay-start-nan", ("replay", "{f}", "--start", "nan"), "ok.csv"),
+    Case("replay-bad-file", ("replay", "{f}"), "csv-ts-year0.csv"),
+    Case("demo-speed-nan", ("demo", "--speed", "nan"), None),
+    Case("watch-duration-nan", ("watch", "{f}", "--plain", "--duration", "nan"), "ok.csv"),
+    Case("watch-duration-inf", ("watch", "{f}", "--plain", "--duration", "inf"), "ok.csv"),
+    Case("watch-no-sources", ("watch", "{f}", "--plain"), "cfg-no-sources.toml"),
+    Case("watch-fifo-config", ("watch", "{fifo}", "--plain", "--duration", "1"), None),
+    Case("unknown-option", ("report", "{f}", "--\x1b]0;x\x07"), "ok.csv"),
     Case("history-missing", ("history", "--dir", "{d}/nope"), None),
 )
 

@@ -442,3 +442,5 @@ def run_dashboard(
     if export_dir is not None:
         app.export_dir = export_dir
     app.run()
+    if app.return_code:  # Textual printed the traceback and returns; the shell must see it
+        raise SystemExit(app.return_code)

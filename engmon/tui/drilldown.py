@@ -22,9 +22,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
+from rich.text import Text
 from textual import on
 from textual.app import App, SystemCommand
 from textual.css.query import NoMatches
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.timer import Timer
 
@@ -102,6 +104,28 @@ class DrilldownApp(App[None]):
     """Where `e` writes (the campaign config's `[export] dir` when given)."""
     export_format: str = "csv"
     """Format of `e`; the command palette offers the others."""
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Every notification of the app (widgets' `notify` lands here too) as literal text.
+
+        Messages carry feed errors, alert text and file names: never markup (a `[/]` would
+        raise MarkupError and kill the dashboard), never a raw control character.
+        """
+        super().notify(
+            printable(message, 2000),
+            title=printable(title, 200),
+            severity=severity,
+            timeout=timeout,
+            markup=False,
+        )
 
     def __init__(self) -> None:
         super().__init__()
@@ -190,7 +214,8 @@ class DrilldownApp(App[None]):
                     extra += f" · {label}: {at.get_column('other').fill_null(0).item():,.0f}"
         else:
             curve.set_overlay(None)
-        curve.border_subtitle = extra  # the cursor's numbers sit under the curve they describe
+        # the cursor's numbers sit under the curve they describe (a Text: labels are no markup)
+        curve.border_subtitle = Text(extra)
         crumb.show(self.filters)
 
     def _tables_catch_up(self) -> None:

@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
+from engmon.core.bounds import MAX_SPAN
 from engmon.core.campaign import Campaign
 from engmon.core.clock import ReplayClock
 from engmon.core.metrics import parse_offset
+from engmon.core.printable import printable
 from engmon.core.store import ObservationStore
 from engmon.errors import EmptyInputError, InputError
 from engmon.sources.playback import ReplaySource
@@ -77,11 +79,14 @@ def parse_start(start: str | timedelta) -> timedelta:
     if isinstance(start, timedelta):
         return start
     try:
-        return parse_offset(start)
+        offset = parse_offset(start)
     except ValueError:
         raise InputError(
             f"--start {start!r}: not an offset; use seconds or 90s, 15m, 1h, 1h30m"
         ) from None
+    if offset > MAX_SPAN:  # past any post time engmon accepts: the clock could not hold it
+        raise InputError(f"--start {start!r}: later than any post could be watched")
+    return offset
 
 
 def load_with_progress(spec: FileSpec) -> LoadedFile:
@@ -92,23 +97,33 @@ def load_with_progress(spec: FileSpec) -> LoadedFile:
     path = spec.path
     shown = [-1]
 
+    tty = sys.stderr.isatty()  # a progress line only where it can be redrawn and erased
+
     def show(fraction: float) -> None:
+        if not tty:
+            return
         percent = int(fraction * 100)
         if percent != shown[0]:  # one redraw per percent, not per chunk
             shown[0] = percent
-            print(f"\rengmon: loading {path} … {percent}%", end="", file=sys.stderr, flush=True)
+            print(
+                f"\rengmon: loading {printable(path)} … {percent}%",
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
 
     try:
         loaded = load_observations(spec, show)
     finally:
-        if shown[0] >= 0:  # end the progress line (also before an error line)
-            print(file=sys.stderr, flush=True)
+        if shown[0] >= 0:  # erase the progress line (an error then stands alone)
+            print("\r\x1b[2K", end="", file=sys.stderr, flush=True)
     seconds = time.perf_counter() - began
     print(
-        f"engmon: loaded {loaded.frame.height:,} observations from {path} in {seconds:.1f}s",
+        f"engmon: loaded {loaded.frame.height:,} observations from {printable(path)}"
+        f" in {seconds:.1f}s",
         file=sys.stderr,
         flush=True,
     )
     for note in loaded.notes:
-        print(f"engmon: {note}", file=sys.stderr, flush=True)
+        print(f"engmon: {printable(note)}", file=sys.stderr, flush=True)
     return loaded

@@ -68,7 +68,7 @@ class ObservationsScreen(Screen[None]):
         shown = min(self.rows.height, MAX_ROWS)
         more = f" (first {MAX_ROWS:,} shown)" if self.rows.height > MAX_ROWS else ""
         noun = "observation" if self.rows.height == 1 else "observations"
-        heading = Text(f"{self.title_text} · {self.rows.height:,} {noun}{more}")
+        heading = Text(printable(f"{self.title_text} · {self.rows.height:,} {noun}{more}"))
         yield Static(heading, id="observations-title")
         table: DataTable[Text] = DataTable(id="observations-table", cursor_type="row")
         names = [name for name, _ in SHOWN_COLUMNS if name in self.rows.columns]

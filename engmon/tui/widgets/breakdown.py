@@ -322,4 +322,4 @@ class BreakdownPanel(Vertical):
         table = self.table
         rows = len(table.visible_rows()) if table.text else table.total_rows()
         suffix = f" · “{printable(table.text, 20)}”" if table.text else ""
-        self.border_title = f"{name} ({rows}){suffix}"
+        self.border_title = Text(f"{name} ({rows}){suffix}")  # typed text is never markup

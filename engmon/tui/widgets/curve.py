@@ -5,10 +5,12 @@ from __future__ import annotations
 import time
 from typing import Any, Final
 
+from rich.text import Text
 from textual.app import RenderResult
 from textual.timer import Timer
 from textual_plotext import PlotextPlot
 
+from engmon.core.printable import printable
 from engmon.tui.viewmodel import Curve
 from engmon.tui.widgets.statusline import width_text
 
@@ -51,9 +53,9 @@ def count_step(top: float, max_ticks: int = 5) -> int:
     return step
 
 
-def curve_title(curve: Curve) -> str:
-    """`clicks per 1m · since post`."""
-    return f"{curve.metric} per {width_text(curve.width)} · since post"
+def curve_title(curve: Curve) -> Text:
+    """`clicks per 1m · since post` (a Text: the metric name is never read as markup)."""
+    return Text(f"{printable(curve.metric, 60)} per {width_text(curve.width)} · since post")
 
 
 class CurvePlot(PlotextPlot):

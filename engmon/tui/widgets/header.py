@@ -9,6 +9,7 @@ from rich.text import Text
 
 from engmon.core.campaign import RELATIVE_ANCHOR, Campaign
 from engmon.core.metrics import offset_text
+from engmon.core.printable import printable
 from engmon.tui.viewmodel import ClockState
 from engmon.tui.widgets.line import TextLine
 
@@ -27,7 +28,9 @@ def header_parts(
     campaign: Campaign, post_time: datetime | None, clock: ClockState, *, narrow: bool = False
 ) -> tuple[str, str]:
     """Left and right halves of the header line, as plain text (shorter date when narrow)."""
-    left = " · ".join(part for part in ("engmon", campaign.name, campaign.link or "") if part)
+    # name and link come from a file name, a recording header or the TOML: untrusted text
+    parts = ("engmon", printable(campaign.name, 80), printable(campaign.link, 120))
+    left = " · ".join(part for part in parts if part)
     right: list[str] = []
     if post_time is not None:
         when = post_time.strftime("%d %b %H:%M" if narrow else "%Y-%m-%d %H:%M")

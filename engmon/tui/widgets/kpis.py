@@ -6,6 +6,7 @@ from rich.text import Text
 
 from engmon.core.metrics import offset_text
 from engmon.core.outlook import forecast_kpi, forecast_noun
+from engmon.core.printable import printable
 from engmon.core.verdict import compact_count, peak_text, rate_text
 from engmon.tui.viewmodel import DashboardView
 from engmon.tui.widgets.line import TextLine
@@ -44,8 +45,8 @@ def kpi_items(view: DashboardView) -> tuple[list[tuple[str, str]], list[tuple[st
 
 def _item(label: str, value: str, headline: str) -> Text:
     dim = "dim" if label == "likes" else ""  # shown, never the headline
-    text = Text(label + " ", style=f"{dim} italic".strip())
-    text.append(value, style="bold" if label == headline else dim)
+    text = Text(printable(label, 60) + " ", style=f"{dim} italic".strip())  # metric names
+    text.append(printable(value), style="bold" if label == headline else dim)
     return text
 
 

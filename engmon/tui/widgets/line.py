@@ -8,10 +8,15 @@ from rich.console import RenderableType
 from rich.text import Text
 from textual.widgets import Static
 
+from engmon.core.printable import printable
+
 
 class TextLine(Static):
     """Base of the dashboard's text widgets: every render tick calls `show`, and a relayout of
-    the whole screen (what `Static.update` asks for by default) costs tens of ms at 120x40."""
+    the whole screen (what `Static.update` asks for by default) costs tens of ms at 120x40.
+
+    Text reaches the screen as `rich.text.Text` only (a plain `str` is turned into one
+    through `printable`): feed strings are never parsed as markup."""
 
     fixed_height = False
     """True for a widget whose height never changes (one line): no relayout at all."""
@@ -28,6 +33,8 @@ class TextLine(Static):
         self._shown = key
         if callable(content):
             content = content()
+        if isinstance(content, str):  # never markup: `[@click=app.quit]` stays text
+            content = Text(printable(content))
         rows = self._rows_for(content)
         layout = not self.fixed_height and rows != self._rows
         self._rows = rows

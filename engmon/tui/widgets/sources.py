@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from rich.text import Text
 
+from engmon.core.printable import printable
 from engmon.tui.widgets.line import TextLine
 from engmon.watch.poller import SourceStatus
 
@@ -35,19 +36,20 @@ def short_reason(error: str | None) -> str:
 
 
 def status_text(status: SourceStatus, now_mono: float) -> Text:
-    """One source's marker, name and state."""
+    """One source's marker, name and state (name and error escaped: they are feed text)."""
+    name = printable(status.name, 40)
     if status.state in ("retrying", "failed"):
-        error = short_reason(status.last_error)
+        error = printable(short_reason(status.last_error))
         wait = age_text((status.retry_at or now_mono) - now_mono)
         word = "retry in" if status.state == "retrying" else "failed, retry in"
-        return Text.assemble(("◐ ", "bold red"), f"{status.name} {word} {wait} ({error})")
+        return Text.assemble(("◐ ", "bold red"), f"{name} {word} {wait} ({error})")
     if status.state == "waiting":
-        return Text.assemble(("○ ", "dim"), f"{status.name} waiting")
+        return Text.assemble(("○ ", "dim"), f"{name} waiting")
     marker = ("● ", "bold green")
     if status.state == "done":
-        return Text.assemble(marker, f"{status.name} done")
+        return Text.assemble(marker, f"{name} done")
     ago = age_text(now_mono - (status.last_ok or now_mono))
-    return Text.assemble(marker, f"{status.name} {ago} ago")
+    return Text.assemble(marker, f"{name} {ago} ago")
 
 
 class SourcesLine(TextLine):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from engmon.core.printable import printable
 from engmon.core.verdict import Verdict
 from engmon.tui.widgets.line import TextLine
 
@@ -24,6 +25,6 @@ class VerdictPanel(TextLine):
 
     def show(self, verdict: Verdict) -> None:
         """Redraw the sentence."""
-        text = Text(verdict.text)
+        text = Text(printable(verdict.text))  # holds metric names from the feed
         text.highlight_words([f"— {verdict.trend}"], TREND_STYLES.get(verdict.trend, "bold"))
         self.show_text(text, (text.markup, self.size.width))
