@@ -26,6 +26,7 @@ from engmon.tui.app import EngmonApp, run_dashboard
 from engmon.tui.messages import SourceStatusChanged
 from engmon.tui.widgets.breakdown import BreakdownPanel
 from engmon.watch.poller import SourceStatus
+from engmon.watch.session import Session
 
 MARKUP = "[@click=app.quit]quit[/]"
 BROKEN = "[/]oops[link="
@@ -68,7 +69,7 @@ def hostile_app() -> EngmonApp:
     source = ReplaySource(frame, name=OSC0 + MARKUP)
     clock = frozen_clock(25)
     store.merge(source.take_until(clock.now()))
-    return EngmonApp(campaign, [source], clock, store=store, monotonic=lambda: 0.0)
+    return EngmonApp(Session(campaign, [source], clock, store=store, monotonic=lambda: 0.0))
 
 
 def unsafe_segments(app: EngmonApp) -> list[str]:
@@ -128,5 +129,5 @@ def test_a_dashboard_that_crashed_exits_non_zero(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(EngmonApp, "run", crash)
     app = hostile_app()
     with pytest.raises(SystemExit) as ended:
-        run_dashboard(app.campaign, app.sources, app.clock, store=app.store)
+        run_dashboard(app.session)
     assert ended.value.code == 1
