@@ -132,7 +132,8 @@ FILE_OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
         "dimensions",
         multiple=True,
         metavar="NAME=COLUMN",
-        help="Map a column to a dimension (referrer, country, device, post, path). Repeatable.",
+        help="Map a column to a dimension (referrer, country, device, post, path, utm,"
+        " browser, os). Repeatable.",
     ),
     click.option(
         "--followers",
@@ -149,6 +150,14 @@ FILE_OPTIONS: list[Callable[[Callable[..., Any]], Callable[..., Any]]] = [
         "or an nginx log_format string (default: auto, from the first lines).",
     ),
     click.option("--include-bots", is_flag=True, help="Access logs: count crawlers and bots too."),
+    click.option(
+        "--goal",
+        help="Access logs: path of the page that means converted (e.g. /thanks); counted once"
+        " per visitor who clicked the link before.",
+    ),
+    click.option(
+        "--keep-spam", is_flag=True, help="Access logs: keep referrer-spam hits (left out)."
+    ),
 ]
 
 
@@ -192,10 +201,24 @@ def replay(file: Path, speed: float, start: str, paused: bool, **options: Any) -
 @click.option("--bucket", default="1m", show_default=True, help="Bucket width: 1m, 5m, 1h...")
 @click.option("--at", "at", default=None, help="As it stood at this offset after the post.")
 @click.option("--forecast", is_flag=True, help="Also forecast the final size from --at.")
+@click.option(
+    "--breakdown",
+    "breakdowns",
+    multiple=True,
+    metavar="TABLE",
+    help="Also a breakdown table: utm, browser, os, referrer, country, device, post, path"
+    " or all (JSON key `breakdowns`; with --format csv only the table). Repeatable.",
+)
 @file_options
 @user_errors
 def report(
-    file: Path, output_format: str, bucket: str, at: str | None, forecast: bool, **options: Any
+    file: Path,
+    output_format: str,
+    bucket: str,
+    at: str | None,
+    forecast: bool,
+    breakdowns: tuple[str, ...],
+    **options: Any,
 ) -> None:
     """Print FILE's engagement metrics, headless (text, JSON, CSV or an HTML page)."""
     from engmon.core.printable import printable
@@ -209,6 +232,7 @@ def report(
         at=at,
         forecast=forecast,
         notes=notes,
+        breakdowns=breakdowns,
     )
     click.echo(text, nl=False)
     for note in notes:  # stderr: the output stays pure data, the note is still seen

@@ -24,21 +24,39 @@ import polars as pl
 from engmon.core import metrics
 from engmon.core.printable import printable
 from engmon.core.referrers import with_referrer_columns
-from engmon.core.schema import DIMENSIONS, FOLLOWERS, OBSERVATION_SCHEMA, UTC_US
+from engmon.core.schema import DIMENSIONS, FOLLOWERS, OBSERVATION_SCHEMA, UTC_US, utm_value
 from engmon.core.store import ObservationStore
 
-BREAKDOWNS: Final = ("platform", "country", "device", "post", "path")
-"""Dimensions that get a breakdown table, in screen order (referrer shown as its platform)."""
+BREAKDOWNS: Final = (
+    "platform",
+    "utm_source",
+    "country",
+    "device",
+    "browser",
+    "os",
+    "post",
+    "path",
+)
+"""Dimensions that get a breakdown table, in screen order (referrer shown as its platform,
+the utm tags as their source)."""
 
-TABLES: Final = (*BREAKDOWNS, "host")
-"""Every table `Drilldown.tables` computes: the breakdowns plus the referrer hosts (expand)."""
+CHILDREN: Final = {"platform": "host", "utm_source": "utm_campaign"}
+"""Tables whose rows expand into a child table: a platform's hosts, a source's campaigns."""
+
+TABLES: Final = (*BREAKDOWNS, *CHILDREN.values())
+"""Every table `Drilldown.tables` computes: the breakdowns plus the child tables (expand)."""
 
 FILTER_DIMENSIONS: Final = (
     "platform",
     "host",
     "referrer",
+    "utm_source",
+    "utm_campaign",
+    "utm",
     "country",
     "device",
+    "browser",
+    "os",
     "post",
     "path",
     "source",
@@ -55,6 +73,9 @@ LABEL_CHARS: Final = 48
 NONE_LABEL: Final = "(none)"
 """How a missing dimension value (null) is shown and typed."""
 
+NOT_SET: Final = "(not set)"
+"""A utm source or campaign a tagged visit does not carry (Plausible's word for it)."""
+
 BREAKDOWN_SCHEMA: Final = pl.Schema(
     {
         "value": pl.String(),
@@ -69,7 +90,17 @@ BREAKDOWN_SCHEMA: Final = pl.Schema(
 count (increases + counter levels), share of the table, velocity per minute over the last
 window, count per 1k followers (null when the audience is unknown)."""
 
-_CATEGORICAL_COLUMNS: Final = ("metric", "post", "referrer", "country", "device", "path")
+_CATEGORICAL_COLUMNS: Final = (
+    "metric",
+    "post",
+    "referrer",
+    "country",
+    "device",
+    "path",
+    "utm",
+    "browser",
+    "os",
+)
 
 
 # --- filters ---------------------------------------------------------------------------------
@@ -140,15 +171,41 @@ class FilterStack:
 
 # --- enrichment ------------------------------------------------------------------------------
 def enrich(deltas: pl.DataFrame) -> pl.DataFrame:
-    """Increments plus `platform` and `host`, with the string dimensions as Categorical."""
-    with_platform = with_referrer_columns(deltas)
+    """Increments plus `platform`, `host`, `utm_source` and `utm_campaign`, with the string
+    dimensions as Categorical."""
+    with_platform = with_utm_columns(with_referrer_columns(deltas))
     present = [c for c in _CATEGORICAL_COLUMNS if c in with_platform.columns]
     return with_platform.with_columns(pl.col(present).cast(pl.Categorical))
 
 
+def with_utm_columns(frame: pl.DataFrame) -> pl.DataFrame:
+    """Add `utm_source` and `utm_campaign` (Categorical) out of the `utm` tags, computed on
+    the distinct tags only; a tagged visit without a source or campaign shows `(not set)`."""
+    if "utm" not in frame.columns:
+        return frame.with_columns(
+            utm_source=pl.lit(None, pl.Categorical), utm_campaign=pl.lit(None, pl.Categorical)
+        )
+    tagged = pl.col("utm").is_not_null()
+    distinct = frame.select(pl.col("utm").cast(pl.String).unique()).with_columns(
+        [
+            pl.when(tagged).then(utm_value(key).fill_null(NOT_SET)).cast(pl.Categorical).alias(key)
+            for key in ("utm_source", "utm_campaign")
+        ]
+    )
+    keyed = frame.with_columns(_utm_key=pl.col("utm").cast(pl.String))
+    return keyed.join(
+        distinct.rename({"utm": "_utm_key"}),
+        on="_utm_key",
+        how="left",
+        nulls_equal=True,
+        maintain_order="left",
+    ).drop("_utm_key")
+
+
 def enrich_levels(levels: pl.DataFrame) -> pl.DataFrame:
-    """Counter levels (`ObservationStore.levels()`) with `platform` and `host`, for filtering."""
-    return with_referrer_columns(levels)
+    """Counter levels (`ObservationStore.levels()`) with `platform`, `host` and the utm
+    source and campaign, for filtering."""
+    return with_utm_columns(with_referrer_columns(levels))
 
 
 def to_observations(frame: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
@@ -188,7 +245,7 @@ def breakdown(
     default the whole window). `host` rows carry their platform in
     `parent`. Per 1k uses the post's poster followers for `post` rows when known, otherwise
     the campaign's `followers`. `sources` (see `table_sources`) keeps breakdown rows in their
-    own table only.
+    own table only. `utm_campaign` rows carry their source in `parent`.
     """
     if sort_by not in SORT_COLUMNS:
         raise ValueError(f"cannot sort by {sort_by!r}")
@@ -224,7 +281,7 @@ def breakdown(
     count = pl.col("increase").fill_null(0.0) + pl.col("level").fill_null(0.0)
     table = grouped.select(
         value=pl.col(keys[-1]),
-        parent=pl.col("platform") if dimension == "host" else pl.lit(None, dtype=pl.String),
+        parent=pl.col(keys[0]) if len(keys) > 1 else pl.lit(None, dtype=pl.String),
         count=count,
         velocity=pl.col("recent").fill_null(0.0) / (velocity_span or velocity_window),
     ).filter((pl.col("count") != 0) | (pl.col("velocity") != 0))
@@ -254,8 +311,12 @@ def breakdown(
 
 
 def dimension_keys(dimension: str) -> list[str]:
-    """Group-by columns of a breakdown: `host` rows keep their platform."""
-    return ["platform", "host"] if dimension == "host" else [dimension]
+    """Group-by columns of a breakdown: child rows keep their parent (a host its platform,
+    a campaign its utm source)."""
+    for parent, child in CHILDREN.items():
+        if dimension == child:
+            return [parent, child]
+    return [dimension]
 
 
 def dimension_minutes(deltas: pl.LazyFrame, dimension: str, post_time: datetime) -> pl.LazyFrame:
@@ -291,7 +352,9 @@ def table_sources(dimension: str, sources: Iterable[str]) -> list[str] | None:
     its source also reports a breakdown of that dimension (which would count it twice, once as
     "direct" or "(none)" and once per value).
     """
-    column = "referrer" if dimension in ("platform", "host") else dimension
+    column = {"platform": "referrer", "host": "referrer"}.get(dimension, dimension)
+    if dimension.startswith("utm_"):
+        column = "utm"
     parsed = {name: split_source(name) for name in sources}
     if all(part is None for _, part in parsed.values()):
         return None
@@ -352,9 +415,10 @@ def bucket_rows(
 def host_children(
     table: pl.DataFrame, hosts: pl.DataFrame, expanded: Sequence[str]
 ) -> pl.DataFrame:
-    """Platform rows with the host rows of each `expanded` platform right under them.
+    """Parent rows with the child rows of each `expanded` parent right under them (a
+    platform's hosts, a utm source's campaigns).
 
-    Adds `depth` (0 platform, 1 host) so a table can indent the children.
+    Adds `depth` (0 parent, 1 child) so a table can indent the children.
     """
     platforms = table.with_columns(depth=pl.lit(0, dtype=pl.Int8), _order=pl.int_range(pl.len()))
     children = (
@@ -502,14 +566,17 @@ class Drilldown:
         velocity_window: int = metrics.VELOCITY_WINDOW,
         velocity_span: float | None = None,
         sort: Mapping[str, tuple[str, bool]] | None = None,
+        only: Sequence[str] | None = None,
     ) -> DrilldownTables:
-        """Every breakdown table, the filtered minutes and levels, in one pass of polars."""
+        """Every breakdown table (or those in `only`: a child table nobody expanded is not
+        needed), the filtered minutes and levels, in one pass of polars."""
         self.sync()
         post_time = self.post_time()
         levels = self.levels(filters).lazy()
         audiences = self.post_followers().lazy()
         plans = []
-        for dimension in self.dimensions:
+        wanted = [d for d in self.dimensions if only is None or d in only]
+        for dimension in wanted:
             rows = (
                 self.filtered(filters).lazy()
                 if filters
@@ -536,7 +603,7 @@ class Drilldown:
         frames = pl.collect_all(plans)
         return DrilldownTables(
             filters=filters,
-            tables=dict(zip(self.dimensions, frames, strict=True)),
+            tables=dict(zip(wanted, frames, strict=True)),
             minutes=self.minutes(filters),
             levels=levels.collect(),
             rows=self.filtered(filters).height,

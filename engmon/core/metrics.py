@@ -21,6 +21,7 @@ from engmon.core.schema import (
     CLICKS,
     ENGAGEMENT_METRICS,
     FOLLOWERS,
+    GAUGE_METRICS,
     METRICS,
     QUOTES,
     REPLIES,
@@ -357,5 +358,40 @@ def pick_headline(present: Sequence[str]) -> str:
     for name in HEADLINE_ORDER:
         if name in present:
             return name
-    others = [m for m in present if m != FOLLOWERS]
+    others = [m for m in present if m != FOLLOWERS and m not in GAUGE_METRICS]
     return others[0] if others else CLICKS
+
+
+def counted_metrics(names: Iterable[str]) -> list[str]:
+    """Metrics that are counts (the poster's followers and gauges such as `active` left out),
+    in display order: what totals, the curve's metric choice and report tables list."""
+    return order_metrics(m for m in names if m != FOLLOWERS and m not in GAUGE_METRICS)
+
+
+GAUGE_STALE_MINUTES: Final = 2
+"""A gauge sample older than this many minutes no longer says who is here now."""
+
+
+def gauge_now(minutes: pl.DataFrame, metric: str, now_minute: int) -> float | None:
+    """The latest sample of a gauge metric (`active`) the clock has reached.
+
+    None when the data has no such gauge at all; 0 when its last sample is older than
+    `GAUGE_STALE_MINUTES` (an access log's gauge stops when the hits stop).
+    """
+    rows = minutes.filter(pl.col("metric") == metric)
+    if rows.is_empty():
+        return None
+    current = now_minute - 1  # the minute the clock is in
+    recent = rows.filter(
+        pl.col("minute").is_between(current - GAUGE_STALE_MINUTES + 1, current)
+    ).sort("minute")
+    return float(recent.get_column("value")[-1]) if recent.height else 0.0
+
+
+def conversion_rates(
+    conversions: float, clicks: float, followers: int | None
+) -> tuple[float | None, float | None]:
+    """(conversions per click, conversions per 1k followers); None where the base is 0 or
+    unknown."""
+    per_click = conversions / clicks if clicks > 0 else None
+    return per_click, per_thousand(conversions, followers)

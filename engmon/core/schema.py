@@ -11,8 +11,9 @@ An observation row is one of three shapes of truth (column `kind`):
   sample per (source, metric, post) is a starting level, later increases are engagement,
   decreases (an unlike) are ignored until the counter climbs past its previous high again.
 
-Optional dimensions: `referrer`, `country`, `device`, `post`, `path`; `actor` is who did it
-(a handle, an IP+UA hash) and `reach` the followers of that actor where the feed knows it.
+Optional dimensions: `referrer`, `country`, `device`, `post`, `path`, `utm` (the campaign tags,
+see `utm_tag`), `browser`, `os`; `actor` is who did it (a handle, an IP+UA hash) and `reach` the
+followers of that actor where the feed knows it.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ OBSERVATION_SCHEMA: Final = pl.Schema(
         "country": pl.String(),
         "device": pl.String(),
         "path": pl.String(),
+        "utm": pl.String(),
+        "browser": pl.String(),
+        "os": pl.String(),
     }
 )
 """Columns, in order, of every observation frame (sources, store, recordings, files)."""
@@ -49,7 +53,7 @@ OBSERVATION_SCHEMA: Final = pl.Schema(
 REQUIRED_COLUMNS: Final = ("ts", "metric", "value")
 """Columns a file in the observation schema must have; the others default (kind=event...)."""
 
-DIMENSIONS: Final = ("referrer", "country", "device", "post", "path")
+DIMENSIONS: Final = ("referrer", "country", "device", "post", "path", "utm", "browser", "os")
 """Columns a user can break engagement down by and filter on."""
 
 # --- metric vocabulary ---------------------------------------------------------------------
@@ -64,8 +68,20 @@ LIKES: Final = "likes"  # shown, never the headline
 IMPRESSIONS: Final = "impressions"  # views where a platform reports them (X with user context)
 RESHARERS: Final = "resharers"  # one event per account that reshared; its followers in `reach`
 FOLLOWERS: Final = "followers"  # the poster's follower count, sampled as a total
+CONVERSIONS: Final = "conversions"  # visitors who reached the goal (a vendor goal, a log path)
+ACTIVE: Final = "active"  # visitors of the last 5 minutes, a gauge sampled once a minute
 
-METRICS: Final = (CLICKS, VISITORS, REPLIES, REPOSTS, QUOTES, LIKES, IMPRESSIONS, RESHARERS)
+METRICS: Final = (
+    CLICKS,
+    VISITORS,
+    CONVERSIONS,
+    REPLIES,
+    REPOSTS,
+    QUOTES,
+    LIKES,
+    IMPRESSIONS,
+    RESHARERS,
+)
 """Metrics engmon knows by name, in display order. Other metric names pass through untouched."""
 
 ENGAGEMENT_METRICS: Final = (CLICKS, REPLIES, REPOSTS, QUOTES)
@@ -73,6 +89,37 @@ ENGAGEMENT_METRICS: Final = (CLICKS, REPLIES, REPOSTS, QUOTES)
 
 RESHARE_METRICS: Final = (REPOSTS, QUOTES)
 """Metrics that spread a post further (the cascade the forecast models)."""
+
+GAUGE_METRICS: Final = (ACTIVE,)
+"""Metrics that are a level at an instant, not a count: never summed, never on the curve.
+A source samples them as `bucket` rows of `width_s = 60` at the minute of the sample, so a
+re-poll within the minute replaces the sample and replay shows the value the clock reached."""
+
+UTM_KEYS: Final = ("utm_source", "utm_medium", "utm_campaign", "utm_content")
+"""The campaign tags engmon keeps, in the order `utm` holds them."""
+
+
+def utm_tag(parts: dict[str, pl.Expr]) -> pl.Expr:
+    """The `utm` column from per-key expressions: `utm_source=x&utm_campaign=y` (keys in
+    `UTM_KEYS` order, missing, empty and `(not set)` values left out; null when none is set).
+    """
+    pieces = []
+    for key in UTM_KEYS:
+        value = parts.get(key)
+        if value is None:
+            continue
+        value = value.cast(pl.String).str.strip_chars()
+        unset = value.is_null() | value.is_in(["", "(not set)", "(none)"])
+        pieces.append(pl.when(unset).then(None).otherwise(pl.lit(f"{key}=") + value))
+    if not pieces:
+        return pl.lit(None, dtype=pl.String)
+    tag = pl.concat_str(pieces, separator="&", ignore_nulls=True)
+    return pl.when(tag == "").then(None).otherwise(tag)
+
+
+def utm_value(key: str, column: str = "utm") -> pl.Expr:
+    """One tag's value out of a `utm` column (`utm_value("utm_source")`), null when absent."""
+    return pl.col(column).cast(pl.String).str.extract(f"(?:^|&){key}=([^&]*)", 1)
 
 
 def empty_observations() -> pl.DataFrame:
@@ -106,7 +153,7 @@ def conform(frame: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
     return lf.select(exprs)
 
 
-BREAKDOWN_DIMENSIONS: Final = ("referrer", "country", "device")
+BREAKDOWN_DIMENSIONS: Final = ("referrer", "country", "device", "utm", "browser", "os")
 """Dimensions an analytics API reports as a breakdown (counts per value, no time)."""
 
 
@@ -120,5 +167,5 @@ def breakdown_source(source: str, dimension: str) -> str:
 
 
 def breakdown_rows() -> pl.Expr:
-    """True for rows a source reported as a breakdown (`<source>:referrer|country|device`)."""
+    """True for rows a source reported as a breakdown (`<source>:referrer|country|...`)."""
     return pl.col("source").str.contains(f":({'|'.join(BREAKDOWN_DIMENSIONS)})$")

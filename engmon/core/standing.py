@@ -14,7 +14,10 @@ Definitions (one of each):
   window before it;
 - *peak*: the busiest whole minute since the post (the earliest one on ties);
 - *engagement*: clicks + replies + reposts + quotes (likes are shown, never counted);
-- *reach*: followers of the accounts that reshared.
+- *reach*: followers of the accounts that reshared;
+- *conversions*: visitors who reached the goal (a vendor goal, an access log's goal path),
+  with their rate per click and per 1k followers;
+- *visitors now*: the `active` gauge (visitors of the last 5 minutes) at the clock's minute.
 """
 
 from __future__ import annotations
@@ -32,7 +35,9 @@ import polars as pl
 from engmon.core import metrics
 from engmon.core.metrics import VELOCITY_WINDOW, now_minute_of, pick_headline
 from engmon.core.schema import (
+    ACTIVE,
     CLICKS,
+    CONVERSIONS,
     ENGAGEMENT_METRICS,
     FOLLOWERS,
     LIKES,
@@ -84,6 +89,8 @@ class Standing:
     prior_velocity: float
     """The headline per minute over the `VELOCITY_WINDOW` minutes before the "now" window."""
     series: npt.NDArray[np.float64] = field(repr=False, compare=False)
+    visitors_now: float | None = None
+    """Visitors of the last 5 minutes at the clock (None: no source measures it)."""
 
     def figures(self, metric: str) -> MetricFigures:
         """One metric's figures (zeros when the data does not have it)."""
@@ -150,9 +157,24 @@ class Standing:
         return self.head.first_s
 
     @property
+    def conversions(self) -> float:
+        """Visitors who reached the goal."""
+        return self.count(CONVERSIONS)
+
+    @property
+    def conversion_rate(self) -> float | None:
+        """Conversions per click (None without clicks)."""
+        return metrics.conversion_rates(self.conversions, self.clicks, None)[0]
+
+    @property
+    def conversions_per_1k(self) -> float | None:
+        """Conversions per 1k followers of the poster (None when the audience is unknown)."""
+        return metrics.per_thousand(self.conversions, self.followers)
+
+    @property
     def metrics(self) -> list[str]:
-        """Metrics the data has, followers left out, in display order."""
-        return metrics.order_metrics(m for m in self.present if m != FOLLOWERS)
+        """Metrics the data counts (followers and gauges left out), in display order."""
+        return metrics.counted_metrics(self.present)
 
 
 def _names(minutes: pl.DataFrame, levels: pl.DataFrame) -> set[str]:
@@ -198,7 +220,7 @@ def standing_with(
     now_minute = now_minute_of(elapsed_s)
     span = metrics.velocity_span(now_minute, VELOCITY_WINDOW, elapsed_s)
     present = set(names) if names is not None else _names(minutes, levels)
-    headline = pick_headline(sorted(m for m in present if m != FOLLOWERS))
+    headline = pick_headline(sorted(m for m in present if m != FOLLOWERS))  # gauges left out
     lo = now_minute - VELOCITY_WINDOW
     seen = metrics.until(minutes.lazy(), now_minute)
     summary, prior, series, *extra = pl.collect_all(
@@ -256,5 +278,6 @@ def standing_with(
         present=frozenset(present),
         prior_velocity=prior_sum / VELOCITY_WINDOW,
         series=dense,
+        visitors_now=metrics.gauge_now(minutes, ACTIVE, now_minute) if ACTIVE in present else None,
     )
     return numbers, extra

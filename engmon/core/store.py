@@ -35,8 +35,22 @@ BUCKET_KEY: Final = (
     "country",
     "device",
     "path",
+    "utm",
+    "browser",
+    "os",
 )
-TOTAL_KEY: Final = ("source", "metric", "post", "referrer", "country", "device", "path")
+TOTAL_KEY: Final = (
+    "source",
+    "metric",
+    "post",
+    "referrer",
+    "country",
+    "device",
+    "path",
+    "utm",
+    "browser",
+    "os",
+)
 _LEVEL_SCHEMA: Final = pl.Schema(
     {name: OBSERVATION_SCHEMA[name] for name in TOTAL_KEY}
     | {"level": pl.Float64(), "hwm": pl.Float64(), "ts": OBSERVATION_SCHEMA["ts"]}

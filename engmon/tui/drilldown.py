@@ -32,6 +32,7 @@ from textual.timer import Timer
 
 from engmon.core.breakdown import (
     BREAKDOWNS,
+    CHILDREN,
     Drilldown,
     DrilldownTables,
     Filter,
@@ -137,6 +138,7 @@ class DrilldownApp(App[None]):
         self._drill: Drilldown | None = None
         self._tables_key: object = None
         self._tables_at = float("-inf")
+        self._tables_revision = -1
         self._tables_due: Timer | None = None
 
     # --- hooks for the dashboard's render path -------------------------------------------------
@@ -171,13 +173,28 @@ class DrilldownApp(App[None]):
         except NoMatches:
             return
         metric = view.curve.metric
-        key = (self.drill_key(), metric, view.followers, view.curve.width, view.curve.end_minute)
+        key: tuple[object, ...] = (
+            self.drill_key(),
+            metric,
+            view.followers,
+            view.curve.width,
+            view.curve.end_minute,
+        )
+        key += (
+            round(view.standing.velocity_span, 1),
+            id(self.store),
+            tuple(frozenset(panel.table.expanded) for panel in panels),
+        )
+        revision = self.store.revision
+        if key == self._tables_key and revision == self._tables_revision:
+            return  # neither the data nor what is asked changed: the tables stand
         since = time.monotonic() - self._tables_at
         if key == self._tables_key and since < TABLES_EVERY_S:
             if self._tables_due is None:  # catch up with the data once the pause is over
                 self._tables_due = self.set_timer(TABLES_EVERY_S - since, self._tables_catch_up)
             return
         self._tables_key, self._tables_at = key, time.monotonic()
+        self._tables_revision = revision
         tables = self.drilldown.tables(
             self.filters,
             now_minute=view.now_minute,
@@ -185,12 +202,16 @@ class DrilldownApp(App[None]):
             metric_names=[metric],
             followers=view.followers,
             sort=self.sorts,
+            only=[
+                *(panel.dimension for panel in panels),
+                *(CHILDREN[p.dimension] for p in panels if p.table.expanded),
+            ],
         )
         self.drill_tables = tables
         for panel in panels:
             frame = tables.tables[panel.dimension]
-            hosts = tables.tables["host"] if panel.dimension == "platform" else None
-            panel.table.show(frame, hosts)
+            child = CHILDREN.get(panel.dimension)
+            panel.table.show(frame, tables.tables.get(child) if child else None)
             panel.refresh_title()
         extra = ""
         if self.cursor_start is not None:
@@ -239,8 +260,8 @@ class DrilldownApp(App[None]):
     @on(SortChanged)
     def _sort_changed(self, event: SortChanged) -> None:
         self.sorts[event.dimension] = (event.sort_by, event.descending)
-        if event.dimension == "platform":
-            self.sorts["host"] = (event.sort_by, event.descending)
+        if event.dimension in CHILDREN:
+            self.sorts[CHILDREN[event.dimension]] = (event.sort_by, event.descending)
         self.refresh_dashboard()
 
     def action_pop_filter(self) -> None:

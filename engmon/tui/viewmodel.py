@@ -22,7 +22,6 @@ from engmon.core import metrics
 from engmon.core.campaign import Campaign
 from engmon.core.metrics import now_minute_of
 from engmon.core.outlook import Outlook
-from engmon.core.schema import FOLLOWERS
 from engmon.core.standing import Standing, standing_with
 from engmon.core.store import ObservationStore
 from engmon.core.verdict import Verdict, VerdictFacts, verdict
@@ -144,7 +143,7 @@ def compute_view(
         names=in_store,
         also=[bucketed],
     )
-    available = [m for m in in_store if m != FOLLOWERS]
+    available = metrics.counted_metrics(in_store)
     headline = numbers.headline
     chosen = settings.metric if settings.metric in available else headline
     curve = compute_curve(

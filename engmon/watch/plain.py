@@ -10,6 +10,7 @@ from typing import TextIO
 
 from engmon.core.alerts import Alert
 from engmon.core.campaign import Campaign
+from engmon.core.schema import CONVERSIONS
 from engmon.core.standing import Standing, standing_at
 from engmon.core.store import ObservationStore
 from engmon.core.verdict import compact_count, peak_text, rate_text
@@ -53,6 +54,12 @@ def standing_text(standing: Standing | None) -> str:
         figures.append(f"{rate_text(standing.per_1k)} per 1k followers")
     figures.append(f"{unit} now {rate_text(standing.velocity)}/min")
     figures.append(f"peak {peak_text(standing.peak, standing.peak_minute)}")
+    if CONVERSIONS in standing.present:
+        rate = standing.conversion_rate
+        shown = "" if rate is None else f" ({rate * 100:.1f}% of clicks)"
+        figures.append(f"conversions {compact_count(standing.conversions)}{shown}")
+    if standing.visitors_now is not None:
+        figures.append(f"visitors now {compact_count(standing.visitors_now)}")
     return f"{counts} | {', '.join(figures)}"
 
 

@@ -8,8 +8,12 @@ JSON keys (stable): `campaign`, `link`, `post_time`, `at_s`, `bucket`, `bucket_s
 `followers`, `engagement`, `per_1k_followers`, `verdict` (the dashboard's sentence),
 `trend` (just starting | flat | rising | steady | peaked and slowing), `notes`,
 `metrics: {name: {count, reach, peak: {value, at_s}, velocity_per_min, first_s}}` and
-`buckets: {name: [{at_s, value, reach, cumulative}]}`. `--format html` draws the same dict
-(engmon.watch.report_html).
+`buckets: {name: [{at_s, value, reach, cumulative}]}`; `conversions`,
+`conversion_rate_per_click` and `conversions_per_1k_followers` (null without a goal),
+`visitors_now` (visitors of the 5 minutes up to `at`; null when the data has no such gauge);
+with `--breakdown`, `breakdowns: {table: [{value, parent, count, share, per_1k}]}` (`utm`
+rows are utm sources, each followed by its campaigns with the source in `parent`).
+`--format html` draws the same dict (engmon.watch.report_html).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import io
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,6 +35,7 @@ from engmon.core.export import parquet_post_time
 from engmon.core.printable import printable, spreadsheet_safe_column
 from engmon.core.readable import check_regular_file
 from engmon.core.schema import (
+    CONVERSIONS,
     ENGAGEMENT_METRICS,
     FOLLOWERS,
     KINDS,
@@ -68,12 +74,14 @@ def run_report(
     at: str | None = None,
     forecast: bool = False,
     notes: list[str] | None = None,
+    breakdowns: Sequence[str] = (),
 ) -> str:
     """The report on `spec`'s file as text, JSON or CSV (ending with a newline).
 
     With `notes` (a list to fill) what was noted while reading (malformed lines skipped,
     buckets widened) goes there for stderr instead of into the text; JSON keeps its `notes`.
     """
+    tables = report_tables(breakdowns)
     if output_format not in OUTPUT_FORMATS:
         raise ConfigError(f"--format {output_format!r}: use one of {', '.join(OUTPUT_FORMATS)}")
     try:
@@ -90,8 +98,9 @@ def run_report(
             raise ConfigError(f"--at {at!r}: must not be before the post")
     if forecast and output_format == "csv":
         raise ConfigError("--forecast: use --format text or json (CSV holds only the buckets)")
-    data = _read(spec, dimensions=output_format == "html")  # the page has breakdown tables
-    report = build_report(data, width=width, offset=offset)
+    # the page has breakdown tables, so has --breakdown
+    data = _read(spec, dimensions=output_format == "html" or bool(tables))
+    report = build_report(data, width=width, offset=offset, breakdowns=tables)
     if forecast or output_format == "html":  # the page always shows the forecast
         report["forecast"] = _forecast(data, report, offset)
     if notes is not None:
@@ -103,8 +112,32 @@ def run_report(
     if output_format == "json":
         return json.dumps(_finite(report), indent=2, allow_nan=False) + "\n"
     if output_format == "csv":
-        return _csv(report)
+        return _breakdowns_csv(report) if tables else _csv(report)
     return _text(report, with_notes=notes is None)
+
+
+REPORT_TABLES: Final = {
+    "utm": "utm_source",
+    "browser": "browser",
+    "os": "os",
+    "referrer": "platform",
+    "country": "country",
+    "device": "device",
+    "post": "post",
+    "path": "path",
+}
+"""`--breakdown` names -> the breakdown dimension they show."""
+
+
+def report_tables(names: Sequence[str]) -> list[str]:
+    """The `--breakdown` names, checked and in a fixed order (`all`: every table)."""
+    wanted = set(REPORT_TABLES) if "all" in names else set(names)
+    unknown = sorted(wanted - set(REPORT_TABLES))
+    if unknown:
+        raise ConfigError(
+            f"--breakdown {unknown[0]!r}: use one of {', '.join(REPORT_TABLES)} or all"
+        )
+    return [name for name in REPORT_TABLES if name in wanted]
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -217,7 +250,9 @@ _EVENT_COLUMNS: Final = ("ts", "source", "kind", "metric", "value", "id", "reach
 # --- metrics ---------------------------------------------------------------------------------
 
 
-def build_report(data: _Input, *, width: int, offset: timedelta | None) -> dict[str, Any]:
+def build_report(
+    data: _Input, *, width: int, offset: timedelta | None, breakdowns: Sequence[str] = ()
+) -> dict[str, Any]:
     """The report as a plain dict (the JSON document): summary per metric and bucket series.
 
     The figures are the file's `Standing` at the offset (engmon.core.standing), the same
@@ -287,7 +322,7 @@ def build_report(data: _Input, *, width: int, offset: timedelta | None) -> dict[
             "velocity_per_min": figures.velocity,
             "first_s": figures.first_s,
         }
-    return {
+    report: dict[str, Any] = {
         "campaign": campaign.name,
         "link": campaign.link,
         "post_time": post_time.astimezone(UTC).isoformat().replace("+00:00", "Z"),
@@ -300,9 +335,93 @@ def build_report(data: _Input, *, width: int, offset: timedelta | None) -> dict[
         "verdict": judged.text,
         "trend": judged.trend,
         "notes": notes,
+        **_conversions(numbers),
+        "visitors_now": numbers.visitors_now,
         "metrics": metrics_out,
         "buckets": series,
     }
+    if breakdowns:
+        report["breakdowns"] = _breakdowns(
+            deltas,
+            levels if data.counters else None,
+            breakdowns,
+            post_time,
+            numbers.now_minute,
+            numbers.followers,
+        )
+    return report
+
+
+def _conversions(numbers: Standing) -> dict[str, Any]:
+    """`conversions` and its rates per click and per 1k followers (null without a goal)."""
+    if CONVERSIONS not in numbers.present:
+        return dict.fromkeys(
+            ("conversions", "conversion_rate_per_click", "conversions_per_1k_followers")
+        )
+    return {
+        "conversions": _number(numbers.conversions),
+        "conversion_rate_per_click": numbers.conversion_rate,
+        "conversions_per_1k_followers": numbers.conversions_per_1k,
+    }
+
+
+def _breakdowns(
+    deltas: pl.LazyFrame,
+    levels: pl.DataFrame | None,
+    tables: Sequence[str],
+    post_time: datetime,
+    now_minute: int,
+    followers: int | None,
+) -> dict[str, list[dict[str, Any]]]:
+    """The asked breakdown tables of the headline metric, as the dashboard computes them."""
+    from engmon.core.breakdown import (
+        CHILDREN,
+        breakdown,
+        enrich,
+        enrich_levels,
+        host_children,
+        table_sources,
+    )
+
+    enriched = enrich(deltas.collect(engine="streaming"))
+    names = enriched.get_column("metric").cast(pl.String).unique().to_list()
+    headline = metrics.pick_headline(names)
+    sources = enriched.get_column("source").cast(pl.String).drop_nulls().unique().to_list()
+    held = None
+    if levels is not None and "source" in levels.columns:
+        held = enrich_levels(levels).lazy()
+
+    def table(dimension: str) -> pl.DataFrame:
+        return breakdown(
+            enriched.lazy(),
+            dimension,
+            post_time=post_time,
+            now_minute=now_minute,
+            metric_names=[headline],
+            levels=held,
+            followers=followers,
+            sources=table_sources(dimension, sources),
+        ).collect()
+
+    out: dict[str, list[dict[str, Any]]] = {}
+    for name in tables:
+        dimension = REPORT_TABLES[name]
+        frame = table(dimension)
+        child = CHILDREN.get(dimension)
+        if child is not None and name == "utm":  # each source followed by its campaigns
+            parents = frame.get_column("value").drop_nulls().to_list()
+            frame = host_children(frame, table(child), parents).drop("depth")
+        out[name] = [
+            {
+                "value": row["value"],
+                "parent": row["parent"],
+                "count": _number(row["count"]),
+                "share": row["share"],
+                "per_1k": row["per_1k"],
+            }
+            for row in frame.drop("velocity").iter_rows(named=True)
+        ]
+    return out
 
 
 def _series(
@@ -411,6 +530,23 @@ def _text(report: dict[str, Any], *, with_notes: bool = True) -> str:
             f"{name:<12} {row['count']:>9} {row['reach']:>11} {row['peak']['value']:>9} "
             f"{peak_at:>9} {row['velocity_per_min']:>8.2f} {first:>9}"
         )
+    if report.get("conversions") is not None:
+        per_click = report["conversion_rate_per_click"]
+        per_1k = report["conversions_per_1k_followers"]
+        rates = [f"{per_click * 100:.2f}% of clicks"] if per_click is not None else []
+        rates += [f"{_rate(per_1k)} per 1k followers"] if per_1k is not None else []
+        shown = f" ({', '.join(rates)})" if rates else ""
+        lines.append(f"conversions: {report['conversions']}{shown}")
+    if report.get("visitors_now") is not None:
+        lines.append(f"visitors now: {_number(report['visitors_now'])} (the 5 minutes up to then)")
+    for name, rows in report.get("breakdowns", {}).items():
+        lines.extend(["", f"{name:<28} {'count':>9} {'share':>6} {'per 1k':>8}"])
+        for row in rows:
+            label = "(none)" if row["value"] is None else str(row["value"])
+            label = ("  └ " + label) if row["parent"] is not None else label
+            per_1k = "-" if row["per_1k"] is None else f"{row['per_1k']:.2f}"
+            share = 0.0 if row["share"] is None else row["share"] * 100
+            lines.append(f"{label[:28]:<28} {row['count']:>9} {share:>5.0f}% {per_1k:>8}")
     if "forecast" in report:
         from engmon.core.outlook import forecast_lines
 
@@ -431,6 +567,26 @@ def _forecast(data: _Input, report: dict[str, Any], offset: timedelta | None) ->
     return forecast_vs_actual(
         data.observations, post_time, data.campaign.followers, at_s, metric, data.repeated
     )
+
+
+def _breakdowns_csv(report: dict[str, Any]) -> str:
+    """One row per breakdown value: table, value, parent, count, share, per_1k."""
+    rows = [
+        {"table": name, **row}
+        for name, entries in report.get("breakdowns", {}).items()
+        for row in entries
+    ]
+    schema = {
+        "table": pl.String,
+        "value": pl.String,
+        "parent": pl.String,
+        "count": pl.Float64,
+        "share": pl.Float64,
+        "per_1k": pl.Float64,
+    }
+    buffer = io.StringIO()
+    pl.DataFrame(rows, schema=schema, strict=False).write_csv(buffer)
+    return buffer.getvalue()
 
 
 def _csv(report: dict[str, Any]) -> str:

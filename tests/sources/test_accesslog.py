@@ -20,6 +20,7 @@ from engmon.sources.accesslog.formats import compile_format
 from engmon.sources.accesslog.geo import CountryLookup
 from engmon.sources.accesslog.parse import LinkMatch
 from engmon.sources.accesslog.reader import read_access_log, read_requests
+from engmon.sources.accesslog.tail import AccessLogSource
 
 DATA = Path(__file__).parent.parent / "data"
 REAL_LOG = DATA / "elastic_apache_combined.log"
@@ -347,8 +348,9 @@ def test_chunk_boundaries_do_not_change_the_result(tmp_path: Path) -> None:
     path = write(tmp_path, "access.log", CAMPAIGN_LINES * 3)
     whole = read_access_log(path, link="/blog/spring-launch").frame
     small = read_access_log(path, link="/blog/spring-launch", chunk_bytes=300).frame
-    assert whole.sort("id").equals(small.sort("id"))
-    assert whole.get_column("id").n_unique() == whole.height
+    assert whole.sort("id", "ts").equals(small.sort("id", "ts"))
+    events = whole.filter(pl.col("kind") == "event")  # the `active` gauge rows have no id
+    assert events.get_column("id").n_unique() == events.height
 
 
 def test_escaped_quotes_crlf_and_blank_lines(tmp_path: Path) -> None:
@@ -605,3 +607,97 @@ def test_file_line_index_equals_the_in_memory_one(tmp_path: Path, data: bytes, w
     assert whole.ends.tolist() == windowed.ends.tolist()
     assert whole.blank.tolist() == windowed.blank.tolist()
     assert whole.suspects.tolist() == windowed.suspects.tolist()
+
+
+# --- utm tags, goal, referrer spam, browsers and operating systems, visitors now -------------
+MARKETING_LINES = [
+    combined(
+        "81.2.69.142",
+        "12/Mar/2025:08:00:00 +0000",
+        "/blog/spring-launch?utm_source=mastodon&utm_medium=social&utm_campaign=spring+sale",
+        agent=IPHONE,
+    ),
+    combined("81.2.69.142", "12/Mar/2025:08:03:00 +0000", "/thanks?order=1", agent=IPHONE),
+    combined("81.2.69.142", "12/Mar/2025:08:04:00 +0000", "/thanks", agent=IPHONE),
+    # reached the goal without clicking the link first: not a conversion
+    combined("81.2.69.160", "12/Mar/2025:08:01:00 +0000", "/thanks", agent=WINDOWS),
+    combined("81.2.69.160", "12/Mar/2025:08:02:00 +0000", "/blog/spring-launch", agent=WINDOWS),
+    combined(
+        "81.2.69.170",
+        "12/Mar/2025:08:02:30 +0000",
+        "/blog/spring-launch?utm_campaign=spring&ref=x",
+        agent=WINDOWS,
+        referrer="http://www.semalt.com/crawler.php?u=x",
+    ),
+    combined(
+        "81.2.69.180",
+        "12/Mar/2025:08:02:40 +0000",
+        "/blog/spring-launch?utm_source=newsletter&utm_campaign=spring",
+        agent=WINDOWS,
+    ),
+]
+
+
+def test_utm_tags_are_kept_when_the_path_is_normalised(tmp_path: Path) -> None:
+    path = write(tmp_path, "access.log", MARKETING_LINES)
+    frame = clicks(load_access_log(path, link="/blog/spring-launch"))
+    assert frame.get_column("path").unique().to_list() == ["/blog/spring-launch"]
+    assert frame.get_column("utm").to_list() == [
+        "utm_source=mastodon&utm_medium=social&utm_campaign=spring sale",
+        None,
+        "utm_source=newsletter&utm_campaign=spring",
+    ]
+
+
+def test_goal_counts_once_per_visitor_who_clicked_first(tmp_path: Path) -> None:
+    path = write(tmp_path, "access.log", MARKETING_LINES)
+    frame = load_access_log(path, link="/blog/spring-launch", goal="/thanks")
+    reached = frame.filter(pl.col("metric") == "conversions")
+    assert reached.height == 1  # 81.2.69.142 twice (once counted); .160 before its click
+    assert reached.get_column("ts").dt.minute().to_list() == [3]
+    assert reached.get_column("id").to_list()[0].endswith(":2:c")
+    assert clicks(frame).height == 3  # goal hits are not clicks of the link
+
+
+def test_referrer_spam_is_left_out_unless_kept(tmp_path: Path) -> None:
+    path = write(tmp_path, "access.log", MARKETING_LINES)
+    result = read_access_log(path, link="/blog/spring-launch")
+    assert clicks(result.frame).height == 3
+    assert any("1 hits from referrer-spam hosts left out" in note for note in result.notes)
+    kept = read_access_log(path, link="/blog/spring-launch", spam=())
+    assert clicks(kept.frame).height == 4
+
+
+def test_browsers_and_operating_systems(tmp_path: Path) -> None:
+    path = write(tmp_path, "access.log", MARKETING_LINES)
+    frame = clicks(load_access_log(path, link="/blog/spring-launch"))
+    assert frame.select("browser", "os").rows() == [
+        ("Mobile Safari", "iOS"),
+        ("Chrome", "Windows"),
+        ("Chrome", "Windows"),
+    ]
+
+
+def test_active_visitors_of_the_last_five_minutes(tmp_path: Path) -> None:
+    path = write(tmp_path, "access.log", MARKETING_LINES)
+    frame = load_access_log(path, link="/blog/spring-launch")
+    active = frame.filter(pl.col("metric") == "active").sort("ts")
+    assert set(active.get_column("kind").cast(pl.String)) == {"bucket"}
+    by_minute = dict(zip(active["ts"].dt.minute(), active["value"], strict=True))
+    # clicks at 08:00 (.142), 08:02 (.160, .180); the file ends with its last click
+    assert by_minute == {0: 1.0, 1: 1.0, 2: 3.0}
+    source = accesslog_source(path, link="/blog/spring-launch")
+    live = source.poll_sync(datetime(2025, 3, 12, 8, 5, 30, tzinfo=UTC)).frame
+    gauge = live.filter(pl.col("metric") == "active").sort("ts")
+    assert gauge["value"].to_list() == [1.0, 1.0, 3.0, 3.0, 3.0, 2.0]  # up to the poll's now
+
+
+def accesslog_source(path: Path, **table: object) -> AccessLogSource:
+    from engmon.core.campaign import Campaign
+    from engmon.sources import accesslog
+    from engmon.sources.options import SourceOptions
+
+    options = SourceOptions({"kind": "access-log", "path": str(path), **table}, "t.toml")
+    source = accesslog.SOURCE.build(options, Campaign("c"))
+    assert isinstance(source, AccessLogSource)
+    return source

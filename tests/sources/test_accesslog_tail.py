@@ -196,9 +196,9 @@ async def test_a_poll_given_up_by_its_deadline_hands_its_rows_to_the_next(
     source = source_for(path)
     slow = source.poll_sync
 
-    def slow_poll() -> object:
+    def slow_poll(now: datetime | None = None) -> object:
         time.sleep(0.3)  # a large first chunk on a busy machine
-        return slow()
+        return slow(now)
 
     monkeypatch.setattr(source, "poll_sync", slow_poll)
     async with httpx.AsyncClient() as client:
@@ -209,3 +209,36 @@ async def test_a_poll_given_up_by_its_deadline_hands_its_rows_to_the_next(
         again = await source.poll(client, datetime.now(UTC))
         assert again.frame.is_empty()
     assert source.timeout >= 60  # parsing a log is not a network request
+
+
+def test_goal_and_visitors_now_across_polls(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    log.write_text(hit(0) + hit(1, ip="81.2.69.150"))
+    source = source_for(log, goal="/thanks")
+    first = source.poll_sync().frame
+    now = first.filter(pl.col("metric") == "active").sort("ts")
+    assert now.get_column("value").to_list()[0] == 2.0
+    append(log, hit(130, target="/thanks") + hit(140, ip="81.2.69.160", target="/thanks"))
+    second = source.poll_sync().frame
+    reached = second.filter(pl.col("metric") == "conversions")
+    assert reached.height == 1  # .160 never clicked the link
+    append(log, hit(150, target="/thanks") + hit(170, ip="81.2.69.170"))
+    third = source.poll_sync().frame
+    assert third.filter(pl.col("metric") == "conversions").is_empty()  # once per visitor
+    # the minute 08:02 now holds .170 and, from the first poll, the two of 08:00
+    gauge = third.filter(pl.col("metric") == "active").sort("ts")
+    assert gauge.get_column("ts").dt.minute().to_list()[0] == 2
+    assert gauge.get_column("value").to_list()[0] == 3.0
+
+
+def test_spam_options(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    log.write_text(hit(0))
+    spam = tmp_path / "spammers.txt"
+    spam.write_text("# one host per line\nt.co\n\n")
+    assert source_for(log, spam_list=str(spam)).poll_sync().frame.is_empty()
+    assert not source_for(log).poll_sync().frame.is_empty()
+    with pytest.raises(ConfigError, match="spam_list"):
+        source_for(log, spam_list=str(tmp_path / "missing.txt"))
+    kept = source_for(log, spam_list=str(spam), spam_referrers=False).poll_sync()
+    assert not kept.frame.is_empty()

@@ -49,6 +49,7 @@ async def test_appending_to_a_followed_log_moves_the_curve(tmp_path: Path) -> No
     campaign = Campaign("spring-launch", "example.com/blog/spring-launch", POST_TIME, 2100)
     options = SourceOptions({"kind": "access-log", "path": str(log), "interval": 0.05}, "test")
     source = accesslog.SOURCE.build(options, campaign)
+    source.timeout = 5.0  # a busy machine: the first poll loads ua-parser and GeoIP tables
     clock = ReplayClock(
         POST_TIME + timedelta(minutes=30),
         speed=60.0,

@@ -31,6 +31,10 @@ JSON_KEYS = {
     "notes",
     "metrics",
     "buckets",
+    "conversions",
+    "conversion_rate_per_click",
+    "conversions_per_1k_followers",
+    "visitors_now",
 }
 
 
@@ -208,3 +212,59 @@ def test_link_reaches_the_report_for_every_format(saved: Path, tmp_path: Path) -
     for path in (saved, as_csv):  # the Parquet fast path and the full loader
         out = run("report", str(path), "--format", "json", "--link", "https://e.com/x")[1]
         assert json.loads(out)["link"] == "https://e.com/x"
+
+
+def access_log(tmp_path: Path) -> Path:
+    agent = (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/122.0 Safari/537.36"
+    )
+    lines = []
+    for i, (ip, target) in enumerate(
+        [
+            ("81.2.69.1", "/launch?utm_source=mastodon&utm_campaign=spring"),
+            ("81.2.69.2", "/launch?utm_source=mastodon&utm_campaign=autumn"),
+            ("81.2.69.3", "/launch?utm_source=newsletter&utm_campaign=spring"),
+            ("81.2.69.4", "/launch"),
+            ("81.2.69.1", "/thanks"),
+        ]
+    ):
+        lines.append(
+            f'{ip} - - [12/Mar/2025:08:0{i}:00 +0000] "GET {target} HTTP/1.1" 200 9 "-" "{agent}"'
+        )
+    path = tmp_path / "access.log"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_report_conversions_visitors_now_and_utm_table(tmp_path: Path) -> None:
+    path = access_log(tmp_path)
+    args = ["report", str(path), "--link", "/launch", "--goal", "/thanks", "--followers", "500"]
+    code, out, err = run(*args, "--format", "json", "--breakdown", "utm")
+    assert code == 0, err
+    report = json.loads(out)
+    assert set(report) == {*JSON_KEYS, "breakdowns"}
+    assert report["conversions"] == 1
+    assert report["conversion_rate_per_click"] == pytest.approx(0.25)
+    assert report["conversions_per_1k_followers"] == pytest.approx(2.0)
+    assert report["visitors_now"] == 4  # the four visitors of 08:00-08:03 at the end (08:04)
+    assert "active" not in report["metrics"]
+    utm = [(row["value"], row["parent"], row["count"]) for row in report["breakdowns"]["utm"]]
+    assert utm == [
+        ("mastodon", None, 2),
+        ("autumn", "mastodon", 1),
+        ("spring", "mastodon", 1),
+        ("newsletter", None, 1),
+        ("spring", "newsletter", 1),
+        (None, None, 1),  # equal counts: by name, untagged last
+    ]
+    code, out, _ = run(*args, "--format", "csv", "--breakdown", "browser")
+    assert code == 0
+    assert out.splitlines() == [
+        "table,value,parent,count,share,per_1k",
+        "browser,Chrome,,4.0,1.0,8.0",
+    ]
+    code, out, _ = run(*args, "--breakdown", "os")
+    assert "conversions: 1 (25.00% of clicks, 2 per 1k followers)" in out
+    assert "visitors now: 4" in out and "Windows" in out
+    code, _, err = run(*args, "--breakdown", "nope")
+    assert code == 2 and "--breakdown 'nope'" in err

@@ -40,14 +40,28 @@ MOBILE_OSES: Final = ("iOS", "Android", "Windows Phone", "BlackBerry OS", "KaiOS
 
 def device_of(user_agent: str) -> str:
     """desktop, mobile, tablet, bot or other for one user agent (ua-parser + a bot pattern)."""
+    return agent_of(user_agent)[0]
+
+
+def agent_of(user_agent: str) -> tuple[str, str | None, str | None]:
+    """(device, browser family, OS family) of one user agent, as ua-parser names them
+    (`Mobile Safari`, `iOS`); browser and OS are None when ua-parser does not know them."""
     if not user_agent or user_agent == "-" or re.search(BOT_AGENT, user_agent):
-        return "bot"
+        return "bot", None, None  # bots are left out by default: no need to parse them
     from ua_parser import parse
 
     result = parse(user_agent)
-    device = (result.device.family if result.device else "") or ""
-    brand = (result.device.brand if result.device else "") or ""
+    browser = (result.user_agent.family if result.user_agent else None) or None
     os_family = (result.os.family if result.os else "") or ""
+    named_os = None if os_family in ("", "Other") else os_family
+    named_browser = None if browser in (None, "Other") else browser
+    return _device(user_agent, result, os_family), named_browser, named_os
+
+
+def _device(user_agent: str, result: object, os_family: str) -> str:
+    found = getattr(result, "device", None)
+    device = (found.family if found else "") or ""
+    brand = (found.brand if found else "") or ""
     if device == "Spider":
         return "bot"
     lowered = f"{device} {brand}".lower()

@@ -9,10 +9,16 @@ index, built beside the scan, catches what splitting cannot see (a line cut off 
 quoted field) and blank lines. Nothing loops per line in Python and nothing is downloaded.
 
 Each counted hit becomes a `clicks` event; the first hit of each visitor (IP + user agent) per
-UTC day also becomes a `visitors` event. Event ids are `<crc32 of the file's first line>:<line
-number>`, so a line keeps its id between a replay and a live tail of the same file, and two
-generations of a rotated or truncated log never collide. `actor` is a hash of IP + user agent:
-no observation ever holds the raw IP.
+UTC day also becomes a `visitors` event; with a goal path, the first goal hit of a visitor who
+clicked the link before becomes a `conversions` event; every minute with hits gets an `active`
+gauge (distinct visitors of the 5 minutes up to it). The query's utm_* tags are kept in `utm`
+when the path is normalised; browser and OS come from ua-parser with the device; referrer spam
+(`engmon.core.spam`) is left out unless asked for.
+
+Event ids are `<crc32 of the file's first line>:<line number>`, so a line keeps its id
+between a replay and a live tail of the same file, and two generations of a rotated or
+truncated log never collide. `actor` is a hash of IP + user agent: no observation ever holds
+the raw IP.
 """
 
 from __future__ import annotations
@@ -22,15 +28,27 @@ import zlib
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
-from urllib.parse import urlsplit
+from urllib.parse import unquote_plus, urlsplit
 
 import polars as pl
 
-from engmon.core.schema import CLICKS, UTC_US, VISITORS, conform, empty_observations
+from engmon.core.schema import (
+    ACTIVE,
+    CLICKS,
+    CONVERSIONS,
+    UTC_US,
+    UTM_KEYS,
+    VISITORS,
+    conform,
+    empty_observations,
+    utm_tag,
+)
+from engmon.core.spam import is_spam, spam_hosts
 from engmon.errors import ConfigError
-from engmon.sources.accesslog.agents import STATIC_ASSET, device_of
+from engmon.sources.accesslog.agents import STATIC_ASSET, agent_of
 from engmon.sources.accesslog.formats import (
     JsonPlan,
     SplitPlan,
@@ -62,37 +80,53 @@ _ISO: Final = "%Y-%m-%dT%H:%M:%S%.f%z"
 # --- link matching ---------------------------------------------------------------------------
 
 
+def _url_path(link: str) -> str:
+    text = link.strip()
+    if "://" not in text and not text.startswith("/"):
+        text = "//" + text  # "example.com/blog/post": a host, not a relative path
+    return (urlsplit(text).path or "/").rstrip("/") or "/"
+
+
 @dataclass(frozen=True)
 class LinkMatch:
-    """Which requests count: the link's path (with or without a query), required utm_* values.
+    """Which requests count: the link's path (with or without a query), required utm_* values,
+    and the goal path whose hits are conversions.
 
     `path` None means every page of the site (static assets aside).
     """
 
     path: str | None = None
     utm: tuple[tuple[str, str], ...] = ()
+    goal: str | None = None
 
     @classmethod
-    def build(cls, link: str | None, utm: Mapping[str, str] | None = None) -> LinkMatch:
-        """From a campaign link (URL or path; empty = whole site) and utm_* requirements."""
+    def build(
+        cls, link: str | None, utm: Mapping[str, str] | None = None, goal: str | None = None
+    ) -> LinkMatch:
+        """From a campaign link (URL or path; empty = whole site), utm_* requirements and a
+        goal (URL or path of the page that means "converted", e.g. `/thanks`)."""
         wanted: dict[str, str] = {}
-        path: str | None = None
-        if link and link.strip():
-            text = link.strip()
-            if "://" not in text and not text.startswith("/"):
-                text = "//" + text  # "example.com/blog/post": a host, not a relative path
-            parts = urlsplit(text)
-            path = (parts.path or "/").rstrip("/") or "/"
+        path = _url_path(link) if link and link.strip() else None
         for key, value in (utm or {}).items():
             if not key.startswith("utm_"):
                 raise ConfigError(f"utm: key {key!r} is not a utm_* parameter (utm_source, ...)")
             wanted[key] = str(value)
-        return cls(path, tuple(sorted(wanted.items())))
+        goal_path = _url_path(goal) if goal and goal.strip() else None
+        return cls(path, tuple(sorted(wanted.items())), goal_path)
 
     @property
     def needle(self) -> str | None:
         """A literal every matching request line contains (cheap prefilter before parsing)."""
         return self.path if self.path not in (None, "/") else None
+
+    def prefilter(self, line: pl.Expr) -> pl.Expr:
+        """True for raw request text that may be the link or the goal (before parsing)."""
+        if self.needle is None or self.goal == "/":
+            return pl.lit(True)
+        needles = [self.needle] + ([self.goal] if self.goal else [])
+        if len(needles) == 1:
+            return line.str.contains(needles[0], literal=True)
+        return line.str.contains_any(needles)
 
     def expr(self, target: pl.Expr) -> pl.Expr:
         """True for targets (path + query) this link counts."""
@@ -107,6 +141,13 @@ class LinkMatch:
             keep = keep & target.str.contains(f"[?&]{re.escape(key)}={re.escape(value)}(?:&|#|$)")
         return keep
 
+    def goal_expr(self, target: pl.Expr) -> pl.Expr:
+        """True for targets that are the goal page (false when there is no goal)."""
+        if self.goal is None:
+            return pl.lit(False)
+        path = target.str.split_exact("?", 1).struct.field("field_0")
+        return path.is_in([self.goal, self.goal + "/"])
+
 
 # --- parsing ---------------------------------------------------------------------------------
 
@@ -120,6 +161,7 @@ class LineStats:
     malformed: int = 0
     malformed_lines: list[int] = field(default_factory=list)
     hits: int = 0
+    spam: int = 0
 
     @property
     def parsed(self) -> int:
@@ -172,6 +214,7 @@ class AccessLogParser:
         include_bots: bool = False,
         geoip_db: Path | None = None,
         where: str = "log_format",
+        spam: tuple[str, ...] | None = None,
     ) -> None:
         self.log_format = log_format
         self.json_plan: JsonPlan | None = None
@@ -185,9 +228,11 @@ class AccessLogParser:
             self.json_plan is not None and "user_agent" in self.json_plan.paths
         ) or (self.split_plan is not None and "user_agent" in self.split_plan.fields)
         self.include_bots = include_bots
+        self.spam = spam_hosts() if spam is None else spam
+        """Referrer hosts left out (empty: keep every referrer)."""
         self.countries = CountryLookup(geoip_db)
         self.stats = LineStats()
-        self._devices: dict[str, str] = {}
+        self._agent_parts: dict[str, tuple[str, str | None, str | None]] = {}
         self.rows_last = 0
         """Lines in the chunk last parsed (the next chunk's first line number follows it)."""
 
@@ -261,7 +306,7 @@ class AccessLogParser:
         request = plan.segment_of("request") or plan.segment_of("target")
         wanted: pl.Expr = pl.lit(True)
         if prefilter and self.link.needle and request is not None and request.variable:
-            wanted = pl.col(f"s{request.index}").str.contains(self.link.needle, literal=True)
+            wanted = self.link.prefilter(pl.col(f"s{request.index}"))
         scan = pl.scan_csv(
             source,
             separator='"',
@@ -394,7 +439,7 @@ class AccessLogParser:
         self.stats.add_malformed(frame.filter(~looks_json).get_column("line"))
         frame = frame.filter(looks_json)
         if prefilter and self.link.needle:
-            frame = frame.filter(pl.col("text").str.contains(self.link.needle, literal=True))
+            frame = frame.filter(self.link.prefilter(pl.col("text")))
 
         def pick(name: str) -> pl.Expr:
             paths = plan.paths.get(name, ())
@@ -459,22 +504,21 @@ class AccessLogParser:
 
     # -- hits -> counted clicks with dimensions -----------------------------------------------
     def count(self, hits: pl.DataFrame) -> pl.DataFrame:
-        """The hits engmon counts: the link (or every page), GET, 2xx/3xx, humans by default.
+        """The hits engmon counts: the link (or every page) and the goal page, GET, 2xx/3xx,
+        humans by default, referrer spam left out.
 
-        Returns COUNTED_SCHEMA rows (no country yet: `add_countries` looks up distinct IPs
-        once over everything counted, which is far cheaper than per chunk).
+        Returns the counted rows with `goal` (a hit of the goal page) and no country yet:
+        `add_countries` looks up distinct IPs once over everything counted, which is far
+        cheaper than per chunk.
         """
-        # the link rule and the path run once per distinct target, not once per hit
-        text = pl.col("target").cast(pl.String)
+        # the link and goal rules, the path and the utm tags run once per distinct target
         targets = (
             hits.select(pl.col("target").unique())
-            .with_columns(
-                _link=self.link.expr(text).fill_null(False),
-                path=text.str.split_exact("?", 1).struct.field("field_0"),
-            )
-            .filter("_link")
-            .drop("_link")
+            .with_columns(self._target_parts(pl.col("target").cast(pl.String)))
+            .with_columns(pl.col("link", "goal").fill_null(False))
+            .filter(pl.col("link") | pl.col("goal"))
         )
+        targets = targets.with_columns(_percent_decoded(targets.get_column("utm")))
         keep = pl.col("status").is_between(200, 399) & (
             pl.col("method").is_null() | (pl.col("method") == "GET")
         )
@@ -485,19 +529,45 @@ class AccessLogParser:
         )
         if not self.include_bots:
             counted = counted.filter(pl.col("device") != "bot")
+        if self.spam and counted.height:
+            referrers = counted.select(pl.col("referrer").unique())
+            flagged = referrers.with_columns(_spam=is_spam(self.spam))
+            counted = counted.join(flagged, on="referrer", how="left", nulls_equal=True)
+            self.stats.spam += int(counted.get_column("_spam").sum())
+            counted = counted.filter(~pl.col("_spam")).drop("_spam")
         self.stats.hits += counted.height
         # stable across runs: IP text hashed per row, user agents once per distinct agent
         actor = pl.col("ip").fill_null("").hash(seed=_ACTOR_SEED).xor(pl.col("agent_hash"))
-        return (
-            counted.sort("line")
-            .select("line", "ts", "ip", "referrer", "device", "path", actor=actor)
-            .select("line", "ts", "ip", "referrer", "device", "actor", "path")
+        return counted.sort("line").select(
+            "line",
+            "ts",
+            "ip",
+            "referrer",
+            "device",
+            "browser",
+            "os",
+            "path",
+            "utm",
+            "link",
+            "goal",
+            actor=actor,
         )
+
+    def _target_parts(self, target: pl.Expr) -> list[pl.Expr]:
+        """`path` (query dropped), `utm` (its utm_* tags kept), whether it is the `link` and
+        the `goal` (both with a whole-site link), per distinct target."""
+        tags = {key: target.str.extract(f"[?&]{key}=([^&#]*)", 1) for key in UTM_KEYS}
+        return [
+            target.str.split_exact("?", 1).struct.field("field_0").alias("path"),
+            utm_tag(tags).alias("utm"),
+            self.link.expr(target).alias("link"),
+            self.link.goal_expr(target).alias("goal"),
+        ]
 
     def warm_up(self) -> None:
         """Pay the one-off costs (ua-parser's regexes, the GeoIP table) ahead of need."""
         if self.has_user_agent:
-            device_of("Mozilla/5.0 (Windows NT 10.0; Win64; x64)")
+            agent_of("Mozilla/5.0 (Windows NT 10.0; Win64; x64)")
         if self.countries._reader is None:
             _network_table()
 
@@ -510,7 +580,7 @@ class AccessLogParser:
         return counted.join(countries, on="ip", how="left", nulls_equal=True).drop("ip")
 
     def _agents(self, frame: pl.DataFrame) -> pl.DataFrame:
-        """(user_agent, device, agent_hash) per distinct agent of `frame` (null included).
+        """(user_agent, device, browser, os, agent_hash) per distinct agent of `frame`.
 
         ua-parser runs once per agent ever seen; rows join on the categorical, so the long
         agent strings are never materialised per row.
@@ -518,18 +588,51 @@ class AccessLogParser:
         distinct = frame.select(pl.col("user_agent").unique())
         for ua in distinct.get_column("user_agent").cast(pl.String).to_list():
             key = ua or ""
-            if key not in self._devices:
-                self._devices[key] = device_of(key) if self.has_user_agent else "other"
+            if key not in self._agent_parts:
+                found = agent_of(key) if self.has_user_agent else ("other", None, None)
+                self._agent_parts[key] = found
         text = pl.col("user_agent").cast(pl.String).fill_null("")
-        devices = pl.DataFrame(
-            {"_text": list(self._devices), "device": list(self._devices.values())},
-            schema={"_text": pl.String(), "device": pl.String()},
+        parts = list(self._agent_parts.values())
+        agents = pl.DataFrame(
+            {
+                "_text": list(self._agent_parts),
+                "device": [p[0] for p in parts],
+                "browser": [p[1] for p in parts],
+                "os": [p[2] for p in parts],
+            },
+            schema={
+                "_text": pl.String(),
+                "device": pl.String(),
+                "browser": pl.String(),
+                "os": pl.String(),
+            },
         )
         return (
             distinct.with_columns(_text=text)
-            .join(devices, on="_text", how="left")
-            .select("user_agent", "device", agent_hash=pl.col("_text").hash(seed=_ACTOR_SEED))
+            .join(agents, on="_text", how="left")
+            .select(
+                "user_agent",
+                "device",
+                "browser",
+                "os",
+                agent_hash=pl.col("_text").hash(seed=_ACTOR_SEED),
+            )
         )
+
+
+def _percent_decoded(tags: pl.Series) -> pl.Series:
+    """`utm` tags with `+` and %-escapes decoded, each distinct escaped value decoded once."""
+    escaped = tags.filter(tags.str.contains("[%+]")).unique().to_list()
+    if not escaped:
+        return tags
+    decoded = {
+        value: "&".join(
+            f"{key}={unquote_plus(text)}"
+            for key, _, text in (part.partition("=") for part in value.split("&"))
+        )
+        for value in escaped
+    }
+    return tags.replace(decoded)
 
 
 def _epoch(raw: pl.Expr) -> pl.Expr:
@@ -551,45 +654,136 @@ def first_line_tag(data: bytes) -> str:
     return f"{zlib.crc32(data[: end if end >= 0 else len(data)]):08x}"
 
 
+@dataclass
+class VisitorState:
+    """What one poll of a live log carries to the next: visitor keys already counted per day,
+    the first click of each visitor (a later goal hit converts), visitors already converted,
+    and the (visitor, minute) pairs of the last minutes (for the `active` gauge)."""
+
+    seen: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(schema={"actor": pl.UInt64(), "day": pl.Date()})
+    )
+    clickers: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(schema={"actor": pl.UInt64(), "first": UTC_US})
+    )
+    converted: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(schema={"actor": pl.UInt64()})
+    )
+    recent: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(schema={"actor": pl.UInt64(), "minute": UTC_US})
+    )
+
+
+ACTIVE_MINUTES: Final = 5
+"""A visitor is "here now" for this many minutes after a hit (as Umami and Plausible count)."""
+
+
 def to_observations(
     counted: pl.DataFrame,
     *,
     tag: str,
     source: str = KIND,
-    seen_visitors: pl.DataFrame | None = None,
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Counted hits -> (observation rows, updated visitor keys already seen).
+    state: VisitorState | None = None,
+    until: datetime | None = None,
+) -> tuple[pl.DataFrame, VisitorState]:
+    """Counted hits -> (observation rows, the updated state for the next poll).
 
-    Clicks: one event per hit. Visitors: the first hit per (IP + user agent) per UTC day,
-    not already in `seen_visitors` (the live tail carries it from poll to poll).
+    Clicks: one event per hit of the link. Visitors: the first hit per (IP + user agent) per
+    UTC day, not already in `state.seen`. Conversions: the first goal hit of a visitor whose
+    first click came before it (once per visitor). Active: per minute with hits and the
+    `ACTIVE_MINUTES - 1` after it, the distinct visitors of the `ACTIVE_MINUTES` up to its end,
+    as a `bucket` of one minute that a later poll replaces, up to `until` (the live poll's
+    now; default the newest hit: a file's span does not grow past its last line).
     """
-    seen = seen_visitors if seen_visitors is not None else _empty_seen()
+    state = state or VisitorState()
     if counted.is_empty():
-        return empty_observations(), seen
+        return empty_observations(), state
+    for flag, default in (("link", True), ("goal", False)):
+        if flag not in counted.columns:
+            counted = counted.with_columns(pl.lit(default).alias(flag))
     base = counted.select(
         "ts",
         "referrer",
         "country",
         "device",
+        "browser",
+        "os",
         "path",
+        "utm",
         "actor",
         "line",
+        "link",
+        "goal",
         id=pl.lit(f"{tag}:") + pl.col("line").cast(pl.String),
         day=pl.col("ts").dt.date(),
     )
-    clicks = base.with_columns(metric=pl.lit(CLICKS))
+    link = base.filter(pl.col("link"))
+    clicks = link.with_columns(metric=pl.lit(CLICKS))
     firsts = (
-        base.sort("ts", "line")
+        link.sort("ts", "line")
         .unique(subset=["actor", "day"], keep="first", maintain_order=True)
-        .join(seen, on=["actor", "day"], how="anti")
+        .join(state.seen, on=["actor", "day"], how="anti")
     )
     visitors = firsts.with_columns(metric=pl.lit(VISITORS), id=pl.col("id") + ":v")
-    seen = pl.concat([seen, firsts.select("actor", "day")])
-    rows = pl.concat([clicks, visitors], how="vertical").drop("day", "line")
+    seen = pl.concat([state.seen, firsts.select("actor", "day")])
+    clickers = (
+        pl.concat([state.clickers, link.group_by("actor").agg(first=pl.col("ts").min())])
+        .group_by("actor")
+        .agg(pl.col("first").min())
+    )
+    reached = (
+        base.filter(pl.col("goal"))
+        .join(clickers, on="actor", how="inner")
+        .filter(pl.col("ts") >= pl.col("first"))
+        .join(state.converted, on="actor", how="anti")
+        .sort("ts", "line")
+        .unique(subset=["actor"], keep="first", maintain_order=True)
+        .drop("first")
+    )
+    conversions = reached.with_columns(metric=pl.lit(CONVERSIONS), id=pl.col("id") + ":c")
+    converted = pl.concat([state.converted, reached.select("actor")])
+    active, recent = _active(link, state.recent, until)
+    rows = pl.concat([clicks, visitors, conversions], how="vertical")
+    rows = rows.drop("day", "line", "link", "goal")
     rows = rows.with_columns(pl.col("actor").cast(pl.String))
-    frame = conform(rows.with_columns(source=pl.lit(source), value=pl.lit(1.0))).collect()
-    return frame, seen
+    events = conform(rows.with_columns(source=pl.lit(source), value=pl.lit(1.0)))
+    gauge = conform(active.with_columns(source=pl.lit(source)))
+    frame = pl.concat([events, gauge]).collect()
+    return frame, VisitorState(seen, clickers, converted, recent)
 
 
-def _empty_seen() -> pl.DataFrame:
-    return pl.DataFrame(schema={"actor": pl.UInt64(), "day": pl.Date()})
+def _active(
+    link: pl.DataFrame, recent: pl.DataFrame, until: datetime | None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The `active` gauge rows touched by these hits, and the pairs to keep for the next poll.
+
+    Each (visitor, minute) pair counts in its minute and the `ACTIVE_MINUTES - 1` after it;
+    pairs held from earlier polls take part so a minute's value covers every poll.
+    """
+    pairs = link.select("actor", minute=pl.col("ts").dt.truncate("1m")).unique()
+    if pairs.is_empty():
+        return pl.DataFrame(), recent
+    touched = pairs.select(pl.col("minute").unique())
+    held = pl.concat([recent, pairs]).unique()
+    spread = held.with_columns(
+        offset=pl.int_ranges(0, ACTIVE_MINUTES, dtype=pl.Int64).cast(pl.List(pl.Int64))
+    ).explode("offset")
+    spread = spread.with_columns(ts=pl.col("minute") + pl.duration(minutes=pl.col("offset")))
+    wanted = (
+        touched.with_columns(offset=pl.int_ranges(0, ACTIVE_MINUTES, dtype=pl.Int64))
+        .explode("offset")
+        .select(ts=pl.col("minute") + pl.duration(minutes=pl.col("offset")))
+    )
+    gauge = (
+        spread.join(wanted.unique(), on="ts", how="semi")
+        .group_by("ts")
+        .agg(value=pl.col("actor").n_unique().cast(pl.Float64))
+        .with_columns(kind=pl.lit("bucket"), metric=pl.lit(ACTIVE), width_s=pl.lit(60))
+        .sort("ts")
+    )
+    newest = held.get_column("minute").max()
+    assert isinstance(newest, datetime)
+    last = newest if until is None else max(newest, until.replace(second=0, microsecond=0))
+    gauge = gauge.filter(pl.col("ts") <= pl.lit(last, dtype=UTC_US))
+    keep_from = newest - timedelta(minutes=ACTIVE_MINUTES - 1)
+    return gauge, held.filter(pl.col("minute") >= keep_from)

@@ -141,6 +141,8 @@ def read_access_log(
     link: str | None = None,
     log_format: str = AUTO,
     utm: Mapping[str, str] | None = None,
+    goal: str | None = None,
+    spam: tuple[str, ...] | None = None,
     include_bots: bool = False,
     geoip_db: Path | None = None,
     json_fields: Mapping[str, str] | None = None,
@@ -151,7 +153,8 @@ def read_access_log(
     """Read a whole log (plain or .gz) into observations, with line statistics and notes.
 
     `log_format` "auto" looks at the first lines (combined, common, vhost_combined, Caddy,
-    Traefik) and says so in the notes.
+    Traefik) and says so in the notes. `goal`: path of the page that counts as a conversion;
+    `spam`: referrer hosts to leave out (None: `engmon.core.spam`'s list; empty: keep all).
     """
     head = _head(path)
     notes: list[str] = []
@@ -170,11 +173,12 @@ def read_access_log(
             notes.append(f"{path}: read as a {found!r} access log")
     parser = AccessLogParser(
         log_format,
-        link=LinkMatch.build(link, utm),
+        link=LinkMatch.build(link, utm, goal),
         json_fields=json_fields,
         include_bots=include_bots,
         geoip_db=geoip_db,
         where=f"{path}: log format",
+        spam=spam,
     )
     counted: list[pl.DataFrame] = []
     tag = ""
@@ -230,6 +234,8 @@ def read_access_log(
         frame, _ = to_observations(hits, tag=tag, source=source)
     if note := stats.note(str(path)):
         notes.append(note)
+    if stats.spam:
+        notes.append(f"{path}: {stats.spam} hits from referrer-spam hosts left out")
     return AccessLogResult(frame, stats, notes)
 
 

@@ -18,6 +18,7 @@ import polars as pl
 
 from engmon.core.campaign import Campaign
 from engmon.core.readable import check_regular_file
+from engmon.core.spam import read_spam_list, spam_hosts
 from engmon.errors import ConfigError, SourceError
 from engmon.sources.accesslog.formats import FORMAT_NAMES
 from engmon.sources.accesslog.parse import (
@@ -25,7 +26,7 @@ from engmon.sources.accesslog.parse import (
     KIND,
     AccessLogParser,
     LinkMatch,
-    _empty_seen,
+    VisitorState,
     first_line_tag,
     to_observations,
 )
@@ -40,7 +41,10 @@ from engmon.sources.options import (
     string_table,
 )
 
-SUMMARY: Final = "follows a web server access log (nginx/Apache/Caddy/Traefik): clicks, visitors"
+SUMMARY: Final = (
+    "follows a web server access log (nginx/Apache/Caddy/Traefik): clicks, visitors,"
+    " conversions (goal path), visitors now, utm tags, browsers and OSes"
+)
 
 
 READ_TIMEOUT_S: Final = 60.0
@@ -79,7 +83,7 @@ class AccessLogSource(Source):
         self._partial = b""
         self._line = 1
         self._tag = ""
-        self._seen = _empty_seen()
+        self._state = VisitorState()
         self._reported_malformed = 0
         self._skipping = False
         self._pending: asyncio.Future[PollResult] | None = None
@@ -144,8 +148,9 @@ class AccessLogSource(Source):
         head = self._file.read(65536)
         return b"\n" in head and first_line_tag(head) != self._tag
 
-    def poll_sync(self) -> PollResult:
-        """One poll without the event loop (the async `poll` runs this in a thread)."""
+    def poll_sync(self, now: datetime | None = None) -> PollResult:
+        """One poll without the event loop (the async `poll` runs this in a thread); `now`
+        bounds the `active` gauge (default: the newest hit)."""
         new = self._read_new()  # may switch files, which drops a stale partial line
         data = self._partial + new
         if self._skipping:  # inside a line longer than max_bytes: drop it up to its end
@@ -171,8 +176,8 @@ class AccessLogSource(Source):
         hits = self.parser.parse_lines(complete, self._line)
         self._line += self.parser.rows_last
         counted = self.parser.add_countries(self.parser.count(hits))
-        frame, self._seen = to_observations(
-            counted, tag=self._tag, source=self.name, seen_visitors=self._seen
+        frame, self._state = to_observations(
+            counted, tag=self._tag, source=self.name, state=self._state, until=now
         )
         stats = self.parser.stats
         new_lines = self.parser.rows_last
@@ -196,7 +201,7 @@ class AccessLogSource(Source):
         hands those rows over instead of losing them.
         """
         if self._pending is None:
-            self._pending = asyncio.ensure_future(asyncio.to_thread(self.poll_sync))
+            self._pending = asyncio.ensure_future(asyncio.to_thread(self.poll_sync, now))
         pending = self._pending
         result = await asyncio.shield(pending)
         self._pending = None
@@ -229,7 +234,16 @@ class AccessLogOptions(CommonOptions):
     utm: dict[str, Any] = option(
         {}, 'table of utm_* parameters a hit must carry, e.g. { utm_source = "mastodon" }'
     )
+    goal: str | None = option(
+        None,
+        'path of the page that means "converted" (e.g. "/thanks"): counted once per visitor'
+        " who clicked the link before",
+    )
     include_bots: bool = option(False, "count crawlers and link-preview bots too")
+    spam_referrers: bool = option(True, "leave out known referrer-spam hosts")
+    spam_list: str | None = option(
+        None, "a file of more spam hosts, one per line (e.g. Matomo's spammers.txt)"
+    )
     geoip_db: str | None = option(
         None, "a MaxMind .mmdb file for countries (default: geoip2fast's bundled database)"
     )
@@ -239,6 +253,18 @@ class AccessLogOptions(CommonOptions):
     from_start: bool = option(
         True, "read the log from its beginning on the first poll (default true)"
     )
+
+
+def spam_setting(options: AccessLogOptions, where: str) -> tuple[str, ...]:
+    """The referrer-spam hosts a log source leaves out (`spam_referrers`, `spam_list`)."""
+    if not options.spam_referrers:
+        return ()
+    if not options.spam_list:
+        return spam_hosts()
+    path = Path(options.spam_list).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"{where}: key 'spam_list': no such file {path}")
+    return spam_hosts(read_spam_list(path))
 
 
 def make_access_log(options: AccessLogOptions, campaign: Campaign, where: str) -> AccessLogSource:
@@ -262,11 +288,12 @@ def make_access_log(options: AccessLogOptions, campaign: Campaign, where: str) -
         )
     parser = AccessLogParser(
         log_format,
-        link=LinkMatch.build(link, utm),
+        link=LinkMatch.build(link, utm, options.goal),
         json_fields=json_fields,
         include_bots=options.include_bots,
         geoip_db=geoip_db,
         where=f"{where}: key 'log_format'",
+        spam=spam_setting(options, where),
     )
     return AccessLogSource(
         options.label(), path, parser, interval=options.interval, from_start=options.from_start

@@ -130,6 +130,8 @@ def _load_access_log(spec: FileSpec, progress: Progress | None) -> LoadedFile:
         link=spec.link,
         log_format=spec.log_format,
         include_bots=spec.include_bots,
+        goal=spec.goal,
+        spam=() if spec.keep_spam else None,
         progress=progress,
     )
     frame = result.frame  # observation rows already; the post time defaults to the first

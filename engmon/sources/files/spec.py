@@ -80,6 +80,8 @@ class FileSpec:
     link: str | None = None
     log_format: str = "auto"
     include_bots: bool = False
+    goal: str | None = None
+    keep_spam: bool = False
 
     @classmethod
     def from_cli(
@@ -100,6 +102,8 @@ class FileSpec:
         link: str | None = None,
         log_format: str | None = None,
         include_bots: bool = False,
+        goal: str | None = None,
+        keep_spam: bool = False,
     ) -> FileSpec:
         """Validate the command-line options; ConfigError naming the option otherwise."""
         if file_format not in FILE_FORMATS:
@@ -140,6 +144,8 @@ class FileSpec:
             link=link or None,
             log_format=log_format or "auto",
             include_bots=include_bots,
+            goal=goal or None,
+            keep_spam=keep_spam,
         )
 
     @property

@@ -1,9 +1,11 @@
-"""Breakdown tables: referrer platform, country, device, post, path, live beside the curve.
+"""Breakdown tables: referrer platform, utm source, country, device, browser, OS, post, path,
+live beside the curve.
 
 Each panel shows one `engmon.core.breakdown` table: value, count, share, velocity now and
 count per 1k followers. `enter` on a row posts `FilterChosen` (the app pushes it on the
 filter stack); `/` narrows the rows by text; `s` cycles the sort column and `S` flips its
-order; on the referrer table `→` shows a platform's raw hosts and `←` hides them.
+order; on the referrer table `→` shows a platform's raw hosts and `←` hides them, on the
+utm table `→` shows a source's campaigns.
 
 Values come from feeds, so every cell is a `rich.text.Text` built from `printable()`: markup
 like `[bold]` and escape sequences are shown as the characters they are, never interpreted.
@@ -23,13 +25,16 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Input
 
-from engmon.core.breakdown import NONE_LABEL, SORT_COLUMNS, host_children
+from engmon.core.breakdown import CHILDREN, NONE_LABEL, SORT_COLUMNS, host_children
 from engmon.core.printable import printable
 
 TITLES: Final = {
     "platform": "referrer",
+    "utm_source": "utm source › campaign",
     "country": "country",
     "device": "device",
+    "browser": "browser",
+    "os": "OS",
     "post": "post",
     "path": "path",
 }
@@ -86,7 +91,8 @@ def number_text(value: float | None, kind: str) -> Text:
 
 
 ShownRow = tuple[str | None, str | None, float, float, float, float | None, int]
-"""value, parent platform, count, share, velocity, per 1k, depth (1: a host under its platform)."""
+"""value, parent, count, share, velocity, per 1k, depth (1: a host under its platform, a
+campaign under its utm source)."""
 
 COLUMNS: Final = (
     ("value", "name"),
@@ -103,8 +109,8 @@ class BreakdownTable(DataTable[Text]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("s", "cycle_sort", "Sort", tooltip="Sort by the next column"),
         Binding("S", "flip_sort", "Flip sort", show=False),
-        Binding("right", "expand", "Hosts", show=False),
-        Binding("left", "collapse", "Platforms", show=False),
+        Binding("right", "expand", "Expand", show=False),
+        Binding("left", "collapse", "Collapse", show=False),
     ]
 
     def __init__(self, dimension: str, *, id: str | None = None) -> None:
@@ -125,7 +131,8 @@ class BreakdownTable(DataTable[Text]):
 
     # --- data in ---------------------------------------------------------------------------
     def show(self, frame: pl.DataFrame, hosts: pl.DataFrame | None = None) -> None:
-        """Draw a breakdown frame (and, for referrers, the host rows to expand)."""
+        """Draw a breakdown frame (and, for referrers and utm sources, the child rows to
+        expand)."""
         self._frame = frame
         self._hosts = hosts
         self._redraw()
@@ -165,7 +172,8 @@ class BreakdownTable(DataTable[Text]):
         self._targets = []
         self.clear()
         for value, _parent, count, share, velocity, per_1k, depth in shown:
-            self._targets.append(("host" if depth else self.dimension, value))
+            child = CHILDREN.get(self.dimension, self.dimension)
+            self._targets.append((child if depth else self.dimension, value))
             self.add_row(
                 value_text(value, depth, tail=self.dimension in TAIL_FIRST),
                 number_text(count, "count"),
@@ -215,15 +223,19 @@ class BreakdownTable(DataTable[Text]):
         self.post_message(SortChanged(self.dimension, self.sort_by, self.descending))
 
     def action_expand(self) -> None:
-        """Show the raw referrer hosts under the highlighted platform."""
+        """Show the raw referrer hosts under the highlighted platform (the campaigns under
+        the highlighted utm source)."""
         chosen = self.target()
-        if self.dimension == "platform" and chosen and chosen[0] == "platform" and chosen[1]:
+        expandable = self.dimension in CHILDREN
+        if expandable and chosen and chosen[0] == self.dimension and chosen[1]:
             self.expanded.add(chosen[1])
             self._redraw()
+            if self._hosts is None:  # children are computed only once something is expanded
+                self.post_message(SortChanged(self.dimension, self.sort_by, self.descending))
 
     def action_collapse(self) -> None:
-        """Hide the hosts of the highlighted platform (or of the host's platform)."""
-        if self.dimension != "platform" or not self._shown:
+        """Hide the children of the highlighted row (or of the child's parent)."""
+        if self.dimension not in CHILDREN or not self._shown:
             return
         row = self._shown[self.cursor_row] if self.cursor_row < len(self._shown) else None
         if row is None:

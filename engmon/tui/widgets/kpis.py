@@ -28,6 +28,13 @@ def kpi_items(view: DashboardView) -> tuple[list[tuple[str, str]], list[tuple[st
         ("per 1k followers", "n/a" if k.per_1k is None else rate_text(k.per_1k)),
         ("reach", count(k.reach, "reposts", "quotes", "resharers")),
     ]
+    if "conversions" in k.present:  # only when a goal is watched
+        rate = "" if k.conversion_rate is None else f" ({k.conversion_rate * 100:.1f}%/click)"
+        counts.append(("conversions", compact_count(k.conversions) + rate))
+        if k.conversions_per_1k is not None:
+            counts.append(("conv. per 1k", rate_text(k.conversions_per_1k)))
+    if k.visitors_now is not None:  # a source measures who is here (Umami, Plausible, logs)
+        counts.append(("visitors now", compact_count(k.visitors_now)))
     unit = view.headline
     peak = peak_text(k.peak, k.peak_minute)
     rates = [
