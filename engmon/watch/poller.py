@@ -89,7 +89,8 @@ class SourcePoller:
         status.facts.update(result.facts)
         if result.partial_error is not None:
             # rows came but not all of them: keep those (the caller records them), show the
-            # error and ask again after the backoff
+            # error, and ask again soon: the source answered, so its backoff starts over
+            self._failures = 0
             self._failed(result.partial_error)
             return result
         self._failures = 0
