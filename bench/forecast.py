@@ -59,7 +59,8 @@ def cross_validation() -> None:
     cascades = training_cascades()
     rows = fit_forecast.cascade_rows(cascades)
     _, report = fit_forecast.fit(rows, cascades, verbose=False)
-    print("   1. cross-validation, 5 folds grouped by cascade (training cascades only)")
+    print("   1. cross-validation, 5 folds grouped by cascade (training cascades only);")
+    print("      SEISMIC inf: no number for most (under 10 reshares, or taking off)")
     print("      horizon group    n   calibrated: median err  90% cov | SEISMIC: err  95% cov")
     for model in ("reshares", "counts"):
         figures = report[model]

@@ -219,6 +219,8 @@ def forecast_lines(result: dict[str, object]) -> list[str]:
     predicted, low, high = result["predicted"], result["low"], result["high"]
     if result["state"] == TAKING_OFF:
         head += f"taking off, no upper limit ({result['observed']:.0f} {noun} so far)"
+    elif isinstance(predicted, float) and result["level"] == 1.0:
+        head += f"{predicted:.0f} {noun}, {result['sure']}"
     elif isinstance(predicted, float):
         top = f"{high:.0f}" if isinstance(high, float) else "no limit"
         bottom = f"{low:.0f}" if isinstance(low, float) else "?"

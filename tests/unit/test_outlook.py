@@ -132,6 +132,10 @@ def test_forecast_vs_actual_on_a_cascade() -> None:
     done = outlook.forecast_vs_actual(observations, POST, 100_000, 9000.0)
     assert done["predicted"] == done["low"] == done["high"] == 23.0
     assert done["relative_error"] == 0.0
+    assert outlook.forecast_lines(done)[0] == (
+        "forecast at +150m (reshare model learned from public cascades): 23 reshares,"
+        " the final count: everything is in"
+    )
 
 
 def test_forecast_vs_actual_without_enough_data() -> None:
