@@ -155,6 +155,7 @@ async def browser(executable: str) -> AsyncIterator[DevTools]:
         "--headless=new",
         "--no-sandbox",  # CI runs as root
         "--disable-gpu",
+        "--disable-dev-shm-usage",  # a small /dev/shm in containers crashes tabs
         "--no-first-run",
         "--disable-extensions",
         "--disable-background-networking",
