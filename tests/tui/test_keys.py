@@ -220,6 +220,8 @@ async def test_every_key_is_in_the_footer_and_the_command_palette(make_app: Make
     app = make_app(30)
     async with app.run_test(size=(200, 40)) as pilot:
         await redraw(pilot)
+        # the Footer fills in its keys a refresh after mount: on a busy machine, wait for it
+        await settle(pilot, lambda: bool(screen_text(app).splitlines()[-1].strip()), tries=250)
         footer = screen_text(app).splitlines()[-1]
         assert "space pause  +- speed  ←→⇤⇥ seek m metric c cumulative b bucket" in footer
         for key in DASHBOARD_KEYS:
