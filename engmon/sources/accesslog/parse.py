@@ -35,6 +35,7 @@ from urllib.parse import unquote_plus, urlsplit
 
 import polars as pl
 
+from engmon.core.bounds import in_time_range
 from engmon.core.schema import (
     ACTIVE,
     CLICKS,
@@ -489,6 +490,7 @@ class AccessLogParser:
         valid = (
             pl.col("_ok")
             & pl.col("ts").is_not_null()
+            & in_time_range(pl.col("ts"))  # year 0 or 9999-14:00 is a broken line, not a hit
             & pl.col("target").is_not_null()
             & pl.col("status").is_not_null()
         )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gzip
 import math
+import zlib
+from pathlib import Path
 
 import polars as pl
 
@@ -38,9 +40,7 @@ def _load_cascade(spec: FileSpec, progress: Progress | None) -> LoadedFile:
         raise EmptyInputError(f"{path}: empty file, no observations")
     if _looks_binary(head):
         raise FileFormatError(f"{path}: binary data, not a cascade")
-    opener = gzip.open if head.startswith(b"\x1f\x8b") else open
-    with opener(path, "rb") as handle:
-        data = handle.read()
+    data = _read_cascade_bytes(path, gzipped=head.startswith(b"\x1f\x8b"))
     if progress is not None:
         progress(0.5)
     if _cut_off(data):
@@ -125,6 +125,28 @@ def _load_cascade(spec: FileSpec, progress: Progress | None) -> LoadedFile:
         name=path.stem, post_time=anchor, followers=spec.followers or followers or None
     )
     return LoadedFile(path, frame, campaign, notes)
+
+
+MAX_CASCADE_BYTES = 1 << 30
+"""A cascade is one line per reshare: a gigabyte is millions of reshares, more is a bomb."""
+
+
+def _read_cascade_bytes(path: Path, *, gzipped: bool) -> bytes:
+    """The (decompressed) text; binary, damaged gzip or a bomb is a FileFormatError."""
+    opener = gzip.open if gzipped else open
+    try:
+        with opener(path, "rb") as handle:
+            first = handle.read(8192)
+            if _looks_binary(first):  # before anything accumulates
+                raise FileFormatError(f"{path}: binary data, not a cascade")
+            rest = handle.read(MAX_CASCADE_BYTES)
+            if handle.read(1):
+                raise FileFormatError(
+                    f"{path}: more than {MAX_CASCADE_BYTES >> 20} MiB of text; not a cascade"
+                )
+    except (OSError, EOFError, zlib.error) as exc:
+        raise FileFormatError(f"{path}: damaged gzip data ({exc})") from None
+    return first + rest
 
 
 def _cascade_header(parts: pl.DataFrame) -> bool:

@@ -123,7 +123,10 @@ def _header(path: Path, head: bytes, separator: str) -> list[str]:
     import csv
 
     text = head.decode("utf-8", "replace").lstrip("\ufeff").rstrip("\r")
-    names = [name.strip() for name in next(csv.reader([text], delimiter=separator), [])]
+    try:
+        names = [name.strip() for name in next(csv.reader([text], delimiter=separator), [])]
+    except csv.Error as exc:
+        raise FileFormatError(f"{path}: line 1: not a CSV header ({exc})") from None
     if not any(names):
         raise EmptyInputError(f"{path}: empty file, no observations")
     seen: set[str] = set()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from datetime import UTC, datetime
 
 import polars as pl
@@ -35,6 +36,8 @@ def load_observations(spec: FileSpec, progress: Progress | None = None) -> Loade
     _check_path(path)
     try:
         loaded = _load(spec, progress)
+    except (EOFError, zlib.error) as exc:
+        raise FileFormatError(f"{path}: damaged compressed data ({exc})") from None
     except OSError as exc:  # e.g. /proc/self/mem: "regular", yet reading it fails
         raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
     except RecursionError:
