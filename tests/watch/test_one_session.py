@@ -98,3 +98,48 @@ async def test_plain_watch_and_dashboard_run_one_session_to_the_same_recording(
     assert "umami:referrer" in plain_rows.get_column("source").to_list()  # breakdowns too
     pl.testing.assert_frame_equal(plain_rows, recorded_rows(tmp_path / "dashboard.ndjson"))
     assert plain.store.minutes().equals(shown.store.minutes())
+
+
+def _minute_clicks(post: datetime, per_minute: list[float]) -> pl.DataFrame:
+    """One-minute click buckets from the post on."""
+    return pl.DataFrame(
+        {
+            "ts": [post + timedelta(minutes=m) for m in range(len(per_minute))],
+            "metric": "clicks",
+            "value": per_minute,
+            "kind": "bucket",
+            "width_s": 60,
+            "source": "s",
+        }
+    )
+
+
+async def test_the_plain_watch_alerts_above_the_usual_band_when_a_history_exists(
+    tmp_path: Path,
+) -> None:
+    from engmon.core import history
+    from engmon.core.campaign import Campaign
+    from engmon.core.clock import WallClock
+    from engmon.core.store import ObservationStore
+    from engmon.watch.plain import PlainPrinter
+
+    post = datetime(2026, 11, 25, 14, tzinfo=UTC)
+    for day in range(1, 6):  # five past posts: about one click a minute
+        when = post - timedelta(days=day)
+        past = ObservationStore(when)
+        past.merge(_minute_clicks(when, [1.0 + day % 2] * 30))
+        history.save_post(history.post_curve(past.minutes(), f"p{day}", when, 2000), tmp_path)
+    store = ObservationStore(post)
+    store.merge(_minute_clicks(post, [20.0] * 10))  # twenty a minute: far above the usual
+    campaign = Campaign("now", post_time=post, followers=2000)
+    clock = WallClock(lambda: post + timedelta(minutes=10, seconds=30))
+    session = Session(campaign, [], clock, store=store, history_dir=tmp_path)
+    out = io.StringIO()
+    session.listener = PlainPrinter(session, out)
+    fired = session.check_alerts()
+    assert [a.kind for a in fired] == ["spike"]
+    assert "above your usual" in fired[0].message
+    assert "ALERT spike:" in out.getvalue() and "above your usual" in out.getvalue()
+    assert session.check_alerts() == []  # once per cool-down, and not again for the same data
+    without = Session(campaign, [], clock, store=store)  # no history, no threshold: no alert
+    assert without.check_alerts() == []

@@ -92,3 +92,16 @@ async def test_partial_polls_in_a_row_do_not_push_the_source_back(tmp_path: Path
     await session.aclose(save_history=False)
     assert all(2.0 <= delay <= 4.0 for delay in delays), delays  # never the long backoff
     assert session.store.minutes().get_column("value").sum() == 18.0  # every part kept
+
+
+async def test_check_fails_a_source_that_answered_only_in_part(tmp_path: Path) -> None:
+    import io
+
+    from engmon.config import CampaignConfig
+    from engmon.watch.check import check_sources
+
+    campaign = Campaign("partial", post_time=POST)
+    config = CampaignConfig(tmp_path / "c.toml", campaign, [HalfAnswered(failing=1)])
+    out = io.StringIO()
+    assert await check_sources(config, out) == 1
+    assert out.getvalue() == ("FAIL scripted s: s: referrer breakdown: HTTP 502 (got 1 bucket)\n")
