@@ -12,7 +12,7 @@ from screen import redraw, screen_text, settle
 
 from engmon.core.clock import WallClock
 from engmon.core.recording import RecordingWriter, read_recording
-from engmon.errors import SourceRateLimited
+from engmon.errors import SourceRateLimited, SourceUnreachable
 from engmon.sources.base import PollResult, Source
 from engmon.sources.playback import ReplaySource
 from engmon.tui.app import EngmonApp
@@ -116,3 +116,27 @@ async def test_a_paused_live_watch_holds_the_panel_still() -> None:
         await pilot.press("left")  # seeking is for replays: a notice, no crash
         await redraw(pilot)
         assert app.is_running
+
+
+class HalfAnswered(Source):
+    """Its rows come back, its follow-up request fails (a partial poll)."""
+
+    kind = "plausible"
+
+    async def poll(self, client: httpx.AsyncClient, now: datetime) -> PollResult:
+        error = SourceUnreachable("plausible: breakdown: HTTP 502")
+        return PollResult(post_frame().slice(0, 5), summary="5 rows", partial_error=error)
+
+
+async def test_a_partial_poll_shows_its_rows_and_the_source_as_retrying() -> None:
+    source = HalfAnswered("plausible", interval=1.0)
+    app = EngmonApp(Session(small_campaign(), [source], frozen_clock(30), monotonic=lambda: 0.0))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot, lambda: app.store.rows == 5)
+        await redraw(pilot)
+        text = screen_text(app)
+        assert "◐ plausible retry in" in text and "(502)" in text
+        status = app.statuses["plausible"]
+        assert status.polls >= 1 and status.errors == status.polls  # every poll half answered
+        notified = [n.message for n in app._notifications]
+        assert notified == ["plausible: breakdown: HTTP 502"]
