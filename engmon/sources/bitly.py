@@ -9,20 +9,25 @@
 
 `Authorization: Bearer <token>`. Bitly documents no rate-limit headers, so pacing is by
 configuration (`interval`, default 60 s, and `breakdown_every`); a 429 still backs off.
+
+After an outage the clicks request widens `units` to reach back to the last minute recorded
+(at most a week, and only as far back as the account's plan keeps minute data), so a
+recovered source fills its gap; breakdowns still owed stay owed until each one answered, and a
+failed breakdown keeps the poll's clicks.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 from urllib.parse import urlsplit
 
 import httpx
+import polars as pl
 
 from engmon.core.campaign import Campaign
-from engmon.errors import ConfigError
+from engmon.errors import ConfigError, SourceError
 from engmon.sources.base import PollResult, Source
 from engmon.sources.http import fetch_json, shape_error
 from engmon.sources.options import (
@@ -39,6 +44,7 @@ from engmon.sources.series import (
     minutes_between,
     parse_time,
     series_frame,
+    with_pause,
 )
 
 KIND: Final = "bitly"
@@ -73,7 +79,10 @@ class BitlySource(Source):
         self.api = api.rstrip("/")
         self.units = units
         self.breakdown_every = breakdown_every
-        self._next_breakdown = 0.0
+        self._recorded_to: datetime | None = None  # minute of the last clicks answer
+        self._next_breakdown: datetime | None = None  # when the next breakdown round is due
+        self._breakdowns_owed: list[str] = []  # dimensions of the round not yet answered
+        self.paused: SourceError | None = None  # what stopped the last poll short
 
     def describe(self) -> str:
         return f"bitly {self.name}: {self.bitlink} at {self.api}"
@@ -92,11 +101,30 @@ class BitlySource(Source):
             raise shape_error(self.name, f"{what} answer is not an object")
         return answer.body
 
+    async def _breakdown(
+        self, client: httpx.AsyncClient, dimension: str, window: int, start: datetime, now: datetime
+    ) -> pl.DataFrame:
+        what = BREAKDOWNS[dimension]
+        facet = await self._get(
+            client, what, {"unit": "minute", "units": window, "unit_reference": bitly_time(now)}
+        )
+        metrics = facet.get("metrics")
+        if not isinstance(metrics, list) or not all(
+            isinstance(m, dict) and isinstance(m.get("clicks"), int | float) for m in metrics
+        ):
+            raise shape_error(self.name, f"{what}: no 'metrics' list of value/clicks")
+        entries = [(str(m.get("value") or "(none)"), float(m["clicks"])) for m in metrics]
+        return breakdown_frame(self.name, "clicks", dimension, start, entries)
+
     async def poll(self, client: httpx.AsyncClient, now: datetime) -> PollResult:
-        """The last `units` minutes of clicks; breakdowns since the post now and then."""
+        """The last `units` minutes of clicks (back to the last answer after an outage);
+        breakdowns since the post now and then."""
         minute = floor_minute(now)
         since_post = minutes_between(floor_minute(self.post_time or now), minute)
-        units = min(self.units, since_post)
+        wanted = self.units
+        if self._recorded_to is not None:  # reach back over a gap left by an outage
+            wanted = max(wanted, minutes_between(self._recorded_to, minute))
+        units = min(wanted, since_post, MAX_BREAKDOWN_MINUTES)
         body = await self._get(
             client, "clicks", {"unit": "minute", "units": units, "unit_reference": bitly_time(now)}
         )
@@ -116,26 +144,26 @@ class BitlySource(Source):
                 ) from None
             values.append(float(point["clicks"]))
         frames = [series_frame(self.name, "clicks", times, values, 60)]
-        if time.monotonic() >= self._next_breakdown:
-            self._next_breakdown = time.monotonic() + self.breakdown_every
-            window = min(since_post, MAX_BREAKDOWN_MINUTES)
-            start = min(floor_minute(self.post_time or now), minute)
-            for dimension, what in BREAKDOWNS.items():
-                facet = await self._get(
-                    client,
-                    what,
-                    {"unit": "minute", "units": window, "unit_reference": bitly_time(now)},
-                )
-                metrics = facet.get("metrics")
-                if not isinstance(metrics, list) or not all(
-                    isinstance(m, dict) and isinstance(m.get("clicks"), int | float)
-                    for m in metrics
-                ):
-                    raise shape_error(self.name, f"{what}: no 'metrics' list of value/clicks")
-                entries = [(str(m.get("value") or "(none)"), float(m["clicks"])) for m in metrics]
-                frames.append(breakdown_frame(self.name, "clicks", dimension, start, entries))
+        due = self._next_breakdown is None or now >= self._next_breakdown
+        if not self._breakdowns_owed and due:
+            self._breakdowns_owed = list(BREAKDOWNS)
+            self._next_breakdown = now + timedelta(seconds=self.breakdown_every)
+        window = min(since_post, MAX_BREAKDOWN_MINUTES)
+        start = min(floor_minute(self.post_time or now), minute)
+        read: list[str] = []
+        problem: SourceError | None = None
+        try:
+            for dimension in self._breakdowns_owed:
+                frames.append(await self._breakdown(client, dimension, window, start, now))
+                read.append(dimension)
+        except SourceError as exc:  # the clicks stand; this breakdown is asked next poll
+            problem = exc
+        # progress moves only over the rows returned here
+        self._recorded_to = minute
+        self._breakdowns_owed = [d for d in self._breakdowns_owed if d not in read]
+        self.paused = problem
         frame = concat_frames(frames)
-        return PollResult(frame=frame, summary=describe_frame(frame))
+        return PollResult(frame=frame, summary=with_pause(describe_frame(frame), problem))
 
 
 def bitly_time(moment: datetime) -> str:

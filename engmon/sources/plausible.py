@@ -3,12 +3,17 @@
 `POST {url}/api/v2/query` with `Authorization: Bearer <key>`, filtered with
 `["is", "event:page", [page]]`. The public API has no per-minute time dimension, so each poll
 asks for the aggregate of the *current minute so far* (a datetime `date_range`) and stores it
-as that minute's bucket (replaced on every poll until the minute is over); the first poll of
-a new minute also re-asks the whole previous minute once (and, after an outage, each skipped
-minute up to `MAX_CLOSED_PER_POLL`), so late hits land in it; the first poll also asks for
-the minute before the watch started. Result:
-minute buckets, the current one provisional to within `interval` seconds. Minutes before the
-watch started are not backfilled.
+as that minute's bucket (replaced on every poll until the minute is over). Every minute that
+is over is then asked once more whole ("closed"), oldest first, `MAX_CLOSED_PER_POLL` per
+poll and only while the hourly budget has room: the minutes since the post (at most
+`backfill_minutes` back) when the watch starts, the previous minute on a normal poll, and every
+minute missed while Plausible or the network was down, so a recovered source fills its gap.
+Result: minute buckets, the current one provisional to within `interval` seconds.
+
+Progress moves with the rows: a minute counts as closed only once its answer is in the poll's
+result, and the breakdowns still owed stay owed until each one answered. When a closing or
+breakdown request fails, the poll keeps what it already got (the current minute, the minutes
+closed before the failure) and says what paused; the rest is asked again on the next poll.
 
 Referrer source, country and device breakdowns since the post run on their own slower cadence
 (`breakdown_every`). Plausible allows 600 requests per hour per key: the configured cadence
@@ -28,7 +33,7 @@ import httpx
 import polars as pl
 
 from engmon.core.campaign import Campaign
-from engmon.errors import ConfigError, SourceRateLimited
+from engmon.errors import ConfigError, SourceError, SourceRateLimited
 from engmon.sources.base import PollResult, Source
 from engmon.sources.http import fetch_json, shape_error
 from engmon.sources.options import (
@@ -44,6 +49,7 @@ from engmon.sources.series import (
     describe_frame,
     floor_minute,
     series_frame,
+    with_pause,
 )
 
 KIND: Final = "plausible"
@@ -53,7 +59,7 @@ SUMMARY: Final = (
 )
 DEFAULT_INTERVAL: Final = 15.0
 METRICS: Final = {"pageviews": "clicks", "visitors": "visitors"}
-MAX_CLOSED_PER_POLL: Final = 10  # after an outage, re-ask at most the last 10 whole minutes
+MAX_CLOSED_PER_POLL: Final = 10  # whole minutes closed per poll while catching up
 BREAKDOWNS: Final = {
     "referrer": "visit:source",
     "country": "visit:country",
@@ -110,6 +116,7 @@ class PlausibleSource(Source):
         timeout: float = 10.0,
         breakdown_every: float = 300.0,
         hourly_limit: int = 600,
+        backfill_minutes: int = 60,
     ) -> None:
         super().__init__(name, interval=interval, timeout=timeout)
         self.endpoint = url.rstrip("/") + "/api/v2/query"
@@ -119,8 +126,11 @@ class PlausibleSource(Source):
         self.post_time = post_time
         self.breakdown_every = breakdown_every
         self.budget = RequestBudget(hourly_limit)
-        self._last_minute: datetime | None = None
-        self._next_breakdown = 0.0
+        self.backfill = timedelta(minutes=backfill_minutes)
+        self._open_from: datetime | None = None  # minutes before this one are closed
+        self._next_breakdown: datetime | None = None  # when the next breakdown round is due
+        self._breakdowns_owed: list[str] = []  # dimensions of the round not yet answered
+        self.paused: SourceError | None = None  # what stopped the last poll short
 
     def describe(self) -> str:
         return f"plausible {self.name}: site {self.site_id} page {self.page} at {self.endpoint}"
@@ -174,43 +184,67 @@ class PlausibleSource(Source):
         ]
         return concat_frames(frames)
 
+    def _breakdown_frames(
+        self, dimension: str, start: datetime, rows: list[dict[str, Any]]
+    ) -> list[pl.DataFrame]:
+        entries = [(str(row["dimensions"][0]), row["metrics"]) for row in rows]
+        return [
+            breakdown_frame(
+                self.name,
+                metric,
+                dimension,
+                floor_minute(start),
+                [(label, values[i]) for label, values in entries],
+                path=self.page,
+            )
+            for i, metric in enumerate(METRICS.values())
+        ]
+
     async def poll(self, client: httpx.AsyncClient, now: datetime) -> PollResult:
-        """The current minute so far (and the previous minute once it is over)."""
+        """The current minute so far, the minutes over and not yet closed, breakdowns when due."""
         minute = floor_minute(now)
-        frames: list[pl.DataFrame] = []
-        if self._last_minute is None:  # first poll: also the minute just before the watch
-            self._last_minute = minute - timedelta(minutes=1)
-        if minute > self._last_minute:
-            # close the minute last seen provisional, and any skipped during an outage
-            missed = int((minute - self._last_minute) / timedelta(minutes=1))
-            for back in range(min(missed, MAX_CLOSED_PER_POLL), 0, -1):
-                closing = minute - timedelta(minutes=back)
-                closed = await self._query(
-                    client, closing, closing + timedelta(seconds=59), dimension=None
-                )
-                frames.append(self._minute_frame(closing, closed))
+        post = floor_minute(self.post_time) if self.post_time else minute
+        open_from = self._open_from
+        if open_from is None:  # first poll: the minutes since the post, or the one before
+            open_from = min(minute - timedelta(minutes=1), max(post, minute - self.backfill))
         current = await self._query(client, minute, now, dimension=None)
-        frames.append(self._minute_frame(minute, current))
-        self._last_minute = minute
-        start = min(self.post_time or minute, minute)
-        if time.monotonic() >= self._next_breakdown and self.budget.wait_needed(3) == 0:
-            self._next_breakdown = time.monotonic() + self.breakdown_every
-            for dimension, field in BREAKDOWNS.items():
-                rows = await self._query(client, start, now, dimension=field)
-                entries = [(str(row["dimensions"][0]), row["metrics"]) for row in rows]
-                for i, metric in enumerate(METRICS.values()):
-                    frames.append(
-                        breakdown_frame(
-                            self.name,
-                            metric,
-                            dimension,
-                            floor_minute(start),
-                            [(label, values[i]) for label, values in entries],
-                            path=self.page,
-                        )
-                    )
+        frames = [self._minute_frame(minute, current)]
+        problem: SourceError | None = None
+        closed = 0
+        try:
+            while open_from < minute and closed < MAX_CLOSED_PER_POLL:
+                if self.budget.wait_needed() > 0:
+                    break  # the budget is for the current minute first; close them later
+                whole = await self._query(
+                    client, open_from, open_from + timedelta(seconds=59), dimension=None
+                )
+                frames.append(self._minute_frame(open_from, whole))
+                open_from += timedelta(minutes=1)
+                closed += 1
+        except SourceError as exc:  # keep what this poll got; the rest is asked next poll
+            problem = exc
+        start = min(post, minute)
+        due = self._next_breakdown is None or now >= self._next_breakdown
+        if problem is None and not self._breakdowns_owed and due:
+            self._breakdowns_owed = list(BREAKDOWNS)
+            self._next_breakdown = now + timedelta(seconds=self.breakdown_every)
+        read: list[str] = []
+        for dimension in self._breakdowns_owed if problem is None else []:
+            if self.budget.wait_needed() > 0:
+                break
+            try:
+                rows = await self._query(client, start, now, dimension=BREAKDOWNS[dimension])
+            except SourceError as exc:
+                problem = exc
+                break
+            frames += self._breakdown_frames(dimension, start, rows)
+            read.append(dimension)
+        # progress moves only over the rows returned here
+        self._open_from = open_from
+        self._breakdowns_owed = [d for d in self._breakdowns_owed if d not in read]
+        self.paused = problem
         frame = concat_frames(frames)
-        return PollResult(frame=frame, summary=describe_frame(frame))
+        return PollResult(frame=frame, summary=with_pause(describe_frame(frame), problem))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -228,6 +262,9 @@ class PlausibleOptions(CommonOptions):
         300.0, "seconds between source/country/device breakdowns", minimum=10.0, maximum=86_400
     )
     hourly_limit: int = option(600, "requests per hour allowed for the key", minimum=1)
+    backfill_minutes: int = option(
+        60, "minutes since the post asked at start (one request each)", minimum=0, maximum=1440
+    )
 
 
 def make_plausible(options: PlausibleOptions, campaign: Campaign, where: str) -> PlausibleSource:
@@ -254,6 +291,7 @@ def make_plausible(options: PlausibleOptions, campaign: Campaign, where: str) ->
         timeout=options.timeout,
         breakdown_every=breakdown_every,
         hourly_limit=options.hourly_limit,
+        backfill_minutes=options.backfill_minutes,
     )
 
 

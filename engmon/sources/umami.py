@@ -4,7 +4,8 @@
   `{"pageviews": [{"x", "y"}], "sessions": [...]}`. The minute unit covers at most 60 minutes,
   so every poll asks for the last `window_minutes` (<= 60) and the store replaces the re-polled
   buckets; when the post is older than that, earlier hours are caught up in 60-minute windows,
-  `CATCH_UP_PER_POLL` per poll (at most `backfill_hours`).
+  `CATCH_UP_PER_POLL` per poll (at most `backfill_hours`). An outage longer than the window
+  leaves minutes that are caught up the same way once Umami answers again.
 - `GET {api}/websites/:id/metrics?type=referrer|country|device&path=...` since the post, on the
   `breakdown_every` cadence, answers `[{"x", "y"}]` (y = visitors).
 - `GET {api}/websites/:id/active` answers `{"visitors": n}`: shown as a fact.
@@ -12,11 +13,15 @@
 Auth: Umami Cloud (`api = "https://api.umami.is/v1"`) takes `x-umami-api-key`; a self-hosted
 instance (`api = "https://umami.example.com/api"`) takes a Bearer token from
 `POST {api}/auth/login` with a username and password (fetched again after a 401).
+
+Progress moves with the rows: the caught-up mark passes a window only once its answer is in
+the poll's result, and breakdowns still owed stay owed until each one answered. When a
+catch-up, `active` or breakdown request fails, the poll keeps what it already got and says
+what paused; the rest is asked again on the next poll.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -25,7 +30,7 @@ import httpx
 import polars as pl
 
 from engmon.core.campaign import Campaign
-from engmon.errors import ConfigError, SourceAuthError
+from engmon.errors import ConfigError, SourceAuthError, SourceError
 from engmon.sources.base import PollResult, Source
 from engmon.sources.http import fetch_json, shape_error
 from engmon.sources.options import (
@@ -44,6 +49,7 @@ from engmon.sources.series import (
     floor_minute,
     parse_time,
     series_frame,
+    with_pause,
 )
 
 KIND: Final = "umami"
@@ -108,8 +114,10 @@ class UmamiSource(Source):
         self.backfill = timedelta(hours=backfill_hours)
         self.breakdown_every = breakdown_every
         self.path_param = path_param
-        self._caught_up_to: datetime | None = None
-        self._next_breakdown = 0.0
+        self._filled_to: datetime | None = None  # minutes before this one are recorded
+        self._next_breakdown: datetime | None = None  # when the next breakdown round is due
+        self._breakdowns_owed: list[str] = []  # dimensions of the round not yet answered
+        self.paused: SourceError | None = None  # what stopped the last poll short
 
     def describe(self) -> str:
         auth = "api key" if self._api_key else "login"
@@ -174,51 +182,83 @@ class UmamiSource(Source):
             frames.append(series_frame(self.name, metric, times, values, 60, path=self.path))
         return concat_frames(frames)
 
-    async def poll(self, client: httpx.AsyncClient, now: datetime) -> PollResult:
-        """The last `window_minutes` per minute, one older hour if catching up, breakdowns."""
-        live_start = floor_minute(now - self.window + timedelta(minutes=1))
-        post = floor_minute(self.post_time) if self.post_time else live_start
-        post = min(post, floor_minute(now))  # a post time still ahead: start with this minute
-        frames = [await self._series(client, max(live_start, post), now)]
-        if self._caught_up_to is None:
-            self._caught_up_to = max(post, live_start - self.backfill)
-        for _ in range(CATCH_UP_PER_POLL):
-            if self._caught_up_to >= live_start:
-                break
-            chunk_end = min(self._caught_up_to + timedelta(minutes=60), live_start)
-            end = chunk_end - timedelta(milliseconds=1)
-            frames.append(await self._series(client, self._caught_up_to, end))
-            self._caught_up_to = chunk_end
-        facts: dict[str, float] = {}
+    async def _active(self, client: httpx.AsyncClient) -> float | None:
         active = await self._get(client, "active", {})
         if isinstance(active, list) and active:  # Umami 1.x answered [{"x": n}]
             active = active[0]
         visitors = active.get("visitors", active.get("x")) if isinstance(active, dict) else None
         if isinstance(visitors, int | float) and not isinstance(visitors, bool):
-            facts["active visitors"] = float(visitors)
-        if time.monotonic() >= self._next_breakdown:
-            self._next_breakdown = time.monotonic() + self.breakdown_every
-            for dimension in BREAKDOWNS:
-                rows = await self._get(
-                    client,
-                    "metrics",
-                    {
-                        "startAt": epoch_ms(post),
-                        "endAt": epoch_ms(now),
-                        "type": dimension,
-                        self.path_param: self.path,
-                    },
-                )
-                if not isinstance(rows, list) or not all(
-                    isinstance(r, dict) and isinstance(r.get("y"), int | float) for r in rows
-                ):
-                    raise shape_error(self.name, f"metrics?type={dimension} is not a list of x/y")
-                entries = [(str(r.get("x") or "(none)"), float(r["y"])) for r in rows]
-                frames.append(
-                    breakdown_frame(self.name, "visitors", dimension, post, entries, path=self.path)
-                )
+            return float(visitors)
+        return None
+
+    async def _breakdown(
+        self, client: httpx.AsyncClient, dimension: str, post: datetime, now: datetime
+    ) -> pl.DataFrame:
+        rows = await self._get(
+            client,
+            "metrics",
+            {
+                "startAt": epoch_ms(post),
+                "endAt": epoch_ms(now),
+                "type": dimension,
+                self.path_param: self.path,
+            },
+        )
+        if not isinstance(rows, list) or not all(
+            isinstance(r, dict) and isinstance(r.get("y"), int | float) for r in rows
+        ):
+            raise shape_error(self.name, f"metrics?type={dimension} is not a list of x/y")
+        entries = [(str(r.get("x") or "(none)"), float(r["y"])) for r in rows]
+        return breakdown_frame(self.name, "visitors", dimension, post, entries, path=self.path)
+
+    async def poll(self, client: httpx.AsyncClient, now: datetime) -> PollResult:
+        """The last `window_minutes` per minute, older hours if catching up, breakdowns."""
+        live_start = floor_minute(now - self.window + timedelta(minutes=1))
+        post = floor_minute(self.post_time) if self.post_time else live_start
+        post = min(post, floor_minute(now))  # a post time still ahead: start with this minute
+        frames = [await self._series(client, max(live_start, post), now)]
+        filled = self._filled_to
+        if filled is None:
+            filled = max(post, live_start - self.backfill)
+        problem: SourceError | None = None
+        try:
+            # minutes older than the live window not recorded yet: the backfill at start, and
+            # whatever an outage longer than the window left out
+            for _ in range(CATCH_UP_PER_POLL):
+                if filled >= live_start:
+                    break
+                chunk_end = min(filled + timedelta(minutes=60), live_start)
+                end = chunk_end - timedelta(milliseconds=1)
+                frames.append(await self._series(client, filled, end))
+                filled = chunk_end
+        except SourceError as exc:  # keep what this poll got; the rest is asked next poll
+            problem = exc
+        if filled >= live_start:  # no gap left: everything before this minute is recorded
+            filled = max(filled, floor_minute(now))
+        facts: dict[str, float] = {}
+        due = self._next_breakdown is None or now >= self._next_breakdown
+        if problem is None and not self._breakdowns_owed and due:
+            self._breakdowns_owed = list(BREAKDOWNS)
+            self._next_breakdown = now + timedelta(seconds=self.breakdown_every)
+        read: list[str] = []
+        if problem is None:
+            try:
+                visitors = await self._active(client)
+                if visitors is not None:
+                    facts["active visitors"] = visitors
+                for dimension in self._breakdowns_owed:
+                    frames.append(await self._breakdown(client, dimension, post, now))
+                    read.append(dimension)
+            except SourceError as exc:
+                problem = exc
+        # progress moves only over the rows returned here
+        self._filled_to = filled
+        self._breakdowns_owed = [d for d in self._breakdowns_owed if d not in read]
+        self.paused = problem
         frame = concat_frames(frames)
-        return PollResult(frame=frame, summary=describe_frame(frame), facts=facts)
+        return PollResult(
+            frame=frame, summary=with_pause(describe_frame(frame), problem), facts=facts
+        )
 
 
 @dataclass(frozen=True, kw_only=True)

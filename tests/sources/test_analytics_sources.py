@@ -28,6 +28,7 @@ from engmon.sources.umami import UmamiSource
 
 POST = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
 NOW = datetime(2026, 11, 25, 14, 5, 30, tzinfo=UTC)
+NEVER = datetime(9999, 1, 1, tzinfo=UTC)  # a breakdown round due never (tested on its own)
 Handler = Callable[[httpx.Request], httpx.Response]
 
 
@@ -90,13 +91,15 @@ async def test_plausible_queries_the_current_minute_of_the_page() -> None:
     source = plausible_source()
     async with client_for(handler) as client:
         result = await source.poll(client, NOW)
-    before, first = bodies[0], bodies[1]  # the minute before the watch, then the current one
-    assert before["date_range"] == ["2026-11-25T14:04:00+00:00", "2026-11-25T14:04:59+00:00"]
+    first, closing = bodies[0], bodies[1:6]  # the current minute, then each since the post
+    assert [b["date_range"] for b in closing] == [
+        [f"2026-11-25T14:0{m}:00+00:00", f"2026-11-25T14:0{m}:59+00:00"] for m in range(5)
+    ]
     assert first["filters"] == [["is", "event:page", ["/launch"]]]
     assert first["metrics"] == ["pageviews", "visitors"]
     assert first["date_range"] == ["2026-11-25T14:05:00+00:00", "2026-11-25T14:05:30+00:00"]
     assert "dimensions" not in first
-    assert [b["dimensions"] for b in bodies[2:]] == [
+    assert [b["dimensions"] for b in bodies[6:]] == [
         ["visit:source"],
         ["visit:country"],
         ["visit:device"],
@@ -112,7 +115,7 @@ async def test_plausible_queries_the_current_minute_of_the_page() -> None:
 
 
 async def test_plausible_closes_the_previous_minute_once_and_repolls_replace() -> None:
-    counts = iter([0, 3, 5, 6, 2])  # 14:04, 14:05 so far, again, 14:05 closed, 14:06 so far
+    counts = iter([3, 0, 5, 2, 6])  # 14:05 so far, 14:04, 14:05 again, 14:06 so far, 14:05
     ranges: list[list[str]] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
@@ -121,15 +124,15 @@ async def test_plausible_closes_the_previous_minute_once_and_repolls_replace() -
         value = next(counts)
         return httpx.Response(200, json=plausible_answer(body, value, value))
 
-    source = plausible_source(breakdown_every=1e9)
-    source._next_breakdown = 1e18  # breakdowns are tested above
+    source = plausible_source(breakdown_every=1e9, backfill_minutes=1)
+    source._next_breakdown = NEVER  # breakdowns are tested above
     store = ObservationStore(POST)
     async with client_for(handler) as client:
         store.merge((await source.poll(client, NOW)).frame)
         store.merge((await source.poll(client, NOW + timedelta(seconds=15))).frame)
         assert curve_total(store, "clicks") == 5  # replaced, not 3 + 5
         store.merge((await source.poll(client, NOW + timedelta(seconds=40))).frame)
-    assert ranges[3] == ["2026-11-25T14:05:00+00:00", "2026-11-25T14:05:59+00:00"]
+    assert ranges[4] == ["2026-11-25T14:05:00+00:00", "2026-11-25T14:05:59+00:00"]
     assert curve_total(store, "clicks") == 6 + 2
 
 
@@ -143,7 +146,7 @@ async def test_plausible_budget_holds_requests_back() -> None:
     assert budget.wait_needed() == 0.0
 
     source = plausible_source(hourly_limit=2)
-    source._next_breakdown = 1e18
+    source._next_breakdown = NEVER
 
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json=plausible_answer(json.loads(request.content), 1, 1))
@@ -246,7 +249,7 @@ async def test_umami_windows_at_most_60_minutes_and_catches_up_older_hours() -> 
         post_time=POST,
         login=("me", "pw"),
     )
-    source._next_breakdown = 1e18
+    source._next_breakdown = NEVER
     async with client_for(umami_handler(seen)) as client:
         await source.poll(client, later)
         first_poll = len(seen)
@@ -501,12 +504,12 @@ async def test_plausible_closes_minutes_skipped_during_an_outage() -> None:
         return httpx.Response(200, json=plausible_answer(body, 1, 1))
 
     source = plausible_source()
-    source._next_breakdown = 1e18
+    source._next_breakdown = NEVER
     async with client_for(handler) as client:
         await source.poll(client, NOW)
         ranges.clear()
         result = await source.poll(client, NOW + timedelta(minutes=3))
-    assert [r[0][11:16] for r in ranges] == ["14:05", "14:06", "14:07", "14:08"]
+    assert [r[0][11:16] for r in ranges] == ["14:08", "14:05", "14:06", "14:07"]
     clicks = result.frame.filter(pl.col("metric") == "clicks")
     assert clicks.height == 4
 
@@ -525,3 +528,129 @@ async def test_an_exhausted_rate_limit_window_holds_the_next_poll() -> None:
     async with client_for(handler) as client:
         result = await source.poll(client, NOW)
     assert result.retry_in == 45.0
+
+
+# --- progress moves only with the rows a poll returns ----------------------------------------
+
+
+async def test_plausible_keeps_what_it_got_when_a_closing_request_fails() -> None:
+    asked: list[str] = []
+    failing = {"14:02"}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        start = body["date_range"][0][11:16]
+        asked.append(start if "dimensions" not in body else body["dimensions"][0])
+        if start in failing and "dimensions" not in body:
+            return httpx.Response(500, json={"error": "boom"})
+        return httpx.Response(200, json=plausible_answer(body, 4, 2))
+
+    source = plausible_source()
+    async with client_for(handler) as client:
+        first = await source.poll(client, NOW)
+        failing.clear()
+        second = await source.poll(client, NOW + timedelta(seconds=15))
+    assert asked[:4] == ["14:05", "14:00", "14:01", "14:02"]  # stopped at the failure
+    minutes = first.frame.filter(pl.col("source") == "plausible", pl.col("metric") == "clicks")
+    assert minutes.get_column("ts").dt.minute().to_list() == [5, 0, 1]  # kept, not discarded
+    assert "paused: plausible: HTTP 500" in first.summary
+    assert source.paused is None
+    # the next poll closes from the failed minute on, then runs the breakdowns it owed
+    assert asked[4:] == [
+        "14:05",
+        "14:02",
+        "14:03",
+        "14:04",
+        "visit:source",
+        "visit:country",
+        "visit:device",
+    ]
+    assert second.frame.filter(pl.col("source") == "plausible:device").height == 4
+
+
+async def test_plausible_owes_a_failed_breakdown_until_it_answers() -> None:
+    dims: list[str] = []
+    fail = {"visit:country"}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        dim = (body.get("dimensions") or [""])[0]
+        if dim:
+            dims.append(dim)
+        if dim in fail:
+            return httpx.Response(503, json={})
+        return httpx.Response(200, json=plausible_answer(body, 4, 2))
+
+    source = plausible_source(backfill_minutes=0)
+    async with client_for(handler) as client:
+        first = await source.poll(client, NOW)
+        fail.clear()
+        await source.poll(client, NOW + timedelta(seconds=15))
+        await source.poll(client, NOW + timedelta(seconds=30))
+    assert dims == ["visit:source", "visit:country", "visit:country", "visit:device"]
+    assert first.frame.filter(pl.col("source") == "plausible:referrer").height == 4
+
+
+async def test_umami_keeps_its_backfill_when_active_fails() -> None:
+    seen: list[httpx.Request] = []
+    broken = {"active"}
+    later = POST + timedelta(hours=2, minutes=30)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.rsplit("/", 1)[-1] in broken:
+            seen.append(request)
+            return httpx.Response(500, json={"error": "internal"})
+        return umami_handler(seen)(request)
+
+    source = UmamiSource(
+        "umami", api="https://u.example/api", website_id="w", path="/x", post_time=POST, api_key="k"
+    )
+    async with client_for(handler) as client:
+        first = await source.poll(client, later)
+        broken.clear()
+        second = await source.poll(client, later + timedelta(seconds=15))
+    windows = [r for r in seen if r.url.path.endswith("/pageviews")]
+    assert len(windows) == 3 + 1  # live + two catch-up hours, then only the live window
+    assert first.frame.filter(pl.col("source") == "umami").height > 0
+    assert "paused: umami: HTTP 500" in first.summary
+    assert second.facts == {"active visitors": 4.0}
+    assert second.frame.filter(pl.col("source") == "umami:country").height == 2
+
+
+async def test_umami_fills_a_gap_longer_than_its_window_after_an_outage() -> None:
+    seen: list[httpx.Request] = []
+    source = UmamiSource(
+        "umami",
+        api="https://u.example/api",
+        website_id="w",
+        path="/x",
+        post_time=POST,
+        api_key="k",
+        window_minutes=10,
+    )
+    source._next_breakdown = NEVER
+    async with client_for(umami_handler(seen)) as client:
+        await source.poll(client, POST + timedelta(minutes=5, seconds=30))
+        seen.clear()
+        await source.poll(client, POST + timedelta(minutes=95, seconds=30))  # 90 min later
+    starts = [
+        datetime.fromtimestamp(int(r.url.params["startAt"]) / 1000, UTC)
+        for r in seen
+        if r.url.path.endswith("/pageviews")
+    ]
+    assert starts == [
+        POST + timedelta(minutes=86),  # the live window
+        POST + timedelta(minutes=5),  # the gap from the last minute recorded, hour by hour
+        POST + timedelta(minutes=65),
+    ]
+
+
+async def test_bitly_reaches_back_over_an_outage() -> None:
+    seen: list[httpx.Request] = []
+    source = BitlySource("bitly", bitlink="bit.ly/x", token="t", post_time=POST, units=5)
+    source._next_breakdown = NEVER
+    async with client_for(bitly_handler(seen)) as client:
+        await source.poll(client, POST + timedelta(minutes=30))
+        await source.poll(client, POST + timedelta(minutes=31))
+        await source.poll(client, POST + timedelta(minutes=52))  # 21 minutes down
+    assert [int(r.url.params["units"]) for r in seen] == [5, 5, 22]
