@@ -76,6 +76,14 @@ class Source(abc.ABC):
     async def poll(self, client: httpx.AsyncClient, now: datetime) -> PollResult:
         """Fetch what is new up to `now`; raise `SourceError` on failure."""
 
+    def resume(self, recorded: pl.DataFrame) -> None:
+        """Continue after a restart: `recorded` holds the rows this source wrote before.
+
+        Sources that remember what they already reported (accounts that reshared) learn it
+        here, so a restarted watch does not write those rows again; the default keeps nothing.
+        """
+        return None
+
     def describe(self) -> str:
         """One line saying what is polled (for `check`); never includes a secret."""
         return f"{self.kind} {self.name}"

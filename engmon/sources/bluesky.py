@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any, Final
 
 import httpx
+import polars as pl
 
 from engmon.core.campaign import Campaign
 from engmon.errors import SourceError, SourceNotFound, SourceResponseError
@@ -46,6 +47,7 @@ from engmon.sources.social import (
     parse_posts,
     post_result,
     reach_text,
+    recorded_accounts,
     resharer_row,
     total_rows,
 )
@@ -104,6 +106,21 @@ class BlueskySource(Source):
         self._posters = PosterFollowers()
         self._waits: list[float] = []
         self._paging_errors: list[SourceError] = []
+
+    def resume(self, recorded: pl.DataFrame) -> None:
+        """Reposters, quoters and likers already recorded are not written again after a
+        restart (their DIDs are the recorded actors)."""
+        resharers = recorded_accounts(recorded)
+        likers = recorded_accounts(recorded, LIKERS)
+        for post, state in self._state.items():
+            if post.label in resharers:
+                known = resharers[post.label]
+                state.emitted |= known.accounts
+                state.reposts.seen |= known.accounts
+                state.quotes.seen |= known.accounts
+                state.resharers, state.reach = len(known.accounts), known.reach
+            if post.label in likers:
+                state.likes.seen |= likers[post.label].accounts
 
     def describe(self) -> str:
         """One line for `check`."""

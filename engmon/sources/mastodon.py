@@ -20,6 +20,7 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 import httpx
+import polars as pl
 
 from engmon.core.campaign import Campaign
 from engmon.errors import (
@@ -52,6 +53,7 @@ from engmon.sources.social import (
     parse_posts,
     post_result,
     reach_text,
+    recorded_accounts,
     resharer_row,
     total_rows,
 )
@@ -113,6 +115,18 @@ class MastodonSource(Source):
             (self.resharers and not s.walk.complete) or (self.likers and not s.likers.complete)
             for s in self._state.values()
         )
+
+    def resume(self, recorded: pl.DataFrame) -> None:
+        """Boosters and favouriters already recorded are not written again after a restart."""
+        boosters = recorded_accounts(recorded)
+        likers = recorded_accounts(recorded, LIKERS)
+        for post, state in self._state.items():
+            if post.label in boosters:
+                known = boosters[post.label]
+                state.walk.seen |= known.accounts
+                state.resharers, state.reach = len(known.accounts), known.reach
+            if post.label in likers:
+                state.likers.seen |= likers[post.label].accounts
 
     def describe(self) -> str:
         """One line for `check`."""

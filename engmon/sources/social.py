@@ -92,6 +92,31 @@ def resharer_row(
     }
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """The accounts one post's `resharers` or `likers` rows already name, and their reach."""
+
+    accounts: frozenset[str]
+    reach: int
+
+
+def recorded_accounts(frame: pl.DataFrame, metric: str = "resharers") -> dict[str, Recorded]:
+    """Per post label, the accounts a recording already holds as `metric` events."""
+    if frame.is_empty():
+        return {}
+    per_post = (
+        frame.filter((pl.col("kind") == "event") & (pl.col("metric") == metric))
+        .filter(pl.col("post").is_not_null() & pl.col("actor").is_not_null())
+        .unique(["post", "actor"], keep="first")
+        .group_by("post")
+        .agg(pl.col("actor"), pl.col("reach").fill_null(0).sum())
+    )
+    return {
+        str(post): Recorded(frozenset(str(a) for a in actors), int(reach))
+        for post, actors, reach in per_post.iter_rows()
+    }
+
+
 def rows_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
     """Observation frame of `rows` (dicts with any subset of the schema's columns)."""
     if not rows:

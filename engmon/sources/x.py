@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any, Final
 
 import httpx
+import polars as pl
 
 from engmon.core.campaign import Campaign
 from engmon.errors import ConfigError, SourceAuthError, SourceError, SourceNotFound
@@ -44,6 +45,7 @@ from engmon.sources.social import (
     parse_posts,
     post_result,
     reach_text,
+    recorded_accounts,
     resharer_row,
     total_rows,
 )
@@ -94,6 +96,17 @@ class XSource(Source):
         self._posters = PosterFollowers()
         self._waits: list[float] = []
         self._paging_errors: list[SourceError] = []
+
+    def resume(self, recorded: pl.DataFrame) -> None:
+        """Retweeters already recorded are not written again after a restart."""
+        known = recorded_accounts(recorded)
+        for post, state in self._state.items():
+            if post.label in known:
+                state.walk.seen |= known[post.label].accounts
+                state.resharers, state.reach = (
+                    len(known[post.label].accounts),
+                    known[post.label].reach,
+                )
 
     def describe(self) -> str:
         """One line for `check` (never the token)."""
@@ -231,7 +244,7 @@ class XSource(Source):
             token = (body.get("meta") or {}).get("next_token")
             return users, token if isinstance(token, str) and token else None
 
-        step = await state.walk.step(fetch, lambda u: str(u["id"]), self.pages_per_poll)
+        step = await state.walk.step(fetch, _retweeter, self.pages_per_poll)
         if step.error is not None:
             self._paging_errors.append(step.error)
             if step.error.retry_after is not None:
@@ -239,10 +252,15 @@ class XSource(Source):
         for user in step.fresh:
             metrics = user.get("public_metrics") or {}
             followers = count(metrics.get("followers_count"))
-            name = str(user.get("username") or user["id"])
+            name = _retweeter(user)
             rows.append(resharer_row(now, self.name, post.label, name, followers))
             state.resharers += 1
             state.reach += followers or 0
+
+
+def _retweeter(user: dict[str, Any]) -> str:
+    """The account a retweeter row names (the recorded `actor`), also its paging identity."""
+    return str(user.get("username") or user["id"])
 
 
 def _first(*values: int | None) -> int | None:

@@ -137,6 +137,8 @@ class Session:
             if not previous.frame.is_empty():
                 store.merge(previous.frame)
                 reloaded = previous.frame.height
+                for source in config.sources:  # what each already wrote is not written again
+                    source.resume(previous.frame.filter(pl.col("source") == source.name))
         recorder = RecordingWriter(record_path, config.campaign)
         return cls(
             config.campaign,

@@ -100,6 +100,17 @@ class SocialServer:
             return 200, accounts, limits
         if path == "/2/tweets":
             return 200, self._tweets(step), {"x-rate-limit-remaining": "899"}
+        if path == f"/2/tweets/{TWEET_ID}/retweeted_by":
+            users = [
+                {
+                    "id": str(100 + i),
+                    "name": name.title(),
+                    "username": name,
+                    "public_metrics": {"followers_count": followers},
+                }
+                for i, (name, followers) in enumerate(reversed(step.reposters))
+            ]
+            return 200, {"data": users, "meta": {"result_count": len(users)}}, {}
         if path.startswith("/xrpc/"):
             return self._xrpc(path.removeprefix("/xrpc/"), query, step)
         return 404, {"error": "not found"}, {}

@@ -98,3 +98,32 @@ def test_config_example_social_tables_build(monkeypatch: pytest.MonkeyPatch) -> 
         source = load_kind(table["kind"]).build(options, Campaign("c"))
         assert source.kind == table["kind"]
         assert set(table) - {"kind"} <= set(load_kind(table["kind"]).keys()) | {"interval"}
+
+
+async def test_a_restarted_watch_does_not_write_recorded_resharers_again(
+    server: SocialServer, tmp_path: Path
+) -> None:
+    from engmon.config import load_campaign
+    from engmon.core.recording import read_recording
+    from engmon.watch.session import LiveWatch
+
+    campaign = tmp_path / "campaign.toml"
+    tables = server.sources_toml().replace(
+        'token_env = "ENGMON_TEST_X_TOKEN"',
+        "resharers = true\n" + 'token_env = "ENGMON_TEST_X_TOKEN"',
+    )
+    campaign.write_text(f'[campaign]\nname = "launch"\nposted_at = "{T0.isoformat()}"\n{tables}')
+    record = tmp_path / "launch.ndjson"
+    server.step = len(server.script) - 1  # all three reposters are there
+    async with httpx.AsyncClient() as client:
+        for run in range(2):  # the watch, then the same watch restarted on its recording
+            watch = LiveWatch.open(load_campaign(campaign), record)
+            for poller in watch.pollers:
+                result = await poller.poll_once(client, T0 + timedelta(minutes=5 + run))
+                assert result is not None, poller.status.last_error
+                watch.accept(result)
+                assert poller.status.facts["reach"] == 4700  # the restart keeps the reach
+            watch.close()
+    rows = read_recording(record).frame.filter(pl.col("metric") == "resharers")
+    per_source = dict(rows.group_by("source").len().iter_rows())
+    assert per_source == {"mastodon": 3, "bluesky": 3, "x": 3}
