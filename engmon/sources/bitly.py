@@ -44,7 +44,6 @@ from engmon.sources.series import (
     minutes_between,
     parse_time,
     series_frame,
-    with_pause,
 )
 
 KIND: Final = "bitly"
@@ -82,7 +81,6 @@ class BitlySource(Source):
         self._recorded_to: datetime | None = None  # minute of the last clicks answer
         self._next_breakdown: datetime | None = None  # when the next breakdown round is due
         self._breakdowns_owed: list[str] = []  # dimensions of the round not yet answered
-        self.paused: SourceError | None = None  # what stopped the last poll short
 
     def describe(self) -> str:
         return f"bitly {self.name}: {self.bitlink} at {self.api}"
@@ -161,9 +159,8 @@ class BitlySource(Source):
         # progress moves only over the rows returned here
         self._recorded_to = minute
         self._breakdowns_owed = [d for d in self._breakdowns_owed if d not in read]
-        self.paused = problem
         frame = concat_frames(frames)
-        return PollResult(frame=frame, summary=with_pause(describe_frame(frame), problem))
+        return PollResult(frame=frame, summary=describe_frame(frame), partial_error=problem)
 
 
 def bitly_time(moment: datetime) -> str:

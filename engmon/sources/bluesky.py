@@ -226,7 +226,6 @@ class BlueskySource(Source):
             )
         ]
         extra += [f"post {post.url} not found" for post in missing]
-        extra += [f"resharers paused: {exc}" for exc in self._paging_errors]
         return post_result(
             rows,
             totals,
@@ -235,6 +234,7 @@ class BlueskySource(Source):
             reach=float(sum(s.reach for s in states)),
             posters=self._posters,
             waits=self._waits,
+            problems=self._paging_errors,
         )
 
     async def _read_resharers(

@@ -213,7 +213,6 @@ class MastodonSource(Source):
             )
         ]
         extra += [str(exc) for exc in failures]
-        extra += [f"accounts paused: {exc}" for exc in self._paging_errors]
         return post_result(
             rows,
             totals,
@@ -222,6 +221,7 @@ class MastodonSource(Source):
             reach=float(sum(s.reach for s in self._state.values())),
             posters=self._posters,
             waits=waits,
+            problems=[*failures, *self._paging_errors],
         )
 
     async def _read_accounts(

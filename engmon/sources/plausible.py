@@ -13,7 +13,8 @@ Result: minute buckets, the current one provisional to within `interval` seconds
 Progress moves with the rows: a minute counts as closed only once its answer is in the poll's
 result, and the breakdowns still owed stay owed until each one answered. When a closing or
 breakdown request fails, the poll keeps what it already got (the current minute, the minutes
-closed before the failure) and says what paused; the rest is asked again on the next poll.
+closed before the failure) with the error as a partial result; the rest is asked again on
+the next poll.
 
 Referrer source, country and device breakdowns since the post run on their own slower cadence
 (`breakdown_every`). Plausible allows 600 requests per hour per key: the configured cadence
@@ -49,7 +50,6 @@ from engmon.sources.series import (
     describe_frame,
     floor_minute,
     series_frame,
-    with_pause,
 )
 
 KIND: Final = "plausible"
@@ -130,7 +130,6 @@ class PlausibleSource(Source):
         self._open_from: datetime | None = None  # minutes before this one are closed
         self._next_breakdown: datetime | None = None  # when the next breakdown round is due
         self._breakdowns_owed: list[str] = []  # dimensions of the round not yet answered
-        self.paused: SourceError | None = None  # what stopped the last poll short
 
     def describe(self) -> str:
         return f"plausible {self.name}: site {self.site_id} page {self.page} at {self.endpoint}"
@@ -242,9 +241,8 @@ class PlausibleSource(Source):
         # progress moves only over the rows returned here
         self._open_from = open_from
         self._breakdowns_owed = [d for d in self._breakdowns_owed if d not in read]
-        self.paused = problem
         frame = concat_frames(frames)
-        return PollResult(frame=frame, summary=with_pause(describe_frame(frame), problem))
+        return PollResult(frame=frame, summary=describe_frame(frame), partial_error=problem)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -21,7 +21,6 @@ import polars as pl
 
 from engmon.core import bounds
 from engmon.core.schema import UTC_US, breakdown_source, conform
-from engmon.errors import SourceError
 
 
 def floor_minute(moment: datetime) -> datetime:
@@ -155,8 +154,3 @@ def describe_frame(frame: pl.DataFrame) -> str:
 def minutes_between(start: datetime, end: datetime) -> int:
     """Whole minutes from `start` to `end` (at least 1)."""
     return max(1, int((end - start) / timedelta(minutes=1)) + 1)
-
-
-def with_pause(summary: str, problem: SourceError | None) -> str:
-    """The poll's summary, plus what stopped it short when a follow-up request failed."""
-    return summary if problem is None else f"{summary}; paused: {problem}"

@@ -316,9 +316,13 @@ def post_result(
     reach: float | None,
     posters: PosterFollowers,
     waits: Iterable[float],
+    problems: Iterable[SourceError] = (),
 ) -> PollResult:
     """A social poll's result: its rows, the summary line, the soonest allowed retry and the
-    facts `check` and the plain watch print (reach of the resharers, posters' followers)."""
+    facts `check` and the plain watch print (reach of the resharers, posters' followers).
+
+    `problems`: requests of the poll that failed after others answered (a post, a page of
+    resharers, profiles); the first becomes the partial error, the rows are kept."""
     facts = {} if reach is None else {"reach": reach}
     followers = posters.total()
     if followers is not None:
@@ -328,6 +332,7 @@ def post_result(
         summary=summary_line(totals, posts, extra),
         retry_in=max(waits, default=None),
         facts=facts,
+        partial_error=next(iter(problems), None),
     )
 
 

@@ -17,7 +17,7 @@ instance (`api = "https://umami.example.com/api"`) takes a Bearer token from
 Progress moves with the rows: the caught-up mark passes a window only once its answer is in
 the poll's result, and breakdowns still owed stay owed until each one answered. When a
 catch-up, `active` or breakdown request fails, the poll keeps what it already got and says
-what paused; the rest is asked again on the next poll.
+the error as a partial result; the rest is asked again on the next poll.
 """
 
 from __future__ import annotations
@@ -49,7 +49,6 @@ from engmon.sources.series import (
     floor_minute,
     parse_time,
     series_frame,
-    with_pause,
 )
 
 KIND: Final = "umami"
@@ -117,7 +116,6 @@ class UmamiSource(Source):
         self._filled_to: datetime | None = None  # minutes before this one are recorded
         self._next_breakdown: datetime | None = None  # when the next breakdown round is due
         self._breakdowns_owed: list[str] = []  # dimensions of the round not yet answered
-        self.paused: SourceError | None = None  # what stopped the last poll short
 
     def describe(self) -> str:
         auth = "api key" if self._api_key else "login"
@@ -254,10 +252,9 @@ class UmamiSource(Source):
         # progress moves only over the rows returned here
         self._filled_to = filled
         self._breakdowns_owed = [d for d in self._breakdowns_owed if d not in read]
-        self.paused = problem
         frame = concat_frames(frames)
         return PollResult(
-            frame=frame, summary=with_pause(describe_frame(frame), problem), facts=facts
+            frame=frame, summary=describe_frame(frame), facts=facts, partial_error=problem
         )
 
 

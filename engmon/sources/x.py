@@ -209,7 +209,6 @@ class XSource(Source):
         if followers_due:
             rows += self._posters.rows(now, self.name)
         notes += [f"post {by_id[i].url}: {t}" for i, t in problems.items() if i in by_id]
-        notes += [f"retweeters paused: {exc}" for exc in self._paging_errors]
         states = self._state.values()
         extra = notes
         if self.resharers:
@@ -228,6 +227,7 @@ class XSource(Source):
             reach=float(sum(s.reach for s in states)) if self.resharers else None,
             posters=self._posters,
             waits=self._waits,
+            problems=self._paging_errors,
         )
 
     async def _read_retweeters(

@@ -38,6 +38,7 @@ from engmon.core.recording import RecordingWriter, is_recording, read_recording
 from engmon.core.standing import Standing, standing_at
 from engmon.core.store import MergeResult, ObservationStore
 from engmon.sources.base import PollResult, Progress, Source
+from engmon.sources.http import transport_reason
 from engmon.watch.poller import SourcePoller, SourceStatus
 from engmon.watch.webhooks import deliver_alert
 
@@ -200,7 +201,9 @@ class Session:
         except Exception as exc:  # a bug in one source must not end the watch: status instead
             status = poller.status
             status.state, status.errors = "retrying", status.errors + 1
-            status.last_error = f"{poller.source.name}: {type(exc).__name__}: {exc}"
+            # a transport error's own text can quote a request header: never show it raw
+            detail = transport_reason(exc) if isinstance(exc, httpx.RequestError) else exc
+            status.last_error = f"{poller.source.name}: {type(exc).__name__}: {detail}"
             status.retry_at = self.monotonic() + BUG_RETRY_S
             return SourcePolled(copy.copy(status), delay=BUG_RETRY_S)
         merged: MergeResult | None = None

@@ -7,6 +7,7 @@ import threading
 import time
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from pathlib import Path
 
 import httpx
 import pytest
@@ -106,8 +107,9 @@ async def test_a_failed_follow_up_keeps_the_counters_and_does_not_wait_for_the_r
     assert result is not None
     reposts = result.frame.filter(result.frame["metric"] == "reposts")["value"].to_list()
     assert reposts == [2.0]
-    assert "accounts paused" in result.summary and "HTTP 500" in result.summary
-    assert poller.delay() == 60.0  # 290 requests left: the interval, not the 600 s reset
+    assert "HTTP 500" in str(result.partial_error)  # kept rows, the rest asked again
+    assert poller.status.state == "retrying"
+    assert 60.0 <= poller.delay() <= 120.0  # backoff from the interval, not the 600 s reset
 
 
 # --- secrets ---------------------------------------------------------------------------------
@@ -178,3 +180,24 @@ async def test_a_request_header_is_never_echoed_in_the_error(token: str) -> None
     text = str(caught.value)
     assert type(caught.value).__module__ == "engmon.errors"
     assert text.startswith("src: ") and SECRET not in text and "é" not in text
+
+
+async def test_check_fails_a_partial_poll_and_says_what_came_and_what_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from engmon.config import CampaignConfig
+    from engmon.core.campaign import Campaign
+    from engmon.watch.check import check_sources
+
+    router = Router()
+    router.add(f"/api/v1/statuses/{STATUS}", status_body(2), headers=far_reset())
+    router.add(f"/api/v1/statuses/{STATUS}/reblogged_by", {"error": "x"}, status=503)
+    monkeypatch.setattr("engmon.watch.check.make_client", router.client)
+    source = MastodonSource("masto", [mastodon_post()])
+    out = io.StringIO()
+    failed = await check_sources(CampaignConfig(tmp_path / "c.toml", Campaign("c"), [source]), out)
+    line = out.getvalue()
+    assert failed == 1 and line.startswith("FAIL mastodon masto")
+    assert "2 reposts" in line and "masto: HTTP 503" in line

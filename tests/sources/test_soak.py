@@ -181,7 +181,7 @@ class Soak:
             if result is not None:
                 self.recorder.append(result.frame)
                 self.store.merge(result.frame)
-            partial = getattr(result, "partial_error", None)
+            partial = None if result is None else result.partial_error
             ok = result is not None and partial is None
             self.failures[name] = 0 if ok else self.failures[name] + 1
             error = poller.status.last_error or "" if result is None else str(partial or "")
@@ -287,6 +287,7 @@ async def test_soak_thirty_minutes_of_faults(
         simulated_minutes=(FAULTS_END - START).total_seconds() / 60,
         polls=len(fault_turns),
         failed_polls=sum(not t.ok for t in fault_turns),
+        partial_polls=sum(t.ok and t.failures > 0 for t in fault_turns),
         requests=server.requests,
         faults=dict(schedule.counts),
         plateau_polls=plateau_polls,

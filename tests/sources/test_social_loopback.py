@@ -105,7 +105,7 @@ async def test_a_restarted_watch_does_not_write_recorded_resharers_again(
 ) -> None:
     from engmon.config import load_campaign
     from engmon.core.recording import read_recording
-    from engmon.watch.session import LiveWatch
+    from engmon.watch.session import Session
 
     campaign = tmp_path / "campaign.toml"
     tables = server.sources_toml().replace(
@@ -117,8 +117,8 @@ async def test_a_restarted_watch_does_not_write_recorded_resharers_again(
     server.step = len(server.script) - 1  # all three reposters are there
     async with httpx.AsyncClient() as client:
         for run in range(2):  # the watch, then the same watch restarted on its recording
-            watch = LiveWatch.open(load_campaign(campaign), record)
-            for poller in watch.pollers:
+            watch = Session.open(load_campaign(campaign), record)
+            for poller in watch.pollers.values():
                 result = await poller.poll_once(client, T0 + timedelta(minutes=5 + run))
                 assert result is not None, poller.status.last_error
                 watch.accept(result)

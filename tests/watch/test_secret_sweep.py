@@ -148,20 +148,16 @@ async def test_the_dashboard_never_shows_the_secret(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, listener: str, value: str
 ) -> None:
     from engmon.config import load_campaign
-    from engmon.core.clock import WallClock
     from engmon.tui.app import EngmonApp
-    from engmon.watch.session import LiveWatch
+    from engmon.watch.session import Session
 
     monkeypatch.setenv(ENV, BAD_VALUES[value])
     monkeypatch.setenv("ENGMON_SWEEP_USER", "reader")
     every = "\n\n[[sources]]\n".join(
         f'{table}\nname = "{kind}"' for kind, table in tables(listener).items()
     )
-    watch = LiveWatch.open(load_campaign(campaign(tmp_path, every)), tmp_path / "d.ndjson")
-    config = watch.config
-    app = EngmonApp(
-        config.campaign, config.sources, WallClock(), store=watch.store, recorder=watch.recorder
-    )
+    watch = Session.open(load_campaign(campaign(tmp_path, every)), tmp_path / "d.ndjson")
+    app = EngmonApp(watch)
     shown: list[str] = []
     original = app.notify
 

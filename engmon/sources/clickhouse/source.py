@@ -151,7 +151,6 @@ class ClickHouseSource(Source):
         self._complete_until: datetime | None = None  # minutes before this are complete
         self._last_breakdown: datetime | None = None
         self._breakdowns_owed: list[str] = []  # dimensions of a breakdown round not yet read
-        self.paused: SourceError | None = None  # why the last poll's breakdowns stopped
 
     def window_start(self, now: datetime) -> datetime:
         """Start of everything this source reports: the post's minute, or a lookback."""
@@ -222,7 +221,6 @@ class ClickHouseSource(Source):
         # progress moves only with the rows returned here
         self._breakdowns_owed = [d for d in self._breakdowns_owed if d not in read]
         self._complete_until = floor_minute(now)
-        self.paused = problem
         frame = pl.concat(frames, how="vertical")
         curve = frame.filter(~breakdown_rows() & (pl.col("metric") == CLICKS))
         transfer = self.client.transfer
@@ -230,12 +228,12 @@ class ClickHouseSource(Source):
             f"{len(rows)} minute(s) since {since:%H:%M}, {curve['value'].sum():g} clicks"
             + (f", breakdowns ({', '.join(read)})" if read else "")
             + f"; {transfer.queries} queries, {transfer.received / 1024:.1f} KiB received"
-            + (f"; breakdowns paused: {problem}" if problem is not None else "")
         )
         return PollResult(
             frame=frame,
             summary=summary,
             facts={"bytes_received": float(transfer.received)},
+            partial_error=problem,
         )
 
 
@@ -270,8 +268,8 @@ def load_clickhouse_observations(
     async def run() -> pl.DataFrame:
         async with httpx.AsyncClient() as client:
             result = await source.poll(client, end)
-        if source.paused is not None:
-            raise source.paused
+        if result.partial_error is not None:
+            raise result.partial_error
         return result.frame
 
     return asyncio.run(run())
