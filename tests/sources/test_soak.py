@@ -14,6 +14,7 @@ from __future__ import annotations
 import gc
 import heapq
 import os
+import random
 import resource
 import time
 from collections import Counter
@@ -260,7 +261,10 @@ async def test_soak_thirty_minutes_of_faults(
         assert len(config.sources) == (10 if clickhouse is not None else 9)
         record = tmp_path / "soak.ndjson"
         sim = [START.timestamp()]
-        pollers = [SourcePoller(s, clock=lambda: sim[0]) for s in config.sources]
+        pollers = [  # seeded jitter: the same run every time
+            SourcePoller(s, clock=lambda: sim[0], rng=random.Random(i))
+            for i, s in enumerate(config.sources)
+        ]
         soak = Soak(
             server, pollers, RecordingWriter(record, config.campaign), ObservationStore(POST)
         )
