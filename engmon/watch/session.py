@@ -17,6 +17,7 @@ imports textual.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import time
 from collections.abc import Callable, Sequence
@@ -44,6 +45,9 @@ from engmon.watch.webhooks import deliver_alert
 
 BUG_RETRY_S = 30.0
 """Pause after a source raised something other than a SourceError (a bug)."""
+
+SHUTDOWN_GRACE_S = 3.0
+"""Seconds a stopping watch waits for polls in flight, so what they fetch is recorded."""
 
 
 def make_client(timeout: float = 10.0) -> httpx.AsyncClient:
@@ -125,6 +129,7 @@ class Session:
         self._alert_elapsed: float | None = None
         self._commands: set[asyncio.Task[None]] = set()
         self._closed = False
+        self._stopping = asyncio.Event()
 
     @classmethod
     def open(
@@ -189,9 +194,13 @@ class Session:
         while True:
             event = await self.poll_turn(poller)
             self.listener.source_polled(event)
-            if event.status.state == "done":
+            if event.status.state == "done" or self._stopping.is_set():
                 return
-            await asyncio.sleep(event.delay)
+            # sleep until the next poll is due, or until the watch is told to stop
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), event.delay)
+            if self._stopping.is_set():
+                return
 
     async def poll_turn(self, poller: SourcePoller) -> SourcePolled:
         """One turn of the loop: one poll, its rows recorded and merged, the alerts checked."""
@@ -231,6 +240,11 @@ class Session:
             if tasks:
                 await asyncio.wait(tasks, timeout=duration)
         finally:
+            # no new polls; a poll in flight may finish, so what it fetches is recorded
+            self._stopping.set()
+            running = [task for task in tasks if not task.done()]
+            if running:
+                await asyncio.wait(running, timeout=SHUTDOWN_GRACE_S)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
