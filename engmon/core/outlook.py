@@ -129,6 +129,32 @@ def forecast_store(
     return curve_outlook(minutes, metric, elapsed_s, final=final)
 
 
+def outlook_at(
+    deltas: pl.DataFrame,
+    minutes: pl.DataFrame,
+    post_time: datetime,
+    followers: int | None,
+    elapsed_s: float,
+    metric: str,
+    history: pl.DataFrame | None,
+    *,
+    reshares: pl.DataFrame | None = None,
+    final: bool = False,
+) -> Outlook:
+    """The outlook `elapsed_s` after the post (the dashboard's tracker and `report` alike):
+    the forecast (`forecast_store`), the band of your past posts (`history`) and, beside a
+    reshare forecast, the curve forecast of `metric` (clicks) where its curve allows."""
+    made = forecast_store(
+        deltas, minutes, post_time, followers, elapsed_s, metric, reshares=reshares, final=final
+    )
+    outlook = compute_outlook(made, metric, history, followers, minutes, elapsed_s)
+    if made.model == RESHARE_MODEL and metric not in (*RESHARE_METRICS, RESHARERS):
+        fitted = curve_outlook(minutes, metric, elapsed_s, final=final)
+        if fitted.state != NOT_ENOUGH:  # shown only where the link's curve allows
+            outlook = replace(outlook, clicks=fitted)
+    return outlook
+
+
 def curve_outlook(
     minutes: pl.DataFrame, metric: str, elapsed_s: float, *, final: bool = False
 ) -> Forecast:
@@ -311,28 +337,20 @@ class OutlookTracker:
             fresh = reshare_rows(deltas.slice(self._rows_seen), post_time)
             self._rows = fresh if self._rows is None else pl.concat([self._rows, fresh])
             self._rows_seen = deltas.height
-        made = forecast_store(
+        exclude = post_key(campaign.name, post_time)
+        if exclude != self._exclude:
+            self._exclude, self._history, self._bands = exclude, {}, {}
+        outlook = outlook_at(
             deltas,
             store.minutes(),
             post_time,
             campaign.followers,
             elapsed_s,
             metric,
+            self.history(metric),
             reshares=self._rows,
             final=final,
         )
-        exclude = post_key(campaign.name, post_time)
-        if exclude != self._exclude:
-            self._exclude, self._history, self._bands = exclude, {}, {}
-        past = self.history(metric)
-        outlook = compute_outlook(
-            made, metric, past, campaign.followers, store.minutes(), elapsed_s
-        )
-        clicks_follow = made.model == RESHARE_MODEL
-        if clicks_follow and metric not in (*RESHARE_METRICS, RESHARERS):
-            fitted = curve_outlook(store.minutes(), metric, elapsed_s, final=final)
-            if fitted.state != NOT_ENOUGH:  # shown only where the link's curve allows
-                outlook = replace(outlook, clicks=fitted)
         self._outlook = outlook
         self._key = key
         return self._outlook

@@ -48,6 +48,9 @@ from engmon.core.schema import (
     RESHARERS,
 )
 
+SERIES_MINUTES: Final = 30 * 24 * 60
+"""The per-minute series (what the trend words walk) cover at most the post's first 30 days:
+a post time decades before the data must not allocate decades of minutes."""
 ENGINE: Final = "in-memory"
 """A few thousand minute rows: per-call start-up dominates, the streaming engine only adds."""
 
@@ -74,7 +77,9 @@ class Standing:
 
     `per_metric` holds every metric the data has (at zero before it started); the headline
     is the honest metric the verdict, KPIs and alerts lead with (clicks when known).
-    `series` is the headline's count per whole minute since the post, up to the clock.
+    `series`, `engaged_series`, `reshare_series`: the headline's, the engagement's and the
+    reshares' (reposts + quotes, else resharers) counts per minute since the post, from minute
+    0 up to the clock (the last one partial): what the trend words walk.
     """
 
     post_time: datetime | None
@@ -89,8 +94,16 @@ class Standing:
     prior_velocity: float
     """The headline per minute over the `VELOCITY_WINDOW` minutes before the "now" window."""
     series: npt.NDArray[np.float64] = field(repr=False, compare=False)
+    engaged_series: npt.NDArray[np.float64] = field(repr=False, compare=False)
+    reshare_series: npt.NDArray[np.float64] = field(repr=False, compare=False)
     visitors_now: float | None = None
     """Visitors of the last 5 minutes at the clock (None: no source measures it)."""
+
+    @property
+    def whole_minutes(self) -> int:
+        """Whole minutes since the post the trend words are judged at (minute boundaries,
+        within the series' `SERIES_MINUTES`)."""
+        return min(max(0, int(self.elapsed_s // 60)), len(self.series))
 
     def figures(self, metric: str) -> MetricFigures:
         """One metric's figures (zeros when the data does not have it)."""
@@ -222,6 +235,8 @@ def standing_with(
     present = set(names) if names is not None else _names(minutes, levels)
     headline = pick_headline(sorted(m for m in present if m != FOLLOWERS))  # gauges left out
     lo = now_minute - VELOCITY_WINDOW
+    reshares = RESHARE_METRICS if present & set(RESHARE_METRICS) else (RESHARERS,)
+    wanted = {headline, *ENGAGEMENT_METRICS, *reshares}
     seen = metrics.until(minutes.lazy(), now_minute)
     summary, prior, series, *extra = pl.collect_all(
         [
@@ -239,8 +254,8 @@ def standing_with(
                 pl.col("minute") >= lo - VELOCITY_WINDOW,
                 pl.col("minute") < lo,
             ).select(pl.col("value").sum()),
-            seen.filter(pl.col("metric") == headline, pl.col("minute") >= 0).select(
-                "minute", "value"
+            seen.filter(pl.col("metric").is_in(list(wanted)), pl.col("minute") >= 0).select(
+                "metric", "minute", "value"
             ),
             *also,
         ],
@@ -262,10 +277,13 @@ def standing_with(
     if not followers:
         sampled = per_metric.get(FOLLOWERS, _NONE).count
         followers = int(sampled) if sampled >= 1 else None
-    dense = np.zeros(max(now_minute, 0), dtype=np.float64)
-    if series.height:
-        at = series.get_column("minute").to_numpy()
-        np.add.at(dense, at, series.get_column("value").to_numpy())
+
+    def dense(names: Iterable[str]) -> npt.NDArray[np.float64]:
+        counts = np.zeros(min(max(now_minute, 0), SERIES_MINUTES), dtype=np.float64)
+        rows = series.filter(pl.col("metric").is_in(list(names)), pl.col("minute") < len(counts))
+        np.add.at(counts, rows.get_column("minute").to_numpy(), rows.get_column("value").to_numpy())
+        return counts
+
     prior_sum = float(prior.item() or 0.0)
     numbers = Standing(
         post_time=post_time,
@@ -277,7 +295,9 @@ def standing_with(
         per_metric=MappingProxyType(per_metric),
         present=frozenset(present),
         prior_velocity=prior_sum / VELOCITY_WINDOW,
-        series=dense,
+        series=dense([headline]),
+        engaged_series=dense(ENGAGEMENT_METRICS),
+        reshare_series=dense(reshares),
         visitors_now=metrics.gauge_now(minutes, ACTIVE, now_minute) if ACTIVE in present else None,
     )
     return numbers, extra

@@ -1,9 +1,7 @@
-"""The verdict: one plain sentence answering "is it working?", from a few numbers.
+"""Words for the verdict: the `Verdict` every surface shows and the small text helpers.
 
-Pure and headless: the dashboard, `report` and alerts can all phrase the same facts the same
-way. The trend words are deliberately few (`just starting`, `flat`, `rising`, `steady`,
-`peaked and slowing`) so a reader learns them at a glance. Later phrases (a forecast, the
-expected band of your past posts) are appended through `extra`, never by editing the sentence.
+The judgment itself (trend words, what the post is compared with, the forecast sentence) is
+made once in `engmon.core.judge`; the dashboard, `report` and the plain watch only show it.
 """
 
 from __future__ import annotations
@@ -11,67 +9,32 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final
 
-from engmon.core.metrics import offset_text, per_thousand
-from engmon.core.standing import Standing
-
-Trend = Literal["just starting", "flat", "rising", "steady", "peaked and slowing"]
-
-JUST_STARTED_MIN: Final = 5.0
-"""Before this many minutes after the post, nothing can be called flat or rising yet."""
-FLAT_PER_1K: Final = 0.05
-"""Engagement per 1k followers below which a post that is 10+ minutes old is flat."""
-FLAT_RATE: Final = 0.2
-"""Without a follower count: per-minute velocity and peak at or below which a post is flat."""
-
+from engmon.core.metrics import offset_text
+from engmon.core.trend import Position, Shape
 
 SINGULAR: Final = {"replies": "reply"}
 """Metric names whose singular is not the plural minus its `s`."""
 
 
 @dataclass(frozen=True)
-class VerdictFacts:
-    """What the verdict is computed from, as it stood at the clock.
+class Verdict:
+    """The judgment at one instant: the trend words and the sentence every surface shows.
 
-    `metric`/`count`: the headline metric and its count; `engagement`: the honest metrics
-    summed (clicks, replies, reposts, quotes); `velocity`: headline per minute over the last
-    few minutes, `prior_velocity` over the few before; `peak_rate`/`peak_minute`: the busiest
-    minute so far.
+    `trend` is the position then the shape ("ahead, slowing"), or the shape alone when there
+    is nothing to compare with; `compared_with` names the comparison ("your last 8 posts",
+    "public posts from accounts your size"); `forecast` is the forecast sentence, if any.
     """
 
-    elapsed_s: float
-    followers: int | None
-    metric: str
-    count: float
-    engagement: float
-    velocity: float
-    prior_velocity: float
-    peak_rate: float
-    peak_minute: int | None
-
-    @classmethod
-    def of(cls, standing: Standing) -> VerdictFacts:
-        """The facts of a standing (the one source of the numbers at an instant)."""
-        return cls(
-            elapsed_s=standing.elapsed_s,
-            followers=standing.followers,
-            metric=standing.headline,
-            count=standing.head.count,
-            engagement=standing.engagement,
-            velocity=standing.velocity,
-            prior_velocity=standing.prior_velocity,
-            peak_rate=standing.peak,
-            peak_minute=standing.peak_minute,
-        )
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """The trend word and the sentence shown in the verdict panel."""
-
-    trend: Trend
+    trend: str
     text: str
+    shape: Shape = "just starting"
+    position: Position | None = None
+    compared_with: str | None = None
+    rank: float | None = None
+    """Share of the compared posts this one beats at the judged minute (0..1)."""
+    forecast: str | None = None
 
 
 def compact_count(value: float) -> str:
@@ -126,30 +89,6 @@ def elapsed_text(seconds: float) -> str:
     return f"{days} days {hrs} h"
 
 
-def classify(facts: VerdictFacts) -> Trend:
-    """The trend word for these facts (rules in the module constants)."""
-    minutes = facts.elapsed_s / 60.0
-    if minutes < JUST_STARTED_MIN:
-        return "just starting"
-    rate_1k = per_thousand(facts.engagement, facts.followers)
-    if facts.count <= 0:
-        return "flat" if minutes >= 2 * JUST_STARTED_MIN else "just starting"
-    if rate_1k is not None:
-        if rate_1k < FLAT_PER_1K:
-            # Too little for this audience: flat once it had its chance, not "peaked" before.
-            return "flat" if minutes >= 2 * JUST_STARTED_MIN else "just starting"
-    elif facts.velocity <= FLAT_RATE and facts.peak_rate <= 1:
-        return "flat"
-    peak_age = minutes - (facts.peak_minute or 0)
-    # A lone event in a minute is no peak to slow down from.
-    peaked = facts.peak_rate > 1 and facts.velocity < 0.5 * facts.peak_rate
-    if peak_age > JUST_STARTED_MIN and peaked:
-        return "peaked and slowing"
-    if facts.velocity > 1.2 * facts.prior_velocity and facts.velocity >= 0.5 * facts.peak_rate:
-        return "rising"
-    return "steady"
-
-
 def metric_words(count: float, metric: str) -> str:
     """`3 clicks`, `1 click`, `12 reposts`: a count with its metric, singular when one."""
     name = metric
@@ -158,28 +97,8 @@ def metric_words(count: float, metric: str) -> str:
     return f"{compact_count(count)} {name}"
 
 
-def _sentences(head: str, extra: Sequence[str]) -> str:
+def sentences(head: str, extra: Sequence[str]) -> str:
     """The headline, then each extra phrase as a sentence; a full stop closes them when any."""
     if not extra:
         return head
     return ". ".join([head, *extra]).rstrip(".") + "."
-
-
-def verdict(facts: VerdictFacts, extra: Sequence[str] = ()) -> Verdict:
-    """The verdict sentence, e.g. "12 min after a post to 1.2M followers: 3 clicks, 0.003 engaged
-    per 1k followers — flat" (engaged: clicks, replies, reposts and quotes).
-    `extra` phrases (forecast, expected band) follow as sentences."""
-    trend = classify(facts)
-    when = elapsed_text(facts.elapsed_s)
-    if facts.elapsed_s < 0:
-        text = f"{elapsed_text(-facts.elapsed_s)} before the post: waiting for it to go out"
-        return Verdict("just starting", _sentences(text, extra))
-    audience = (
-        f"a post to {compact_count(facts.followers)} followers" if facts.followers else "the post"
-    )
-    parts = [metric_words(facts.count, facts.metric)]
-    rate_1k = per_thousand(facts.engagement, facts.followers)
-    if rate_1k is not None:
-        parts.append(f"{rate_text(rate_1k)} engaged per 1k followers")
-    text = f"{when} after {audience}: {', '.join(parts)} — {trend}"
-    return Verdict(trend, _sentences(text, extra))

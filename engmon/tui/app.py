@@ -38,6 +38,7 @@ from engmon.core import metrics
 from engmon.core.alerts import Alert
 from engmon.core.campaign import Campaign
 from engmon.core.clock import Clock, ReplayClock
+from engmon.core.judge import SHIPPED
 from engmon.core.metrics import now_minute_of, pick_headline
 from engmon.core.outlook import OutlookTracker
 from engmon.core.schema import FOLLOWERS
@@ -294,15 +295,16 @@ class EngmonApp(DrilldownApp):
             outlook = self.outlook.update(
                 self.store, self.campaign, clock.now, metric, wall=time.monotonic(), final=final
             )
-        phrases = list(self.verdict_phrases)
-        if outlook is not None:
-            phrases.append(lambda *_: ". ".join(outlook.phrases()))
+        whole = not self.filters  # a slice is judged on its own numbers, compared with nothing
         view = compute_view(
             self.store,
             self.campaign,
             clock.now,
             self.settings,
-            phrases=phrases,
+            phrases=self.verdict_phrases,
+            outlook=outlook,
+            history=self.outlook.history(outlook.metric) if outlook and whole else None,
+            public_rank=SHIPPED if whole else None,
             **self.view_inputs(),
         )
         band = (

@@ -14,17 +14,18 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Final
+from typing import Final, Literal
 
 import polars as pl
 
 from engmon.core import metrics
 from engmon.core.campaign import Campaign
+from engmon.core.judge import SHIPPED, PublicRank, judge
 from engmon.core.metrics import now_minute_of
 from engmon.core.outlook import Outlook
 from engmon.core.standing import Standing, standing_with
 from engmon.core.store import ObservationStore
-from engmon.core.verdict import Verdict, VerdictFacts, verdict
+from engmon.core.verdict import Verdict, sentences
 
 MAX_CURVE_BUCKETS: Final = 180
 """A chosen bucket width is widened when it would draw more bars than this."""
@@ -112,11 +113,16 @@ def compute_view(
     phrases: Sequence[VerdictPhrase] = (),
     minutes: pl.DataFrame | None = None,
     levels: pl.DataFrame | None = None,
+    outlook: Outlook | None = None,
+    history: pl.DataFrame | None = None,
+    public_rank: PublicRank | Literal["shipped"] | None = SHIPPED,
 ) -> DashboardView:
     """The dashboard as of `now`, from the store's per-minute aggregate and levels.
 
-    `phrases` add sentences to the verdict (see `VerdictPhrase`). `minutes`/`levels` replace
-    the store's own for a filtered view (the drilldown).
+    The verdict is `engmon.core.judge.judge` of the standing with the `outlook` (forecast),
+    your past posts' `history` of the headline and the `public_rank` reference; `phrases` add
+    sentences after it (see `VerdictPhrase`). `minutes`/`levels` replace the store's own for
+    a filtered view (the drilldown).
     """
     post_time = campaign.post_time or store.post_time
     elapsed_s = (now - post_time).total_seconds() if post_time is not None else 0.0
@@ -166,8 +172,18 @@ def compute_view(
         headline=headline,
         standing=numbers,
         curve=curve,
-        verdict=verdict(VerdictFacts.of(numbers), extra),
+        verdict=with_phrases(
+            judge(numbers, history=history, outlook=outlook, public_rank=public_rank), extra
+        ),
+        outlook=outlook,
     )
+
+
+def with_phrases(verdict: Verdict, extra: Sequence[str]) -> Verdict:
+    """The verdict with the hooks' sentences appended."""
+    if not extra:
+        return verdict
+    return replace(verdict, text=sentences(verdict.text.rstrip("."), extra))
 
 
 def compute_curve(

@@ -10,10 +10,12 @@ from typing import TextIO
 
 from engmon.core.alerts import Alert
 from engmon.core.campaign import Campaign
+from engmon.core.judge import judge
+from engmon.core.outlook import OutlookTracker
 from engmon.core.schema import CONVERSIONS
 from engmon.core.standing import Standing, standing_at
 from engmon.core.store import ObservationStore
-from engmon.core.verdict import compact_count, peak_text, rate_text
+from engmon.core.verdict import Verdict, compact_count, peak_text, rate_text
 from engmon.watch.session import Listener, Session, SourcePolled
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -40,9 +42,22 @@ def watch_standing(store: ObservationStore, campaign: Campaign, now: datetime) -
     )
 
 
-def standing_text(standing: Standing | None) -> str:
+def watch_verdict(
+    store: ObservationStore, campaign: Campaign, now: datetime, tracker: OutlookTracker
+) -> tuple[Standing, Verdict] | None:
+    """The standing and the dashboard's verdict at `now` (the same forecast, past posts and
+    public reference: `tracker` is the session's); None before there is a post time."""
+    numbers = watch_standing(store, campaign, now)
+    if numbers is None:
+        return None
+    outlook = tracker.update(store, campaign, now, numbers.headline)
+    history = tracker.history(numbers.headline) if outlook is not None else None
+    return numbers, judge(numbers, history=history, outlook=outlook)
+
+
+def standing_text(standing: Standing | None, verdict: Verdict | None = None) -> str:
     """`clicks 12, replies 3, likes 40 | engaged 15, 7.5 per 1k, clicks now 2.1/min, peak
-    6/min at +3m`: the counts per metric, then the headline figures."""
+    6/min at +3m | ahead, slowing`: the counts per metric, the headline figures, the trend."""
     if standing is None or not standing.metrics:
         return "nothing yet"
     counts = ", ".join(
@@ -60,7 +75,8 @@ def standing_text(standing: Standing | None) -> str:
         figures.append(f"conversions {compact_count(standing.conversions)}{shown}")
     if standing.visitors_now is not None:
         figures.append(f"visitors now {compact_count(standing.visitors_now)}")
-    return f"{counts} | {', '.join(figures)}"
+    trend = "" if verdict is None else f" | {verdict.trend}"
+    return f"{counts} | {', '.join(figures)}{trend}"
 
 
 def poll_line(session: Session, event: SourcePolled, now: datetime | None = None) -> str:
@@ -73,7 +89,8 @@ def poll_line(session: Session, event: SourcePolled, now: datetime | None = None
         return f"{stamp} {status.name:<12} {status.state:<8} {_tail(status.last_error or '')}" + (
             f"; next try in {event.delay:.0f}s"
         )
-    shown = standing_text(watch_standing(session.store, session.campaign, at))
+    judged = watch_verdict(session.store, session.campaign, at, session.outlook)
+    shown = standing_text(*judged) if judged is not None else standing_text(None)
     facts = "".join(f", {name} {value:g}" for name, value in status.facts.items())
     line = (
         f"{stamp} {status.name:<12} {status.state:<8} {status.summary}"

@@ -6,7 +6,9 @@ loops over rows. A Parquet file in the observation schema is scanned, never load
 
 JSON keys (stable): `campaign`, `link`, `post_time`, `at_s`, `bucket`, `bucket_s`,
 `followers`, `engagement`, `per_1k_followers`, `verdict` (the dashboard's sentence),
-`trend` (just starting | flat | rising | steady | peaked and slowing), `notes`,
+`trend` (the trend words, e.g. "ahead, slowing"), `position` (ahead | on track | behind |
+null), `shape` (just starting | flat | still growing | slowing | over), `compared_with`
+(what the position is against, or null), `notes`,
 `metrics: {name: {count, reach, peak: {value, at_s}, velocity_per_min, first_s}}` and
 `buckets: {name: [{at_s, value, reach, cumulative}]}`; `conversions`,
 `conversion_rate_per_click` and `conversions_per_1k_followers` (null without a goal),
@@ -32,6 +34,9 @@ import polars as pl
 from engmon.core import bounds, metrics
 from engmon.core.campaign import RELATIVE_ANCHOR, Campaign
 from engmon.core.export import parquet_post_time
+from engmon.core.history import default_history_dir, load_history, post_key
+from engmon.core.judge import judge
+from engmon.core.outlook import outlook_at
 from engmon.core.printable import printable, spreadsheet_safe_column
 from engmon.core.readable import check_regular_file
 from engmon.core.schema import (
@@ -40,12 +45,13 @@ from engmon.core.schema import (
     FOLLOWERS,
     KINDS,
     REQUIRED_COLUMNS,
+    RESHARE_METRICS,
+    RESHARERS,
     UTC_US,
     conform,
 )
-from engmon.core.standing import Standing, standing_at
+from engmon.core.standing import standing_at
 from engmon.core.store import counter_levels, observations_to_deltas, repeated_id_hashes
-from engmon.core.verdict import Verdict, VerdictFacts, verdict
 from engmon.errors import ConfigError, InputError
 from engmon.sources.files import FileSpec, LoadedFile, load_observations
 
@@ -279,7 +285,11 @@ def build_report(
         observations = observations.filter(pl.col("ts") <= pl.lit(post_time + offset, dtype=UTC_US))
     kinds = KINDS if data.counters else ("event",)
     deltas = observations_to_deltas(observations, data.repeated, kinds)
-    minutes = metrics.minute_counts(deltas, post_time).collect(engine="streaming")
+    shared = pl.col("metric").is_in([*RESHARE_METRICS, RESHARERS])
+    # one pass over the file: the per-minute counts and the reshares the forecast reads
+    minutes, reshared = pl.collect_all(
+        [metrics.minute_counts(deltas, post_time), deltas.filter(shared)], engine="streaming"
+    )
     levels = (
         counter_levels(observations).collect(engine="streaming")
         if data.counters
@@ -296,7 +306,20 @@ def build_report(
     )
     order = numbers.metrics
     series = _series(minutes, levels, order, width, numbers.now_minute)
-    judged = _verdict(numbers)
+    history = load_history(
+        numbers.headline, default_history_dir(), exclude=post_key(campaign.name, post_time)
+    )
+    outlook = outlook_at(
+        reshared,
+        minutes,
+        post_time,
+        numbers.followers,
+        at_s,
+        numbers.headline,
+        history,
+        final=offset is None,
+    )
+    judged = judge(numbers, history=history, outlook=outlook)
 
     def peak(name: str) -> tuple[float, int | None]:
         """The busiest minute; with wider buckets, the busiest bucket of the series."""
@@ -334,6 +357,9 @@ def build_report(
         "per_1k_followers": numbers.per_1k,
         "verdict": judged.text,
         "trend": judged.trend,
+        "position": judged.position,
+        "shape": judged.shape,
+        "compared_with": judged.compared_with,
         "notes": notes,
         **_conversions(numbers),
         "visitors_now": numbers.visitors_now,
@@ -458,11 +484,6 @@ def _series(
             for row in cumulative.iter_rows(named=True)
         ]
     return out
-
-
-def _verdict(numbers: Standing) -> Verdict:
-    """The dashboard's verdict sentence (engmon.core.verdict) for the report's moment."""
-    return verdict(VerdictFacts.of(numbers))
 
 
 def _number(value: float | None) -> float | int | None:

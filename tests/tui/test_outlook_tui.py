@@ -41,7 +41,8 @@ async def test_band_is_drawn_and_the_verdict_stands_against_it(
         assert all(lo <= hi for lo, hi in zip(curve.band_low, curve.band_high, strict=True))
         assert max(curve.band_high) > max(curve.values)  # ten times the clicks
         text = screen_text(app)
-        assert "Behind 10 of your last 10 posts at minute 44" in app.view.verdict.text
+        assert "behind, slowing" in app.view.verdict.text  # standing first, then the shape
+        assert "Behind 10 of your last 10 posts at minute 45" in app.view.verdict.text
         assert "Behind 10 of" in text  # on screen (the rest may wrap)
         assert "forecast reshares" in text
 

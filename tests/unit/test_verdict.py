@@ -1,104 +1,189 @@
-"""The verdict sentence and its trend words, on literal facts."""
+"""The verdict: trend words with hysteresis, the comparison and a forecast that agrees."""
 
 from __future__ import annotations
 
+import itertools
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import polars as pl
 import pytest
 
+from engmon.core import trend
+from engmon.core.forecast import FORECAST, TAKING_OFF, Forecast, State
+from engmon.core.judge import contradictions, judge
+from engmon.core.outlook import Outlook
+from engmon.core.schema import UTC_US
+from engmon.core.standing import Standing, standing_at
 from engmon.core.verdict import (
-    VerdictFacts,
-    classify,
     compact_count,
     elapsed_text,
     metric_words,
     rate_text,
-    verdict,
 )
 
-
-def facts(**changes: object) -> VerdictFacts:
-    base: dict[str, object] = {
-        "elapsed_s": 12 * 60.0,
-        "followers": 1_200_000,
-        "metric": "clicks",
-        "count": 3.0,
-        "engagement": 4.0,
-        "velocity": 0.2,
-        "prior_velocity": 0.2,
-        "peak_rate": 1.0,
-        "peak_minute": 3,
-    }
-    base.update(changes)
-    return VerdictFacts(**base)  # type: ignore[arg-type]
+POST = datetime(2026, 3, 10, 14, 0, tzinfo=UTC)
 
 
-def test_big_account_no_magic_reads_flat() -> None:
-    result = verdict(facts())
-    assert result.trend == "flat"
+def standing(
+    per_minute: dict[str, list[float]], minutes: float, followers: int | None = None
+) -> Standing:
+    """The standing `minutes` after the post of literal per-minute counts."""
+    rows = [
+        (metric, minute, value)
+        for metric, counts in per_minute.items()
+        for minute, value in enumerate(counts)
+        if value
+    ]
+    frame = pl.DataFrame(
+        {
+            "metric": [r[0] for r in rows],
+            "minute": [r[1] for r in rows],
+            "value": [float(r[2]) for r in rows],
+            "reach": [0] * len(rows),
+            "first_ts": [POST + timedelta(minutes=r[1]) for r in rows],
+        },
+        schema={
+            "metric": pl.String,
+            "minute": pl.Int64,
+            "value": pl.Float64,
+            "reach": pl.Int64,
+            "first_ts": UTC_US,
+        },
+    )
+    levels = pl.DataFrame(schema={"metric": pl.String, "level": pl.Float64})
+    return standing_at(
+        frame,
+        levels,
+        post_time=POST,
+        elapsed_s=minutes * 60.0,
+        followers=followers,
+        names=set(per_minute),
+    )
+
+
+def decay(start: float, half_life: float, minutes: int) -> list[float]:
+    return [round(start * 0.5 ** (m / half_life)) for m in range(minutes)]
+
+
+def test_big_account_with_a_handful_of_clicks_is_flat() -> None:
+    result = judge(standing({"clicks": [1, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0]}, 12, 1_200_000))
+    assert result.trend == "flat" and result.shape == "flat"
     assert result.text == (
         "12 min after a post to 1.2M followers: 3 clicks, 0.003 engaged per 1k followers — flat"
     )
 
 
-def test_extra_phrases_follow_as_sentences() -> None:
-    text = verdict(facts(), extra=("Forecast: ~12 reshares in total (8–19).",)).text
-    assert text.endswith("— flat. Forecast: ~12 reshares in total (8–19).")
+def test_nothing_is_said_before_the_evidence() -> None:
+    early = judge(standing({"clicks": [30, 40, 50]}, 3, 2000))
+    assert early.trend == "just starting"
+    few = judge(standing({"clicks": [1, 0, 2, 0, 1, 0, 1]}, 7))
+    assert few.trend == "just starting"  # 5 clicks, no audience known: too little to say
+    before = judge(standing({"clicks": []}, -1.5))
+    assert before.text == "1 min before the post: waiting for it to go out"
 
 
-def test_unknown_audience_omits_the_per_follower_rate() -> None:
-    text = verdict(facts(followers=None, count=1.0, velocity=0.0, peak_rate=1.0)).text
-    assert text == "12 min after the post: 1 click — flat"
+def test_growing_then_slowing_then_over_on_a_clear_curve() -> None:
+    rising = judge(standing({"clicks": [2 + m for m in range(20)]}, 20, 2000))
+    assert rising.trend == "still growing"
+    fading = judge(standing({"clicks": decay(60, 8, 40)}, 40, 2000))
+    assert fading.trend == "slowing"
+    done = judge(standing({"clicks": decay(60, 8, 90) + [0] * 90}, 180, 2000))
+    assert done.trend == "over"
 
 
-def test_before_the_post() -> None:
-    result = verdict(facts(elapsed_s=-90))
-    assert result.trend == "just starting"
-    assert result.text == "1 min before the post: waiting for it to go out"
+def test_a_noisy_curve_does_not_flip_the_word() -> None:
+    rng = np.random.default_rng(3)
+    counts = rng.poisson(6.0, 120).astype(float)  # a steady rate with Poisson noise
+    path = trend.shape_path(counts)
+    words = [w for _, w in path]
+    changes = sum(a != b for a, b in itertools.pairwise(words))
+    assert changes <= 2, words
+    assert words[-1] == "still growing"
 
 
-@pytest.mark.parametrize(
-    ("changes", "trend"),
-    [
-        ({"elapsed_s": 120.0}, "just starting"),
-        ({"count": 0.0, "engagement": 0.0, "elapsed_s": 7 * 60.0}, "just starting"),
-        ({"count": 0.0, "engagement": 0.0}, "flat"),
-        (
-            {"followers": 2100, "count": 60.0, "engagement": 80.0, "velocity": 6.0},
-            "rising",
-        ),
-        (
-            {
-                "followers": 2100,
-                "count": 60.0,
-                "engagement": 80.0,
-                "velocity": 5.0,
-                "prior_velocity": 5.0,
-                "peak_rate": 6.0,
-                "peak_minute": 10,
-            },
-            "steady",
-        ),
-        (
-            {
-                "followers": 2100,
-                "count": 60.0,
-                "engagement": 80.0,
-                "velocity": 1.0,
-                "peak_rate": 9.0,
-                "peak_minute": 2,
-            },
-            "peaked and slowing",
-        ),
-        ({"followers": None, "velocity": 0.1, "peak_rate": 1.0}, "flat"),
-        # a lone early click to a huge audience is not a peak: wait, then flat
-        ({"elapsed_s": 7 * 60.0, "velocity": 0.0, "peak_minute": 0}, "just starting"),
-        (
-            {"followers": 2100, "count": 2.0, "velocity": 0.0, "peak_rate": 1.0, "peak_minute": 0},
-            "steady",
-        ),
-    ],
-)
-def test_trend_words(changes: dict[str, object], trend: str) -> None:
-    assert classify(facts(**changes)) == trend
+def test_the_word_at_a_minute_depends_only_on_what_came_before() -> None:
+    counts = np.array(decay(80, 10, 60) + [0.0] * 60)
+    full = trend.shape_path(counts)
+    for minute in (7, 25, 61, 100):
+        assert trend.shape_path(counts[:minute])[-1] == full[minute - 1]
+
+
+def test_position_against_your_past_posts_comes_first() -> None:
+    # three past posts per 1k followers: 1, 2 and 3 per minute
+    curves = pl.DataFrame(
+        {
+            "post": [p for p in ("a", "b", "c") for _ in range(60)],
+            "minute": list(range(60)) * 3,
+            "value": [v for v in (1.0, 2.0, 3.0) for _ in range(60)],
+        }
+    )
+    # 10 clicks a minute for 1k followers: 10 per 1k per minute, well ahead of all three
+    result = judge(standing({"clicks": [10.0] * 30}, 30, 1000), history=curves)
+    assert result.position == "ahead" and result.trend == "ahead, still growing"
+    assert "Ahead of 3 of your last 3 posts at minute 30" in result.text
+    assert result.compared_with == "your last 3 posts"
+    behind = judge(standing({"clicks": [0.5] * 30}, 30, 1000), history=curves)
+    assert behind.position == "behind" and "Behind 3 of your last 3 posts" in behind.text
+
+
+def test_public_reference_when_there_is_no_history() -> None:
+    calls: list[tuple[int, int, float]] = []
+
+    def rank(minute: int, followers: int, reshares: float) -> float | None:
+        calls.append((minute, followers, reshares))
+        return 0.8
+
+    numbers = standing({"reposts": [3.0] * 20}, 20, 5000)
+    result = judge(numbers, public_rank=rank)
+    assert result.trend == "ahead, still growing"
+    assert "Ahead of 80% of public posts from accounts your size at minute 20" in result.text
+    assert "(reshares per 1k followers of public posts)" in result.text
+    assert calls[-1] == (20, 5000, 60.0)
+    # clicks only (an access log): no reshares to compare, no public comparison
+    clicks = judge(standing({"clicks": [3.0] * 20}, 20, 5000), public_rank=rank)
+    assert clicks.position is None and "public" not in clicks.text
+
+
+def forecast(state: State, predicted: float | None, observed: float) -> Forecast:
+    return Forecast(
+        state,
+        "curve model learned from public cascades",
+        observed,
+        0.0,
+        predicted=predicted,
+        low=observed,
+        high=None if predicted is None else predicted * 2,
+    )
+
+
+def test_the_forecast_never_contradicts_the_words() -> None:
+    fading = standing({"clicks": decay(60, 8, 60)}, 60, 2000)
+    observed = fading.head.count
+    off = judge(fading, outlook=Outlook(forecast(TAKING_OFF, None, observed), "clicks"))
+    assert off.shape == "slowing" and "taking off" not in off.text
+    assert "more clicks" not in off.text and contradictions(off, "clicks") == []
+    growing = standing({"clicks": [2 + m for m in range(30)]}, 30, 2000)
+    up = judge(growing, outlook=Outlook(forecast(TAKING_OFF, None, growing.head.count), "clicks"))
+    assert "keep bringing more clicks" not in up.text and contradictions(up, "clicks") == []
+    # "over" while the forecast still expects twice as much: slowing, not over
+    done = standing({"clicks": decay(60, 8, 90) + [0] * 90}, 180, 2000)
+    more = Outlook(forecast(FORECAST, 2.0 * done.head.count, done.head.count), "clicks")
+    assert judge(done, outlook=more).shape == "slowing"
+
+
+def test_contradictions_are_found() -> None:
+    from engmon.core.verdict import Verdict
+
+    bad = Verdict(
+        "slowing", "x — slowing. Forecast: taking off — clicks keep bringing more clicks", "slowing"
+    )
+    assert len(contradictions(bad, "clicks")) == 2
+
+
+def test_metric_words() -> None:
+    assert metric_words(1, "replies") == "1 reply"
+    assert metric_words(3, "clicks") == "3 clicks"
 
 
 @pytest.mark.parametrize(

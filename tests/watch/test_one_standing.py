@@ -1,5 +1,6 @@
 """One store, one clock: the dashboard, `report --format json`, the plain watch's line and the
-breakdown tables show the same velocity, engagement and peak (engmon.core.standing)."""
+breakdown tables show the same velocity, engagement and peak (engmon.core.standing) and the
+same verdict (engmon.core.judge)."""
 
 from __future__ import annotations
 
@@ -14,12 +15,13 @@ from click.testing import CliRunner
 
 from engmon.cli import main
 from engmon.core.breakdown import Drilldown, FilterStack
+from engmon.core.outlook import OutlookTracker
 from engmon.core.store import ObservationStore
 from engmon.core.verdict import compact_count, peak_text, rate_text
 from engmon.sources import scenarios
 from engmon.tui.viewmodel import compute_view
 from engmon.tui.widgets.kpis import kpi_items
-from engmon.watch.plain import standing_text, watch_standing
+from engmon.watch.plain import standing_text, watch_verdict
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +35,12 @@ def taking_off(tmp_path_factory: pytest.TempPathFactory) -> tuple[scenarios.Scen
 # +1h54m is where the three surfaces used to say 43, 38.00 and 43.25; also a partial minute
 @pytest.mark.parametrize("at", ["1h54m", "1h54m30s", "7m", "20m10s"])
 def test_every_surface_shows_the_same_numbers(
-    taking_off: tuple[scenarios.Scenario, Path], at: str
+    taking_off: tuple[scenarios.Scenario, Path],
+    at: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv("ENGMON_HISTORY_DIR", str(tmp_path / "history"))  # no past posts
     scenario, path = taking_off
     campaign = scenario.campaign
     assert campaign.post_time is not None
@@ -49,11 +55,19 @@ def test_every_surface_shows_the_same_numbers(
     store = ObservationStore(campaign.post_time)
     store.merge(scenario.frame.filter(pl.col("ts") <= now))
 
-    view = compute_view(store, campaign, now)
+    # the dashboard: its outlook tracker, then the view model (as EngmonApp does)
+    tracker = OutlookTracker(tmp_path / "history")
+    outlook = tracker.update(store, campaign, now, "clicks")
+    assert outlook is not None
+    view = compute_view(
+        store, campaign, now, outlook=outlook, history=tracker.history(outlook.metric)
+    )
     result = CliRunner().invoke(main, ["report", str(path), "--format", "json", "--at", at])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    line = standing_text(watch_standing(store, campaign, now))
+    judged = watch_verdict(store, campaign, now, OutlookTracker(tmp_path / "history"))
+    assert judged is not None
+    line = standing_text(*judged)
 
     head = view.headline
     assert head == "clicks"
@@ -64,8 +78,12 @@ def test_every_surface_shows_the_same_numbers(
     assert row["peak"]["value"] == view.standing.peak
     assert row["peak"]["at_s"] == (view.standing.peak_minute or 0) * 60
     assert report["per_1k_followers"] == view.standing.per_1k
+    # the same judgment: words, comparison and forecast sentence
     assert report["trend"] == view.verdict.trend
     assert report["verdict"] == view.verdict.text
+    assert report["shape"] == view.verdict.shape
+    assert report["position"] == view.verdict.position
+    assert line.endswith(f" | {view.verdict.trend}")
 
     # and the same words on screen and in the plain watch's line
     rates = dict(kpi_items(view)[1])

@@ -9,12 +9,20 @@ from engmon.core.verdict import Verdict
 from engmon.tui.widgets.line import TextLine
 
 TREND_STYLES = {
+    "ahead": "bold green",
+    "on track": "bold green",
+    "behind": "bold yellow",
     "flat": "bold red",
-    "just starting": "bold",
-    "rising": "bold green",
-    "steady": "bold green",
-    "peaked and slowing": "bold yellow",
+    "still growing": "bold green",
 }
+"""Colour of the trend words by their first word (position, else shape); the others
+("slowing", "over", "just starting") are bold only: a fading curve is not a failing post."""
+
+
+def trend_style(verdict: Verdict) -> str:
+    """The style of the verdict's trend words."""
+    key = verdict.position or verdict.shape
+    return TREND_STYLES.get(key, "bold")
 
 
 class VerdictPanel(TextLine):
@@ -26,5 +34,5 @@ class VerdictPanel(TextLine):
     def show(self, verdict: Verdict) -> None:
         """Redraw the sentence."""
         text = Text(printable(verdict.text))  # holds metric names from the feed
-        text.highlight_words([f"— {verdict.trend}"], TREND_STYLES.get(verdict.trend, "bold"))
+        text.highlight_words([f"— {verdict.trend}"], trend_style(verdict))
         self.show_text(text, (text.markup, self.size.width))
