@@ -50,7 +50,7 @@ from engmon.core.schema import (
     UTC_US,
     conform,
 )
-from engmon.core.standing import standing_at
+from engmon.core.standing import Standing, standing_at
 from engmon.core.store import counter_levels, observations_to_deltas, repeated_id_hashes
 from engmon.errors import ConfigError, InputError
 from engmon.sources.files import FileSpec, LoadedFile, load_observations
