@@ -257,7 +257,7 @@ def demo(scenario: str, speed: float, seed: int, list_only: bool, save: Path | N
     built = scenarios.build(scenario, seed=seed)
     if save is not None:
         scenarios.save(built, save)
-        click.echo(f"wrote {built.frame.height} observations to {save}")
+        click.echo(f"wrote {built.frame.height} observations to {printable(save)}")
         return
     from engmon.tui.launch import run_scenario
 
@@ -339,9 +339,9 @@ def watch(campaign_file: Path, plain: bool, record: Path | None, duration: float
             from engmon.tui.launch import run_dashboard_watch
 
             run_dashboard_watch(session, export_dir=config.export.dir)
-            click.echo(f"recorded to {record_path}", err=True)
+            click.echo(f"recorded to {printable(record_path)}", err=True)
             return
-        click.echo(f"recording to {record_path}", err=True)
+        click.echo(f"recording to {printable(record_path)}", err=True)
 
         async def run() -> None:
             try:
@@ -455,4 +455,4 @@ def clickhouse_export(
     read = read_campaign_file(config, need_post_time=False)  # the window comes from --start
     table, where = clickhouse_table(read.source_tables, config, source_name)
     rows = export_past_post(table, where, read.campaign, begin, end, out)
-    click.echo(f"wrote {rows} observations to {out}")
+    click.echo(f"wrote {rows} observations to {printable(out)}")

@@ -113,6 +113,11 @@ OPTION_CASES = (
     Case("demo-speed-nan", ("demo", "--speed", "nan"), None),
     Case("watch-duration-nan", ("watch", "{f}", "--plain", "--duration", "nan"), "ok.csv"),
     Case("watch-duration-inf", ("watch", "{f}", "--plain", "--duration", "inf"), "ok.csv"),
+    Case(
+        "watch-plain-escapes",
+        ("watch", "{f}", "--plain", "--duration", "0.5", "--record", "{d}/rec.ndjson"),
+        "cfg-name-escape.toml",
+    ),
     Case("watch-no-sources", ("watch", "{f}", "--plain"), "cfg-no-sources.toml"),
     Case("watch-fifo-config", ("watch", "{fifo}", "--plain", "--duration", "1"), None),
     Case("unknown-option", ("report", "{f}", "--\x1b]0;x\x07"), "ok.csv"),
@@ -155,9 +160,9 @@ def _materialise(case: Case, folder: Path) -> list[str]:
         target = folder / case.file
         shutil.copyfile(HOSTILE / case.file, target)
         made["{f}"] = str(target)
-        for part in case.argv:  # a hostile file name given literally: the file is that one
-            if part.startswith("{d}/"):
-                shutil.copyfile(HOSTILE / case.file, folder / part.removeprefix("{d}/"))
+        named = case.argv[1]  # a hostile file name given literally: the file is that one
+        if named.startswith("{d}/"):
+            shutil.copyfile(HOSTILE / case.file, folder / named.removeprefix("{d}/"))
     joined = " ".join(case.argv)
     if "{fifo" in joined:
         fifo = folder / "pipe.csv"

@@ -12,6 +12,7 @@ from engmon.core.alerts import Alert
 from engmon.core.campaign import Campaign
 from engmon.core.judge import judge
 from engmon.core.outlook import OutlookTracker
+from engmon.core.printable import printable
 from engmon.core.schema import CONVERSIONS
 from engmon.core.standing import Standing, standing_at
 from engmon.core.store import ObservationStore
@@ -110,8 +111,9 @@ class PlainPrinter(Listener):
         self.stream = stream
         self.bell = "\a" if stream.isatty() else ""
 
-    def _print(self, text: str) -> None:
-        print(text, file=self.stream, flush=True)
+    def _print(self, text: str, bell: str = "") -> None:
+        # source names, metric names and error lines come from feeds: escapes made visible
+        print(bell + printable(text), file=self.stream, flush=True)
 
     def source_polled(self, event: SourcePolled) -> None:
         self._print(poll_line(self.session, event, self.session.clock.now()))
@@ -119,7 +121,7 @@ class PlainPrinter(Listener):
             self._print(f"{datetime.now(UTC):%H:%M:%S} {event.status.name:<12} {event.problem}")
 
     def alert_fired(self, alert: Alert) -> None:
-        self._print(f"{self.bell}{alert.at:%H:%M:%S} ALERT {alert.message}")
+        self._print(f"{alert.at:%H:%M:%S} ALERT {alert.message}", bell=self.bell)
 
     def problem(self, text: str) -> None:
         self._print(f"{self.session.clock.now():%H:%M:%S} ALERT {text}")
