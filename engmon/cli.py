@@ -431,27 +431,26 @@ def clickhouse_export(
     config: Path, start: str, span: str, source_name: str | None, out: Path
 ) -> None:
     """Run CONFIG's ClickHouse queries over a past post; write a file for replay/report."""
-    from datetime import UTC, datetime
 
     from engmon.config import read_campaign_file
+    from engmon.core.bounds import parse_iso
     from engmon.core.metrics import parse_offset
     from engmon.errors import ConfigError
     from engmon.sources.clickhouse.source import clickhouse_table, export_past_post
 
     try:
-        begin = datetime.fromisoformat(start.replace("Z", "+00:00"))
-    except ValueError:
-        raise ConfigError(f"--start {start!r} is not an ISO 8601 time") from None
-    if begin.tzinfo is None:
-        begin = begin.replace(tzinfo=UTC)
+        begin = parse_iso(start)
+    except ValueError as exc:
+        raise ConfigError(f"--start {start!r} {exc}") from None
     try:
         length = parse_offset(span)
     except ValueError:
         raise ConfigError(f"--span {span!r} is not a duration like 90m, 6h or 2d") from None
-    try:
-        end = begin + length
-    except OverflowError:
-        raise ConfigError(f"--start {start!r} + --span {span!r} is past the year 9999") from None
+    from engmon.core.bounds import offset_problem
+
+    if problem := offset_problem(length, begin):
+        raise ConfigError(f"--start {start!r} + --span {span!r}: {problem}")
+    end = begin + length
     read = read_campaign_file(config, need_post_time=False)  # the window comes from --start
     table, where = clickhouse_table(read.source_tables, config, source_name)
     rows = export_past_post(table, where, read.campaign, begin, end, out)

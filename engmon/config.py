@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from engmon.core.alerts import DEFAULT_COOLDOWN_S, WEBHOOK_KINDS, AlertRules, WebhookTarget
-from engmon.core.bounds import MAX_REACH, time_problem
+from engmon.core.bounds import MAX_REACH, NotATime, parse_iso, time_problem
 from engmon.core.campaign import Campaign
 from engmon.core.readable import check_regular_file
 from engmon.errors import ConfigError
@@ -118,13 +118,14 @@ def parse_posted_at(text: str, where: str) -> datetime:
         # "before the post"
         return datetime.now(UTC).replace(microsecond=0)
     try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
+        return parse_iso(text)
+    except NotATime:
         raise ConfigError(
             f"{where}: key 'posted_at' must be ISO 8601 (2026-11-25T14:00:00Z) or \"now\","
             f" not {text!r}"
         ) from None
-    return _in_range(moment, where)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: key 'posted_at': {exc}") from None
 
 
 def _in_range(moment: datetime, where: str) -> datetime:

@@ -44,6 +44,27 @@ def time_problem(moment: datetime) -> str | None:
     return None
 
 
+class NotATime(ValueError):
+    """Text that does not read as an ISO 8601 time at all (as opposed to one out of range)."""
+
+
+def parse_iso(text: str) -> datetime:
+    """ISO 8601 text (`Z` or an offset; naive means UTC) -> an aware UTC time in range.
+
+    The one parser of user and feed time text; ValueError says what is wrong (not a time,
+    or out of range), without the text itself, which the caller names where it came from.
+    """
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise NotATime("is not an ISO 8601 time, e.g. 2026-11-25T14:00:00Z") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    if problem := time_problem(moment):
+        raise ValueError(problem)
+    return moment.astimezone(UTC)
+
+
 def offset_problem(offset: timedelta, base: datetime) -> str | None:
     """Why `base + offset` is out of range, or None."""
     try:

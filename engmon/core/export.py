@@ -18,6 +18,7 @@ from typing import Final
 
 import polars as pl
 
+from engmon.core.bounds import parse_iso
 from engmon.core.printable import spreadsheet_safe_column
 from engmon.core.schema import OBSERVATION_SCHEMA
 from engmon.errors import EngmonError
@@ -140,7 +141,6 @@ def parquet_post_time(path: Path) -> datetime | None:
     if not text:
         return None
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return parse_iso(text)
     except ValueError:
         return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

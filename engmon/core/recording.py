@@ -25,7 +25,7 @@ from typing import Any, Final
 
 import polars as pl
 
-from engmon.core.bounds import MAX_REACH, first_problem, time_problem
+from engmon.core.bounds import MAX_REACH, first_problem, parse_iso
 from engmon.core.campaign import Campaign
 from engmon.core.readable import check_regular_file
 from engmon.core.schema import OBSERVATION_SCHEMA, conform
@@ -159,14 +159,9 @@ def _parse_time(path: Path, key: str, text: object) -> datetime | None:
     if not isinstance(text, str):
         raise FileFormatError(f"{path}: line 1: {key} {text!r} is not an ISO 8601 time")
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise FileFormatError(f"{path}: line 1: {key} {text!r} is not an ISO 8601 time") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    if problem := time_problem(moment):
-        raise FileFormatError(f"{path}: line 1: {key} {problem}")
-    return moment.astimezone(UTC)
+        return parse_iso(text)
+    except ValueError as exc:
+        raise FileFormatError(f"{path}: line 1: {key} {text!r} {exc}") from None
 
 
 def recording_campaign(path: Path) -> Campaign:

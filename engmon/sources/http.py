@@ -13,12 +13,12 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Final
 
 import httpx
 
+from engmon.core.bounds import parse_iso
 from engmon.errors import (
     SourceAuthError,
     SourceNotFound,
@@ -73,7 +73,7 @@ def rate_limit_reset(headers: Mapping[str, str], *, now: float | None = None) ->
             number = float(reset)
         except ValueError:
             try:
-                stamp = datetime.fromisoformat(reset.replace("Z", "+00:00")).timestamp()
+                stamp = parse_iso(reset).timestamp()
             except ValueError:
                 continue
             return max(0.0, stamp - current)

@@ -42,12 +42,7 @@ def parse_time(value: object) -> datetime:
         return datetime.fromtimestamp(seconds, UTC)
     if not isinstance(value, str):
         raise TypeError(f"not a time: {value!r}")
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    if problem := bounds.time_problem(moment):
-        raise ValueError(problem)
-    return moment.astimezone(UTC)
+    return bounds.parse_iso(value)
 
 
 def iso_z(moment: datetime) -> str:

@@ -33,7 +33,7 @@ from typing import Final, Literal
 
 import polars as pl
 
-from engmon.core.bounds import MAX_REACH, time_problem
+from engmon.core.bounds import MAX_REACH, parse_iso
 from engmon.core.campaign import Campaign
 from engmon.core.readable import check_regular_file
 from engmon.core.schema import DIMENSIONS
@@ -176,15 +176,9 @@ class LoadedFile:
 def parse_post_time(text: str) -> datetime:
     """`--post-time` ISO 8601 text -> aware UTC datetime (naive means UTC)."""
     try:
-        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise ConfigError(
-            f"--post-time {text!r}: not an ISO 8601 time; e.g. 2026-11-25T14:00:00Z"
-        ) from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    if problem := time_problem(value):
-        raise ConfigError(f"--post-time {text!r}: {problem}")
+        value = parse_iso(text)
+    except ValueError as exc:
+        raise ConfigError(f"--post-time {text!r}: {exc}") from None
     return value.astimezone(UTC)
 
 
