@@ -10,9 +10,10 @@ render feed strings as `rich.text.Text`, never as markup.)
 
 from __future__ import annotations
 
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-import polars as pl
+if TYPE_CHECKING:  # `engmon --help` imports this module: polars loads with the commands
+    import polars as pl
 
 _NAMED: Final = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
 _BIDI_AND_SEPARATORS: Final = (
@@ -75,6 +76,8 @@ def spreadsheet_safe(text: str) -> str:
 
 def spreadsheet_safe_column(name: str) -> pl.Expr:
     """`spreadsheet_safe` over the String column `name` (nulls stay null), keeping its name."""
+    import polars as pl
+
     expr = pl.col(name)
     formula = expr.str.contains(r"^[=+\-@\t\r]") & ~expr.str.contains(_PLAIN_NUMBER)
     guarded = pl.when(formula).then(pl.lit("'") + expr).otherwise(expr)

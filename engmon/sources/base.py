@@ -20,12 +20,15 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-import httpx
 import polars as pl
 
 from engmon.core.schema import empty_observations
 from engmon.errors import SourceError
+
+if TYPE_CHECKING:  # a replay never needs httpx: it is imported by the sources that do
+    import httpx
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,14 @@ gets, each time, the rows whose `ts` fell between the previous poll's clock and 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-import httpx
 import polars as pl
 
 from engmon.sources.base import PollResult, Progress, Source
+
+if TYPE_CHECKING:
+    import httpx
 
 
 class ReplaySource(Source):

@@ -15,12 +15,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-
-import httpx
-import tenacity
+from typing import TYPE_CHECKING
 
 from engmon.errors import SourceError, SourceUnreachable
 from engmon.sources.base import PollResult, Source
+
+if TYPE_CHECKING:
+    import httpx
 
 
 @dataclass
@@ -111,6 +112,8 @@ class SourcePoller:
         tenacity's `wait_exponential_jitter` computes it (interval * 2^(n-1) + U(0, interval),
         capped at `max_backoff`); the loop itself stays ours so each attempt shows as status.
         """
+        import tenacity  # only once a poll failed: kept off the dashboard's start
+
         interval = self.source.interval
         wait = tenacity.wait_exponential_jitter(
             multiplier=interval, max=self.max_backoff, jitter=interval

@@ -24,8 +24,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import httpx
 import polars as pl
 
 from engmon import __version__
@@ -39,9 +39,10 @@ from engmon.core.recording import RecordingWriter, is_recording, read_recording
 from engmon.core.standing import Standing, standing_at
 from engmon.core.store import MergeResult, ObservationStore
 from engmon.sources.base import PollResult, Progress, Source
-from engmon.sources.http import transport_reason
 from engmon.watch.poller import SourcePoller, SourceStatus
-from engmon.watch.webhooks import deliver_alert
+
+if TYPE_CHECKING:  # httpx loads with the first HTTP source or webhook, not for a replay
+    import httpx
 
 BUG_RETRY_S = 30.0
 """Pause after a source raised something other than a SourceError (a bug)."""
@@ -52,6 +53,8 @@ SHUTDOWN_GRACE_S = 3.0
 
 def make_client(timeout: float = 10.0) -> httpx.AsyncClient:
     """The one shared HTTP client of a watch (timeouts always set)."""
+    import httpx
+
     return httpx.AsyncClient(
         timeout=httpx.Timeout(timeout),
         headers={"User-Agent": f"engmon/{__version__}"},
@@ -211,6 +214,10 @@ class Session:
             status = poller.status
             status.state, status.errors = "retrying", status.errors + 1
             # a transport error's own text can quote a request header: never show it raw
+            import httpx
+
+            from engmon.sources.http import transport_reason
+
             detail = transport_reason(exc) if isinstance(exc, httpx.RequestError) else exc
             status.last_error = f"{poller.source.name}: {type(exc).__name__}: {detail}"
             status.retry_at = self.monotonic() + BUG_RETRY_S
@@ -319,6 +326,8 @@ class Session:
         return due
 
     async def _deliver(self, alert: Alert) -> None:
+        from engmon.watch.webhooks import deliver_alert
+
         problems = await deliver_alert(self.client, self.alert_runner, alert, self.campaign.name)
         for problem in problems:  # a command or hook that fails must not fail silently
             self.listener.problem(problem)
