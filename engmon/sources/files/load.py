@@ -89,7 +89,8 @@ def _load(spec: FileSpec, progress: Progress | None) -> LoadedFile:
         loaded = _load_table(spec, table, progress)
     if loaded.frame.is_empty():
         raise EmptyInputError(f"{path}: no observations in the file")
-    loaded.frame = loaded.frame.sort("ts", maintain_order=True)
+    if not loaded.frame.get_column("ts").is_sorted():  # a sort copies the whole frame
+        loaded.frame = loaded.frame.sort("ts", maintain_order=True)
     if loaded.campaign.post_time is None:  # absolute times: the first observation is the post
         first = loaded.frame.get_column("ts").first()
         if isinstance(first, datetime):
