@@ -70,7 +70,16 @@ def first_paint(command: list[str], marker: bytes, timeout: float = 30.0) -> flo
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=10)
+        # keep reading the terminal while the app says goodbye: a full pty blocks its writes
+        deadline = time.perf_counter() + 10
+        while process.poll() is None and time.perf_counter() < deadline:
+            if select.select([leader], [], [], 0.05)[0]:
+                with contextlib.suppress(OSError):
+                    os.read(leader, 65536)
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
         os.close(leader)
 
 
