@@ -16,8 +16,15 @@ breakdown request fails, the poll keeps what it already got (the current minute,
 closed before the failure) with the error as a partial result; the rest is asked again on
 the next poll.
 
-Referrer source, country and device breakdowns since the post run on their own slower cadence
-(`breakdown_every`). Plausible allows 600 requests per hour per key: the configured cadence
+Referrer source, country, device, browser, OS and utm breakdowns since the post run on their
+own slower cadence (`breakdown_every`): the utm one asks for the `visit:utm_source`,
+`visit:utm_medium`, `visit:utm_campaign` and `visit:utm_content` dimensions at once. With a
+`goal` (a goal name as set up in Plausible), the same cadence asks for the goal's visitors per
+`time:hour` since the post (filter `["is", "event:goal", [goal]]`, not limited to the page):
+`conversions` buckets of an hour (Plausible answers hours in the site's time zone; engmon
+reads them as UTC). Visitors now come from `GET {url}/api/v1/stats/realtime/visitors`
+(a bare number: visitors of the last 5 minutes) every `realtime_every` seconds, kept as the
+`active` gauge of the minute. Plausible allows 600 requests per hour per key: the configured cadence
 is checked against that at start, and a sliding-window budget holds requests back at run time.
 """
 
@@ -25,7 +32,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -34,6 +41,7 @@ import httpx
 import polars as pl
 
 from engmon.core.campaign import Campaign
+from engmon.core.schema import ACTIVE, CONVERSIONS, UTM_KEYS
 from engmon.errors import ConfigError, SourceError, SourceRateLimited
 from engmon.sources.base import PollResult, Source
 from engmon.sources.http import fetch_json, shape_error
@@ -49,13 +57,15 @@ from engmon.sources.series import (
     concat_frames,
     describe_frame,
     floor_minute,
+    parse_time,
     series_frame,
+    utm_breakdown_frame,
 )
 
 KIND: Final = "plausible"
 SUMMARY: Final = (
     "Plausible Stats API v2: pageviews (clicks) and visitors of the link's page per minute,"
-    " plus source/country/device breakdowns"
+    " plus source/country/device/browser/OS/utm breakdowns, visitors now and goal conversions"
 )
 DEFAULT_INTERVAL: Final = 15.0
 METRICS: Final = {"pageviews": "clicks", "visitors": "visitors"}
@@ -64,7 +74,11 @@ BREAKDOWNS: Final = {
     "referrer": "visit:source",
     "country": "visit:country",
     "device": "visit:device",
+    "browser": "visit:browser",
+    "os": "visit:os",
 }
+UTM_DIMENSIONS: Final = tuple(f"visit:{key}" for key in UTM_KEYS)
+"""Asked together: one row per combination of tags, in `UTM_KEYS` order."""
 
 
 class RequestBudget:
@@ -117,9 +131,15 @@ class PlausibleSource(Source):
         breakdown_every: float = 300.0,
         hourly_limit: int = 600,
         backfill_minutes: int = 60,
+        goal: str | None = None,
+        realtime_every: float | None = 60.0,
     ) -> None:
         super().__init__(name, interval=interval, timeout=timeout)
         self.endpoint = url.rstrip("/") + "/api/v2/query"
+        self.realtime_endpoint = url.rstrip("/") + "/api/v1/stats/realtime/visitors"
+        self.goal = goal
+        self.realtime_every = realtime_every
+        self._next_realtime = 0.0
         self.site_id = site_id
         self._key = key
         self.page = page
@@ -135,7 +155,14 @@ class PlausibleSource(Source):
         return f"plausible {self.name}: site {self.site_id} page {self.page} at {self.endpoint}"
 
     async def _query(
-        self, client: httpx.AsyncClient, start: datetime, end: datetime, dimension: str | None
+        self,
+        client: httpx.AsyncClient,
+        start: datetime,
+        end: datetime,
+        dimension: str | None,
+        *,
+        dimensions: Sequence[str] = (),
+        filters: list[Any] | None = None,
     ) -> list[dict[str, Any]]:
         wait = self.budget.wait_needed()
         if wait > 0:
@@ -147,10 +174,11 @@ class PlausibleSource(Source):
             "site_id": self.site_id,
             "metrics": list(METRICS),
             "date_range": [_stamp(start), _stamp(end)],
-            "filters": [["is", "event:page", [self.page]]],
+            "filters": [["is", "event:page", [self.page]]] if filters is None else filters,
         }
-        if dimension:
-            body["dimensions"] = [dimension]
+        asked = [dimension] if dimension else list(dimensions)
+        if asked:
+            body["dimensions"] = asked
         self.budget.spend()
         answer = await fetch_json(
             client,
@@ -171,7 +199,7 @@ class PlausibleSource(Source):
             if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in metrics):
                 raise shape_error(self.name, "a non-numeric metric value")
             dims = row.get("dimensions", [])
-            if not isinstance(dims, list) or len(dims) != (1 if dimension else 0):
+            if not isinstance(dims, list) or len(dims) != len(asked):
                 raise shape_error(self.name, "unexpected 'dimensions' in a result")
         return results
 
@@ -223,26 +251,98 @@ class PlausibleSource(Source):
         except SourceError as exc:  # keep what this poll got; the rest is asked next poll
             problem = exc
         start = min(post, minute)
+        realtime_due = self.realtime_every is not None and time.monotonic() >= self._next_realtime
+        if problem is None and realtime_due and self.budget.wait_needed() == 0:
+            try:
+                frames.append(await self._visitors_now(client, now))
+                self._next_realtime = time.monotonic() + (self.realtime_every or 0.0)
+            except SourceError as exc:
+                problem = exc
         due = self._next_breakdown is None or now >= self._next_breakdown
         if problem is None and not self._breakdowns_owed and due:
-            self._breakdowns_owed = list(BREAKDOWNS)
+            self._breakdowns_owed = [*BREAKDOWNS, "utm", *(["goal"] if self.goal else [])]
             self._next_breakdown = now + timedelta(seconds=self.breakdown_every)
         read: list[str] = []
         for dimension in self._breakdowns_owed if problem is None else []:
             if self.budget.wait_needed() > 0:
                 break
             try:
-                rows = await self._query(client, start, now, dimension=BREAKDOWNS[dimension])
+                if dimension == "utm":
+                    frames.append(await self._utm(client, start, now))
+                elif dimension == "goal":
+                    frames.append(await self._conversions(client, start, now))
+                else:
+                    rows = await self._query(client, start, now, dimension=BREAKDOWNS[dimension])
+                    frames += self._breakdown_frames(dimension, start, rows)
             except SourceError as exc:
                 problem = exc
                 break
-            frames += self._breakdown_frames(dimension, start, rows)
             read.append(dimension)
         # progress moves only over the rows returned here
         self._open_from = open_from
         self._breakdowns_owed = [d for d in self._breakdowns_owed if d not in read]
         frame = concat_frames(frames)
         return PollResult(frame=frame, summary=describe_frame(frame), partial_error=problem)
+
+    @property
+    def breakdowns_per_cycle(self) -> int:
+        """Requests of one breakdown cycle (each dimension, the utm tags, the goal)."""
+        return len(BREAKDOWNS) + 1 + (1 if self.goal else 0)
+
+    async def _utm(self, client: httpx.AsyncClient, start: datetime, now: datetime) -> pl.DataFrame:
+        """Visitors and pageviews per combination of utm tags since the post."""
+        rows = await self._query(client, start, now, None, dimensions=UTM_DIMENSIONS)
+        frames = []
+        for i, metric in enumerate(METRICS.values()):
+            entries = [
+                (
+                    "&".join(f"{k}={v}" for k, v in zip(UTM_KEYS, row["dimensions"], strict=True)),
+                    row["metrics"][i],
+                )
+                for row in rows
+            ]
+            frames.append(
+                utm_breakdown_frame(self.name, metric, floor_minute(start), entries, path=self.page)
+            )
+        return concat_frames(frames)
+
+    async def _conversions(
+        self, client: httpx.AsyncClient, start: datetime, now: datetime
+    ) -> pl.DataFrame:
+        """The goal's visitors per hour since the post (`conversions` buckets of an hour)."""
+        rows = await self._query(
+            client,
+            floor_minute(start).replace(minute=0),
+            now,
+            "time:hour",
+            filters=[["is", "event:goal", [self.goal]]],
+        )
+        times: list[datetime] = []
+        values: list[float] = []
+        for row in rows:
+            try:
+                times.append(parse_time(row["dimensions"][0]))
+            except (TypeError, ValueError):
+                raise shape_error(self.name, "a time:hour dimension that is not a time") from None
+            values.append(float(row["metrics"][list(METRICS).index("visitors")]))
+        return series_frame(self.name, CONVERSIONS, times, values, 3600)
+
+    async def _visitors_now(self, client: httpx.AsyncClient, now: datetime) -> pl.DataFrame:
+        """Plausible's realtime visitors (last 5 minutes) as this minute's `active` gauge."""
+        self.budget.spend()
+        answer = await fetch_json(
+            client,
+            "GET",
+            self.realtime_endpoint,
+            source=self.name,
+            timeout=self.timeout,
+            params={"site_id": self.site_id},
+            headers={"Authorization": f"Bearer {self._key}"},
+        )
+        count = answer.body
+        if not isinstance(count, int | float) or isinstance(count, bool):
+            raise shape_error(self.name, "realtime/visitors did not answer a number")
+        return series_frame(self.name, ACTIVE, [floor_minute(now)], [float(count)], 60)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -260,6 +360,15 @@ class PlausibleOptions(CommonOptions):
         300.0, "seconds between source/country/device breakdowns", minimum=10.0, maximum=86_400
     )
     hourly_limit: int = option(600, "requests per hour allowed for the key", minimum=1)
+    goal: str | None = option(
+        None, "a goal's name as set up in Plausible: its visitors per hour are conversions"
+    )
+    realtime_every: float = option(
+        60.0,
+        "seconds between asks for the realtime visitors (visitors now)",
+        minimum=10.0,
+        maximum=86_400,
+    )
     backfill_minutes: int = option(
         60, "minutes since the post asked at start (one request each)", minimum=0, maximum=1440
     )
@@ -268,8 +377,10 @@ class PlausibleOptions(CommonOptions):
 def make_plausible(options: PlausibleOptions, campaign: Campaign, where: str) -> PlausibleSource:
     """A PlausibleSource from its checked options."""
     interval, breakdown_every = options.interval, options.breakdown_every
-    # current minute every interval, the closed minute once a minute, 3 breakdowns per cycle
-    per_hour = 3600 / interval + 60 + 3 * 3600 / breakdown_every
+    # current minute every interval, the closed minute once a minute, the breakdowns of a
+    # cycle (each dimension, the utm tags, the goal), the realtime visitors
+    cycle = len(BREAKDOWNS) + 1 + (1 if options.goal else 0)
+    per_hour = 3600 / interval + 60 + cycle * 3600 / breakdown_every + 3600 / options.realtime_every
     if per_hour > options.hourly_limit:
         raise ConfigError(
             f"{where}: key 'interval' = {interval:g}s would need about {per_hour:.0f}"
@@ -290,6 +401,8 @@ def make_plausible(options: PlausibleOptions, campaign: Campaign, where: str) ->
         breakdown_every=breakdown_every,
         hourly_limit=options.hourly_limit,
         backfill_minutes=options.backfill_minutes,
+        goal=options.goal,
+        realtime_every=options.realtime_every,
     )
 
 

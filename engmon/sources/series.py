@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 
 from engmon.core import bounds
-from engmon.core.schema import UTC_US, breakdown_source, conform
+from engmon.core.schema import UTC_US, UTM_KEYS, breakdown_source, conform, utm_tag
 
 
 def floor_minute(moment: datetime) -> datetime:
@@ -104,6 +104,43 @@ def breakdown_frame(
         path=pl.lit(path, dtype=pl.String),
     )
     return conform(frame).collect()
+
+
+def utm_breakdown_frame(
+    source: str,
+    metric: str,
+    window_start: datetime,
+    entries: Sequence[tuple[str, float]],
+    *,
+    path: str | None = None,
+) -> pl.DataFrame:
+    """`utm` breakdown rows from (query string, count) pairs: each query's utm_* tags
+    (`utm_source=x&utm_campaign=y`, any order, other parameters ignored) become its `utm`
+    value, counts of the same tags are summed, untagged queries count under null."""
+    if not entries:
+        return concat_frames([])
+    queries = pl.DataFrame(
+        {
+            "query": [query.lstrip("?") for query, _ in entries],
+            "value": [float(count) for _, count in entries],
+        },
+        schema={"query": pl.String, "value": pl.Float64},
+    )
+    text = pl.lit("&") + pl.col("query")
+    tags = {key: text.str.extract(f"&{key}=([^&#]*)", 1) for key in UTM_KEYS}
+    summed = (
+        queries.group_by(utm=utm_tag(tags), maintain_order=True)
+        .agg(pl.col("value").sum())
+        .with_columns(
+            ts=pl.lit(window_start, dtype=UTC_US),
+            source=pl.lit(breakdown_source(source, "utm")),
+            kind=pl.lit("bucket"),
+            metric=pl.lit(metric),
+            width_s=pl.lit(0),
+            path=pl.lit(path, dtype=pl.String),
+        )
+    )
+    return conform(summed).collect()
 
 
 def concat_frames(frames: Sequence[pl.DataFrame]) -> pl.DataFrame:

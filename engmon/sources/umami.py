@@ -8,7 +8,12 @@
   leaves minutes that are caught up the same way once Umami answers again.
 - `GET {api}/websites/:id/metrics?type=referrer|country|device&path=...` since the post, on the
   `breakdown_every` cadence, answers `[{"x", "y"}]` (y = visitors).
-- `GET {api}/websites/:id/active` answers `{"visitors": n}`: shown as a fact.
+- `GET {api}/websites/:id/active` answers `{"visitors": n}`: shown as a fact and kept as the
+  `active` gauge of the minute (visitors now, replayable from the recording).
+- `metrics?type=browser|os` break visitors down by browser and OS; `metrics?type=query` gives
+  the query strings, whose utm_* tags become the `utm` breakdown.
+- with a `goal` (an event name), `GET {api}/websites/:id/events/series?unit=hour` since the
+  post answers `[{"x": event, "t", "y"}]`: the goal's hourly counts are `conversions` buckets.
 
 Auth: Umami Cloud (`api = "https://api.umami.is/v1"`) takes `x-umami-api-key`; a self-hosted
 instance (`api = "https://umami.example.com/api"`) takes a Bearer token from
@@ -30,6 +35,7 @@ import httpx
 import polars as pl
 
 from engmon.core.campaign import Campaign
+from engmon.core.schema import ACTIVE, CONVERSIONS
 from engmon.errors import ConfigError, SourceAuthError, SourceError
 from engmon.sources.base import PollResult, Source
 from engmon.sources.http import fetch_json, shape_error
@@ -49,16 +55,19 @@ from engmon.sources.series import (
     floor_minute,
     parse_time,
     series_frame,
+    utm_breakdown_frame,
 )
 
 KIND: Final = "umami"
 SUMMARY: Final = (
     "Umami (Cloud or self-hosted): pageviews (clicks) and sessions (visitors) of the link's"
-    " path per minute, referrer/country/device breakdowns, active visitors"
+    " path per minute, referrer/country/device/browser/OS/utm breakdowns, visitors now,"
+    " conversions (a goal event)"
 )
 DEFAULT_INTERVAL: Final = 15.0
 SERIES: Final = {"pageviews": "clicks", "sessions": "visitors"}
-BREAKDOWNS: Final = ("referrer", "country", "device")
+BREAKDOWNS: Final = ("referrer", "country", "device", "browser", "os")
+QUERY_BREAKDOWN: Final = "query"  # query strings: their utm_* tags become the utm breakdown
 CATCH_UP_PER_POLL: Final = 4  # older hours fetched per poll while catching up
 
 
@@ -100,6 +109,7 @@ class UmamiSource(Source):
         backfill_hours: int = 24,
         breakdown_every: float = 120.0,
         path_param: str = "path",
+        goal: str | None = None,
     ) -> None:
         super().__init__(name, interval=interval, timeout=timeout)
         self.api = api.rstrip("/")
@@ -113,6 +123,7 @@ class UmamiSource(Source):
         self.backfill = timedelta(hours=backfill_hours)
         self.breakdown_every = breakdown_every
         self.path_param = path_param
+        self.goal = goal
         self._filled_to: datetime | None = None  # minutes before this one are recorded
         self._next_breakdown: datetime | None = None  # when the next breakdown round is due
         self._breakdowns_owed: list[str] = []  # dimensions of the round not yet answered
@@ -180,6 +191,52 @@ class UmamiSource(Source):
             frames.append(series_frame(self.name, metric, times, values, 60, path=self.path))
         return concat_frames(frames)
 
+    async def _utm(self, client: httpx.AsyncClient, post: datetime, now: datetime) -> pl.DataFrame:
+        """The `utm` breakdown out of `metrics?type=query` (visitors per query string)."""
+        rows = await self._get(
+            client,
+            "metrics",
+            {
+                "startAt": epoch_ms(post),
+                "endAt": epoch_ms(now),
+                "type": QUERY_BREAKDOWN,
+                self.path_param: self.path,
+            },
+        )
+        if not isinstance(rows, list) or not all(
+            isinstance(r, dict) and isinstance(r.get("y"), int | float) for r in rows
+        ):
+            raise shape_error(self.name, "metrics?type=query is not a list of x/y")
+        queries = [(str(r.get("x") or ""), float(r["y"])) for r in rows]
+        return utm_breakdown_frame(self.name, "visitors", post, queries, path=self.path)
+
+    async def _conversions(
+        self, client: httpx.AsyncClient, post: datetime, now: datetime
+    ) -> pl.DataFrame:
+        """Hourly counts of the goal event since the post, as `conversions` buckets."""
+        rows = await self._get(
+            client,
+            "events/series",
+            {"startAt": epoch_ms(post), "endAt": epoch_ms(now), "unit": "hour", "timezone": "UTC"},
+        )
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise shape_error(self.name, "events/series is not a list of x/t/y")
+        times: list[datetime] = []
+        values: list[float] = []
+        for row in rows:
+            if row.get("x") != self.goal:
+                continue
+            if not isinstance(row.get("y"), int | float):
+                raise shape_error(self.name, "an events/series point without a numeric 'y'")
+            try:
+                times.append(parse_time(row.get("t")))
+            except (TypeError, ValueError):
+                raise shape_error(
+                    self.name, "an events/series point whose 't' is not a time"
+                ) from None
+            values.append(float(row["y"]))
+        return series_frame(self.name, CONVERSIONS, times, values, 3600)
+
     async def _active(self, client: httpx.AsyncClient) -> float | None:
         active = await self._get(client, "active", {})
         if isinstance(active, list) and active:  # Umami 1.x answered [{"x": n}]
@@ -236,7 +293,7 @@ class UmamiSource(Source):
         facts: dict[str, float] = {}
         due = self._next_breakdown is None or now >= self._next_breakdown
         if problem is None and not self._breakdowns_owed and due:
-            self._breakdowns_owed = list(BREAKDOWNS)
+            self._breakdowns_owed = [*BREAKDOWNS, "utm", *(["goal"] if self.goal else [])]
             self._next_breakdown = now + timedelta(seconds=self.breakdown_every)
         read: list[str] = []
         if problem is None:
@@ -244,8 +301,15 @@ class UmamiSource(Source):
                 visitors = await self._active(client)
                 if visitors is not None:
                     facts["active visitors"] = visitors
+                    now_minute = floor_minute(now)
+                    frames.append(series_frame(self.name, ACTIVE, [now_minute], [visitors], 60))
                 for dimension in self._breakdowns_owed:
-                    frames.append(await self._breakdown(client, dimension, post, now))
+                    if dimension == "utm":
+                        frames.append(await self._utm(client, post, now))
+                    elif dimension == "goal":
+                        frames.append(await self._conversions(client, post, now))
+                    else:
+                        frames.append(await self._breakdown(client, dimension, post, now))
                     read.append(dimension)
             except SourceError as exc:
                 problem = exc
@@ -292,6 +356,9 @@ class UmamiOptions(CommonOptions):
     breakdown_every: float = option(
         120.0, "seconds between referrer/country/device breakdowns", minimum=5.0, maximum=86_400
     )
+    goal: str | None = option(
+        None, "name of the event that means converted: its hourly counts are conversions"
+    )
 
 
 def make_umami(options: UmamiOptions, campaign: Campaign, where: str) -> UmamiSource:
@@ -323,6 +390,7 @@ def make_umami(options: UmamiOptions, campaign: Campaign, where: str) -> UmamiSo
         backfill_hours=options.backfill_hours,
         breakdown_every=options.breakdown_every,
         path_param=options.path_param,
+        goal=options.goal,
     )
 
 

@@ -49,8 +49,8 @@ def plausible_answer(body: dict[str, Any], pageviews: int, visitors: int) -> dic
     dims = body.get("dimensions") or []
     if dims:
         results = [
-            {"metrics": [pageviews - 1, visitors - 1], "dimensions": ["Twitter"]},
-            {"metrics": [1, 1], "dimensions": ["Direct / None"]},
+            {"metrics": [pageviews - 1, visitors - 1], "dimensions": ["Twitter"] * len(dims)},
+            {"metrics": [1, 1], "dimensions": ["Direct / None"] * len(dims)},
         ]
     else:
         results = [{"metrics": [pageviews, visitors], "dimensions": []}]
@@ -73,6 +73,7 @@ def plausible_source(**kwargs: Any) -> PlausibleSource:
         "key": "plausible-key-123",
         "page": "/launch",
         "post_time": POST,
+        "realtime_every": None,  # the realtime endpoint has its own test
     }
     options.update(kwargs)
     return PlausibleSource("plausible", **options)
@@ -103,6 +104,9 @@ async def test_plausible_queries_the_current_minute_of_the_page() -> None:
         ["visit:source"],
         ["visit:country"],
         ["visit:device"],
+        ["visit:browser"],
+        ["visit:os"],
+        ["visit:utm_source", "visit:utm_medium", "visit:utm_campaign", "visit:utm_content"],
     ]
     curve = result.frame.filter((pl.col("source") == "plausible") & (pl.col("ts").dt.minute() == 5))
     assert curve.select("metric", "value", "width_s", "kind").rows() == [
@@ -189,8 +193,24 @@ def umami_handler(seen: list[httpx.Request], x_format: str = "%Y-%m-%dT%H:%M:%SZ
             return httpx.Response(200, json={"visitors": 4})
         if path.endswith("/metrics"):
             kind = request.url.params["type"]
-            label = {"referrer": "news.ycombinator.com", "country": "DE", "device": "mobile"}
+            label = {
+                "referrer": "news.ycombinator.com",
+                "country": "DE",
+                "device": "mobile",
+                "browser": "chrome",
+                "os": "Mac OS",
+                # Umami's query metric: the query strings of the path's views
+                "query": "utm_campaign=spring&utm_source=mastodon&ref=x",
+            }
             return httpx.Response(200, json=[{"x": label[kind], "y": 9}, {"x": None, "y": 1}])
+        if path.endswith("/events/series"):  # as documented: event name, hour, count
+            return httpx.Response(
+                200,
+                json=[
+                    {"x": "signup", "t": "2026-11-25T14:00:00Z", "y": 3},
+                    {"x": "live-demo-button", "t": "2026-11-25T14:00:00Z", "y": 5},
+                ],
+            )
         assert path.endswith("/pageviews")
         minutes = [datetime(2026, 11, 25, 14, m, tzinfo=UTC) for m in (3, 4, 5)]
         return httpx.Response(
@@ -234,8 +254,46 @@ async def test_umami_cloud_minutes_breakdowns_and_active(x_format: str) -> None:
     referrer = result.frame.filter(pl.col("source") == "umami:referrer")
     assert referrer.get_column("referrer").to_list() == ["news.ycombinator.com", "(none)"]
     metric_calls = [r for r in seen if r.url.path.endswith("/metrics")]
-    assert {r.url.params["type"] for r in metric_calls} == {"referrer", "country", "device"}
+    assert {r.url.params["type"] for r in metric_calls} == {
+        "referrer",
+        "country",
+        "device",
+        "browser",
+        "os",
+        "query",
+    }
     assert all(r.url.params["path"] == "/launch" for r in metric_calls)
+    now = result.frame.filter(pl.col("metric") == "active")
+    assert now.select("value", "width_s").rows() == [(4.0, 60)]  # visitors now, replayable
+    assert now.get_column("ts").dt.minute().to_list() == [5]
+    utm = result.frame.filter(pl.col("source") == "umami:utm").sort("value")
+    assert utm.select("utm", "value").rows() == [
+        (None, 1.0),
+        ("utm_source=mastodon&utm_campaign=spring", 9.0),
+    ]
+    browsers = result.frame.filter(pl.col("source") == "umami:browser")
+    assert browsers.get_column("browser").to_list() == ["chrome", "(none)"]
+    assert result.frame.filter(pl.col("metric") == "conversions").is_empty()  # no goal set
+
+
+async def test_umami_goal_event_counts_are_hourly_conversions() -> None:
+    seen: list[httpx.Request] = []
+    source = UmamiSource(
+        "umami",
+        api="https://api.umami.is/v1",
+        website_id="w-1",
+        path="/launch",
+        post_time=POST,
+        api_key="k",
+        goal="signup",
+    )
+    async with client_for(umami_handler(seen)) as client:
+        result = await source.poll(client, NOW)
+    (series,) = [r for r in seen if r.url.path.endswith("/events/series")]
+    assert series.url.params["unit"] == "hour"
+    assert int(series.url.params["startAt"]) == int(POST.timestamp() * 1000)
+    reached = result.frame.filter(pl.col("metric") == "conversions")
+    assert reached.select("value", "width_s", "kind").rows() == [(3.0, 3600, "bucket")]
 
 
 async def test_umami_windows_at_most_60_minutes_and_catches_up_older_hours() -> None:
@@ -564,6 +622,9 @@ async def test_plausible_keeps_what_it_got_when_a_closing_request_fails() -> Non
         "visit:source",
         "visit:country",
         "visit:device",
+        "visit:browser",
+        "visit:os",
+        "visit:utm_source",  # with medium, campaign and content
     ]
     assert second.frame.filter(pl.col("source") == "plausible:device").height == 4
 
@@ -587,7 +648,15 @@ async def test_plausible_owes_a_failed_breakdown_until_it_answers() -> None:
         fail.clear()
         await source.poll(client, NOW + timedelta(seconds=15))
         await source.poll(client, NOW + timedelta(seconds=30))
-    assert dims == ["visit:source", "visit:country", "visit:country", "visit:device"]
+    assert dims == [
+        "visit:source",
+        "visit:country",
+        "visit:country",
+        "visit:device",
+        "visit:browser",
+        "visit:os",
+        "visit:utm_source",
+    ]
     assert first.frame.filter(pl.col("source") == "plausible:referrer").height == 4
 
 
@@ -654,3 +723,62 @@ async def test_bitly_reaches_back_over_an_outage() -> None:
         await source.poll(client, POST + timedelta(minutes=31))
         await source.poll(client, POST + timedelta(minutes=52))  # 21 minutes down
     assert [int(r.url.params["units"]) for r in seen] == [5, 5, 22]
+
+
+async def test_plausible_goal_realtime_and_utm() -> None:
+    """Shapes as documented: time:hour labels `2024-09-10 01:00:00`, utm dimensions in the
+    order asked with `(not set)`, realtime visitors a bare number."""
+    bodies: list[dict[str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/v1/stats/realtime/visitors":
+            assert request.url.params["site_id"] == "example.com"
+            return httpx.Response(200, json=7)
+        body = json.loads(request.content)
+        bodies.append(body)
+        dims = body.get("dimensions") or []
+        if dims == ["time:hour"]:
+            results = [{"metrics": [4, 3], "dimensions": ["2026-11-25 14:00:00"]}]
+        elif dims and dims[0] == "visit:utm_source":
+            results = [
+                {"metrics": [5, 4], "dimensions": ["mastodon", "social", "launch", "(not set)"]},
+                {"metrics": [2, 2], "dimensions": ["(not set)"] * 4},
+            ]
+        else:
+            return httpx.Response(200, json=plausible_answer(body, 7, 5))
+        return httpx.Response(200, json={"results": results, "meta": {}, "query": body})
+
+    source = plausible_source(goal="Signup", realtime_every=60.0)
+    async with client_for(handler) as client:
+        result = await source.poll(client, NOW)
+    (goal,) = [b for b in bodies if b.get("dimensions") == ["time:hour"]]
+    assert goal["filters"] == [["is", "event:goal", ["Signup"]]]  # any page
+    reached = result.frame.filter(pl.col("metric") == "conversions")
+    assert reached.select("value", "width_s").rows() == [(3.0, 3600)]  # the goal's visitors
+    assert reached.get_column("ts").dt.hour().to_list() == [14]
+    now = result.frame.filter(pl.col("metric") == "active")
+    assert now.select("value", "width_s").rows() == [(7.0, 60)]
+    utm = result.frame.filter(
+        (pl.col("source") == "plausible:utm") & (pl.col("metric") == "visitors")
+    )
+    assert set(utm.select("utm", "value").rows()) == {
+        (None, 2.0),
+        ("utm_source=mastodon&utm_medium=social&utm_campaign=launch", 4.0),
+    }
+
+
+def test_plausible_budget_counts_the_new_requests(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PK", "x")
+    table = {
+        "kind": "plausible",
+        "site_id": "a.com",
+        "key_env": "PK",
+        "interval": 15,
+        "breakdown_every": 60,
+        "goal": "Signup",
+    }
+    # 240 + 60 + 7 breakdown requests a minute (420) + 60 realtime: over 600
+    with pytest.raises(ConfigError, match="about 780 requests/hour"):
+        PLAUSIBLE.build(SourceOptions(table, "c.toml: sources[0]"), Campaign("c", "https://a/x"))
+    table["breakdown_every"] = 120  # 240 + 60 + 210 + 60
+    PLAUSIBLE.build(SourceOptions(table, "c.toml: sources[0]"), Campaign("c", "https://a/x"))

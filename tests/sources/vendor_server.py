@@ -118,6 +118,8 @@ class VendorServer:
         now = datetime.now(UTC)
         if path == "/api/v2/query":
             return 200, {}, _json(self._plausible(body))
+        if path == "/api/v1/stats/realtime/visitors":  # a bare number, as documented
+            return 200, {}, _json(len(self.between(now - timedelta(minutes=5), now)))
         if path.startswith("/api/websites/"):
             return 200, {}, _json(self._umami(path.rsplit("/", 1)[-1], query))
         if path.startswith("/v4/bitlinks/"):
@@ -137,16 +139,26 @@ class VendorServer:
             results: list[dict[str, Any]] = [
                 {"metrics": [total, (total + 1) // 2], "dimensions": []}
             ]
+        elif dims == ["time:hour"]:  # the goal's visitors per hour: a third of the views
+            hour = start.replace(minute=0, second=0).strftime("%Y-%m-%d %H:00:00")
+            results = [{"metrics": [total // 3, total // 3], "dimensions": [hour]}]
         else:
             labels = {
                 "visit:source": ["Twitter", "Direct / None"],
                 "visit:country": ["US", "EE"],
                 "visit:device": ["Mobile", "Desktop"],
+                "visit:browser": ["Chrome", "Safari"],
+                "visit:os": ["Mac", "iOS"],
+                "visit:utm_source": ["mastodon", "(not set)"],
             }[dims[0]]
             first = total - total // 3
+            rest = ["(not set)"] * (len(dims) - 1)  # utm: medium, campaign, content
             results = [
-                {"metrics": [first, (first + 1) // 2], "dimensions": [labels[0]]},
-                {"metrics": [total - first, (total - first + 1) // 2], "dimensions": [labels[1]]},
+                {"metrics": [first, (first + 1) // 2], "dimensions": [labels[0], *rest]},
+                {
+                    "metrics": [total - first, (total - first + 1) // 2],
+                    "dimensions": [labels[1], *rest],
+                },
             ]
         return {"results": results, "meta": {}, "query": body}
 
@@ -163,8 +175,19 @@ class VendorServer:
             }
         if what == "metrics":
             total = sum(c for _, c in points)
-            label = {"referrer": "t.co", "country": "US", "device": "mobile"}[query["type"]]
+            label = {
+                "referrer": "t.co",
+                "country": "US",
+                "device": "mobile",
+                "browser": "firefox",
+                "os": "Linux",
+                "query": "utm_source=mastodon&utm_campaign=launch",
+            }[query["type"]]
             return [{"x": label, "y": total}] if total else []
+        if what == "series":  # events/series: a third of the views were the "signup" event
+            total = sum(c for _, c in points)
+            hour = _z(minute_of(start).replace(minute=0))
+            return [{"x": "signup", "t": hour, "y": total // 3}] if total else []
         raise KeyError(what)
 
     def _bitly(self, what: str, query: dict[str, str], now: datetime) -> Any:
@@ -267,6 +290,7 @@ site_id = "example.com"
 key_env = "ENGMON_TEST_TOKEN"
 hourly_limit = 100000
 interval = 0.05
+goal = "Signup"
 """,
         "umami": f"""
 [[sources]]
@@ -275,6 +299,7 @@ api = "{base}/api"
 website_id = "w-1"
 api_key_env = "ENGMON_TEST_TOKEN"
 interval = 0.05
+goal = "signup"
 """,
         "bitly": f"""
 [[sources]]

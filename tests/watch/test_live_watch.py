@@ -411,3 +411,37 @@ async def test_plain_watch_says_when_the_alert_command_fails(
     await run_until(watch, lambda: problem in out.getvalue(), out)
     watch.close()
     assert "ALERT flat:" in out.getvalue()
+
+
+@pytest.mark.parametrize("family", ["plausible", "umami"])
+async def test_utm_conversions_and_visitors_now_over_loopback(
+    family: str, server: VendorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The vendor's utm, browser and OS breakdowns, its goal and its realtime visitors arrive,
+    show in the plain watch line and replay from the recording."""
+    monkeypatch.setenv("ENGMON_TEST_TOKEN", TOKEN)
+    server.add(datetime.now(UTC), 6)
+    config = load_campaign(campaign_toml(tmp_path, source_tables(server.base)[family]))
+    record = tmp_path / "rec.ndjson"
+    watch = Session.open(config, record)
+    out = io.StringIO()
+
+    def arrived(store: ObservationStore) -> bool:
+        deltas = store.deltas()
+        sources = set(deltas.get_column("source").to_list())
+        return {f"{family}:utm", f"{family}:browser", f"{family}:os"} <= sources and {
+            "conversions",
+            "active",
+        } <= set(deltas.get_column("metric").to_list())
+
+    await run_until(watch, lambda: arrived(watch.store), out)
+    watch.close()
+    deltas = watch.store.deltas()
+    tagged = deltas.filter(pl.col("source") == f"{family}:utm").get_column("utm").to_list()
+    campaign = "utm_campaign=launch" if family == "umami" else ""
+    assert any(tag and tag.startswith("utm_source=mastodon") and campaign in tag for tag in tagged)
+    assert deltas.filter(pl.col("metric") == "conversions").get_column("value").sum() == 2
+    assert "conversions 2" in out.getvalue() and "visitors now" in out.getvalue()
+    again = Session.open(load_campaign(config.path), record)
+    assert arrived(again.store)  # replayed from the recording
+    again.close()
