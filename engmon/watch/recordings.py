@@ -15,7 +15,7 @@ from engmon.core.recording import (
     read_recording,
     recording_campaign,
 )
-from engmon.core.schema import breakdown_rows
+from engmon.core.schema import GAUGE_METRICS, breakdown_rows
 from engmon.core.store import observations_to_deltas
 
 RECORDING_SUFFIX = ".ndjson"
@@ -74,7 +74,7 @@ def recording_info(path: Path) -> RecordingInfo:
     if not recording.frame.is_empty():
         sums = (
             observations_to_deltas(recording.frame.lazy())
-            .filter(~breakdown_rows())
+            .filter(~breakdown_rows() & ~pl.col("metric").is_in(GAUGE_METRICS))
             .group_by("metric")
             .agg(pl.col("value").sum())
             .sort("metric")
