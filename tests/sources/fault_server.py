@@ -156,6 +156,8 @@ class FaultServer:
         data = json.loads(body) if body else None
         if path == "/api/v2/query":
             return 200, {}, _json(self._plausible(data, now))
+        if path == "/api/v1/stats/realtime/visitors":  # a bare number, as documented
+            return 200, {}, _json(len(self.truth.clicks_until(now)) % 7)
         if path == "/api/auth/login":
             if not isinstance(data, dict) or data.get("password") != TOKEN:
                 return 401, {}, b'{"error": "Incorrect username and/or password."}'
@@ -217,8 +219,16 @@ class FaultServer:
         dims = body.get("dimensions") or []
         if not dims:
             return {"results": [{"metrics": [total, (total + 1) // 2], "dimensions": []}]}
-        label = {"visit:source": "Twitter", "visit:country": "EE", "visit:device": "Mobile"}
-        results = [{"metrics": [total, (total + 1) // 2], "dimensions": [label[dims[0]]]}]
+        label = {
+            "visit:source": "Twitter",
+            "visit:country": "EE",
+            "visit:device": "Mobile",
+            "visit:browser": "Firefox",
+            "visit:os": "Linux",
+            "visit:utm_source": "mastodon",
+        }
+        rest = ["(not set)"] * (len(dims) - 1)  # the utm query asks four dimensions
+        results = [{"metrics": [total, (total + 1) // 2], "dimensions": [label[dims[0]], *rest]}]
         return {"results": results if total else []}
 
     def _umami(self, what: str, query: dict[str, str], now: datetime) -> Any:
@@ -234,7 +244,14 @@ class FaultServer:
                 "sessions": [{"x": _z(m), "y": (c + 1) // 2} for m, c in points],
             }
         total = sum(counts.values())
-        label = {"referrer": "t.co", "country": "EE", "device": "mobile"}[query["type"]]
+        label = {
+            "referrer": "t.co",
+            "country": "EE",
+            "device": "mobile",
+            "browser": "firefox",
+            "os": "Linux",
+            "query": "utm_source=mastodon",
+        }[query["type"]]
         return [{"x": label, "y": total}] if total else []
 
     def _bitly(self, what: str, query: dict[str, str], now: datetime) -> Any:
