@@ -245,15 +245,54 @@ def report(
 @click.option("--seed", type=int, default=7, show_default=True)
 @click.option("--list", "list_only", is_flag=True, help="List the scenarios and exit.")
 @click.option("--save", type=click.Path(path_type=Path), help="Write the scenario to a file.")
+@click.option(
+    "--live",
+    is_flag=True,
+    help="Watch live instead: an access log written right now, followed by the real watch.",
+)
+@click.option(
+    "--dir",
+    "folder",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="--live: write the campaign, log and recording here and keep them (default: a "
+    "temporary folder, removed on exit).",
+)
+@click.option("--plain", is_flag=True, help="--live: one line per poll instead of the dashboard.")
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=0.1),
+    help="--live --plain: stop after this many seconds.",
+)
 @user_errors
-def demo(scenario: str, speed: float, seed: int, list_only: bool, save: Path | None) -> None:
-    """Replay a generated scenario (no data needed): big-account, small-account, ..."""
+def demo(
+    scenario: str,
+    speed: float,
+    seed: int,
+    list_only: bool,
+    save: Path | None,
+    live: bool,
+    folder: Path | None,
+    plain: bool,
+    duration: float | None,
+) -> None:
+    """Replay a generated scenario (no data needed): big-account, small-account, ...
+
+    With --live, watch a campaign whose access log is being written right now: the same
+    pipeline as `engmon watch` (polling, recording, alerts), all on this machine.
+    """
+    from engmon.errors import ConfigError
     from engmon.sources import scenarios
 
     if list_only:
         for name, about in scenarios.SCENARIOS.items():
             click.echo(f"{name:16} {about}")
+        click.echo(f"{'--live':16} an access log written as you watch, followed by the real watch")
         return
+    if live:
+        run_live_demo(folder, seed=seed, plain=plain, duration=duration)
+        return
+    if folder is not None or plain or duration is not None:
+        raise ConfigError("--dir, --plain and --duration go with --live")
     built = scenarios.build(scenario, seed=seed)
     if save is not None:
         scenarios.save(built, save)
@@ -301,6 +340,39 @@ def serve(target: Path, host: str, port: int, dashboard_options: tuple[str, ...]
     from engmon.tui.serve import serve_dashboard
 
     serve_dashboard(target, dashboard_options, host=host, port=port)
+
+
+def run_live_demo(folder: Path | None, *, seed: int, plain: bool, duration: float | None) -> None:
+    """`engmon demo --live`: write a campaign and its growing access log, then watch it."""
+    import asyncio
+    import contextlib
+    import tempfile
+    from datetime import UTC, datetime
+
+    from engmon.watch import livedemo
+    from engmon.watch.recordings import open_config
+    from engmon.watch.session import LiveWatch
+
+    with contextlib.ExitStack() as stack:
+        where = folder or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="engmon-")))
+        campaign_file, log = livedemo.prepare(where, datetime.now(UTC), seed=seed)
+        config, record_path = open_config(campaign_file, None)
+        log.start(datetime.now(UTC))
+        stack.callback(log.stop)
+        live = LiveWatch.open(config, record_path)
+        stack.callback(live.close)
+        if plain:
+            from engmon.watch.plain import watch_plain
+
+            click.echo(f"live demo: following {log.path} (campaign {campaign_file})", err=True)
+            with contextlib.suppress(KeyboardInterrupt):
+                asyncio.run(watch_plain(live, duration=duration))
+        else:
+            from engmon.tui.launch import run_dashboard_watch
+
+            run_dashboard_watch(live, history=False)
+    if folder is not None:
+        click.echo(f"kept {campaign_file}, {log.path} and {record_path}", err=True)
 
 
 # --- live: watch / check / sources / history -------------------------------------------------

@@ -236,8 +236,11 @@ def _export(path: Path, raw: object) -> ExportConfig:
     return ExportConfig(folder if folder.is_absolute() else path.parent / folder)
 
 
-def build_source(table: Mapping[str, Any], where: str, campaign: Campaign) -> Source:
-    """Build one `[[sources]]` table through its kind's module (which validates its keys)."""
+def build_source(
+    table: Mapping[str, Any], where: str, campaign: Campaign, base: Path | None = None
+) -> Source:
+    """Build one `[[sources]]` table through its kind's module (which validates its keys);
+    relative file paths in it are read from `base`, the campaign file's folder."""
     kind = table.get("kind")
     if not isinstance(kind, str) or not kind:
         raise ConfigError(f"{where}: key 'kind' is required (see `engmon sources`)")
@@ -245,7 +248,8 @@ def build_source(table: Mapping[str, Any], where: str, campaign: Campaign) -> So
         source_kind = load_kind(kind, where)
     except ModuleNotFoundError:
         raise ConfigError(f"{where}: source kind {kind!r} is not available in this build") from None
-    source: Source = source_kind.build(SourceOptions(table, f"{where} ({kind})"), campaign)
+    options = SourceOptions(table, f"{where} ({kind})", base=base)
+    source: Source = source_kind.build(options, campaign)
     return source
 
 
@@ -294,7 +298,7 @@ def load_campaign(path: Path, *, post_time: datetime | None = None) -> CampaignC
     names: dict[str, int] = {}
     for index, table in enumerate(raw_sources):
         where = f"{path}: sources[{index}]"
-        source = build_source(table, where, campaign)
+        source = build_source(table, where, campaign, path.parent)
         if source.name in names:
             raise ConfigError(
                 f"{where}: duplicate source name {source.name!r}"

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+from pathlib import Path
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -81,9 +82,22 @@ class CommonOptions:
 class SourceOptions:
     """One raw `[[sources]]` table and where it is (`campaign.toml: sources[2] (umami)`)."""
 
-    def __init__(self, table: Mapping[str, Any], where: str) -> None:
+    def __init__(self, table: Mapping[str, Any], where: str, *, base: Path | None = None) -> None:
         self.table = dict(table)
         self.where = where
+        self.base = base
+        """The campaign file's folder: relative file paths in the table are read from it."""
+
+    def resolve_paths(self, keys: tuple[str, ...]) -> None:
+        """Make the file paths under `keys` absolute (`~` expanded, relative ones read from
+        the campaign file's folder), so a campaign works from any current directory."""
+        for key in keys:
+            value = self.table.get(key)
+            if isinstance(value, str) and value:
+                path = Path(value).expanduser()
+                if not path.is_absolute() and self.base is not None:
+                    path = self.base / path
+                self.table[key] = str(path)
 
     def fail(self, key: str, problem: str) -> ConfigError:
         """A ConfigError naming the file, the table and `key`."""
@@ -218,6 +232,8 @@ class SourceKind(Generic[OptionsT, SourceT]):
     summary: str
     options: type[OptionsT]
     make: Callable[[OptionsT, Campaign, str], SourceT]
+    paths: tuple[str, ...] = ()
+    """Keys naming files: relative ones are read from the campaign file's folder."""
 
     def keys(self) -> dict[str, str]:
         """The kind's own keys with their help (the common ones are listed once)."""
@@ -225,6 +241,7 @@ class SourceKind(Generic[OptionsT, SourceT]):
 
     def build(self, table: SourceOptions, campaign: Campaign) -> SourceT:
         """Check the table against the options and build the source."""
+        table.resolve_paths(self.paths)
         options = read_options(self.options, table)
         return self.make(options, campaign, table.where)
 

@@ -222,7 +222,7 @@ class AccessLogOptions(CommonOptions):
 
     interval: float = interval_option(2.0)
     path: str = option(
-        help="the access log to follow (rotation by rename and copytruncate are survived)"
+        help="the access log to follow (relative: to the campaign file; survives rotation)"
     )
     format: str = option(
         AUTO, "the server's log format (auto: from the first lines)", choices=(AUTO, *FORMAT_NAMES)
