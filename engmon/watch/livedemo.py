@@ -166,14 +166,19 @@ class LiveLog:
         self.clicks += people
         out.flush()
 
+    def write_backlog(self, out: TextIO, end: datetime) -> None:
+        """Append every hit from the post to `end`, in 10-second slices (so the backlog has
+        the rate's shape, not a flat average)."""
+        at = self.post_time
+        while at < end:
+            step = min(end, at + timedelta(seconds=10))
+            self.write_span(out, at, step)
+            at = step
+
     def start(self, now: datetime) -> None:
         """Write the backlog up to `now`, then keep appending on a daemon thread."""
         with self.path.open("a", encoding="utf-8") as out:
-            at = self.post_time
-            while at < now:  # in short slices, so the backlog has the rate's shape
-                step = min(now, at + timedelta(seconds=10))
-                self.write_span(out, at, step)
-                at = step
+            self.write_backlog(out, now)
         self._thread = threading.Thread(
             target=self._run, args=(now,), name="engmon-live-demo-log", daemon=True
         )

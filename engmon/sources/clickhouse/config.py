@@ -56,7 +56,7 @@ PRESETS: Final[dict[str, Preset]] = {
         ),
         {"name": "pageview"},
     ),
-    # nginx access log table (see README for the DDL this expects).
+    # nginx access log table (see docs/clickhouse.md for the DDL this expects).
     "nginx": Preset(
         "default",
         "nginx_access",
