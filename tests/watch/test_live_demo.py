@@ -86,3 +86,10 @@ def test_live_options_need_live() -> None:
     result = CliRunner().invoke(main, ["demo", "--plain"])
     assert result.exit_code == 2
     assert "go with --live" in result.output
+
+
+def test_the_offline_example_passes_check() -> None:
+    example = Path(__file__).parents[2] / "examples" / "offline.toml"
+    result = CliRunner().invoke(main, ["check", str(example)])
+    assert result.exit_code == 0, result.output
+    assert "hits" in result.output and "malformed lines 0" in result.output
