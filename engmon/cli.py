@@ -295,8 +295,8 @@ def demo(
         raise ConfigError("--dir, --plain and --duration go with --live")
     built = scenarios.build(scenario, seed=seed)
     if save is not None:
-        scenarios.save(built, save)
-        click.echo(f"wrote {built.frame.height} observations to {printable(save)}")
+        written = scenarios.save(built, save)
+        click.echo(f"wrote {written} observations to {printable(save)}")
         return
     from engmon.tui.launch import run_scenario
 
@@ -436,6 +436,7 @@ def check(campaign_file: Path) -> None:
 
     from engmon.config import load_campaign
     from engmon.core.printable import printable
+    from engmon.core.words import plural
     from engmon.errors import ConfigError
     from engmon.watch.check import check_sources
 
@@ -445,7 +446,8 @@ def check(campaign_file: Path) -> None:
             f"{campaign_file}: no [[sources]] to check; add one (see `engmon sources`)"
         )
     name = printable(config.campaign.name)
-    click.echo(f"{printable(campaign_file)}: campaign {name!r}, {len(config.sources)} sources")
+    count = plural(len(config.sources), "source")
+    click.echo(f"{printable(campaign_file)}: campaign {name!r}, {count}")
     if asyncio.run(check_sources(config, sys.stdout)):
         sys.exit(USER_ERROR)
 

@@ -54,6 +54,7 @@ import numpy.typing as npt
 import polars as pl
 
 from engmon.core.schema import CLICKS, RESHARE_METRICS, RESHARERS, UTC_US
+from engmon.core.words import plural
 
 FloatArray = npt.NDArray[np.float64]
 State = Literal["not-enough-data", "forecast", "taking-off"]
@@ -300,7 +301,7 @@ def seismic_forecast(
     if not math.isfinite(at_s) or at_s <= 0:
         return _not_enough(SEISMIC, observed, at_s, "the post has not gone out yet")
     if times.size < min_reshares:
-        return _not_enough(SEISMIC, observed, at_s, f"{times.size} reshares so far")
+        return _not_enough(SEISMIC, observed, at_s, f"{plural(times.size, 'reshare')} so far")
     if np.unique(times).size < 2:
         return _not_enough(SEISMIC, observed, at_s, "every reshare at one instant")
     if poster + float(followers.sum()) <= 0:

@@ -67,7 +67,8 @@ def peak_text(peak: float, peak_minute: int | None) -> str:
     """`6/min at +3m`: the busiest minute and when (dashboard KPI, plain watch)."""
     text = f"{rate_text(peak)}/min"
     if peak > 0 and peak_minute is not None:
-        text += f" at {offset_text(peak_minute * 60) if peak_minute else '+0m'}"
+        # minute 0 is the post's own minute: "+0m" read like "no time at all"
+        text += f" at {offset_text(peak_minute * 60)}" if peak_minute else " in minute 1"
     return text
 
 

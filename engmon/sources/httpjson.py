@@ -106,7 +106,10 @@ class HttpJsonSource(Source):
 
     def describe(self) -> str:
         parsed = httpx.URL(self.url)
-        return f"http-json {self.name}: {self.method} {parsed.host}{parsed.path} ({self.shape})"
+        port = f":{parsed.port}" if parsed.port else ""  # never the userinfo or query
+        return (
+            f"http-json {self.name}: {self.method} {parsed.host}{port}{parsed.path} ({self.shape})"
+        )
 
     def _time(self, raw: Any) -> datetime:
         if self.time_unit == "ms" and isinstance(raw, int | float):

@@ -17,11 +17,11 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from pathlib import Path
 import types
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, Union
 from urllib.parse import urlsplit
 

@@ -292,8 +292,9 @@ def _with_followers(scenario: Scenario) -> pl.DataFrame:
     return pl.concat([conform(row).collect(), scenario.frame])
 
 
-def save(scenario: Scenario, path: Path) -> None:
-    """Write the scenario as .parquet, .csv or .ndjson (what `engmon replay` reads back).
+def save(scenario: Scenario, path: Path) -> int:
+    """Write the scenario as .parquet, .csv or .ndjson (what `engmon replay` reads back);
+    the number of observations written.
 
     A `followers` total row at the post time carries the poster's audience in every format.
     """
@@ -312,6 +313,7 @@ def save(scenario: Scenario, path: Path) -> None:
         writer(frame, path)
     except OSError as exc:
         raise ConfigError(f"--save {path}: cannot write ({exc.strerror})") from None
+    return frame.height
 
 
 def _text(frame: pl.DataFrame) -> pl.DataFrame:

@@ -21,6 +21,7 @@ import polars as pl
 
 from engmon.core import bounds
 from engmon.core.schema import UTC_US, UTM_KEYS, breakdown_source, conform, utm_tag
+from engmon.core.words import plural, singular
 
 
 def floor_minute(moment: datetime) -> datetime:
@@ -177,7 +178,7 @@ def describe_frame(frame: pl.DataFrame) -> str:
             .sort("metric")
             .iter_rows()
         )
-        parts.append(", ".join(f"{value:g} {metric}" for metric, value in totals))
+        parts.append(", ".join(_counted(value, metric) for metric, value in totals))
     if extra:
         parts.append(f"+ {extra} breakdown rows")
     return ", ".join(parts)
@@ -186,3 +187,8 @@ def describe_frame(frame: pl.DataFrame) -> str:
 def minutes_between(start: datetime, end: datetime) -> int:
     """Whole minutes from `start` to `end` (at least 1)."""
     return max(1, int((end - start) / timedelta(minutes=1)) + 1)
+
+
+def _counted(value: float, metric: str) -> str:
+    """`1 click`, `3 replies`, `2.5 visitors`."""
+    return plural(value, singular(metric), metric)

@@ -19,6 +19,7 @@ from typing import Any, Final, TypeVar
 import polars as pl
 
 from engmon.core.schema import OBSERVATION_SCHEMA, empty_observations
+from engmon.core.words import plural, singular
 from engmon.errors import ConfigError, SourceError
 from engmon.sources.base import PollResult
 from engmon.sources.http import rate_limit_reset, remaining_quota
@@ -295,7 +296,7 @@ def parse_posts(where: str, urls: list[str], kind: str, expected: type[PostT]) -
 def summary_line(totals: Mapping[str, float], posts: int, extra: Iterable[str] = ()) -> str:
     """`2 posts: 5 replies, 12 reposts, 3 quotes, 40 likes; ...` for check and the watch log."""
     order = ("replies", "reposts", "quotes", "likes", "impressions", "clicks")
-    counted = ", ".join(f"{int(totals[m])} {m}" for m in order if m in totals)
+    counted = ", ".join(plural(int(totals[m]), singular(m), m) for m in order if m in totals)
     head = f"{posts} post{'s' if posts != 1 else ''}: {counted or 'no counts'}"
     return "; ".join([head, *extra])
 

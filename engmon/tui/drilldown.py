@@ -30,6 +30,7 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.timer import Timer
 
+from engmon.core import metrics
 from engmon.core.breakdown import (
     BREAKDOWNS,
     CHILDREN,
@@ -54,7 +55,6 @@ from engmon.tui.screens.observations import ObservationsScreen
 from engmon.tui.widgets.breadcrumb import FilterBreadcrumb
 from engmon.tui.widgets.breakdown import BreakdownPanel, BreakdownTable, FilterChosen, SortChanged
 from engmon.tui.widgets.drillcurve import BucketOpened, CursorMoved, DrillCurve, Overlay
-from engmon.tui.widgets.statusline import width_text
 
 if TYPE_CHECKING:
     from engmon.core.campaign import Campaign
@@ -68,6 +68,11 @@ most this often; the curve, KPIs and verdict still follow every tick, a filter, 
 or metric change refreshes them at once."""
 
 
+def bucket_offset(minute: int) -> str:
+    """A bucket edge as time since the post: `+0m`, `+45m`, `+7h30m`, `+2d04h`."""
+    return metrics.offset_text(minute * 60) if minute else "+0m"
+
+
 def cursor_numbers(minutes: pl.DataFrame, start: int, width: int) -> str:
     """`+9m–10m: clicks 4 · replies 1`: every metric's count in one bucket."""
     rows = (
@@ -77,7 +82,7 @@ def cursor_numbers(minutes: pl.DataFrame, start: int, width: int) -> str:
         .sort("metric")
     )
     counts = " · ".join(f"{m} {v:,.0f}" for m, v in rows.iter_rows() if v)
-    span = f"+{width_text(start) if start else '0m'}–{width_text(start + width)}"
+    span = f"{bucket_offset(start)}–{bucket_offset(start + width)}"
     return f"cursor {span}: {counts or 'nothing'}"
 
 
@@ -319,7 +324,7 @@ class DrilldownApp(App[None]):
         begin = post_time + timedelta(minutes=start)
         span = f"{begin:%H:%M}–{begin + timedelta(minutes=width):%H:%M} UTC"
         where = f" · {self.filters.breadcrumb()}" if self.filters else ""
-        title = f"bucket +{width_text(start) if start else '0m'} ({span}){where}"
+        title = f"bucket {bucket_offset(start)} ({span}){where}"
         self.push_screen(ObservationsScreen(rows, title))
 
     def action_cursor_bucket(self) -> None:

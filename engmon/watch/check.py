@@ -8,8 +8,25 @@ from typing import TextIO
 
 from engmon.config import CampaignConfig
 from engmon.core.printable import printable
+from engmon.sources.base import Source
 from engmon.watch.poller import SourcePoller
 from engmon.watch.session import make_client
+
+
+def check_label(source: Source) -> str:
+    """`name (kind): what is polled`, naming the source once (`describe()` starts with the
+    kind and the name, which are the same word unless the user named the source)."""
+    label = source.name if source.name == source.kind else f"{source.name} ({source.kind})"
+    what = source.describe()
+    for prefix in (
+        f"{source.kind} {source.name}: ",
+        f"{source.kind} {source.name}",
+        f"{source.kind} ",
+    ):
+        if what.startswith(prefix):
+            what = what.removeprefix(prefix)
+            break
+    return f"{label}: {what}" if what else label
 
 
 async def check_sources(config: CampaignConfig, out: TextIO) -> int:
@@ -25,13 +42,15 @@ async def check_sources(config: CampaignConfig, out: TextIO) -> int:
         )
     failed = 0
     for poller, result in zip(pollers, results, strict=True):
-        what = poller.source.describe()
+        what = check_label(poller.source)
         if isinstance(result, BaseException):
             failed += 1
             line = f"FAIL {what}: {type(result).__name__}: {result}"
         elif result is None:
             failed += 1
-            line = f"FAIL {what}: {poller.status.last_error}"
+            error = poller.status.last_error or "no answer"
+            error = error.removeprefix(f"{poller.source.name}: ")  # the line names it already
+            line = f"FAIL {what}: {error}"
         elif result.missing is not None:
             failed += 1
             line = f"FAIL {what}: {result.missing}"

@@ -52,6 +52,7 @@ from engmon.core.schema import (
 )
 from engmon.core.standing import Standing, standing_at
 from engmon.core.store import counter_levels, observations_to_deltas, repeated_id_hashes
+from engmon.core.words import plural, singular
 from engmon.errors import ConfigError, InputError
 from engmon.sources.files import FileSpec, LoadedFile, load_observations
 
@@ -348,7 +349,10 @@ def build_report(
     report: dict[str, Any] = {
         "campaign": campaign.name,
         "link": campaign.link,
-        "post_time": post_time.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        # null when unknown (relative times placed after the 1970 anchor), never a 1970 date
+        "post_time": None
+        if post_time == RELATIVE_ANCHOR
+        else post_time.astimezone(UTC).isoformat().replace("+00:00", "Z"),
         "at_s": at_s,
         "bucket": f"{width}m" if width % 60 else f"{width // 60}h",
         "bucket_s": width * 60,
@@ -527,12 +531,14 @@ def _text(report: dict[str, Any], *, with_notes: bool = True) -> str:
     """A human table under a one-line verdict."""
     names = list(report["metrics"])
     headline = [
-        f"{report['metrics'][name]['count']} {name}" for name in names if name in ENGAGEMENT_METRICS
+        plural(report["metrics"][name]["count"], singular(name), name)
+        for name in names
+        if name in ENGAGEMENT_METRICS
     ]
     per_1k = report["per_1k_followers"]
     rate = f", {_rate(per_1k)} engaged per 1k followers" if per_1k is not None else ""
     posted = f"posted {report['post_time']}"
-    if report["post_time"] == RELATIVE_ANCHOR.isoformat().replace("+00:00", "Z"):
+    if report["post_time"] is None:
         posted = "post time unknown; give --post-time"
     lines = [
         f"{report['campaign']}: {_offset(report['at_s'])} after a post to "

@@ -19,6 +19,7 @@ import polars as pl
 from engmon.core.campaign import Campaign
 from engmon.core.readable import check_regular_file
 from engmon.core.spam import read_spam_list, spam_hosts
+from engmon.core.words import plural
 from engmon.errors import ConfigError, SourceError
 from engmon.sources.accesslog.formats import FORMAT_NAMES
 from engmon.sources.accesslog.parse import (
@@ -181,7 +182,7 @@ class AccessLogSource(Source):
         )
         stats = self.parser.stats
         new_lines = self.parser.rows_last
-        summary = f"{new_lines} new lines, {counted.height} hits"
+        summary = f"{plural(new_lines, 'new line')}, {plural(counted.height, 'hit')}"
         if stats.malformed > self._reported_malformed:
             summary += f", {stats.malformed - self._reported_malformed} malformed"
             self._reported_malformed = stats.malformed

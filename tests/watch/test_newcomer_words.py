@@ -1,0 +1,107 @@
+"""What a newcomer reads: counts, plurals, offsets and `check` lines say things once and right."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+from engmon.cli import main
+from engmon.core.words import plural, singular
+from engmon.sources.base import Source
+from engmon.tui.drilldown import bucket_offset, cursor_numbers
+from engmon.watch.check import check_label
+
+CASCADE = Path(__file__).parent.parent / "data" / "cascades" / "tideh_RT2_seconds.txt"
+
+
+@pytest.mark.parametrize(
+    ("count", "noun", "expected"),
+    [
+        (1, "reshare", "1 reshare"),
+        (2, "reshare", "2 reshares"),
+        (0, "source", "0 sources"),
+        (1, "reply", "1 reply"),
+        (3, "reply", "3 replies"),
+        (1, "day", "1 day"),
+        (2, "day", "2 days"),
+        (55144, "click", "55,144 clicks"),
+        (2.5, "visitor", "2.5 visitors"),
+    ],
+)
+def test_plural(count: float, noun: str, expected: str) -> None:
+    assert plural(count, noun) == expected
+
+
+def test_singular_of_metric_names() -> None:
+    assert [singular(m) for m in ("replies", "reposts", "quotes", "clicks")] == [
+        "reply",
+        "repost",
+        "quote",
+        "click",
+    ]
+
+
+def test_bucket_edges_read_as_time_since_post() -> None:
+    assert [bucket_offset(m) for m in (0, 45, 450, 465)] == ["+0m", "+45m", "+7h30m", "+7h45m"]
+    minutes = pl.DataFrame({"minute": [450, 451], "metric": ["clicks", "clicks"], "value": [2.0, 1]})
+    assert cursor_numbers(minutes, 450, 15) == "cursor +7h30m–+7h45m: clicks 3"
+
+
+class _Named(Source):
+    kind = "plausible"
+
+    def __init__(self, name: str, described: str) -> None:
+        super().__init__(name)
+        self._described = described
+
+    def describe(self) -> str:
+        return self._described
+
+    async def poll(self, client: object, now: object) -> object:  # type: ignore[override]
+        raise NotImplementedError
+
+
+def test_check_names_a_source_once() -> None:
+    plain = _Named("plausible", "plausible plausible: site example.com at http://127.0.0.1:8000")
+    assert check_label(plain) == "plausible: site example.com at http://127.0.0.1:8000"
+    named = _Named("blog", "plausible blog: site example.com")
+    assert check_label(named) == "blog (plausible): site example.com"
+
+
+def test_check_keeps_the_port_and_names_a_failing_source_once(tmp_path: Path) -> None:
+    campaign = tmp_path / "c.toml"
+    campaign.write_text(
+        '[campaign]\nname = "t"\nlink = "https://example.com/x"\nposted_at = "now"\n'
+        '[[sources]]\nkind = "http-json"\nname = "shop"\nurl = "http://127.0.0.1:9/api/clicks"\n'
+        'items = ""\nshape = "events"\ntime = "t"\n',
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(main, ["check", str(campaign)])
+    assert result.exit_code == 2
+    lines = result.stdout.splitlines()
+    assert lines[0].endswith("campaign 't', 1 source")
+    assert lines[1].startswith("FAIL shop (http-json): GET 127.0.0.1:9/api/clicks (events): ")
+    assert lines[1].count("shop") == 1
+
+
+def test_demo_save_counts_what_it_wrote(tmp_path: Path) -> None:
+    target = tmp_path / "s.csv"
+    result = CliRunner().invoke(main, ["demo", "small-account", "--save", str(target)])
+    assert result.exit_code == 0, result.output
+    rows = pl.read_csv(target).height
+    assert result.stdout.strip() == f"wrote {rows} observations to {target}"
+
+
+def test_report_json_post_time_is_null_when_unknown() -> None:
+    result = CliRunner().invoke(main, ["report", str(CASCADE), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["post_time"] is None
+    dated = CliRunner().invoke(
+        main,
+        ["report", str(CASCADE), "--format", "json", "--post-time", "2026-11-20T14:00:00Z"],
+    )
+    assert json.loads(dated.stdout)["post_time"] == "2026-11-20T14:00:00Z"
