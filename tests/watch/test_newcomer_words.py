@@ -47,7 +47,9 @@ def test_singular_of_metric_names() -> None:
 
 def test_bucket_edges_read_as_time_since_post() -> None:
     assert [bucket_offset(m) for m in (0, 45, 450, 465)] == ["+0m", "+45m", "+7h30m", "+7h45m"]
-    minutes = pl.DataFrame({"minute": [450, 451], "metric": ["clicks", "clicks"], "value": [2.0, 1]})
+    minutes = pl.DataFrame(
+        {"minute": [450, 451], "metric": ["clicks", "clicks"], "value": [2.0, 1]}
+    )
     assert cursor_numbers(minutes, 450, 15) == "cursor +7h30m–+7h45m: clicks 3"
 
 
