@@ -40,8 +40,8 @@ def test_check_prints_one_line_per_platform(server: SocialServer, tmp_path: Path
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert len([line for line in lines if line.startswith("ok ")]) == 3
-    mastodon = next(line for line in lines if "mastodon mastodon" in line)
-    assert "1 post: 1 replies, 2 reposts, 3 likes; 2 resharers, reach 4620" in mastodon
+    mastodon = next(line for line in lines if line.startswith("ok   mastodon: "))
+    assert "1 post: 1 reply, 2 reposts, 3 likes; 2 resharers, reach 4620" in mastodon
     assert mastodon.endswith("followers 10000")
     assert TOKEN not in result.output
 
@@ -88,7 +88,7 @@ def test_check_names_an_unknown_instance(tmp_path: Path) -> None:
     table = '[[sources]]\nkind = "mastodon"\nposts = ["https://mastodon.invalid/@nobody/1"]\n'
     result = CliRunner().invoke(main, ["check", str(campaign(tmp_path, table))])
     assert result.exit_code == 2
-    assert "FAIL mastodon mastodon" in result.output
+    assert "FAIL mastodon: 1 post(s)" in result.output
     assert "instance mastodon.invalid: cannot connect" in result.output
 
 

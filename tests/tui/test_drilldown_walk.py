@@ -111,7 +111,7 @@ async def test_full_drilldown_by_keyboard() -> None:
         ]
         assert app.cursor_start == 38
         cursor_line = next(line for line in screen_text(app).splitlines() if "cursor" in line)
-        assert "cursor +38m–39m" in cursor_line
+        assert "cursor +38m–+39m" in cursor_line
         if clicks(in_bucket):
             assert f"clicks {clicks(in_bucket)}" in cursor_line
 
@@ -384,8 +384,8 @@ def test_cursor_numbers_and_tail_text() -> None:
             "value": [2.0, 3.0, 1.0, 0.0],
         }
     )
-    assert cursor_numbers(minutes, 5, 5) == "cursor +5m–10m: clicks 3 · likes 1"
-    assert cursor_numbers(minutes, 0, 1) == "cursor +0m–1m: nothing"
+    assert cursor_numbers(minutes, 5, 5) == "cursor +5m–+10m: clicks 3 · likes 1"
+    assert cursor_numbers(minutes, 0, 1) == "cursor +0m–+1m: nothing"
     assert tail_text("https://bsky.app/profile/a/post/3k", 12) == "…e/a/post/3k"
     assert tail_text("a\x1bb", 12) == "a\\x1bb"
 

@@ -10,7 +10,7 @@ from textual.app import App, ComposeResult
 from engmon.core.breakdown import Drilldown, FilterStack
 from engmon.core.store import ObservationStore
 from engmon.tui.screens.observations import ObservationsScreen
-from engmon.tui.widgets.breakdown import BreakdownPanel, FilterChosen, SortChanged
+from engmon.tui.widgets.breakdown import BreakdownPanel, BreakdownTable, FilterChosen, SortChanged
 
 POST = datetime(2026, 1, 1, 14, 0, tzinfo=UTC)
 HOSTILE = "[bold red]pwn[/]\x1b[2J\x1b]8;;https://evil.example\x07link"
@@ -141,3 +141,44 @@ async def test_observations_screen_shows_rows_literally() -> None:
         assert HOSTILE.replace("\x1b", "\\x1b").replace("\x07", "\\x07") in first
         await pilot.press("escape")
         assert not isinstance(app.screen, ObservationsScreen)
+
+
+def country_frame(order: list[str]) -> pl.DataFrame:
+    counts = [float(100 - i) for i in range(len(order))]
+    return pl.DataFrame(
+        {
+            "value": order,
+            "parent": [None] * len(order),
+            "count": counts,
+            "share": [c / sum(counts) for c in counts],
+            "velocity": [0.0] * len(order),
+            "per_1k": [None] * len(order),
+        },
+        schema_overrides={"per_1k": pl.Float64, "parent": pl.String},
+    )
+
+
+async def test_an_unfocused_table_keeps_its_top_rows_in_view() -> None:
+    app = Harness()
+    many = [f"C{i:02d}" for i in range(14)]
+    async with app.run_test(size=(100, 30)) as pilot:
+        table = app.query_one("#table-country", BreakdownTable)
+        table.show(country_frame(["IN", "US"]))
+        await pilot.pause()
+        table.show(country_frame(["US", *many, "IN"]))  # the first row fell to the bottom
+        await pilot.pause()
+        assert table.cursor_row == 0 and table.scroll_y == 0
+        assert cells(app, "country")[0] == "US"
+
+
+async def test_a_focused_table_keeps_the_row_under_the_cursor() -> None:
+    app = Harness()
+    many = [f"C{i:02d}" for i in range(14)]
+    async with app.run_test(size=(100, 30)) as pilot:
+        table = app.query_one("#table-country", BreakdownTable)
+        table.focus()
+        table.show(country_frame(["IN", "US"]))
+        await pilot.pause()
+        table.show(country_frame(["US", *many, "IN"]))
+        await pilot.pause()
+        assert table.target() == ("country", "IN")

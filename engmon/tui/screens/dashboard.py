@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
@@ -26,7 +27,7 @@ from engmon.tui.widgets import (
     VerdictPanel,
 )
 from engmon.tui.widgets.breadcrumb import FilterBreadcrumb
-from engmon.tui.widgets.breakdown import BreakdownPanel
+from engmon.tui.widgets.breakdown import BreakdownPanel, BreakdownTable
 from engmon.tui.widgets.drillcurve import DrillCurve
 from engmon.watch.poller import SourceStatus
 
@@ -56,6 +57,13 @@ class DashboardScreen(Screen[None]):
         yield FilterBreadcrumb(id="breadcrumb")
         yield StatusLine(id="status")
         yield Footer(compact=True, show_command_palette=False)
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        # narrow and short: a focused table takes the KPI rows' place, not the curve's
+        self.set_class(isinstance(event.widget, BreakdownTable), "-table-focus")
+
+    def on_descendant_blur(self, event: events.DescendantBlur) -> None:
+        self.remove_class("-table-focus")
 
     def on_mount(self) -> None:
         self.ready = True

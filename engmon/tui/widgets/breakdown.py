@@ -107,7 +107,9 @@ class BreakdownTable(DataTable[Text]):
     """One breakdown as a row-cursor table; redraws only when its rows change."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("s", "cycle_sort", "Sort", tooltip="Sort by the next column"),
+        # shown first in the Footer while the table has focus: what enter does here
+        Binding("enter", "select_cursor", "filter", key_display="⏎", tooltip="Filter by the row"),
+        Binding("s", "cycle_sort", "sort", tooltip="Sort by the next column (S: flip)"),
         Binding("S", "flip_sort", "Flip sort", show=False),
         Binding("right", "expand", "Expand", show=False),
         Binding("left", "collapse", "Collapse", show=False),
@@ -181,8 +183,13 @@ class BreakdownTable(DataTable[Text]):
                 number_text(velocity, "velocity"),
                 number_text(per_1k, "per_1k"),
             )
-        if highlighted in self._targets:
+        if self.has_focus and highlighted in self._targets:
+            # the user is on this row: it stays under the cursor when the order changes
             self.move_cursor(row=self._targets.index(highlighted), animate=False)
+        else:
+            # unfocused, nobody chose a row: the table shows its top rows, never scrolls itself
+            self.move_cursor(row=0, animate=False)
+            self.scroll_to(y=0, animate=False)
 
     # --- the row under the cursor ------------------------------------------------------------
     def target(self) -> tuple[str, str | None] | None:
@@ -284,7 +291,7 @@ class BreakdownPanel(Vertical):
     """A titled breakdown table with a `/` text filter above it."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("slash", "find", "Find", tooltip="Filter this table's rows by text"),
+        Binding("slash", "find", "find", tooltip="Filter this table's rows by text"),
     ]
 
     def __init__(self, dimension: str) -> None:

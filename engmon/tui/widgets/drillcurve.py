@@ -41,15 +41,19 @@ class Overlay:
     values: list[float]
 
 
+_CURSOR = Binding.Group("cursor", compact=True)
+
+
 class DrillCurve(CurvePlot):
     """CurvePlot plus a bucket cursor and an optional overlay; focusable."""
 
     can_focus = True
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("left", "cursor(-1)", "cursor ←", show=False),
-        Binding("right", "cursor(1)", "cursor →", show=False),
-        Binding("enter", "open_bucket", "observations", show=False),
+        # shown first in the Footer while the curve has focus
+        Binding("left", "cursor(-1)", "cursor ←", key_display="←", group=_CURSOR),
+        Binding("right", "cursor(1)", "cursor →", key_display="→", group=_CURSOR),
+        Binding("enter", "open_bucket", "open", key_display="⏎", tooltip="The bucket's rows"),
         Binding("escape", "hide_cursor", "hide cursor", show=False),
     ]
 

@@ -1,0 +1,82 @@
+"""The Footer says what the keys do here: the focused area's keys first, no replay keys on a
+live watch, and `? help` / `q quit` on screen even at 80x24."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from conftest import MakeApp
+from posts import POST_TIME, post_frame, small_campaign
+from screen import redraw, screen_text
+
+from engmon.core.clock import WallClock
+from engmon.core.store import ObservationStore
+from engmon.tui.app import EngmonApp
+
+
+def footer(app: EngmonApp) -> str:
+    return screen_text(app).rstrip("\n").splitlines()[-1]
+
+
+def live_app() -> EngmonApp:
+    campaign = small_campaign()
+    store = ObservationStore(post_time=campaign.post_time)
+    store.merge(post_frame())
+    clock = WallClock(now=lambda: POST_TIME + timedelta(minutes=30))
+    return EngmonApp(campaign, [], clock, store=store, monotonic=lambda: 0.0)
+
+
+async def test_80x24_shows_help_and_quit(make_app: MakeApp) -> None:
+    app = make_app(30)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await redraw(pilot)
+        line = footer(app)
+        assert "? help" in line and "q quit" in line, line
+        assert "+- speed" in line and "space pause" in line
+        assert "e export" not in line  # in the help screen and the palette instead
+
+
+async def test_a_wide_terminal_shows_every_key(make_app: MakeApp) -> None:
+    app = make_app(30)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await redraw(pilot)
+        line = footer(app)
+        assert "e export" in line and "c cumulative" in line and "q quit" in line, line
+        await pilot.resize_terminal(80, 24)
+        await redraw(pilot)
+        assert "e export" not in footer(app) and "q quit" in footer(app)
+
+
+async def test_a_live_watch_does_not_offer_replay_keys() -> None:
+    app = live_app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await redraw(pilot)
+        line = footer(app)
+        assert "speed" not in line and "seek" not in line and "⇤" not in line, line
+        assert "space pause" in line and "q quit" in line
+        await pilot.press("plus", "home")  # ignored, not an error
+        await redraw(pilot)
+        assert "LIVE" in screen_text(app)
+
+
+async def test_the_focused_area_shows_its_keys_first(make_app: MakeApp) -> None:
+    app = make_app(30)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await redraw(pilot)
+        await pilot.press("tab")  # the curve
+        await redraw(pilot)
+        assert footer(app).lstrip().startswith("←→ cursor ⏎ open"), footer(app)
+        await pilot.press("tab")  # the first table
+        await redraw(pilot)
+        assert footer(app).lstrip().startswith("⏎ filter s sort"), footer(app)
+
+
+async def test_80x24_a_focused_table_leaves_the_curve_its_bars(make_app: MakeApp) -> None:
+    app = make_app(30)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await redraw(pilot)
+        await pilot.press("tab", "tab")
+        await redraw(pilot)
+        curve = app.screen.query_one("#curve")
+        assert curve.size.height >= 6  # border + axis + at least three rows of bars
+        assert "q quit" in footer(app)
