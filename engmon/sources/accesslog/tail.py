@@ -318,4 +318,6 @@ def _sniff_live(path: Path, where: str) -> str:
     return found
 
 
-SOURCE: Final = SourceKind(KIND, SUMMARY, AccessLogOptions, make_access_log)
+SOURCE: Final = SourceKind(
+    KIND, SUMMARY, AccessLogOptions, make_access_log, paths=("path", "geoip_db")
+)
