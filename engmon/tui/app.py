@@ -416,10 +416,11 @@ class EngmonApp(DrilldownApp):
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         for key in DASHBOARD_KEYS:
-            if key.action == "quit":
+            if key.action == "quit" or not self.check_action(key.action.split("(")[0], ()):
                 continue
             shown = key.display or key.keys.split(",")[0]
-            yield SystemCommand(f"{key.help} ({shown})", key.help, self._command(key.action))
+            action = "drill" if key.action == "cursor_bucket" else key.action
+            yield SystemCommand(key.help, f"key {shown}", self._command(action))
 
     def _command(self, action: str) -> Callable[[], object]:
         async def run() -> None:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import polars as pl
 from rich.text import Text
@@ -66,6 +66,13 @@ TABLES_EVERY_S = 0.5
 """While only new data arrives, the breakdown tables (a scan of the whole store) refresh at
 most this often; the curve, KPIs and verdict still follow every tick, a filter, sort, cursor
 or metric change refreshes them at once."""
+
+
+TABLE_ACTION_MISSES: Final = {
+    "expand": "no platform highlighted: tab to the referrer table and pick a platform row",
+    "collapse": "no platform's hosts are shown: → on a platform row shows them",
+}
+"""What the palette says when a table command had nothing to act on."""
 
 
 def bucket_offset(minute: int) -> str:
@@ -327,6 +334,19 @@ class DrilldownApp(App[None]):
         title = f"bucket {bucket_offset(start)} ({span}){where}"
         self.push_screen(ObservationsScreen(rows, title))
 
+    def action_drill(self) -> None:
+        """The palette's Drill: filter by the focused table's row, or open the curve's bucket;
+        without either focused, say how (a command that does nothing must say so)."""
+        focused = self.focused
+        if isinstance(focused, BreakdownTable) and focused.target() is not None:
+            focused.action_select_cursor()
+        elif isinstance(focused, DrillCurve):
+            focused.action_open_bucket()
+        else:
+            self.notify(
+                "Drill: tab to a table (⏎ filters by its row) or to the curve (⏎ opens a bucket)"
+            )
+
     def action_cursor_bucket(self) -> None:
         """Focus the curve and show the time cursor on the latest bucket."""
         try:
@@ -432,7 +452,8 @@ class DrilldownApp(App[None]):
         )
 
     def _table_action(self, action: str, dimension: str | None = None) -> None:
-        """Run a table action on the focused table, or on `dimension`'s table."""
+        """Run a table action on the focused table, or on `dimension`'s table; say so when
+        it had nothing to act on."""
         table = self.focused if isinstance(self.focused, BreakdownTable) else None
         if table is None or (dimension and table.dimension != dimension):
             try:
@@ -441,7 +462,8 @@ class DrilldownApp(App[None]):
                 )
             except NoMatches:
                 return
-        getattr(table, f"action_{action}")()
+        if getattr(table, f"action_{action}")() is False:
+            self.notify(TABLE_ACTION_MISSES.get(action, "nothing to do here"), timeout=4)
 
     def action_open_cursor_bucket(self) -> None:
         """Open the observations of the cursor's bucket (the latest bucket without a cursor)."""

@@ -34,9 +34,13 @@ def slug(text: str) -> str:
 
 
 def default_recording_path(config: CampaignConfig) -> Path:
-    """`<recordings>/<campaign>-<post time>.ndjson` (the same file for a restarted watch)."""
+    """`<recordings>/<campaign>-<post time>.ndjson` (the same file for a restarted watch);
+    `<campaign>-now.ndjson` for `posted_at = "now"`, whose time changes with every start, so
+    a restart continues the same recording and keeps its post time."""
     if config.record is not None:
         return config.record
+    if config.posted_now:
+        return recordings_dir() / f"{slug(config.campaign.name)}-now.ndjson"
     post = config.campaign.post_time or datetime.now(UTC)
     return recordings_dir() / f"{slug(config.campaign.name)}-{post:%Y%m%dT%H%M%S}Z.ndjson"
 

@@ -80,3 +80,38 @@ async def test_80x24_a_focused_table_leaves_the_curve_its_bars(make_app: MakeApp
         curve = app.screen.query_one("#curve")
         assert curve.size.height >= 6  # border + axis + at least three rows of bars
         assert "q quit" in footer(app)
+
+
+async def test_palette_entries_do_not_repeat_their_title(make_app: MakeApp) -> None:
+    app = make_app(30)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await redraw(pilot)
+        commands = list(app.get_system_commands(app.screen))
+        assert commands
+        for command in commands:
+            assert command.help != command.title, command.title
+        titles = [c.title for c in commands]
+        assert "Pause or resume the clock" in titles
+
+
+async def test_palette_drill_and_hosts_say_what_to_do_without_focus(make_app: MakeApp) -> None:
+    app = make_app(30)
+    said: list[str] = []
+    app.notify = lambda message, **_: said.append(str(message))  # type: ignore[method-assign,assignment]
+    async with app.run_test(size=(120, 40)) as pilot:
+        await redraw(pilot)
+        app.action_drill()
+        assert said and "tab to a table" in said[-1]
+        app._table_action("collapse", "platform")
+        assert "no platform's hosts are shown" in said[-1]
+
+
+async def test_palette_drill_on_a_focused_table_filters(make_app: MakeApp) -> None:
+    app = make_app(30)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await redraw(pilot)
+        await pilot.press("tab", "tab")
+        await redraw(pilot)
+        app.action_drill()
+        await redraw(pilot)
+        assert app.filters

@@ -19,6 +19,7 @@ import polars as pl
 from engmon.core.campaign import Campaign
 from engmon.core.readable import check_regular_file
 from engmon.core.spam import read_spam_list, spam_hosts
+from engmon.core.schema import UTC_US
 from engmon.core.words import plural
 from engmon.errors import ConfigError, SourceError
 from engmon.sources.accesslog.formats import FORMAT_NAMES
@@ -71,10 +72,14 @@ class AccessLogSource(Source):
         interval: float = 2.0,
         from_start: bool = True,
         max_bytes: int = CHUNK_BYTES,
+        not_before: datetime | None = None,
     ) -> None:
         # reading and parsing a large log is not a network request: give it time
         super().__init__(name, interval=interval, timeout=max(READ_TIMEOUT_S, interval))
         self.path = path
+        self.not_before = not_before
+        """The post time: hits logged before it are not the campaign's (`posted_at = "now"`
+        on a log that already holds the morning's traffic)."""
         self.parser = parser
         self.from_start = from_start
         self.max_bytes = max_bytes
@@ -180,9 +185,15 @@ class AccessLogSource(Source):
         frame, self._state = to_observations(
             counted, tag=self._tag, source=self.name, state=self._state, until=now
         )
+        early = 0
+        if self.not_before is not None and not frame.is_empty():
+            kept = frame.filter(pl.col("ts") >= pl.lit(self.not_before, dtype=UTC_US))
+            early, frame = counted.height - kept.filter(pl.col("metric") == "clicks").height, kept
         stats = self.parser.stats
         new_lines = self.parser.rows_last
-        summary = f"{plural(new_lines, 'new line')}, {plural(counted.height, 'hit')}"
+        summary = f"{plural(new_lines, 'new line')}, {plural(counted.height - early, 'hit')}"
+        if early:
+            summary += f" ({plural(early, 'hit')} before the post left out)"
         if stats.malformed > self._reported_malformed:
             summary += f", {stats.malformed - self._reported_malformed} malformed"
             self._reported_malformed = stats.malformed
@@ -297,7 +308,12 @@ def make_access_log(options: AccessLogOptions, campaign: Campaign, where: str) -
         spam=spam_setting(options, where),
     )
     return AccessLogSource(
-        options.label(), path, parser, interval=options.interval, from_start=options.from_start
+        options.label(),
+        path,
+        parser,
+        interval=options.interval,
+        from_start=options.from_start,
+        not_before=campaign.post_time,
     )
 
 

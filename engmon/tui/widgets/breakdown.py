@@ -229,9 +229,9 @@ class BreakdownTable(DataTable[Text]):
         self.descending = not self.descending
         self.post_message(SortChanged(self.dimension, self.sort_by, self.descending))
 
-    def action_expand(self) -> None:
+    def action_expand(self) -> bool:
         """Show the raw referrer hosts under the highlighted platform (the campaigns under
-        the highlighted utm source)."""
+        the highlighted utm source); False when there is nothing to show."""
         chosen = self.target()
         expandable = self.dimension in CHILDREN
         if expandable and chosen and chosen[0] == self.dimension and chosen[1]:
@@ -239,21 +239,26 @@ class BreakdownTable(DataTable[Text]):
             self._redraw()
             if self._hosts is None:  # children are computed only once something is expanded
                 self.post_message(SortChanged(self.dimension, self.sort_by, self.descending))
+            return True
+        return False
 
-    def action_collapse(self) -> None:
-        """Hide the children of the highlighted row (or of the child's parent)."""
+    def action_collapse(self) -> bool:
+        """Hide the children of the highlighted row (or of the child's parent); False when
+        none were shown."""
         if self.dimension not in CHILDREN or not self._shown:
-            return
+            return False
         row = self._shown[self.cursor_row] if self.cursor_row < len(self._shown) else None
         if row is None:
-            return
+            return False
         value, parent, depth = row[0], row[1], row[6]
         platform = parent if depth else value
-        if isinstance(platform, str) and platform in self.expanded:
-            self.expanded.discard(platform)
-            self._redraw()
-            if platform in [t[1] for t in self._targets]:
-                self.move_cursor(row=[t[1] for t in self._targets].index(platform))
+        if not (isinstance(platform, str) and platform in self.expanded):
+            return False
+        self.expanded.discard(platform)
+        self._redraw()
+        if platform in [t[1] for t in self._targets]:
+            self.move_cursor(row=[t[1] for t in self._targets].index(platform))
+        return True
 
     def set_text(self, text: str) -> None:
         """Narrow the rows to values containing `text` (case-insensitive)."""
