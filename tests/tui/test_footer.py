@@ -97,7 +97,7 @@ async def test_palette_entries_do_not_repeat_their_title(make_app: MakeApp) -> N
 async def test_palette_drill_and_hosts_say_what_to_do_without_focus(make_app: MakeApp) -> None:
     app = make_app(30)
     said: list[str] = []
-    app.notify = lambda message, **_: said.append(str(message))  # type: ignore[method-assign,assignment]
+    app.notify = lambda message, **_: said.append(str(message))  # type: ignore[method-assign]
     async with app.run_test(size=(120, 40)) as pilot:
         await redraw(pilot)
         app.action_drill()
