@@ -62,6 +62,18 @@ class ReplaySource(Source):
         value = self._ts.max() if self.total else None
         return value if isinstance(value, datetime) else None
 
+    @property
+    def reached(self) -> datetime | None:
+        """Time of the last row handed out (None before the first)."""
+        if self._next == 0:
+            return None
+        value = self._ts[self._next - 1]
+        return value if isinstance(value, datetime) else None
+
+    def rewind(self) -> None:
+        """Start handing rows out from the first again (a seek back rebuilds the store)."""
+        self._next = 0
+
     def take_until(self, now: datetime) -> pl.DataFrame:
         """Rows with ts <= now not handed out yet (at most `max_rows`)."""
         end = int(self._ts.search_sorted(now, side="right"))
