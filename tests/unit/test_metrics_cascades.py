@@ -92,10 +92,24 @@ def test_report_at_offsets_matches_csv() -> None:
 
 def test_hours_preset_differs_from_seconds() -> None:
     as_hours = load_observations(FileSpec.from_cli(DATA / "tideh_sample_hours.txt", time_unit="h"))
-    as_seconds = load_observations(FileSpec.from_cli(DATA / "tideh_sample_hours.txt"))
+    as_seconds = load_observations(
+        FileSpec.from_cli(DATA / "tideh_sample_hours.txt", time_unit="s")
+    )
 
     def span_s(frame: pl.DataFrame) -> float:
         return float(frame.select(pl.col("ts").max() - pl.col("ts").min()).item().total_seconds())
 
     assert span_s(as_hours.frame) == pytest.approx(span_s(as_seconds.frame) * 3600, rel=1e-6)
     assert as_hours.frame.filter(pl.col("metric") != "reposts").is_empty()
+
+
+def test_an_hours_file_is_read_as_hours_and_says_so() -> None:
+    sniffed = load_observations(FileSpec.from_cli(DATA / "tideh_sample_hours.txt"))
+    told = load_observations(FileSpec.from_cli(DATA / "tideh_sample_hours.txt", time_unit="h"))
+    assert sniffed.frame.get_column("ts").to_list() == told.frame.get_column("ts").to_list()
+    assert any("times read as hours" in note for note in sniffed.notes)
+    assert not any("hours" in note for note in told.notes)
+    seconds = load_observations(FileSpec.from_cli(DATA / "tideh_RT2_seconds.txt"))
+    span = seconds.frame.select(pl.col("ts").max() - pl.col("ts").min()).item()
+    assert span.total_seconds() > 86_400  # whole seconds stay seconds: a week-long cascade
+    assert not any("hours" in note for note in seconds.notes)

@@ -107,3 +107,12 @@ def test_report_json_post_time_is_null_when_unknown() -> None:
         ["report", str(CASCADE), "--format", "json", "--post-time", "2026-11-20T14:00:00Z"],
     )
     assert json.loads(dated.stdout)["post_time"] == "2026-11-20T14:00:00Z"
+
+
+def test_a_link_that_matches_nothing_says_so() -> None:
+    log = Path(__file__).parent.parent / "data" / "elastic_apache_combined.log"
+    result = CliRunner().invoke(main, ["report", str(log), "--link", "/nothing/here"])
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1
+    assert "none of its 9,999 requests is for --link '/nothing/here'" in result.stderr
+    assert "no observations" not in result.stderr

@@ -6,6 +6,7 @@ import gzip
 import math
 import zlib
 from pathlib import Path
+from typing import Final
 
 import polars as pl
 
@@ -79,7 +80,7 @@ def _load_cascade(spec: FileSpec, progress: Progress | None) -> LoadedFile:
     negative = parts.filter((pl.col("time") < 0) | (pl.col("followers") < 0))
     if not negative.is_empty():
         raise FileFormatError(f"{path}: line {_line_of(negative)}: negative time or followers")
-    unit = spec.time_unit or "s"
+    unit = spec.time_unit or _sniff_unit(parts.get_column("time"))
     seconds = pl.col("time") * {"s": 1.0, "ms": 1e-3, "h": 3600.0}[unit]
     base = spec.post_time.timestamp() if spec.post_time else RELATIVE_ANCHOR.timestamp()
     too_late = parts.filter(~bounds.epoch_seconds_ok(seconds + base))
@@ -103,6 +104,12 @@ def _load_cascade(spec: FileSpec, progress: Progress | None) -> LoadedFile:
         parts = parts.slice(1)
     else:
         notes.append("no event at time 0: poster's followers unknown (give --followers)")
+    if spec.time_unit is None and unit == "h":
+        span = float(parts.get_column("time").max() or 0.0)  # type: ignore[arg-type]
+        notes.append(
+            f"times read as hours (fractions of an hour spanning {span:.0f} h, not a cascade of"
+            f" {span:.0f} s); give --time-unit s if they are seconds"
+        )
     anchor = spec.post_time
     if anchor is None:
         anchor = RELATIVE_ANCHOR
@@ -147,6 +154,20 @@ def _read_cascade_bytes(path: Path, *, gzipped: bool) -> bytes:
     except (OSError, EOFError, zlib.error) as exc:
         raise FileFormatError(f"{path}: damaged gzip data ({exc})") from None
     return first + rest
+
+
+HOURS_MAX: Final = 1000.0
+"""A cascade whose times have fractions and all fall below this reads as hours: seconds files
+(SEISMIC, TiDeH's `_seconds`) hold whole seconds, and a cascade that took off and ended within
+17 minutes while timed to the microsecond is far less likely than one of a few days in hours."""
+
+
+def _sniff_unit(times: pl.Series) -> str:
+    """`h` when the times are fractions below HOURS_MAX (TiDeH's hours files), else `s`."""
+    if times.is_empty():
+        return "s"
+    fractional = bool((times != times.floor()).any())
+    return "h" if fractional and float(times.max() or 0.0) < HOURS_MAX else "s"  # type: ignore[arg-type]
 
 
 def _cascade_header(parts: pl.DataFrame) -> bool:

@@ -10,6 +10,7 @@ import polars as pl
 from engmon.core import bounds
 from engmon.core.campaign import Campaign
 from engmon.core.printable import printable
+from engmon.core.words import plural
 from engmon.errors import EmptyInputError, FileFormatError, InputError
 from engmon.sources.files.cascade import _load_cascade
 from engmon.sources.files.mapping import _load_table
@@ -139,6 +140,17 @@ def _load_access_log(spec: FileSpec, progress: Progress | None) -> LoadedFile:
         progress=progress,
     )
     frame = result.frame  # observation rows already; the post time defaults to the first
+    if frame.is_empty() and result.stats.parsed:  # lines were read, none counted: say why
+        lines = plural(result.stats.parsed, "request")
+        if spec.link:
+            raise EmptyInputError(
+                f"{spec.path}: none of its {lines} is for --link {spec.link!r} (a GET answered"
+                " 2xx/3xx); check the path, or leave --link out to count every page"
+            )
+        raise EmptyInputError(
+            f"{spec.path}: none of its {lines} is a page view (a GET answered 2xx/3xx, not a"
+            " static asset or a bot; --include-bots counts bots)"
+        )
     first = frame.get_column("ts").min() if frame.height else None
     post_time = first if isinstance(first, datetime) else None
     return LoadedFile(spec.path, frame, _campaign(spec, post_time, None), result.notes)
