@@ -71,6 +71,10 @@ PLATFORM_RULES: Final[tuple[tuple[str, str], ...]] = (
 """(platform, regex over the extracted host), first match wins; unknown hosts are their own."""
 
 
+VISITS: Final = ("clicks", "visitors")
+"""Metrics that are visits to the link: only they can come with no referrer and be direct."""
+
+
 def referrer_host(column: str = "referrer") -> pl.Expr:
     """The lowercased host a referrer points at: no scheme, user, `www.`, port, path or query.
 
@@ -116,7 +120,16 @@ def with_referrer_columns(frame: pl.DataFrame, column: str = "referrer") -> pl.D
         nulls_equal=True,
         maintain_order="left",
     )
-    return joined.drop("_referrer_key")
+    joined = joined.drop("_referrer_key")
+    if "metric" in joined.columns:
+        # a reply or a reshare has no referrer at all: "direct" means a visit typed or
+        # bookmarked, so only visits (clicks, visitors) without one are direct
+        unreferred = pl.col(column).is_null() & ~pl.col("metric").cast(pl.String).is_in(VISITS)
+        joined = joined.with_columns(
+            pl.when(unreferred).then(None).otherwise(pl.col(name)).alias(name)
+            for name in ("host", "platform")
+        )
+    return joined
 
 
 def platform_of(referrer: str | None) -> str:

@@ -91,3 +91,14 @@ def test_markup_and_escape_sequences_stay_data() -> None:
     # hostile referrers are mapped like any unknown host: their text is kept, never interpreted
     assert platform_of("[bold red]x[/]") == "[bold red]x["
     assert host_of("\x1b]8;;https://evil.example/\x07click") == "\x1b]8;;https"
+
+
+def test_replies_and_reshares_without_a_referrer_are_not_direct_visits() -> None:
+    frame = pl.DataFrame(
+        {
+            "metric": ["clicks", "visitors", "replies", "reposts", "clicks"],
+            "referrer": [None, None, None, None, "https://t.co/x"],
+        }
+    )
+    platforms = with_referrer_columns(frame).get_column("platform").cast(pl.String).to_list()
+    assert platforms == ["direct", "direct", None, None, "X"]
