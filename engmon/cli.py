@@ -471,24 +471,103 @@ def sources() -> None:
             click.echo(f"  {key:16} {about}")
 
 
-@main.command()
+@main.group(invoke_without_command=True)
 @click.option("--dir", "folder", type=click.Path(path_type=Path), help="Recordings folder.")
+@click.pass_context
 @user_errors
-def history(folder: Path | None) -> None:
-    """List recorded watches: campaign, start, duration, totals."""
+def history(ctx: click.Context, folder: Path | None) -> None:
+    """Your recorded watches, and the past posts your expected band is drawn from.
+
+    Without a subcommand: list both. `history add FILE` keeps a past post's file among the
+    band's posts; `history clear` empties the band's posts (recordings stay).
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from engmon.core.history import default_history_dir, list_posts
     from engmon.core.printable import printable
     from engmon.watch.recordings import list_recordings, recordings_dir
 
     infos = list_recordings(folder)
+    click.echo(f"Recordings ({printable(folder or recordings_dir())}):")
     if not infos:
-        click.echo(f"no recordings in {printable(folder or recordings_dir())}")
-        return
+        click.echo("  none yet: every `engmon watch` records one")
     for info in infos:
         started = f"{info.started:%Y-%m-%d %H:%M}Z" if info.started else "?"
         minutes = f"{info.duration_s / 60:.0f} min" if info.duration_s is not None else "?"
-        totals = ", ".join(f"{m} {v:g}" for m, v in info.totals.items()) or "no engagement"
-        line = f"{started}  {minutes:>8}  {info.campaign}: {totals}  ({info.path})"
+        totals = ", ".join(f"{m} {v:,.0f}" for m, v in info.totals.items()) or "no engagement"
+        line = f"  {started}  {minutes:>8}  {info.campaign}: {totals}  ({info.path})"
         click.echo(printable(line))  # campaign and metric names come from the files
+    posts = list_posts()
+    click.echo(f"\nPast posts for the expected band ({default_history_dir()}):")
+    if posts.is_empty():
+        click.echo(
+            "  none yet: watches and replays of your files are kept here when you quit;"
+            " `engmon history add FILE` adds a past post"
+        )
+    metrics_shown = [
+        c for c in posts.columns if c not in ("post", "post_time", "followers", "minutes")
+    ]
+    for row in posts.iter_rows(named=True):
+        totals = ", ".join(
+            f"{m} {row[m]:,.0f}" for m in metrics_shown if row[m] is not None and row[m] > 0
+        )
+        click.echo(
+            f"  {row['post_time']:%Y-%m-%d %H:%M}Z  {row['minutes']:>6} min  "
+            f"{row['followers']:,} followers: {totals or 'no engagement'}  ({row['post']})"
+        )
+
+
+@history.command("add")
+@click.argument("file", type=click.Path(path_type=Path))
+@file_options
+@user_errors
+def history_add(file: Path, **options: Any) -> None:
+    """Keep FILE, a past post, among the posts the expected band is drawn from."""
+    from engmon.core.campaign import RELATIVE_ANCHOR
+    from engmon.core.history import default_history_dir, post_curve, save_post
+    from engmon.core.store import ObservationStore
+    from engmon.errors import ConfigError
+    from engmon.sources.files import load_observations
+
+    loaded = load_observations(_file_spec(file, **options))
+    campaign = loaded.campaign
+    if campaign.post_time is None or campaign.post_time == RELATIVE_ANCHOR:
+        raise ConfigError(
+            f"{file}: post time unknown (the band places posts in time); give --post-time"
+        )
+    if not campaign.followers:
+        raise ConfigError(
+            f"{file}: the poster's followers are unknown (the band is per 1k followers);"
+            " give --followers"
+        )
+    store = ObservationStore(campaign.post_time)
+    store.merge(loaded.frame)
+    name = campaign.name or file.stem
+    curve = post_curve(store.minutes(), name, campaign.post_time, campaign.followers)
+    saved = save_post(curve, default_history_dir())
+    if saved is None:
+        raise ConfigError(f"{file}: nothing after the post time to keep")
+    minutes = curve.height // max(1, curve.get_column("metric").n_unique())
+    click.echo(f"kept {name} ({campaign.post_time:%Y-%m-%d %H:%M}Z, {minutes} min) in {saved}")
+
+
+@history.command("clear")
+@click.option("--yes", is_flag=True, help="Do not ask.")
+@user_errors
+def history_clear(yes: bool) -> None:
+    """Forget the past posts the expected band is drawn from (recordings stay)."""
+    from engmon.core.history import clear_history, default_history_dir, list_posts
+    from engmon.core.words import plural
+
+    count = list_posts().height
+    if count == 0:
+        click.echo(f"no past posts in {default_history_dir()}")
+        return
+    if not yes:
+        click.confirm(
+            f"forget {plural(count, 'past post')} in {default_history_dir()}?", abort=True
+        )
+    click.echo(f"forgot {plural(clear_history(), 'past post')}")
 
 
 # --- clickhouse: a past post out of a ClickHouse table --------------------------------------

@@ -128,3 +128,42 @@ def load_history(
         .select("post", "minute", value=pl.col("value") * 1000.0 / pl.col("followers"))
         .sort("post", "minute")
     )
+
+
+def list_posts(directory: Path | None = None) -> pl.DataFrame:
+    """One row per kept post, oldest first: post, post_time, followers, minutes, and the
+    total of each metric (`clicks`, `reposts`...), for `engmon history`."""
+    where = directory or default_history_dir()
+    frames: list[pl.DataFrame] = []
+    for path in sorted(where.glob("*.parquet")) if where.is_dir() else []:
+        try:
+            frames.append(pl.read_parquet(path).cast(HISTORY_SCHEMA))
+        except (OSError, pl.exceptions.PolarsError):
+            continue
+    if not frames:
+        return pl.DataFrame(
+            schema={
+                "post": pl.String,
+                "post_time": UTC_US,
+                "followers": pl.Int64,
+                "minutes": pl.Int64,
+            }
+        )
+    every = pl.concat(frames)
+    heads = every.group_by("post").agg(
+        pl.col("post_time").first(),
+        pl.col("followers").first(),
+        minutes=pl.col("minute").max() + 1,
+    )
+    totals = every.pivot(on="metric", index="post", values="value", aggregate_function="sum")
+    return heads.join(totals, on="post", how="left").sort("post_time", "post")
+
+
+def clear_history(directory: Path | None = None) -> int:
+    """Delete every kept post (the band starts over); the number of posts removed."""
+    where = directory or default_history_dir()
+    removed = 0
+    for path in sorted(where.glob("*.parquet")) if where.is_dir() else []:
+        path.unlink()
+        removed += 1
+    return removed

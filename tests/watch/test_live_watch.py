@@ -312,7 +312,7 @@ def test_default_recording_dir_and_history(
     path = campaign_toml(tmp_path, source_tables(server.base)["umami"])
     runner = CliRunner()
     empty = runner.invoke(main, ["history"])
-    assert empty.exit_code == 0 and "no recordings" in empty.output
+    assert empty.exit_code == 0 and "none yet: every `engmon watch` records one" in empty.output
     watched = runner.invoke(main, ["watch", "--plain", "--duration", "0.5", str(path)])
     assert watched.exit_code == 0, watched.output
     recordings = list((tmp_path / "data" / "engmon" / "recordings").glob("*.ndjson"))
