@@ -25,6 +25,7 @@ from engmon.core import metrics
 from engmon.core.printable import printable
 from engmon.core.referrers import with_referrer_columns
 from engmon.core.schema import DIMENSIONS, FOLLOWERS, OBSERVATION_SCHEMA, UTC_US, utm_value
+from engmon.core.schema import DIMENSIONS, FOLLOWERS, OBSERVATION_SCHEMA, UTC_US, conform
 from engmon.core.store import ObservationStore
 
 BREAKDOWNS: Final = (
@@ -623,12 +624,28 @@ class Drilldown:
             + [pl.col("platform").cast(pl.String)]
         ).collect()
 
-    def observations(self, filters: FilterStack, until: datetime | None = None) -> pl.DataFrame:
-        """The filtered increments in the observation schema (what `export` writes)."""
+    def observations(
+        self, filters: FilterStack, until: datetime | None = None, followers: int | None = None
+    ) -> pl.DataFrame:
+        """The filtered increments in the observation schema up to and including `until`
+        (what `export` writes), with a `followers` total at the post time when the poster's
+        audience is known, so the file reads back with the same per-1k numbers."""
         rows = self.filtered(filters).lazy()
         if until is not None:
-            rows = rows.filter(pl.col("ts") < pl.lit(until, dtype=UTC_US))
-        return to_observations(rows).collect()
+            rows = rows.filter(pl.col("ts") <= pl.lit(until, dtype=UTC_US))
+        frame = to_observations(rows).collect()
+        if followers and not frame.filter(pl.col("metric") == FOLLOWERS).height:
+            audience = pl.DataFrame(
+                {
+                    "ts": [self.post_time()],
+                    "source": ["campaign"],
+                    "kind": ["total"],
+                    "metric": [FOLLOWERS],
+                    "value": [float(followers)],
+                }
+            )
+            frame = pl.concat([conform(audience.lazy()).collect(), frame])
+        return frame
 
     def post_time(self) -> datetime:
         """The store's post time (an arbitrary fixed anchor before anything was merged)."""

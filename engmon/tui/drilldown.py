@@ -393,7 +393,8 @@ class DrilldownApp(App[None]):
         """Write the filtered observations on screen and an SVG screenshot; notify where."""
         chosen = fmt or self.export_format
         now = self.view.now if self.view is not None else None
-        rows = self.drilldown.observations(self.filters, until=now)
+        followers = self.view.followers if self.view is not None else self.campaign.followers
+        rows = self.drilldown.observations(self.filters, until=now, followers=followers)
         label = self.filters.breadcrumb(separator="-") if self.filters else ""
         try:
             paths = export_observations(

@@ -143,3 +143,18 @@ def test_read_only_directory_is_one_clear_error(tmp_path: Path) -> None:
 def test_unknown_format_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown export format 'xlsx'"):
         export_observations(pl.DataFrame(), tmp_path, campaign="c", formats=("xlsx",))
+
+
+def test_an_export_reads_back_with_its_audience_and_the_event_at_the_clock(
+    tmp_path: Path,
+) -> None:
+    from engmon.sources.files import FileSpec, load_observations
+
+    clock = POST + timedelta(seconds=190)  # exactly the third click
+    rows = Drilldown(store()).observations(FilterStack(), until=clock, followers=2100)
+    assert rows.filter(pl.col("metric") == "clicks").height == 3  # the click at the clock too
+    (path,) = export_observations(rows, tmp_path, campaign="launch", when=WHEN)
+    loaded = load_observations(FileSpec(path=path))
+    assert loaded.campaign.followers == 2100
+    assert loaded.campaign.post_time == POST
+    assert loaded.frame.filter(pl.col("metric") == "clicks").height == 3
