@@ -366,7 +366,11 @@ class DrilldownApp(App[None]):
             return
         starts = post_starts(self.drilldown.sync().lazy()).collect()
         posts = starts.get_column("post").to_list()
-        self.push_screen(CompareScreen(posts), self._compare_chosen)
+        # the post on screen is no "other post": the filtered one, or the campaign's only one
+        current = next((f.value for f in self.filters.filters if f.dimension == "post"), None)
+        if current is None and len(posts) == 1:
+            current = posts[0]
+        self.push_screen(CompareScreen(posts, current), self._compare_chosen)
 
     def _compare_chosen(self, choice: CompareChoice | None) -> None:
         if choice is None:

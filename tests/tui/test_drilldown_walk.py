@@ -404,3 +404,33 @@ async def test_palette_commands_run_the_table_and_cursor_actions() -> None:
         commands["Open the cursor bucket's observations"]()
         await pilot.pause()
         assert isinstance(app.screen, ObservationsScreen)
+
+
+async def test_compare_reaches_the_path_field_by_keyboard_and_back() -> None:
+    app = drill_app(NOW_MIN)
+    async with app.run_test(size=SIZE) as pilot:
+        await redraw(pilot)
+        await pilot.press("v")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, CompareScreen)
+        await pilot.press(*["down"] * (len(screen.posts) + 1))
+        await pilot.pause()
+        assert screen.query_one("#compare-path").has_focus
+        await pilot.press("up")
+        await pilot.pause()
+        assert screen.query_one("#compare-posts").has_focus
+
+
+async def test_compare_never_offers_the_post_on_screen() -> None:
+    app = drill_app(NOW_MIN)
+    async with app.run_test(size=SIZE) as pilot:
+        await redraw(pilot)
+        shown = sorted(POSTS)[0]
+        app.push_filter("post", shown)
+        await redraw(pilot)
+        await pilot.press("v")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, CompareScreen)
+        assert shown not in screen.posts and len(screen.posts) == len(POSTS) - 1

@@ -34,11 +34,14 @@ class CompareScreen(ModalScreen[CompareChoice | None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel"),
+        # ↓ past the last post reaches the path field, ↑ from it goes back (a form, not a trap)
+        Binding("down", "move(1)", "next", show=False, priority=True),
+        Binding("up", "move(-1)", "previous", show=False, priority=True),
     ]
 
     def __init__(self, posts: list[str], current: str | None = None) -> None:
         super().__init__(id="compare")
-        self.posts = posts
+        self.posts = [post for post in posts if post != current]  # never the post on screen
         self.current = current
 
     def compose(self) -> ComposeResult:
@@ -60,6 +63,24 @@ class CompareScreen(ModalScreen[CompareChoice | None]):
         options = self.query_one(OptionList)
         options.focus()
         options.highlighted = 0
+
+    def action_move(self, step: int) -> None:
+        """Move through the posts, then on to the path field and back."""
+        options = self.query_one(OptionList)
+        field = self.query_one(Input)
+        last = options.option_count - 1
+        if field.has_focus:
+            if step < 0:
+                options.focus()
+                options.highlighted = last
+            return
+        at = options.highlighted if options.highlighted is not None else -1
+        if step > 0 and (at >= last or not self.posts):
+            field.focus()
+        elif step > 0:
+            options.action_cursor_down()
+        else:
+            options.action_cursor_up()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         option_id = event.option.id or ""
