@@ -53,6 +53,7 @@ from engmon.tui.messages import (
 )
 from engmon.tui.screens import DashboardScreen, HelpScreen
 from engmon.tui.viewmodel import (
+    MAX_CURVE_BUCKETS,
     ClockState,
     DashboardView,
     VerdictPhrase,
@@ -60,6 +61,7 @@ from engmon.tui.viewmodel import (
     compute_view,
     with_outlook,
 )
+from engmon.tui.widgets.statusline import width_text
 from engmon.watch.poller import SourcePoller, SourceStatus
 from engmon.watch.session import Listener, Session, SourcePolled
 
@@ -403,9 +405,19 @@ class EngmonApp(DrilldownApp):
         self.change_settings("cumulative", cumulative=not self.settings.cumulative)
 
     def action_cycle_bucket(self) -> None:
-        """auto → 1m → 5m → 15m → 1h → 6h → 1d → auto."""
+        """auto → 1m → 5m → 15m → 1h → 6h → 1d → auto, skipping (and saying so) widths that
+        would draw more bars than the curve has room for at this span."""
+        span = max(1, self.view.now_minute) if self.view is not None else 1
         index = BUCKET_CYCLE.index(self.settings.bucket_width)
-        width = BUCKET_CYCLE[(index + 1) % len(BUCKET_CYCLE)]
+        skipped: list[int] = []
+        for step in range(1, len(BUCKET_CYCLE) + 1):
+            width = BUCKET_CYCLE[(index + step) % len(BUCKET_CYCLE)]
+            if width is None or span / width <= MAX_CURVE_BUCKETS:
+                break
+            skipped.append(width)
+        if skipped:
+            too_fine = ", ".join(width_text(w) for w in skipped)
+            self.notify(f"{too_fine}: too many bars for {width_text(span)} since the post")
         self.change_settings("bucket", bucket_width=width)
 
     def action_help(self) -> None:

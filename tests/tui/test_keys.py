@@ -230,6 +230,29 @@ async def test_every_key_is_in_the_footer_and_the_command_palette(make_app: Make
         for key in DASHBOARD_KEYS:
             if key.action != "quit":
                 assert any(key.help in title for title in commands), key
-        await commands["Show or hide the cumulative line (c)"].callback()
+        assert commands["Show or hide the cumulative line"].help == "key c"
+        await commands["Show or hide the cumulative line"].callback()
         await redraw(pilot)
         assert app.settings.cumulative and "cumulative on" in screen_text(app)
+
+
+async def test_b_skips_widths_too_fine_for_a_long_span_and_says_so(make_app: MakeApp) -> None:
+    app = make_app(240)  # four hours in: 240 one-minute bars would not fit
+    said: list[str] = []
+    app.notify = lambda message, **_: said.append(str(message))  # type: ignore[method-assign]
+    async with app.run_test(size=SIZE) as pilot:
+        await redraw(pilot)
+        await pilot.press("b")
+        await redraw(pilot)
+        assert app.settings.bucket_width == 5  # 1m skipped (240 bars), 5m fits (48)
+        assert said and said[-1] == "1m: too many bars for 4h since the post"
+        assert app.view is not None and app.view.curve.width == 5
+
+
+def test_a_lone_wide_bucket_is_drawn_as_wide_as_its_bucket() -> None:
+    from engmon.tui.viewmodel import Curve
+    from engmon.tui.widgets.curve import axis_ticks
+
+    curve = Curve("clicks", 360, False, "h", [3.0], [40.0], None, end_minute=200)
+    positions, labels = axis_ticks(curve, max_ticks=8, span=360)
+    assert labels[-1] == "6h" and positions[-1] == 6.0  # the labels reach the bucket's end

@@ -33,9 +33,12 @@ def minute_label(minute: int) -> str:
     return f"{hours}h" if mins == 0 else f"{hours}h{mins:02d}"
 
 
-def axis_ticks(curve: Curve, max_ticks: int = 8) -> tuple[list[float], list[str]]:
-    """Round x positions (in the curve's unit) and their labels, at most `max_ticks`."""
-    span = max(curve.end_minute, MIN_AXIS_MINUTES)
+def axis_ticks(
+    curve: Curve, max_ticks: int = 8, span: int | None = None
+) -> tuple[list[float], list[str]]:
+    """Round x positions (in the curve's unit) and their labels, at most `max_ticks`, over
+    `span` minutes (default: to the clock)."""
+    span = max(span or curve.end_minute, MIN_AXIS_MINUTES)
     step = next((s for s in TICK_STEPS if span / s <= max_ticks), TICK_STEPS[-1])
     minutes = list(range(0, span + 1, step))
     scale = 60.0 if curve.unit == "h" else 1.0
@@ -108,22 +111,31 @@ class CurvePlot(PlotextPlot):
             labelled = self.size.height >= SHORT_ROWS  # the status line says "cumulative on"
             if labelled:
                 plt.xlabel("time since post" + (" · right axis: cumulative" if cumulative else ""))
-            plt.bar(curve.x, curve.values)
+            scale = 60.0 if curve.unit == "h" else 1.0
+            half = curve.width / scale / 2
+            xs, values = list(curve.x), list(curve.values)
+            if len(xs) == 1:
+                # plotext sizes bars by the distance between them: a lone bucket (6h or 1d
+                # early on) gets an empty neighbour so it is drawn as wide as its bucket
+                xs, values = [*xs, xs[0] + 2 * half], [*values, 0.0]
+            plt.bar(xs, values)
             if curve.band_low is not None and curve.band_high is not None:
                 # the expected band of your past posts (p10–p90), as far as they reached
                 xs = curve.x[: len(curve.band_high)]
                 plt.plot(xs, curve.band_high, marker="braille", color="gray", label="p90 past")
                 plt.plot(xs, curve.band_low, marker="braille", color="gray", label="p10 past")
-            scale = 60.0 if curve.unit == "h" else 1.0
-            half = curve.width / scale / 2
             if curve.cumulative is not None:  # right axis: totals dwarf per-bucket counts
                 ends = [0.0, *(x + half for x in curve.x)]  # running total at each bucket's end
                 plt.plot(ends, [0.0, *curve.cumulative], yside="right", marker="braille")
             self.decorate(plt)
             # a fixed minimum span keeps the first bars narrow instead of half the screen wide
             span = max(curve.end_minute, MIN_AXIS_MINUTES) / scale
-            plt.xlim(0, max(span, curve.x[-1] + half if curve.x else span))
-            positions, labels = axis_ticks(curve, max_ticks=max(2, self.size.width // 12))
+            right_edge = max(span, curve.x[-1] + half if curve.x else span)
+            plt.xlim(0, right_edge)
+            # the labels run as far as the bars do (a 6h bucket reaches past the clock)
+            positions, labels = axis_ticks(
+                curve, max_ticks=max(2, self.size.width // 12), span=round(right_edge * scale)
+            )
             plt.xticks(positions, labels)
             top = max([*curve.values, *(curve.band_high or [])], default=0.0)
             step = count_step(top)
