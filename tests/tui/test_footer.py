@@ -4,6 +4,7 @@ live watch, and `? help` / `q quit` on screen even at 80x24."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 from conftest import MakeApp
 from posts import POST_TIME, post_frame, small_campaign
@@ -115,3 +116,37 @@ async def test_palette_drill_on_a_focused_table_filters(make_app: MakeApp) -> No
         app.action_drill()
         await redraw(pilot)
         assert app.filters
+
+
+async def test_80x24_header_keeps_the_link_readable() -> None:
+    from datetime import datetime
+
+    from engmon.core.campaign import Campaign
+    from engmon.tui.viewmodel import ClockState
+    from engmon.tui.widgets.header import header_parts, short_link
+
+    assert short_link("https://www.example.com/blog/launch") == "example.com/blog/launch"
+    post = datetime(2026, 3, 10, 14, 0, tzinfo=POST_TIME.tzinfo)
+    clock = ClockState(now=post + timedelta(minutes=8), live=False, speed=120.0, paused=False)
+    campaign = Campaign("taking-off", "https://example.com/blog/launch", post, 15000)
+    left, right = header_parts(campaign, post, clock, narrow=True)
+    assert left == "taking-off · example.com/blog/launch"
+    assert right == "posted 14:00 UTC · +8m · REPLAY 120x"
+    assert len(left) + len(right) + 4 <= 80
+    later = ClockState(now=post + timedelta(days=2), live=True, speed=1.0, paused=False)
+    assert header_parts(campaign, post, later, narrow=True)[1].startswith("posted 10 Mar 14:00")
+
+
+async def test_the_exported_screenshot_keeps_the_footer(make_app: MakeApp, tmp_path: Path) -> None:
+    import html
+    import re
+
+    app = make_app(30)
+    app.export_dir = tmp_path
+    async with app.run_test(size=(80, 24)) as pilot:
+        await redraw(pilot)
+        await pilot.press("e")
+        await pilot.pause(0.3)
+    (svg,) = tmp_path.glob("*.svg")
+    text = html.unescape("".join(re.findall(r"<text[^>]*>(.*?)</text>", svg.read_text())))
+    assert "q quit" in text.replace("\xa0", " ")

@@ -24,17 +24,35 @@ def mode_text(clock: ClockState) -> str:
     return mode
 
 
+def short_link(link: str) -> str:
+    """The link as people say it: no scheme, no `www.` (`example.com/blog/launch`)."""
+    bare = link.split("://", 1)[-1]
+    return bare.removeprefix("www.")
+
+
 def header_parts(
     campaign: Campaign, post_time: datetime | None, clock: ClockState, *, narrow: bool = False
 ) -> tuple[str, str]:
+<<<<<<< HEAD
     """Left and right halves of the header line, as plain text (shorter date when narrow)."""
     # name and link come from a file name, a recording header or the TOML: untrusted text
     parts = ("engmon", printable(campaign.name, 80), printable(campaign.link, 120))
     left = " · ".join(part for part in parts if part)
+=======
+    """Left and right halves of the header line, as plain text. Narrow: no `engmon ·`, and the
+    post's date only when it is not the clock's day, so the link keeps its host and path."""
+    names = (campaign.name, short_link(campaign.link or ""))
+    left = " · ".join(part for part in (*(() if narrow else ("engmon",)), *names) if part)
+>>>>>>> 4b9b46d (Header: the link as people say it (no scheme, no www.), and at 80 columns no 'engmon ·' and no date for a post of the clock's day, so host and path stay readable; the exported screenshot keeps the Footer (test))
     right: list[str] = []
     if post_time is not None:
-        when = post_time.strftime("%d %b %H:%M" if narrow else "%Y-%m-%d %H:%M")
-        right.append("post time unknown" if post_time == RELATIVE_ANCHOR else f"posted {when} UTC")
+        if not narrow:
+            when = f"{post_time:%Y-%m-%d %H:%M} UTC"
+        elif post_time.date() == clock.now.date():
+            when = f"{post_time:%H:%M} UTC"
+        else:
+            when = f"{post_time:%d %b %H:%M}"
+        right.append("post time unknown" if post_time == RELATIVE_ANCHOR else f"posted {when}")
         right.append(offset_text((clock.now - post_time).total_seconds()))
     right.append(mode_text(clock))
     return left, " · ".join(right)
