@@ -113,20 +113,24 @@ class CurvePlot(PlotextPlot):
                 plt.xlabel("time since post" + (" · right axis: cumulative" if cumulative else ""))
             scale = 60.0 if curve.unit == "h" else 1.0
             half = curve.width / scale / 2
+            # lines first, bars last: a bar is drawn whole over the band and the cumulative
+            # line instead of being punched through by their dots
+            if curve.band_low is not None and curve.band_high is not None:
+                # the expected band of your past posts (p10–p90), as far as they reached
+                band_x = curve.x[: len(curve.band_high)]
+                plt.plot(band_x, curve.band_high, marker="braille", color="gray", label="p90 past")
+                plt.plot(band_x, curve.band_low, marker="braille", color="gray", label="p10 past")
+            if curve.cumulative is not None:  # right axis: totals dwarf per-bucket counts
+                ends = [0.0, *(x + half for x in curve.x)]  # running total at each bucket's end
+                plt.plot(
+                    ends, [0.0, *curve.cumulative], yside="right", marker="braille", color="cyan"
+                )
             xs, values = list(curve.x), list(curve.values)
             if len(xs) == 1:
                 # plotext sizes bars by the distance between them: a lone bucket (6h or 1d
                 # early on) gets an empty neighbour so it is drawn as wide as its bucket
                 xs, values = [*xs, xs[0] + 2 * half], [*values, 0.0]
             plt.bar(xs, values)
-            if curve.band_low is not None and curve.band_high is not None:
-                # the expected band of your past posts (p10–p90), as far as they reached
-                xs = curve.x[: len(curve.band_high)]
-                plt.plot(xs, curve.band_high, marker="braille", color="gray", label="p90 past")
-                plt.plot(xs, curve.band_low, marker="braille", color="gray", label="p10 past")
-            if curve.cumulative is not None:  # right axis: totals dwarf per-bucket counts
-                ends = [0.0, *(x + half for x in curve.x)]  # running total at each bucket's end
-                plt.plot(ends, [0.0, *curve.cumulative], yside="right", marker="braille")
             self.decorate(plt)
             # a fixed minimum span keeps the first bars narrow instead of half the screen wide
             span = max(curve.end_minute, MIN_AXIS_MINUTES) / scale
