@@ -54,7 +54,7 @@ def rate_text(value: float) -> str:
         return "0"
     size = abs(value)
     if size >= 10:
-        return f"{value:.0f}"
+        return f"{value:,.0f}"  # 55,144: thousands separated as every count in the text
     if size >= 1:
         return f"{value:.1f}".removesuffix(".0")
     if size >= 0.1:

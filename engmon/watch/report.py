@@ -490,6 +490,13 @@ def _series(
     return out
 
 
+def _cell(value: float | None) -> str:
+    """A table cell: `4,963`, `2.5`, `-` (thousands separated, as everywhere in the text)."""
+    if value is None:
+        return "-"
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+
+
 def _number(value: float | None) -> float | int | None:
     if value is None:
         return None
@@ -553,8 +560,9 @@ def _text(report: dict[str, Any], *, with_notes: bool = True) -> str:
         row = report["metrics"][name]
         peak_at = _offset(row["peak"]["at_s"]) if row["peak"]["at_s"] is not None else "-"
         first = _offset(row["first_s"]) if row["first_s"] is not None else "-"
+        count, reach, peak = (_cell(v) for v in (row["count"], row["reach"], row["peak"]["value"]))
         lines.append(
-            f"{name:<12} {row['count']:>9} {row['reach']:>11} {row['peak']['value']:>9} "
+            f"{name:<12} {count:>9} {reach:>11} {peak:>9} "
             f"{peak_at:>9} {row['velocity_per_min']:>8.2f} {first:>9}"
         )
     if report.get("conversions") is not None:

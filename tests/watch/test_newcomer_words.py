@@ -116,3 +116,13 @@ def test_a_link_that_matches_nothing_says_so() -> None:
     assert result.stderr.count("\n") == 1
     assert "none of its 9,999 requests is for --link '/nothing/here'" in result.stderr
     assert "no observations" not in result.stderr
+
+
+def test_report_text_separates_thousands_everywhere() -> None:
+    cascade = Path(__file__).parent.parent / "data" / "cascades" / "tideh_RT1_seconds.txt"
+    result = CliRunner().invoke(main, ["report", str(cascade)])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[1] == "4,963 reposts, 55,144 engaged per 1k followers"
+    assert "55,144 engaged per 1k followers" in lines[2]
+    assert "55144" not in result.stdout and " 4963 " not in result.stdout
