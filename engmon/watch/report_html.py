@@ -138,6 +138,8 @@ def breakdown_tables(
             metric_names=names,
             followers=followers,
         ).collect()
+        if dimension == "platform":  # replies and reshares have no referrer: their own row
+            table = table.with_columns(pl.col("value").fill_null("(none)"))
         table = table.filter(pl.col("value").is_not_null())
         if table.height == 0:
             continue

@@ -223,10 +223,14 @@ async def test_export_writes_the_filtered_observations_and_a_screenshot(tmp_path
         files = sorted((tmp_path / "exports").iterdir())
         assert [f.suffix for f in files] == [".csv", ".svg"]
         assert files[0].name.startswith("spring-launch-") and "-platform-x" in files[0].name
-        exported = read_export(files[0])
+        written = read_export(files[0])
+        audience = written.filter(pl.col("metric") == "followers")  # carries the per-1k numbers
+        assert audience.height == 1 and audience["kind"].to_list() == ["total"]
+        assert audience["value"].to_list() == [float(app.campaign.followers or 0)]
+        exported = written.filter(pl.col("metric") != "followers")
         cut = POST_TIME + timedelta(minutes=NOW_MIN)
         expected = drill_frame().filter(
-            pl.col("referrer").str.starts_with("https://t.co/") & (pl.col("ts") < cut)
+            pl.col("referrer").str.starts_with("https://t.co/") & (pl.col("ts") <= cut)
         )
         # CSV is for spreadsheets: formula starts and control characters are neutralised
         texts = [name for name, dtype in expected.schema.items() if dtype == pl.String]
@@ -234,15 +238,14 @@ async def test_export_writes_the_filtered_observations_and_a_screenshot(tmp_path
         assert_frame_equal(exported.sort("ts", "id"), safe.sort("ts", "id"))
         assert "platform=X" in files[1].read_text()
         messages = [n.message for n in app._notifications]
-        assert any(
-            f"exported {expected.height:,} observations to {files[0]}" in m for m in messages
-        )
+        assert any(f"exported {written.height:,} observations to {files[0]}" in m for m in messages)
         # the palette offers the other formats
         titles = [c.title for c in app.get_system_commands(app.screen)]
         assert {"Export as CSV", "Export as PARQUET", "Export as NDJSON"} <= set(titles)
         app.action_export("parquet")
         parquet = next((tmp_path / "exports").glob("*.parquet"))
-        assert_frame_equal(read_export(parquet).sort("ts", "id"), expected.sort("ts", "id"))
+        from_parquet = read_export(parquet).filter(pl.col("metric") != "followers")
+        assert_frame_equal(from_parquet.sort("ts", "id"), expected.sort("ts", "id"))
 
 
 async def test_export_to_an_unwritable_place_notifies_an_error(tmp_path: Path) -> None:
