@@ -351,7 +351,7 @@ def run_live_demo(folder: Path | None, *, seed: int, plain: bool, duration: floa
 
     from engmon.watch import livedemo
     from engmon.watch.recordings import open_config
-    from engmon.watch.session import LiveWatch
+    from engmon.watch.session import Session
 
     with contextlib.ExitStack() as stack:
         where = folder or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="engmon-")))
@@ -359,18 +359,26 @@ def run_live_demo(folder: Path | None, *, seed: int, plain: bool, duration: floa
         config, record_path = open_config(campaign_file, None)
         log.start(datetime.now(UTC))
         stack.callback(log.stop)
-        live = LiveWatch.open(config, record_path)
-        stack.callback(live.close)
+        # the demo's post is not yours: no expected band from, and nothing kept in, your history
+        session = Session.open(config, record_path, history_dir=None)
+        stack.callback(session.close)
         if plain:
             from engmon.watch.plain import watch_plain
 
             click.echo(f"live demo: following {log.path} (campaign {campaign_file})", err=True)
+
+            async def run() -> None:
+                try:
+                    await watch_plain(session, duration=duration, stop_on_signals=True)
+                finally:
+                    await session.aclose()
+
             with contextlib.suppress(KeyboardInterrupt):
-                asyncio.run(watch_plain(live, duration=duration))
+                asyncio.run(run())
         else:
             from engmon.tui.launch import run_dashboard_watch
 
-            run_dashboard_watch(live, history=False)
+            run_dashboard_watch(session, export_dir=config.export.dir)
     if folder is not None:
         click.echo(f"kept {campaign_file}, {log.path} and {record_path}", err=True)
 

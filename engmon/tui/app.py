@@ -28,8 +28,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
+from textual import events
 from textual.app import SystemCommand
-from textual.binding import Binding
+from textual.binding import Binding, BindingsMap
 from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.timer import Timer
@@ -44,7 +45,7 @@ from engmon.core.outlook import OutlookTracker
 from engmon.core.schema import FOLLOWERS
 from engmon.core.store import ObservationStore
 from engmon.tui.drilldown import DrilldownApp
-from engmon.tui.keys import DASHBOARD_KEYS, bindings
+from engmon.tui.keys import DASHBOARD_KEYS, FULL_FOOTER_WIDTH, REPLAY_ACTIONS, bindings
 from engmon.tui.messages import (
     AlertFired,
     ProblemReported,
@@ -131,6 +132,7 @@ class EngmonApp(DrilldownApp):
         self._view_key: object = None
         self._outlook_due: Timer | None = None
         self.renders = 0
+        self._narrow_footer: bool | None = None
 
     # --- what the session holds (read by the view) ------------------------------------------
     @property
@@ -185,6 +187,7 @@ class EngmonApp(DrilldownApp):
         return DashboardScreen()
 
     def on_mount(self) -> None:
+        self.fit_footer(self.size.width)
         if self.stop_on_signals:
             # `kill -INT` / `kill -TERM` close the app as `q` does (history saved, recording
             # closed), also when the process began with SIGINT ignored (a background job)
@@ -196,6 +199,24 @@ class EngmonApp(DrilldownApp):
         self.set_interval(self.render_interval, self.refresh_dashboard, name="render")
         if not self.is_headless and not self.is_web:  # in a browser, stdin is a pipe
             self.set_interval(1.0, self.check_terminal, name="terminal")
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.fit_footer(event.size.width)
+
+    def fit_footer(self, width: int) -> None:
+        """Show every key in the Footer when it fits, else the essential ones (`q`, `?` last)."""
+        narrow = width < FULL_FOOTER_WIDTH
+        if narrow == self._narrow_footer:
+            return
+        self._narrow_footer = narrow
+        fitted = BindingsMap(bindings(DASHBOARD_KEYS, narrow=narrow))
+        for key, chosen in fitted.key_to_bindings.items():
+            self._bindings.key_to_bindings[key] = chosen
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Replay-clock keys (speed, seek) do nothing on a live watch: hidden there."""
+        return not (action in REPLAY_ACTIONS and self.clock.live)
 
     def check_terminal(self) -> None:
         """Quit (saving as on `q`) when the terminal is gone: a closed tmux server or SSH link
@@ -271,6 +292,8 @@ class EngmonApp(DrilldownApp):
             return
 
     def _redraw(self, screen: DashboardScreen) -> None:
+        for poller in self.session.rewind_if_ahead():  # a seek back, then play: no future
+            self.start_polling(poller)
         clock = self.clock_state()
         post_time = self.campaign.post_time or self.store.post_time
         screen.show_clock(self.campaign, post_time, clock)

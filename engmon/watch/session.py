@@ -33,12 +33,14 @@ from engmon.config import CampaignConfig
 from engmon.core import metrics
 from engmon.core.alerts import Alert, AlertFacts, AlertRules, AlertRunner, standing_facts
 from engmon.core.campaign import Campaign
-from engmon.core.clock import Clock, WallClock
+from engmon.core.clock import Clock, ReplayClock, WallClock
 from engmon.core.outlook import OutlookTracker
 from engmon.core.recording import RecordingWriter, is_recording, read_recording
+from engmon.core.schema import UTC_US
 from engmon.core.standing import Standing, standing_at
 from engmon.core.store import MergeResult, ObservationStore
 from engmon.sources.base import PollResult, Progress, Source
+from engmon.sources.playback import ReplaySource
 from engmon.watch.poller import SourcePoller, SourceStatus
 
 if TYPE_CHECKING:  # httpx loads with the first HTTP source or webhook, not for a replay
@@ -186,7 +188,38 @@ class Session:
                 self.recorder.append(result.frame)
             except OSError as exc:
                 problem = f"recording failed: {exc}"
-        return self.store.merge(result.frame), problem
+        frame = result.frame
+        if isinstance(self.clock, ReplayClock) and not frame.is_empty():
+            # rows taken before a seek back are the future now: `rewind_if_ahead` hands them
+            # out again when the clock reaches them
+            frame = frame.filter(pl.col("ts") <= pl.lit(self.clock.now(), dtype=UTC_US))
+        return self.store.merge(frame), problem
+
+    def rewind_if_ahead(self) -> list[SourcePoller]:
+        """After a seek back the store still holds rows past the replay clock. Views count
+        whole minutes, so once the clock runs inside a minute those rows would show as the
+        present: rebuild the store from the replayed rows up to the clock (once, when play
+        resumes; a paused seek lands on a bucket edge, where nothing past the clock counts).
+        Returns the pollers to start again (a finished replay has more to hand out)."""
+        clock, post_time = self.clock, self.post_time
+        replays = [s for s in self.sources if isinstance(s, ReplaySource)]
+        if not isinstance(clock, ReplayClock) or post_time is None or not replays:
+            return []
+        now = clock.now()
+        if not any((s.reached or now) > now for s in replays):
+            return []
+        if (now - post_time).total_seconds() % 60 == 0:
+            return []
+        store = ObservationStore(self.store.post_time)
+        store.revision = self.store.revision + 1  # caches keyed on the revision stay apart
+        for source in replays:
+            source.rewind()
+            while not (rows := source.take_until(now)).is_empty():
+                store.merge(rows)
+        self.store = store
+        self.progress.clear()
+        self.alert_runner.reset()  # what fired is in the clock's future
+        return [self.pollers[source.name] for source in replays]
 
     async def poll_source(self, poller: SourcePoller) -> None:
         """Poll one source until it is done or cancelled; never raises for a source's failure.

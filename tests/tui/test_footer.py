@@ -13,6 +13,7 @@ from screen import redraw, screen_text
 from engmon.core.clock import WallClock
 from engmon.core.store import ObservationStore
 from engmon.tui.app import EngmonApp
+from engmon.watch.session import Session
 
 
 def footer(app: EngmonApp) -> str:
@@ -24,7 +25,7 @@ def live_app() -> EngmonApp:
     store = ObservationStore(post_time=campaign.post_time)
     store.merge(post_frame())
     clock = WallClock(now=lambda: POST_TIME + timedelta(minutes=30))
-    return EngmonApp(campaign, [], clock, store=store, monotonic=lambda: 0.0)
+    return EngmonApp(Session(campaign, [], clock, store=store, monotonic=lambda: 0.0))
 
 
 async def test_80x24_shows_help_and_quit(make_app: MakeApp) -> None:

@@ -14,6 +14,7 @@ from engmon.core.clock import ReplayClock
 from engmon.core.store import ObservationStore
 from engmon.sources.playback import ReplaySource
 from engmon.tui.app import EngmonApp
+from engmon.watch.session import Session
 
 
 def clicks_until(seconds: float) -> int:
@@ -35,7 +36,7 @@ async def test_home_then_play_counts_only_what_the_clock_reached(played_s: float
     source = ReplaySource(post_frame(), name="replay")
     store = ObservationStore(post_time=campaign.post_time)
     store.merge(source.take_until(clock.now()))  # thirty minutes already played
-    app = EngmonApp(campaign, [source], clock, store=store, monotonic=lambda: 0.0)
+    app = EngmonApp(Session(campaign, [source], clock, store=store, monotonic=lambda: 0.0))
     async with app.run_test(size=(120, 40)) as pilot:
         await redraw(pilot)
         await pilot.press("home")

@@ -15,6 +15,7 @@ from engmon.config import load_campaign
 from engmon.sources.accesslog.reader import read_access_log
 from engmon.sources.accesslog.tail import AccessLogSource
 from engmon.watch import livedemo
+from engmon.watch.session import Session
 
 NOW = datetime(2026, 3, 10, 14, 5, tzinfo=UTC)
 
@@ -69,17 +70,18 @@ def test_demo_live_opens_the_dashboard_on_a_live_watch(
 ) -> None:
     seen: dict[str, Any] = {}
 
-    def fake_run_dashboard(campaign: Any, sources: list[Any], clock: Any, **kw: Any) -> None:
-        seen.update(campaign=campaign, sources=sources, clock=clock, **kw)
+    def fake_run_dashboard(session: Session, **kw: Any) -> None:
+        seen.update(session=session, **kw)
 
     monkeypatch.setattr(engmon.tui.app, "run_dashboard", fake_run_dashboard)
     result = CliRunner().invoke(main, ["demo", "--live", "--dir", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    assert seen["clock"].live
-    assert [s.kind for s in seen["sources"]] == ["access-log"]
-    assert seen["history_dir"] is None  # the demo's post is not the user's
-    assert seen["recorder"] is not None
-    assert seen["campaign"].post_time > datetime.now(UTC) - timedelta(minutes=10)
+    session = seen["session"]
+    assert session.clock.live
+    assert [s.kind for s in session.sources] == ["access-log"]
+    assert session.outlook.history_dir is None  # the demo's post is not the user's
+    assert session.recorder is not None
+    assert session.campaign.post_time > datetime.now(UTC) - timedelta(minutes=10)
 
 
 def test_live_options_need_live() -> None:

@@ -13,7 +13,7 @@ from engmon.core.campaign import Campaign
 from engmon.sources import accesslog
 from engmon.sources.options import SourceOptions
 from engmon.watch.recordings import default_recording_path, open_config
-from engmon.watch.session import LiveWatch
+from engmon.watch.session import Session
 
 POST = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)
 AGENT = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/124.0 Safari/537.36"
@@ -61,9 +61,10 @@ def test_a_restarted_now_campaign_continues_its_recording(
     assert record.name == "launch-now.ndjson"
     assert default_recording_path(load_campaign(path)) == record  # the same on every start
     first_post = config.campaign.post_time
-    watch = LiveWatch.open(config, record)
-    result = watch.pollers[0].source.poll_sync()  # type: ignore[attr-defined]
-    watch.accept(result)
+    watch = Session.open(config, record)
+    (source,) = watch.sources
+    assert isinstance(source, accesslog.tail.AccessLogSource)
+    watch.accept(source.poll_sync())
     watch.close()
     assert watch.store.rows == 0  # the hit three minutes before the start
     again, record_again = open_config(path, None)
