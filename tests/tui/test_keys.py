@@ -256,3 +256,14 @@ def test_a_lone_wide_bucket_is_drawn_as_wide_as_its_bucket() -> None:
     curve = Curve("clicks", 360, False, "h", [3.0], [40.0], None, end_minute=200)
     positions, labels = axis_ticks(curve, max_ticks=8, span=360)
     assert labels[-1] == "6h" and positions[-1] == 6.0  # the labels reach the bucket's end
+
+
+def test_the_comparison_line_sets_the_y_axis_so_it_stays_in_the_frame() -> None:
+    from engmon.tui.viewmodel import Curve
+    from engmon.tui.widgets.drillcurve import DrillCurve, Overlay
+
+    plot = DrillCurve()
+    plot.curve = Curve("clicks", 1, True, "min", [0.5, 1.5], [2.0, 3.0], None, end_minute=2)
+    assert plot.extra_top() == 0.0
+    plot.overlay = Overlay("last post", [9.0, 40.0, 99.0])
+    assert plot.extra_top() == 40.0  # only as far as this curve's buckets reach

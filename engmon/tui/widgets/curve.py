@@ -141,7 +141,7 @@ class CurvePlot(PlotextPlot):
                 curve, max_ticks=max(2, self.size.width // 12), span=round(right_edge * scale)
             )
             plt.xticks(positions, labels)
-            top = max([*curve.values, *(curve.band_high or [])], default=0.0)
+            top = max([*curve.values, *(curve.band_high or []), self.extra_top()], default=0.0)
             step = count_step(top)
             plt.ylim(0, max(top, 1.0))
             ticks: list[float] = [step * i for i in range(int(max(top, 1.0) // step) + 1)]
@@ -157,6 +157,10 @@ class CurvePlot(PlotextPlot):
                 loose.ylim(0, total, yside="right")
                 loose.yticks([right * i for i in range(int(total // right) + 1)], yside="right")
         return super().render()
+
+    def extra_top(self) -> float:
+        """The highest value subclasses draw over the bars (the y axis must reach it)."""
+        return 0.0
 
     def decorate(self, plt: Any) -> None:
         """Hook for subclasses to draw over the bars (the drilldown's cursor and overlay)."""

@@ -115,6 +115,13 @@ class DrillCurve(CurvePlot):
         if start is not None and self.curve is not None:
             self.post_message(BucketOpened(start, self.curve.width))
 
+    def extra_top(self) -> float:
+        """The comparison line's highest point within the curve's buckets: the y axis reaches
+        it, so the line stays inside the frame."""
+        if self.overlay is None or self.curve is None:
+            return 0.0
+        return max(self.overlay.values[: len(self.curve.x)], default=0.0)
+
     def decorate(self, plt: Any) -> None:
         """Cursor bar and overlay line, drawn over the bars (called from `render`)."""
         curve = self.curve
