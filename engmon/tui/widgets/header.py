@@ -33,17 +33,11 @@ def short_link(link: str) -> str:
 def header_parts(
     campaign: Campaign, post_time: datetime | None, clock: ClockState, *, narrow: bool = False
 ) -> tuple[str, str]:
-<<<<<<< HEAD
-    """Left and right halves of the header line, as plain text (shorter date when narrow)."""
-    # name and link come from a file name, a recording header or the TOML: untrusted text
-    parts = ("engmon", printable(campaign.name, 80), printable(campaign.link, 120))
-    left = " · ".join(part for part in parts if part)
-=======
     """Left and right halves of the header line, as plain text. Narrow: no `engmon ·`, and the
     post's date only when it is not the clock's day, so the link keeps its host and path."""
-    names = (campaign.name, short_link(campaign.link or ""))
+    # name and link come from a file name, a recording header or the TOML: untrusted text
+    names = (printable(campaign.name, 80), printable(short_link(campaign.link or ""), 120))
     left = " · ".join(part for part in (*(() if narrow else ("engmon",)), *names) if part)
->>>>>>> 4b9b46d (Header: the link as people say it (no scheme, no www.), and at 80 columns no 'engmon ·' and no date for a post of the clock's day, so host and path stay readable; the exported screenshot keeps the Footer (test))
     right: list[str] = []
     if post_time is not None:
         if not narrow:
