@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from conftest import MakeApp
 from posts import POST_TIME, post_frame, small_campaign
-from screen import redraw, screen_text
+from screen import redraw, screen_text, settle
 
 from engmon.core.clock import WallClock
 from engmon.core.store import ObservationStore
@@ -18,6 +19,15 @@ from engmon.watch.session import Session
 
 def footer(app: EngmonApp) -> str:
     return screen_text(app).rstrip("\n").splitlines()[-1]
+
+
+async def settled_footer(pilot: Any, app: EngmonApp, *, starts: str = "") -> str:
+    """The Footer once it shows its keys (it fills in a refresh after a change, late on a busy
+    machine), starting with `starts` when given."""
+    await settle(
+        pilot, lambda: footer(app).strip().startswith(starts) and bool(footer(app).strip()), 250
+    )
+    return footer(app)
 
 
 def live_app() -> EngmonApp:
@@ -32,7 +42,7 @@ async def test_80x24_shows_help_and_quit(make_app: MakeApp) -> None:
     app = make_app(30)
     async with app.run_test(size=(80, 24)) as pilot:
         await redraw(pilot)
-        line = footer(app)
+        line = await settled_footer(pilot, app)
         assert "? help" in line and "q quit" in line, line
         assert "+- speed" in line and "space pause" in line
         assert "e export" not in line  # in the help screen and the palette instead
@@ -42,18 +52,19 @@ async def test_a_wide_terminal_shows_every_key(make_app: MakeApp) -> None:
     app = make_app(30)
     async with app.run_test(size=(120, 40)) as pilot:
         await redraw(pilot)
-        line = footer(app)
+        line = await settled_footer(pilot, app)
         assert "e export" in line and "c cumulative" in line and "q quit" in line, line
         await pilot.resize_terminal(80, 24)
         await redraw(pilot)
-        assert "e export" not in footer(app) and "q quit" in footer(app)
+        await settle(pilot, lambda: "e export" not in footer(app), 250)
+        assert "q quit" in footer(app)
 
 
 async def test_a_live_watch_does_not_offer_replay_keys() -> None:
     app = live_app()
     async with app.run_test(size=(120, 40)) as pilot:
         await redraw(pilot)
-        line = footer(app)
+        line = await settled_footer(pilot, app)
         assert "speed" not in line and "seek" not in line and "⇤" not in line, line
         assert "space pause" in line and "q quit" in line
         await pilot.press("plus", "home")  # ignored, not an error
@@ -67,10 +78,16 @@ async def test_the_focused_area_shows_its_keys_first(make_app: MakeApp) -> None:
         await redraw(pilot)
         await pilot.press("tab")  # the curve
         await redraw(pilot)
-        assert footer(app).lstrip().startswith("←→ cursor ⏎ open"), footer(app)
+        assert (
+            (await settled_footer(pilot, app, starts="←→")).lstrip().startswith("←→ cursor ⏎ open")
+        ), footer(app)
         await pilot.press("tab")  # the first table
         await redraw(pilot)
-        assert footer(app).lstrip().startswith("⏎ filter s sort"), footer(app)
+        assert (
+            (await settled_footer(pilot, app, starts="⏎ filter"))
+            .lstrip()
+            .startswith("⏎ filter s sort")
+        ), footer(app)
 
 
 async def test_80x24_a_focused_table_leaves_the_curve_its_bars(make_app: MakeApp) -> None:
@@ -81,7 +98,7 @@ async def test_80x24_a_focused_table_leaves_the_curve_its_bars(make_app: MakeApp
         await redraw(pilot)
         curve = app.screen.query_one("#curve")
         assert curve.size.height >= 6  # border + axis + at least three rows of bars
-        assert "q quit" in footer(app)
+        assert "q quit" in await settled_footer(pilot, app)
 
 
 async def test_palette_entries_do_not_repeat_their_title(make_app: MakeApp) -> None:
