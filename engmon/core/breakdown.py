@@ -24,8 +24,7 @@ import polars as pl
 from engmon.core import metrics
 from engmon.core.printable import printable
 from engmon.core.referrers import with_referrer_columns
-from engmon.core.schema import DIMENSIONS, FOLLOWERS, OBSERVATION_SCHEMA, UTC_US, utm_value
-from engmon.core.schema import DIMENSIONS, FOLLOWERS, OBSERVATION_SCHEMA, UTC_US, conform
+from engmon.core.schema import DIMENSIONS, FOLLOWERS, OBSERVATION_SCHEMA, UTC_US, conform, utm_value
 from engmon.core.store import ObservationStore
 
 BREAKDOWNS: Final = (

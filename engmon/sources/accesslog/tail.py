@@ -18,8 +18,8 @@ import polars as pl
 
 from engmon.core.campaign import Campaign
 from engmon.core.readable import check_regular_file
-from engmon.core.spam import read_spam_list, spam_hosts
 from engmon.core.schema import UTC_US
+from engmon.core.spam import read_spam_list, spam_hosts
 from engmon.core.words import plural
 from engmon.errors import ConfigError, SourceError
 from engmon.sources.accesslog.formats import FORMAT_NAMES
