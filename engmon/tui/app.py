@@ -45,7 +45,13 @@ from engmon.core.outlook import OutlookTracker
 from engmon.core.schema import FOLLOWERS
 from engmon.core.store import ObservationStore
 from engmon.tui.drilldown import DrilldownApp
-from engmon.tui.keys import DASHBOARD_KEYS, FULL_FOOTER_WIDTH, REPLAY_ACTIONS, bindings
+from engmon.tui.keys import (
+    DASHBOARD_KEYS,
+    FOCUS_KEYS_WIDTH,
+    FULL_FOOTER_WIDTH,
+    REPLAY_ACTIONS,
+    bindings,
+)
 from engmon.tui.messages import (
     AlertFired,
     ProblemReported,
@@ -133,6 +139,7 @@ class EngmonApp(DrilldownApp):
         self._outlook_due: Timer | None = None
         self.renders = 0
         self._narrow_footer: bool | None = None
+        self._focus_keys = False
 
     # --- what the session holds (read by the view) ------------------------------------------
     @property
@@ -203,9 +210,13 @@ class EngmonApp(DrilldownApp):
     def on_resize(self, event: events.Resize) -> None:
         self.fit_footer(event.size.width)
 
-    def fit_footer(self, width: int) -> None:
-        """Show every key in the Footer when it fits, else the essential ones (`q`, `?` last)."""
-        narrow = width < FULL_FOOTER_WIDTH
+    def fit_footer(self, width: int, *, focused: bool | None = None) -> None:
+        """Show every key in the Footer when it fits, else the essential ones (`q`, `?` last);
+        a focused curve or table puts its own keys first, which takes about 25 columns more."""
+        if focused is None:
+            focused = self._focus_keys
+        self._focus_keys = focused
+        narrow = width < FULL_FOOTER_WIDTH + (FOCUS_KEYS_WIDTH if focused else 0)
         if narrow == self._narrow_footer:
             return
         self._narrow_footer = narrow

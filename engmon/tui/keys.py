@@ -101,6 +101,8 @@ CONTEXT_KEYS: Final = (
 FULL_FOOTER_WIDTH: Final = 110
 """Below this many columns the Footer shows only the `narrow` keys, so `? help` and `q quit`
 stay on screen (every key is still in the help screen and the command palette)."""
+FOCUS_KEYS_WIDTH: Final = 25
+"""Columns the focused curve's or table's own keys take at the Footer's start."""
 REPLAY_ACTIONS: Final = frozenset(k.action.split("(")[0] for k in DASHBOARD_KEYS if k.replay_only)
 """Actions of the replay clock: a live watch hides them from the Footer and ignores them."""
 

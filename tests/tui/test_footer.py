@@ -168,3 +168,14 @@ async def test_the_exported_screenshot_keeps_the_footer(make_app: MakeApp, tmp_p
     (svg,) = tmp_path.glob("*.svg")
     text = html.unescape("".join(re.findall(r"<text[^>]*>(.*?)</text>", svg.read_text())))
     assert "q quit" in text.replace("\xa0", " ")
+
+
+async def test_120x40_with_the_curve_focused_still_shows_quit(make_app: MakeApp) -> None:
+    app = make_app(30)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await redraw(pilot)
+        await pilot.press("tab")
+        await redraw(pilot)
+        line = await settled_footer(pilot, app, starts="←→")
+        assert line.lstrip().startswith("←→ cursor ⏎ open") and "q quit" in line, line
+        await pilot.press("escape", "shift+tab", "shift+tab")  # focus back on nothing

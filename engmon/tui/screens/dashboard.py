@@ -61,9 +61,17 @@ class DashboardScreen(Screen[None]):
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         # narrow and short: a focused table takes the KPI rows' place, not the curve's
         self.set_class(isinstance(event.widget, BreakdownTable), "-table-focus")
+        self._fit_footer(focused=True)
 
     def on_descendant_blur(self, event: events.DescendantBlur) -> None:
         self.remove_class("-table-focus")
+        self._fit_footer(focused=False)
+
+    def _fit_footer(self, *, focused: bool) -> None:
+        # the focused area's keys come first in the Footer and need room of their own
+        fit = getattr(self.app, "fit_footer", None)
+        if fit is not None:
+            fit(self.app.size.width, focused=focused)
 
     def on_mount(self) -> None:
         self.ready = True
