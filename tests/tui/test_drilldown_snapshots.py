@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from drillposts import drill_app
-from screen import redraw, settle
+from screen import redraw, screen_text, settle
 from textual.pilot import Pilot
 
 from engmon.tui.widgets.breakdown import BreakdownTable
@@ -35,6 +35,14 @@ def drilled(*keys: str) -> Any:
         await pilot.press("left", "left", "left", *keys)
         await redraw(pilot)
         await redraw(pilot)  # the curve redraws at most 4/s: the last change drawn now
+        # the Footer refits to the focused curve's keys a refresh later
+        await settle(
+            pilot,
+            lambda: (
+                app.screen is not app.dashboard or "q quit" in screen_text(app).splitlines()[-1]
+            ),
+            tries=250,
+        )
 
     return run_before
 

@@ -61,16 +61,18 @@ class DashboardScreen(Screen[None]):
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         # narrow and short: a focused table takes the KPI rows' place, not the curve's
         self.set_class(isinstance(event.widget, BreakdownTable), "-table-focus")
-        self._fit_footer(focused=True)
+        self._fit_footer()
 
     def on_descendant_blur(self, event: events.DescendantBlur) -> None:
         self.remove_class("-table-focus")
-        self._fit_footer(focused=False)
+        self._fit_footer()
 
-    def _fit_footer(self, *, focused: bool) -> None:
-        # the focused area's keys come first in the Footer and need room of their own
+    def _fit_footer(self) -> None:
+        # the focused area's keys come first in the Footer and need room of their own; asked
+        # of the app's focus (a blur may arrive after the next widget's focus)
         fit = getattr(self.app, "fit_footer", None)
         if fit is not None:
+            focused = isinstance(self.app.focused, DrillCurve | BreakdownTable)
             fit(self.app.size.width, focused=focused)
 
     def on_mount(self) -> None:
