@@ -53,10 +53,12 @@ async def check_sources(config: CampaignConfig, out: TextIO) -> int:
             line = f"FAIL {what}: {error}"
         elif result.missing is not None:
             failed += 1
-            line = f"FAIL {what}: {result.missing}"
+            missing = result.missing.removeprefix(f"{poller.source.name}: ")
+            line = f"FAIL {what}: {missing}"
         elif result.partial_error is not None:  # part of it answered: still a failure to fix
             failed += 1
-            line = f"FAIL {what}: {result.partial_error} (got {result.summary or 'no data'})"
+            partial = str(result.partial_error).removeprefix(f"{poller.source.name}: ")
+            line = f"FAIL {what}: {partial} (got {result.summary or 'no data'})"
         else:
             facts = "".join(f", {name} {value:g}" for name, value in result.facts.items())
             line = f"ok   {what}: {result.summary or 'no data'}{facts}"

@@ -199,5 +199,5 @@ async def test_check_fails_a_partial_poll_and_says_what_came_and_what_failed(
     out = io.StringIO()
     failed = await check_sources(CampaignConfig(tmp_path / "c.toml", Campaign("c"), [source]), out)
     line = out.getvalue()
-    assert failed == 1 and line.startswith("FAIL mastodon masto")
-    assert "2 reposts" in line and "masto: HTTP 503" in line
+    assert failed == 1 and line.startswith("FAIL masto (mastodon): ")
+    assert "2 reposts" in line and "(mastodon): 1 post(s), public: HTTP 503" in line

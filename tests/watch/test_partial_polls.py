@@ -104,4 +104,4 @@ async def test_check_fails_a_source_that_answered_only_in_part(tmp_path: Path) -
     config = CampaignConfig(tmp_path / "c.toml", campaign, [HalfAnswered(failing=1)])
     out = io.StringIO()
     assert await check_sources(config, out) == 1
-    assert out.getvalue() == ("FAIL scripted s: s: referrer breakdown: HTTP 502 (got 1 bucket)\n")
+    assert out.getvalue() == "FAIL s (scripted): referrer breakdown: HTTP 502 (got 1 bucket)\n"
