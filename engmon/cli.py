@@ -168,6 +168,21 @@ def file_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+TZ_OPTION = click.option(
+    "--tz",
+    metavar="ZONE",
+    help="Show times in this IANA time zone (e.g. Europe/Paris; default: [campaign] tz or"
+    " UTC). Stored times stay UTC.",
+)
+
+
+def _show_zone(tz: str | None, campaign_tz: str | None = None, where: str = "--tz") -> None:
+    """Times on screen and in reports from here on: --tz, else the campaign file's tz, else UTC."""
+    from engmon.core.zone import set_display_zone
+
+    set_display_zone(tz if tz is not None else campaign_tz, where)
+
+
 def _file_spec(path: Path, **options: Any) -> Any:
     from engmon.sources.files import FileSpec
 
@@ -179,11 +194,16 @@ def _file_spec(path: Path, **options: Any) -> Any:
 @click.option("--speed", type=FiniteFloat(0.01, 1e6), default=60.0, show_default=True)
 @click.option("--start", default="0", help="Start at this offset after the post (90s, 15m, 1h).")
 @click.option("--paused", is_flag=True, help="Open paused.")
+@TZ_OPTION
 @file_options
 @user_errors
-def replay(file: Path, speed: float, start: str, paused: bool, **options: Any) -> None:
+def replay(
+    file: Path, speed: float, start: str, paused: bool, tz: str | None, **options: Any
+) -> None:
     """Replay FILE in the dashboard as if it were live."""
     from engmon.tui.launch import run_replay
+
+    _show_zone(tz)
 
     run_replay(_file_spec(file, **options), speed=speed, start=start, paused=paused)
 
@@ -209,6 +229,7 @@ def replay(file: Path, speed: float, start: str, paused: bool, **options: Any) -
     help="Also a breakdown table: utm, browser, os, referrer, country, device, post, path"
     " or all (JSON key `breakdowns`; with --format csv only the table). Repeatable.",
 )
+@TZ_OPTION
 @file_options
 @user_errors
 def report(
@@ -218,11 +239,14 @@ def report(
     at: str | None,
     forecast: bool,
     breakdowns: tuple[str, ...],
+    tz: str | None,
     **options: Any,
 ) -> None:
     """Print FILE's engagement metrics, headless (text, JSON, CSV or an HTML page)."""
     from engmon.core.printable import printable
     from engmon.watch.report import run_report
+
+    _show_zone(tz)
 
     notes: list[str] = []
     text = run_report(
@@ -263,6 +287,7 @@ def report(
     type=click.FloatRange(min=0.1),
     help="--live --plain: stop after this many seconds.",
 )
+@TZ_OPTION
 @user_errors
 def demo(
     scenario: str,
@@ -274,6 +299,7 @@ def demo(
     folder: Path | None,
     plain: bool,
     duration: float | None,
+    tz: str | None,
 ) -> None:
     """Replay a generated scenario (no data needed): big-account, small-account, ...
 
@@ -282,6 +308,8 @@ def demo(
     """
     from engmon.errors import ConfigError
     from engmon.sources import scenarios
+
+    _show_zone(tz)
 
     if list_only:
         for name, about in scenarios.SCENARIOS.items():
@@ -312,9 +340,12 @@ def demo(
     help="Address to listen on; 0.0.0.0 shares the dashboard with your network.",
 )
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@TZ_OPTION
 @click.argument("dashboard_options", nargs=-1, type=click.UNPROCESSED)
 @user_errors
-def serve(target: Path, host: str, port: int, dashboard_options: tuple[str, ...]) -> None:
+def serve(
+    target: Path, host: str, port: int, tz: str | None, dashboard_options: tuple[str, ...]
+) -> None:
     """Serve the dashboard of TARGET (campaign .toml or a file) in a web browser.
 
     Each browser tab runs its own dashboard: `engmon watch TARGET` for a campaign file,
@@ -339,6 +370,9 @@ def serve(target: Path, host: str, port: int, dashboard_options: tuple[str, ...]
             raise ConfigError(f"serve {target}: {exc.format_message()}") from None
     from engmon.tui.serve import serve_dashboard
 
+    if tz is not None:  # checked here once; each browser tab's dashboard shows that zone
+        _show_zone(tz)
+        dashboard_options = (*dashboard_options, "--tz", tz)
     serve_dashboard(target, dashboard_options, host=host, port=port)
 
 
@@ -393,8 +427,11 @@ def run_live_demo(folder: Path | None, *, seed: int, plain: bool, duration: floa
 @click.option(
     "--duration", type=FiniteFloat(0.1, 1e9), help="Stop after this many seconds (--plain)."
 )
+@TZ_OPTION
 @user_errors
-def watch(campaign_file: Path, plain: bool, record: Path | None, duration: float | None) -> None:
+def watch(
+    campaign_file: Path, plain: bool, record: Path | None, duration: float | None, tz: str | None
+) -> None:
     """Watch CAMPAIGN_FILE's sources live (every watch is recorded).
 
     SIGINT and SIGTERM end it cleanly (recording closed, exit 0), however it was started.
@@ -409,6 +446,7 @@ def watch(campaign_file: Path, plain: bool, record: Path | None, duration: float
     from engmon.watch.session import Session
 
     config, record_path = open_config(campaign_file, record)
+    _show_zone(tz, config.campaign.tz)
     if not config.sources:
         raise ConfigError(
             f"{campaign_file}: no [[sources]] to watch; add one (see `engmon sources`)"

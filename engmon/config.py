@@ -1,6 +1,6 @@
 """The campaign TOML file -> validated, typed models (`load_campaign`).
 
-    [campaign]   name, link, posted_at ("now" or ISO 8601), followers, record
+    [campaign]   name, link, posted_at ("now" or ISO 8601), followers, record, tz
     [[sources]]  kind, name, interval, timeout + the kind's own keys (`engmon sources`)
     [alerts]     spike_per_min, flat_minutes, command, cooldown_s, webhooks (kind, url_env)
     [export]     dir
@@ -26,6 +26,7 @@ from engmon.core.alerts import DEFAULT_COOLDOWN_S, WEBHOOK_KINDS, AlertRules, We
 from engmon.core.bounds import MAX_REACH, NotATime, parse_iso, time_problem
 from engmon.core.campaign import Campaign
 from engmon.core.readable import check_regular_file
+from engmon.core.zone import check_zone
 from engmon.errors import ConfigError
 from engmon.sources.base import Source
 from engmon.sources.options import SourceOptions
@@ -33,7 +34,7 @@ from engmon.sources.registry import load_kind
 
 TABLES = ("campaign", "sources", "alerts", "export")
 MAX_CONFIG_BYTES = 1024 * 1024
-CAMPAIGN_KEYS = ("name", "link", "posted_at", "followers", "record")
+CAMPAIGN_KEYS = ("name", "link", "posted_at", "followers", "record", "tz")
 ALERT_KEYS = ("spike_per_min", "flat_minutes", "command", "cooldown_s", "webhooks")
 WEBHOOK_KEYS = ("kind", "url_env")
 EXPORT_KEYS = ("dir",)
@@ -166,7 +167,10 @@ def _campaign(
         record_path = Path(record).expanduser()
         if not record_path.is_absolute():
             record_path = path.parent / record_path
-    campaign = Campaign(name=name, link=link, post_time=post_time, followers=followers)
+    tz = table.get("tz", (str,), 'an IANA time zone name such as "Europe/Paris"')
+    if tz is not None:
+        check_zone(tz, f"{table.where}: key 'tz'")
+    campaign = Campaign(name=name, link=link, post_time=post_time, followers=followers, tz=tz)
     return campaign, posted_now, record_path
 
 

@@ -16,10 +16,12 @@ class Campaign:
     """A shared link and the post that shared it.
 
     `post_time` is None until known (a replay infers it from the data); `followers` is the
-    poster's audience, the denominator of "engagement per 1k followers" (None when unknown).
+    poster's audience, the denominator of "engagement per 1k followers" (None when unknown);
+    `tz` is the IANA zone its times are shown in (None: UTC; stored times stay UTC).
     """
 
     name: str
     link: str | None = None
     post_time: datetime | None = None
     followers: int | None = None
+    tz: str | None = None

@@ -49,6 +49,7 @@ from engmon.core.compare import (
 )
 from engmon.core.export import DEFAULT_EXPORT_DIR, EXPORT_FORMATS, ExportError, export_observations
 from engmon.core.printable import printable
+from engmon.core.zone import local, zone_label
 from engmon.errors import EngmonError, InputError
 from engmon.tui.screens.compare import CompareChoice, CompareScreen
 from engmon.tui.screens.observations import ObservationsScreen
@@ -328,8 +329,9 @@ class DrilldownApp(App[None]):
         """Show the filtered observations of bucket [start, start + width) in a table."""
         rows = self.drilldown.bucket(self.filters, start, width)
         post_time = self.drilldown.post_time()
-        begin = post_time + timedelta(minutes=start)
-        span = f"{begin:%H:%M}–{begin + timedelta(minutes=width):%H:%M} UTC"
+        begin = local(post_time + timedelta(minutes=start))
+        end = begin + timedelta(minutes=width)
+        span = f"{begin:%H:%M}–{end:%H:%M} {zone_label(begin)}"
         where = f" · {self.filters.breadcrumb()}" if self.filters else ""
         title = f"bucket {bucket_offset(start)} ({span}){where}"
         self.push_screen(ObservationsScreen(rows, title))

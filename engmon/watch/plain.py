@@ -17,6 +17,7 @@ from engmon.core.schema import CONVERSIONS
 from engmon.core.standing import Standing, standing_at
 from engmon.core.store import ObservationStore
 from engmon.core.verdict import Verdict, compact_count, peak_text, rate_text
+from engmon.core.zone import local
 from engmon.watch.session import Listener, Session, SourcePolled
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -85,7 +86,7 @@ def poll_line(session: Session, event: SourcePolled, now: datetime | None = None
     standing (counts and the headline's rate now and peak)."""
     status = event.status
     at = now or datetime.now(UTC)
-    stamp = at.strftime("%H:%M:%S")
+    stamp = local(at).strftime("%H:%M:%S")  # the zone of --tz / [campaign] tz
     if event.merged is None:
         return f"{stamp} {status.name:<12} {status.state:<8} {_tail(status.last_error or '')}" + (
             f"; next try in {event.delay:.0f}s"
@@ -118,13 +119,15 @@ class PlainPrinter(Listener):
     def source_polled(self, event: SourcePolled) -> None:
         self._print(poll_line(self.session, event, self.session.clock.now()))
         if event.problem:
-            self._print(f"{datetime.now(UTC):%H:%M:%S} {event.status.name:<12} {event.problem}")
+            self._print(
+                f"{local(datetime.now(UTC)):%H:%M:%S} {event.status.name:<12} {event.problem}"
+            )
 
     def alert_fired(self, alert: Alert) -> None:
-        self._print(f"{alert.at:%H:%M:%S} ALERT {alert.message}", bell=self.bell)
+        self._print(f"{local(alert.at):%H:%M:%S} ALERT {alert.message}", bell=self.bell)
 
     def problem(self, text: str) -> None:
-        self._print(f"{self.session.clock.now():%H:%M:%S} ALERT {text}")
+        self._print(f"{local(self.session.clock.now()):%H:%M:%S} ALERT {text}")
 
 
 async def watch_plain(

@@ -4,7 +4,8 @@ The whole file goes through the store's merge rules lazily (`observations_to_del
 is reduced to per-minute counts (`metrics.minute_counts`) and a per-metric summary; nothing
 loops over rows. A Parquet file in the observation schema is scanned, never loaded whole.
 
-JSON keys (stable): `campaign`, `link`, `post_time`, `at_s`, `bucket`, `bucket_s`,
+JSON keys (stable): `campaign`, `link`, `post_time` (UTC), `tz` (the zone of --tz, default
+UTC), `post_time_local` (ISO 8601 in that zone), `at_s`, `bucket`, `bucket_s`,
 `followers`, `engagement`, `per_1k_followers`, `verdict` (the dashboard's sentence),
 `trend` (the trend words, e.g. "ahead, slowing"), `position` (ahead | on track | behind |
 null), `shape` (just starting | flat | still growing | slowing | over), `compared_with`
@@ -53,6 +54,7 @@ from engmon.core.schema import (
 from engmon.core.standing import Standing, standing_at
 from engmon.core.store import counter_levels, observations_to_deltas, repeated_id_hashes
 from engmon.core.words import plural, singular
+from engmon.core.zone import display_zone_name, local, posted_words
 from engmon.errors import ConfigError, InputError
 from engmon.sources.files import FileSpec, LoadedFile, load_observations
 
@@ -353,6 +355,8 @@ def build_report(
         "post_time": None
         if post_time == RELATIVE_ANCHOR
         else post_time.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "tz": display_zone_name(),
+        "post_time_local": None if post_time == RELATIVE_ANCHOR else local(post_time).isoformat(),
         "at_s": at_s,
         "bucket": f"{width}m" if width % 60 else f"{width // 60}h",
         "bucket_s": width * 60,
@@ -544,7 +548,8 @@ def _text(report: dict[str, Any], *, with_notes: bool = True) -> str:
     ]
     per_1k = report["per_1k_followers"]
     rate = f", {_rate(per_1k)} engaged per 1k followers" if per_1k is not None else ""
-    posted = f"posted {report['post_time']}"
+    when = posted_words(report["post_time"], report.get("post_time_local"), report.get("tz"))
+    posted = f"posted {when}"
     if report["post_time"] is None:
         posted = "post time unknown; give --post-time"
     lines = [

@@ -26,6 +26,7 @@ from engmon.core.history import default_history_dir, load_history, post_key
 from engmon.core.printable import printable
 from engmon.core.schema import ENGAGEMENT_METRICS, KINDS, RESHARE_METRICS, UTC_US
 from engmon.core.store import observations_to_deltas
+from engmon.core.zone import posted_words
 
 if TYPE_CHECKING:
     from datetime import timedelta
@@ -324,8 +325,9 @@ def render_html(report: dict[str, Any]) -> str:
     chart = "reshares" if counts == "reshares" and headline in RESHARE_METRICS else headline
     title = f"engmon: {report['campaign']}"
     link = report.get("link")
-    posted = f"the post of {report['post_time']}"
-    if report["post_time"] == RELATIVE_ANCHOR.isoformat().replace("+00:00", "Z"):
+    when = posted_words(report["post_time"], report.get("post_time_local"), report.get("tz"))
+    posted = f"the post of {when}"
+    if report["post_time"] in (None, RELATIVE_ANCHOR.isoformat().replace("+00:00", "Z")):
         posted = "the post (time unknown; give --post-time)"  # as the text report says
     sub = [f"{_offset(report['at_s'])} after {posted}"]
     if report.get("followers"):

@@ -6,6 +6,7 @@ import shlex
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from engmon.cli import main
@@ -48,3 +49,23 @@ def test_mistakes_are_one_line_before_anything_is_served(tmp_path: Path) -> None
     empty = runner.invoke(main, ["serve", str(campaign)])
     assert empty.exit_code == 2
     assert "no [[sources]]" in empty.output
+
+
+def test_tz_is_checked_once_and_given_to_every_tab(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from engmon.core.zone import set_display_zone
+
+    served: list[tuple[str, ...]] = []
+    monkeypatch.setattr(
+        "engmon.tui.serve.serve_dashboard", lambda target, extra, **_: served.append(tuple(extra))
+    )
+    data = tmp_path / "post.csv"
+    data.write_text("t\n1\n")
+    runner = CliRunner()
+    bad = runner.invoke(main, ["serve", str(data), "--tz", "Nowhere/Land"])
+    assert bad.exit_code == 2 and "--tz" in bad.output and not served
+    good = runner.invoke(main, ["serve", str(data), "--speed", "120", "--tz", "Europe/Paris"])
+    set_display_zone(None)
+    assert good.exit_code == 0, good.output
+    assert served == [("--speed", "120", "--tz", "Europe/Paris")]

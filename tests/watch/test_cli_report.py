@@ -20,6 +20,8 @@ JSON_KEYS = {
     "campaign",
     "link",
     "post_time",
+    "tz",
+    "post_time_local",
     "at_s",
     "bucket",
     "bucket_s",

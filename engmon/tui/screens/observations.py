@@ -17,12 +17,13 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from engmon.core.printable import printable
+from engmon.core.zone import display_zone_name, local
 
 MAX_ROWS: Final = 5000
 """Rows drawn (a bucket of a viral minute can hold more; the title says so)."""
 
 SHOWN_COLUMNS: Final = (
-    ("ts", "time (UTC)"),
+    ("ts", "time (UTC)"),  # or the zone of --tz / [campaign] tz
     ("metric", "metric"),
     ("value", "value"),
     ("source", "source"),
@@ -42,7 +43,8 @@ def cell(value: object) -> Text:
     if value is None:
         return Text("")
     if isinstance(value, datetime):
-        return Text(value.strftime("%H:%M:%S.") + f"{value.microsecond // 1000:03d}")
+        moment = local(value) if value.tzinfo is not None else value
+        return Text(moment.strftime("%H:%M:%S.") + f"{value.microsecond // 1000:03d}")
     if isinstance(value, float):
         shown = f"{value:.0f}" if value.is_integer() else f"{value:.2f}"
         return Text(shown, justify="right")
@@ -74,7 +76,8 @@ class ObservationsScreen(Screen[None]):
         names = [name for name, _ in SHOWN_COLUMNS if name in self.rows.columns]
         for name, label in SHOWN_COLUMNS:
             if name in names:
-                table.add_column(label, key=name)
+                shown_label = f"time ({display_zone_name()})" if name == "ts" else label
+                table.add_column(shown_label, key=name)
         for row in self.rows.head(shown).select(names).iter_rows():
             table.add_row(*(cell(value) for value in row))
         yield table

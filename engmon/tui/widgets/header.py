@@ -10,6 +10,7 @@ from rich.text import Text
 from engmon.core.campaign import RELATIVE_ANCHOR, Campaign
 from engmon.core.metrics import offset_text
 from engmon.core.printable import printable
+from engmon.core.zone import local, zone_label
 from engmon.tui.viewmodel import ClockState
 from engmon.tui.widgets.line import TextLine
 
@@ -40,12 +41,14 @@ def header_parts(
     left = " · ".join(part for part in (*(() if narrow else ("engmon",)), *names) if part)
     right: list[str] = []
     if post_time is not None:
+        shown = local(post_time)  # the zone of --tz / [campaign] tz (UTC by default)
+        zone = zone_label(post_time)
         if not narrow:
-            when = f"{post_time:%Y-%m-%d %H:%M} UTC"
-        elif post_time.date() == clock.now.date():
-            when = f"{post_time:%H:%M} UTC"
+            when = f"{shown:%Y-%m-%d %H:%M} {zone}"
+        elif shown.date() == local(clock.now).date():
+            when = f"{shown:%H:%M} {zone}"
         else:
-            when = f"{post_time:%d %b %H:%M}"
+            when = f"{shown:%d %b %H:%M}"
         right.append("post time unknown" if post_time == RELATIVE_ANCHOR else f"posted {when}")
         right.append(offset_text((clock.now - post_time).total_seconds()))
     right.append(mode_text(clock))
