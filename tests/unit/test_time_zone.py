@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -80,7 +80,7 @@ def test_report_json_keeps_utc_and_adds_the_zone(saved: Path) -> None:
     report = json.loads(out.stdout)
     assert report["tz"] == "Asia/Tokyo" and report["post_time"].endswith("Z")
     local_time = datetime.fromisoformat(report["post_time_local"])
-    assert local_time.utcoffset() is not None and local_time.utcoffset().total_seconds() == 9 * 3600
+    assert local_time.utcoffset() == timedelta(hours=9)
     assert local_time == datetime.fromisoformat(report["post_time"].replace("Z", "+00:00"))
 
 
