@@ -27,14 +27,12 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, Final
 
 import polars as pl
 
-from engmon.core import bounds, metrics
+from engmon.core import metrics
 from engmon.core.campaign import RELATIVE_ANCHOR, Campaign
-from engmon.core.export import parquet_post_time
 from engmon.core.history import default_history_dir, load_history, post_key
 from engmon.core.judge import judge
 from engmon.core.outlook import outlook_at
@@ -43,20 +41,18 @@ from engmon.core.readable import check_regular_file
 from engmon.core.schema import (
     CONVERSIONS,
     ENGAGEMENT_METRICS,
-    FOLLOWERS,
     KINDS,
-    REQUIRED_COLUMNS,
     RESHARE_METRICS,
     RESHARERS,
     UTC_US,
-    conform,
 )
 from engmon.core.standing import Standing, standing_at
-from engmon.core.store import counter_levels, observations_to_deltas, repeated_id_hashes
+from engmon.core.store import counter_levels, observations_to_deltas
 from engmon.core.words import plural, singular
 from engmon.core.zone import display_zone_name, local, posted_words
-from engmon.errors import ConfigError, InputError
+from engmon.errors import ConfigError
 from engmon.sources.files import FileSpec, LoadedFile, load_observations
+from engmon.sources.files.parquet import is_parquet, scan_parquet_observations
 
 OUTPUT_FORMATS: Final = ("text", "json", "csv", "html")
 FORECAST_AT: Final = timedelta(hours=1)
@@ -158,21 +154,20 @@ def _read(spec: FileSpec, *, dimensions: bool = False) -> _Input:
     path = spec.path
     check_regular_file(path)
     plain = not spec.mapped and spec.file_format in ("auto", "observations")
-    if plain and _is_parquet(path):
-        scanned = _scan_parquet(spec, dimensions=dimensions)
+    if plain and is_parquet(path):
+        scanned = scan_parquet_observations(spec, dimensions=dimensions)
         if scanned is not None:
-            return scanned
+            return _Input(
+                scanned.observations,
+                scanned.campaign,
+                scanned.first,
+                scanned.last,
+                [],
+                repeated=scanned.repeated,
+                counters=scanned.counters,
+                metric_names=scanned.metric_names,
+            )
     return _from_loaded(load_observations(spec))
-
-
-def _is_parquet(path: Path) -> bool:
-    if path.suffix.lower() in (".parquet", ".pq"):
-        return True
-    try:
-        with path.open("rb") as handle:
-            return handle.read(4) == b"PAR1"
-    except OSError as exc:  # /proc/self/mem and the like: "regular" but unreadable
-        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
 def _from_loaded(loaded: LoadedFile) -> _Input:
@@ -184,76 +179,6 @@ def _from_loaded(loaded: LoadedFile) -> _Input:
         campaign = Campaign(campaign.name, campaign.link, first, campaign.followers)
     names = tuple(frame.get_column("metric").unique().to_list())
     return _Input(frame.lazy(), campaign, first, last, list(loaded.notes), metric_names=names)
-
-
-def _scan_parquet(spec: FileSpec, *, dimensions: bool = False) -> _Input | None:
-    """Scan an observation-schema Parquet file lazily; None when it needs the full loader.
-
-    Only the columns the metrics use are read. Files with text times, bad values or
-    missing columns go through `load_observations`, which names the row at fault.
-    """
-    path = spec.path
-    try:
-        scan = pl.scan_parquet(path)
-        schema = scan.collect_schema()
-    except (pl.exceptions.PolarsError, OSError):
-        return None
-    names = schema.names()
-    if any(name not in names for name in REQUIRED_COLUMNS):
-        return None
-    if not isinstance(schema["ts"], pl.Datetime) or not schema["value"].is_numeric():
-        return None
-    if any(schema[name].is_nested() for name in names) or schema["metric"] != pl.String:
-        return None
-    lf = scan
-    if "kind" in names:
-        lf = lf.with_columns(pl.col("kind").cast(pl.String))
-    ts = pl.col("ts")
-    if schema["ts"].time_zone is None:
-        lf = lf.with_columns(ts.dt.replace_time_zone("UTC"))
-    value = pl.col("value").cast(pl.Float64)
-    # any value out of range sends the file through the full loader, which names its row
-    problems = [expr.fill_null(False) for expr, _ in bounds.observation_problems(schema)]
-    stats_exprs = [
-        ts.min().alias("first"),
-        ts.max().alias("last"),
-        pl.any_horizontal(problems).any().alias("bad"),
-        value.filter(pl.col("metric") == FOLLOWERS).last().alias("followers"),
-        pl.col("metric").unique().implode().alias("metrics"),
-        (pl.col("kind") != "event").any().alias("others")
-        if "kind" in names
-        else pl.lit(False).alias("others"),
-    ]
-    plans = [lf.select(stats_exprs)]
-    if "id" in names:
-        plans.append(repeated_id_hashes(lf.select(pl.col("id").cast(pl.String))))
-    collected = pl.collect_all(plans, engine="streaming")
-    stats = collected[0].row(0, named=True)
-    if stats["bad"] or stats["first"] is None:
-        return None  # the full loader reports the row, or that the file is empty
-    repeated = collected[1] if len(collected) > 1 else None
-    if not stats["others"] and not dimensions:
-        # events only: the bucket and counter keys (dimensions) need not be read at all
-        lf = lf.select(name for name in _EVENT_COLUMNS if name in names)
-    followers = spec.followers
-    if followers is None and stats["followers"] is not None and stats["followers"] >= 1:
-        followers = int(stats["followers"])
-    first = stats["first"].astimezone(UTC)
-    post_time = spec.post_time or parquet_post_time(path) or first
-    campaign = Campaign(path.stem, spec.link, post_time, followers)
-    return _Input(
-        conform(lf),
-        campaign,
-        first,
-        stats["last"].astimezone(UTC),
-        [],
-        repeated=repeated,
-        counters=bool(stats["others"]),
-        metric_names=tuple(stats["metrics"]),
-    )
-
-
-_EVENT_COLUMNS: Final = ("ts", "source", "kind", "metric", "value", "id", "reach")
 
 
 # --- metrics ---------------------------------------------------------------------------------

@@ -192,27 +192,3 @@ def _bad_json_line(path: Path, data: bytes, first_line: int, exc: Exception) -> 
         if not isinstance(value, dict):
             return f"{path}: line {first_line + index}: not a JSON object"
     return f"{path}: not readable as NDJSON ({_first_line(exc)})"
-
-
-def _read_parquet(path: Path, progress: Progress | None) -> pl.DataFrame:
-    import pyarrow.parquet as pq
-
-    try:
-        parquet = pq.ParquetFile(path)
-    except Exception as exc:  # pyarrow raises several types for a damaged file
-        raise FileFormatError(f"{path}: not a readable Parquet file ({_first_line(exc)})") from None
-    total = max(1, parquet.metadata.num_rows)
-    frames: list[pl.DataFrame] = []
-    done = 0
-    with parquet:
-        for group in range(parquet.num_row_groups):
-            table = parquet.read_row_group(group)
-            frame = pl.from_arrow(table)
-            assert isinstance(frame, pl.DataFrame)
-            frames.append(frame.with_row_index(_LINE, offset=done + 1).cast({_LINE: pl.Int64}))
-            done += table.num_rows
-            if progress is not None:
-                progress(min(0.99, done / total))
-    if not frames:
-        raise EmptyInputError(f"{path}: no rows")
-    return pl.concat(frames, how="vertical_relaxed")

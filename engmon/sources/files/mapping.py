@@ -15,7 +15,8 @@ from engmon.core.campaign import RELATIVE_ANCHOR
 from engmon.core.export import parquet_post_time
 from engmon.core.schema import DIMENSIONS, FOLLOWERS, KINDS, UTC_US, conform
 from engmon.errors import ConfigError, EmptyInputError, FileFormatError
-from engmon.sources.files.chunks import _read_csv, _read_ndjson, _read_parquet
+from engmon.sources.files.chunks import _read_csv, _read_ndjson
+from engmon.sources.files.parquet import read_parquet_rows
 from engmon.sources.files.spec import (
     _LINE,
     _UNIT_US,
@@ -34,7 +35,7 @@ from engmon.sources.files.spec import (
 def _load_table(spec: FileSpec, table: str, progress: Progress | None) -> LoadedFile:
     path = spec.path
     if table == "parquet":
-        raw = _read_parquet(path, progress)
+        raw = read_parquet_rows(path, progress)
         where = "row"
     else:
         head = _head(path)
