@@ -18,7 +18,7 @@ from engmon.errors import ConfigError, EmptyInputError, FileFormatError, InputEr
 from engmon.sources.accesslog.agents import device_of
 from engmon.sources.accesslog.formats import compile_format
 from engmon.sources.accesslog.geo import CountryLookup
-from engmon.sources.accesslog.parse import LinkMatch
+from engmon.sources.accesslog.link import LinkMatch
 from engmon.sources.accesslog.reader import read_access_log, read_requests
 from engmon.sources.accesslog.tail import AccessLogSource
 

@@ -24,32 +24,23 @@ the raw IP.
 from __future__ import annotations
 
 import re
-import zlib
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
-from urllib.parse import unquote_plus, urlsplit
+from urllib.parse import unquote_plus
 
 import polars as pl
 
 from engmon.core.bounds import in_time_range
 from engmon.core.schema import (
-    ACTIVE,
-    CLICKS,
-    CONVERSIONS,
     UTC_US,
     UTM_KEYS,
-    VISITORS,
-    conform,
-    empty_observations,
     utm_tag,
 )
 from engmon.core.spam import is_spam, spam_hosts
-from engmon.errors import ConfigError
-from engmon.sources.accesslog.agents import STATIC_ASSET, agent_of
+from engmon.sources.accesslog.agents import agent_of
 from engmon.sources.accesslog.formats import (
     JsonPlan,
     SplitPlan,
@@ -59,6 +50,7 @@ from engmon.sources.accesslog.formats import (
 )
 from engmon.sources.accesslog.geo import CountryLookup, _network_table
 from engmon.sources.accesslog.lineindex import LineIndex, _repair_escaped_quotes
+from engmon.sources.accesslog.link import LinkMatch
 from engmon.sources.accesslog.tabular import TABULAR, read_table
 from engmon.sources.accesslog.tabular import time_expr as tabular_times
 
@@ -77,78 +69,6 @@ MALFORMED_SHOWN: Final = 5
 _ACTOR_SEED: Final = 0x656E676D
 _TIME_LOCAL: Final = "%d/%b/%Y:%H:%M:%S %z"
 _ISO: Final = "%Y-%m-%dT%H:%M:%S%.f%z"
-
-# --- link matching ---------------------------------------------------------------------------
-
-
-def _url_path(link: str) -> str:
-    text = link.strip()
-    if "://" not in text and not text.startswith("/"):
-        text = "//" + text  # "example.com/blog/post": a host, not a relative path
-    return (urlsplit(text).path or "/").rstrip("/") or "/"
-
-
-@dataclass(frozen=True)
-class LinkMatch:
-    """Which requests count: the link's path (with or without a query), required utm_* values,
-    and the goal path whose hits are conversions.
-
-    `path` None means every page of the site (static assets aside).
-    """
-
-    path: str | None = None
-    utm: tuple[tuple[str, str], ...] = ()
-    goal: str | None = None
-
-    @classmethod
-    def build(
-        cls, link: str | None, utm: Mapping[str, str] | None = None, goal: str | None = None
-    ) -> LinkMatch:
-        """From a campaign link (URL or path; empty = whole site), utm_* requirements and a
-        goal (URL or path of the page that means "converted", e.g. `/thanks`)."""
-        wanted: dict[str, str] = {}
-        path = _url_path(link) if link and link.strip() else None
-        for key, value in (utm or {}).items():
-            if not key.startswith("utm_"):
-                raise ConfigError(f"utm: key {key!r} is not a utm_* parameter (utm_source, ...)")
-            wanted[key] = str(value)
-        goal_path = _url_path(goal) if goal and goal.strip() else None
-        return cls(path, tuple(sorted(wanted.items())), goal_path)
-
-    @property
-    def needle(self) -> str | None:
-        """A literal every matching request line contains (cheap prefilter before parsing)."""
-        return self.path if self.path not in (None, "/") else None
-
-    def prefilter(self, line: pl.Expr) -> pl.Expr:
-        """True for raw request text that may be the link or the goal (before parsing)."""
-        if self.needle is None or self.goal == "/":
-            return pl.lit(True)
-        needles = [self.needle] + ([self.goal] if self.goal else [])
-        if len(needles) == 1:
-            return line.str.contains(needles[0], literal=True)
-        return line.str.contains_any(needles)
-
-    def expr(self, target: pl.Expr) -> pl.Expr:
-        """True for targets (path + query) this link counts."""
-        path = target.str.split_exact("?", 1).struct.field("field_0")
-        if self.path is None:
-            keep = path.str.contains(STATIC_ASSET).not_()
-        elif self.path == "/":
-            keep = path == "/"
-        else:
-            keep = path.is_in([self.path, self.path + "/"])
-        for key, value in self.utm:
-            keep = keep & target.str.contains(f"[?&]{re.escape(key)}={re.escape(value)}(?:&|#|$)")
-        return keep
-
-    def goal_expr(self, target: pl.Expr) -> pl.Expr:
-        """True for targets that are the goal page (false when there is no goal)."""
-        if self.goal is None:
-            return pl.lit(False)
-        path = target.str.split_exact("?", 1).struct.field("field_0")
-        return path.is_in([self.goal, self.goal + "/"])
-
 
 # --- parsing ---------------------------------------------------------------------------------
 
@@ -645,147 +565,3 @@ def _epoch(raw: pl.Expr) -> pl.Expr:
 def _needs_closing_quote(plan: SplitPlan) -> bool:
     """Whether a well-formed line ends with `"` (the format's last segment is quoted)."""
     return plan.segments[-1].literal == ""
-
-
-# --- observations ----------------------------------------------------------------------------
-
-
-def first_line_tag(data: bytes) -> str:
-    """A short tag for a file generation: crc32 of its first line (distinct per rotation)."""
-    end = data.find(b"\n")
-    return f"{zlib.crc32(data[: end if end >= 0 else len(data)]):08x}"
-
-
-@dataclass
-class VisitorState:
-    """What one poll of a live log carries to the next: visitor keys already counted per day,
-    the first click of each visitor (a later goal hit converts), visitors already converted,
-    and the (visitor, minute) pairs of the last minutes (for the `active` gauge)."""
-
-    seen: pl.DataFrame = field(
-        default_factory=lambda: pl.DataFrame(schema={"actor": pl.UInt64(), "day": pl.Date()})
-    )
-    clickers: pl.DataFrame = field(
-        default_factory=lambda: pl.DataFrame(schema={"actor": pl.UInt64(), "first": UTC_US})
-    )
-    converted: pl.DataFrame = field(
-        default_factory=lambda: pl.DataFrame(schema={"actor": pl.UInt64()})
-    )
-    recent: pl.DataFrame = field(
-        default_factory=lambda: pl.DataFrame(schema={"actor": pl.UInt64(), "minute": UTC_US})
-    )
-
-
-ACTIVE_MINUTES: Final = 5
-"""A visitor is "here now" for this many minutes after a hit (as Umami and Plausible count)."""
-
-
-def to_observations(
-    counted: pl.DataFrame,
-    *,
-    tag: str,
-    source: str = KIND,
-    state: VisitorState | None = None,
-    until: datetime | None = None,
-) -> tuple[pl.DataFrame, VisitorState]:
-    """Counted hits -> (observation rows, the updated state for the next poll).
-
-    Clicks: one event per hit of the link. Visitors: the first hit per (IP + user agent) per
-    UTC day, not already in `state.seen`. Conversions: the first goal hit of a visitor whose
-    first click came before it (once per visitor). Active: per minute with hits and the
-    `ACTIVE_MINUTES - 1` after it, the distinct visitors of the `ACTIVE_MINUTES` up to its end,
-    as a `bucket` of one minute that a later poll replaces, up to `until` (the live poll's
-    now; default the newest hit: a file's span does not grow past its last line).
-    """
-    state = state or VisitorState()
-    if counted.is_empty():
-        return empty_observations(), state
-    for flag, default in (("link", True), ("goal", False)):
-        if flag not in counted.columns:
-            counted = counted.with_columns(pl.lit(default).alias(flag))
-    base = counted.select(
-        "ts",
-        "referrer",
-        "country",
-        "device",
-        "browser",
-        "os",
-        "path",
-        "utm",
-        "actor",
-        "line",
-        "link",
-        "goal",
-        id=pl.lit(f"{tag}:") + pl.col("line").cast(pl.String),
-        day=pl.col("ts").dt.date(),
-    )
-    link = base.filter(pl.col("link"))
-    clicks = link.with_columns(metric=pl.lit(CLICKS))
-    firsts = (
-        link.sort("ts", "line")
-        .unique(subset=["actor", "day"], keep="first", maintain_order=True)
-        .join(state.seen, on=["actor", "day"], how="anti")
-    )
-    visitors = firsts.with_columns(metric=pl.lit(VISITORS), id=pl.col("id") + ":v")
-    seen = pl.concat([state.seen, firsts.select("actor", "day")])
-    clickers = (
-        pl.concat([state.clickers, link.group_by("actor").agg(first=pl.col("ts").min())])
-        .group_by("actor")
-        .agg(pl.col("first").min())
-    )
-    reached = (
-        base.filter(pl.col("goal"))
-        .join(clickers, on="actor", how="inner")
-        .filter(pl.col("ts") >= pl.col("first"))
-        .join(state.converted, on="actor", how="anti")
-        .sort("ts", "line")
-        .unique(subset=["actor"], keep="first", maintain_order=True)
-        .drop("first")
-    )
-    conversions = reached.with_columns(metric=pl.lit(CONVERSIONS), id=pl.col("id") + ":c")
-    converted = pl.concat([state.converted, reached.select("actor")])
-    active, recent = _active(link, state.recent, until)
-    rows = pl.concat([clicks, visitors, conversions], how="vertical")
-    rows = rows.drop("day", "line", "link", "goal")
-    rows = rows.with_columns(pl.col("actor").cast(pl.String))
-    events = conform(rows.with_columns(source=pl.lit(source), value=pl.lit(1.0)))
-    gauge = conform(active.with_columns(source=pl.lit(source)))
-    frame = pl.concat([events, gauge]).collect()
-    return frame, VisitorState(seen, clickers, converted, recent)
-
-
-def _active(
-    link: pl.DataFrame, recent: pl.DataFrame, until: datetime | None
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The `active` gauge rows touched by these hits, and the pairs to keep for the next poll.
-
-    Each (visitor, minute) pair counts in its minute and the `ACTIVE_MINUTES - 1` after it;
-    pairs held from earlier polls take part so a minute's value covers every poll.
-    """
-    pairs = link.select("actor", minute=pl.col("ts").dt.truncate("1m")).unique()
-    if pairs.is_empty():
-        return pl.DataFrame(), recent
-    touched = pairs.select(pl.col("minute").unique())
-    held = pl.concat([recent, pairs]).unique()
-    spread = held.with_columns(
-        offset=pl.int_ranges(0, ACTIVE_MINUTES, dtype=pl.Int64).cast(pl.List(pl.Int64))
-    ).explode("offset")
-    spread = spread.with_columns(ts=pl.col("minute") + pl.duration(minutes=pl.col("offset")))
-    wanted = (
-        touched.with_columns(offset=pl.int_ranges(0, ACTIVE_MINUTES, dtype=pl.Int64))
-        .explode("offset")
-        .select(ts=pl.col("minute") + pl.duration(minutes=pl.col("offset")))
-    )
-    gauge = (
-        spread.join(wanted.unique(), on="ts", how="semi")
-        .group_by("ts")
-        .agg(value=pl.col("actor").n_unique().cast(pl.Float64))
-        .with_columns(kind=pl.lit("bucket"), metric=pl.lit(ACTIVE), width_s=pl.lit(60))
-        .sort("ts")
-    )
-    newest = held.get_column("minute").max()
-    assert isinstance(newest, datetime)
-    last = newest if until is None else max(newest, until.replace(second=0, microsecond=0))
-    gauge = gauge.filter(pl.col("ts") <= pl.lit(last, dtype=UTC_US))
-    keep_from = newest - timedelta(minutes=ACTIVE_MINUTES - 1)
-    return gauge, held.filter(pl.col("minute") >= keep_from)

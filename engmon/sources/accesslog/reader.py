@@ -18,15 +18,14 @@ from engmon.errors import EmptyInputError, FileFormatError, InputError
 from engmon.sources.accesslog.formats import (
     FORMAT_NAMES,
 )
+from engmon.sources.accesslog.link import LinkMatch
+from engmon.sources.accesslog.observations import first_line_tag, to_observations
 from engmon.sources.accesslog.parse import (
     CHUNK_BYTES,
     HITS_SCHEMA,
     KIND,
     AccessLogParser,
     LineStats,
-    LinkMatch,
-    first_line_tag,
-    to_observations,
 )
 from engmon.sources.accesslog.sniff import AUTO, sniff_format, undetected
 from engmon.sources.accesslog.tabular import TABULAR

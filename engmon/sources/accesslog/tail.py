@@ -23,15 +23,9 @@ from engmon.core.spam import read_spam_list, spam_hosts
 from engmon.core.words import plural
 from engmon.errors import ConfigError, SourceError
 from engmon.sources.accesslog.formats import FORMAT_NAMES
-from engmon.sources.accesslog.parse import (
-    CHUNK_BYTES,
-    KIND,
-    AccessLogParser,
-    LinkMatch,
-    VisitorState,
-    first_line_tag,
-    to_observations,
-)
+from engmon.sources.accesslog.link import LinkMatch
+from engmon.sources.accesslog.observations import VisitorState, first_line_tag, to_observations
+from engmon.sources.accesslog.parse import CHUNK_BYTES, KIND, AccessLogParser
 from engmon.sources.accesslog.sniff import AUTO, sniff_format, undetected
 from engmon.sources.accesslog.tabular import TABULAR
 from engmon.sources.base import PollResult, Source
