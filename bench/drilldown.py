@@ -19,7 +19,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import polars as pl
 
-from engmon.core.breakdown import Drilldown, Filter, FilterStack
+from engmon.core.breakdown import Filter, FilterStack
+from engmon.core.drill import Drilldown
 from engmon.core.store import ObservationStore
 
 POST_TIME = datetime(2026, 3, 1, 14, 0, tzinfo=UTC)

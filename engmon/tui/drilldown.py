@@ -31,14 +31,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 
 from engmon.core import metrics
-from engmon.core.breakdown import (
-    BREAKDOWNS,
-    CHILDREN,
-    Drilldown,
-    DrilldownTables,
-    Filter,
-    FilterStack,
-)
+from engmon.core.breakdown import BREAKDOWNS, CHILDREN, Filter, FilterStack
 from engmon.core.compare import (
     Comparison,
     compare_observations,
@@ -47,6 +40,7 @@ from engmon.core.compare import (
     overlay,
     post_starts,
 )
+from engmon.core.drill import Drilldown, DrilldownTables
 from engmon.core.export import DEFAULT_EXPORT_DIR, EXPORT_FORMATS, ExportError, export_observations
 from engmon.core.printable import printable
 from engmon.core.zone import local, zone_label

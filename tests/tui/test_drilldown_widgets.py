@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 from textual.app import App, ComposeResult
 
-from engmon.core.breakdown import Drilldown, FilterStack
+from engmon.core.breakdown import FilterStack
+from engmon.core.drill import Drilldown
 from engmon.core.store import ObservationStore
 from engmon.tui.screens.observations import ObservationsScreen
 from engmon.tui.widgets.breakdown import BreakdownPanel, BreakdownTable, FilterChosen, SortChanged

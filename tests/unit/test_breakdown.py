@@ -11,7 +11,6 @@ from polars.testing import assert_frame_equal
 from engmon.core import metrics
 from engmon.core.breakdown import (
     BREAKDOWN_SCHEMA,
-    Drilldown,
     Filter,
     FilterStack,
     breakdown,
@@ -21,6 +20,7 @@ from engmon.core.breakdown import (
     split_source,
     table_sources,
 )
+from engmon.core.drill import Drilldown
 from engmon.core.schema import conform
 from engmon.core.store import ObservationStore
 

@@ -10,7 +10,8 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from engmon.core.breakdown import Drilldown, Filter, FilterStack
+from engmon.core.breakdown import Filter, FilterStack
+from engmon.core.drill import Drilldown
 from engmon.core.export import (
     EXPORT_FORMATS,
     ExportError,

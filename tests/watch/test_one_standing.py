@@ -14,7 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from engmon.cli import main
-from engmon.core.breakdown import Drilldown, FilterStack
+from engmon.core.breakdown import FilterStack
+from engmon.core.drill import Drilldown
 from engmon.core.outlook import OutlookTracker
 from engmon.core.store import ObservationStore
 from engmon.core.verdict import compact_count, peak_text, rate_text
