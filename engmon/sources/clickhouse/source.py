@@ -266,7 +266,8 @@ def load_clickhouse_observations(
     source.exact_start = start
 
     async def run() -> pl.DataFrame:
-        async with httpx.AsyncClient() as client:
+        # timeouts always set: the server's own limit plus a margin
+        async with httpx.AsyncClient(timeout=httpx.Timeout(source.timeout + 5.0)) as client:
             result = await source.poll(client, end)
         if result.partial_error is not None:
             raise result.partial_error
