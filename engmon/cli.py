@@ -378,7 +378,6 @@ def serve(
 
 def run_live_demo(folder: Path | None, *, seed: int, plain: bool, duration: float | None) -> None:
     """`engmon demo --live`: write a campaign and its growing access log, then watch it."""
-    import asyncio
     import contextlib
     import tempfile
     from datetime import UTC, datetime
@@ -397,18 +396,10 @@ def run_live_demo(folder: Path | None, *, seed: int, plain: bool, duration: floa
         session = Session.open(config, record_path, history_dir=None)
         stack.callback(session.close)
         if plain:
-            from engmon.watch.plain import watch_plain
+            from engmon.watch.plain import run_plain_watch
 
             click.echo(f"live demo: following {log.path} (campaign {campaign_file})", err=True)
-
-            async def run() -> None:
-                try:
-                    await watch_plain(session, duration=duration, stop_on_signals=True)
-                finally:
-                    await session.aclose()
-
-            with contextlib.suppress(KeyboardInterrupt):
-                asyncio.run(run())
+            run_plain_watch(session, duration=duration)
         else:
             from engmon.tui.launch import run_dashboard_watch
 
@@ -436,12 +427,10 @@ def watch(
 
     SIGINT and SIGTERM end it cleanly (recording closed, exit 0), however it was started.
     """
-    import asyncio
-    import contextlib
 
     from engmon.core.history import default_history_dir
     from engmon.errors import ConfigError
-    from engmon.watch.plain import watch_plain
+    from engmon.watch.plain import run_plain_watch
     from engmon.watch.recordings import open_config
     from engmon.watch.session import Session
 
@@ -460,15 +449,7 @@ def watch(
             click.echo(f"recorded to {printable(record_path)}", err=True)
             return
         click.echo(f"recording to {printable(record_path)}", err=True)
-
-        async def run() -> None:
-            try:
-                await watch_plain(session, duration=duration, stop_on_signals=True)
-            finally:
-                await session.aclose()
-
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(run())
+        run_plain_watch(session, duration=duration)
     finally:
         session.close()
 

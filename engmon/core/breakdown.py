@@ -88,17 +88,7 @@ BREAKDOWN_SCHEMA: Final = pl.Schema(
 count (increases + counter levels), share of the table, velocity per minute over the last
 window, count per 1k followers (null when the audience is unknown)."""
 
-_CATEGORICAL_COLUMNS: Final = (
-    "metric",
-    "post",
-    "referrer",
-    "country",
-    "device",
-    "path",
-    "utm",
-    "browser",
-    "os",
-)
+_CATEGORICAL_COLUMNS: Final = ("metric", *DIMENSIONS)
 
 
 # --- filters ---------------------------------------------------------------------------------

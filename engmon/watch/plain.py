@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import sys
 from datetime import UTC, datetime
@@ -164,3 +165,16 @@ async def watch_plain(
                 loop.remove_signal_handler(signum)
         runner.cancel()
         await asyncio.gather(runner, return_exceptions=True)
+
+
+def run_plain_watch(session: Session, *, duration: float | None = None) -> None:
+    """The plain watch from synchronous code (the CLI): run it, then close its client."""
+
+    async def run() -> None:
+        try:
+            await watch_plain(session, duration=duration, stop_on_signals=True)
+        finally:
+            await session.aclose()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())
