@@ -34,6 +34,7 @@ from engmon.core.history import load_history, post_curve, post_key, save_post
 from engmon.core.schema import CLICKS, RESHARE_METRICS, RESHARERS, UTC_US, conform
 from engmon.core.store import ObservationStore, observations_to_deltas
 from engmon.core.verdict import compact_count
+from engmon.core.words import singular
 
 
 def _count(value: float) -> str:
@@ -59,7 +60,8 @@ def forecast_phrase(forecast: Forecast, metric: str = CLICKS) -> str:
     if forecast.state != FORECAST or forecast.predicted is None:
         return f"Forecast of {noun}: {forecast.sure}"
     if forecast.reason == DELIVERED:
-        return f"Final: {_count(forecast.predicted)} {noun}"
+        one = forecast.predicted == 1  # "Final: 1 click", not "1 clicks"
+        return f"Final: {_count(forecast.predicted)} {singular(noun) if one else noun}"
     low, high = _range(forecast)
     return (
         f"Forecast: ~{_count(forecast.predicted)} {noun} in total"

@@ -104,3 +104,15 @@ def test_a_table_is_not_followed_live(tmp_path: Path) -> None:
     table = {"kind": "access-log", "path": str(path)}
     with pytest.raises(ConfigError, match="table of requests"):
         accesslog.SOURCE.build(SourceOptions(table, "c.toml"), Campaign("c", "/launch"))
+
+
+def test_a_single_click_reads_in_the_singular(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from engmon.cli import main
+
+    path = tmp_path / "one.csv"
+    path.write_text("ip,time,url,status\n1.2.3.4,2025-03-12T14:00:00Z,/launch,200\n")
+    result = CliRunner().invoke(main, ["report", str(path), "--link", "/launch"])
+    assert result.exit_code == 0, result.output
+    assert "Final: 1 click." in result.output and "1 clicks" not in result.output
