@@ -2,17 +2,19 @@
 
 Reads /work/shared/data/cascades/train/ only (72 large TiDeH retweet cascades and 3,320 small
 evently ones, both MIT: origins in bench/_cascades.py); the three shared cascades beside it are
-never read here. Run by hand, never by tests:
+never read here. Run by hand, never by tests; needs LightGBM (`pip install -e '.[fit]'`):
 
     python -m bench.fit_forecast [--write]
 
 For each cascade and each age of a grid (5 minutes to a week) it computes the model's features
 from what was seen by then (engmon.core.forecast_model.features, the code engmon runs) and the
-target log(final / seen). Per age, a weighted ridge regression; the feature set and the ridge
-strength are chosen by 5-fold cross-validation grouped by cascade; the 5% and 95% quantiles of
-the held-out residuals give the 90% interval (split conformal). Each cascade weighs its final
-size: the small set lacks its source's largest cascades, so counting each cascade once would
-teach the model that posts stay small.
+target log(final / seen); also the features at the 2 minutes before, as engmon's forecast
+averages its estimates over the last 3 minutes (held-out figures and intervals include that).
+Gradient-boosted regression trees with the median (L1) loss; the feature set and the tree
+settings are chosen by 5-fold cross-validation grouped by cascade; the 5% and 95% quantiles of
+the held-out residuals at each age give the 90% interval (split conformal). No row or weight
+depends on a cascade's future: at each age the two sources weigh the same, and within a source
+every cascade seen so far weighs the same.
 """
 
 from __future__ import annotations
@@ -23,30 +25,51 @@ import statistics
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from bench._cascades import Cascade, training_cascades
 from engmon.core.forecast import FORECAST, seismic_forecast
-from engmon.core.forecast_model import FEATURES, MIN_EVENTS, curve_features, features
+from engmon.core.forecast_model import (
+    FEATURES,
+    FOLLOWER_FEATURES,
+    MIN_EVENTS,
+    SMOOTH_STEPS,
+    STEP_S,
+    Trees,
+    curve_features,
+    features,
+)
 
 OUT = Path(__file__).resolve().parent.parent / "engmon/core/data/forecast_model.json"
-AGES_MIN = (5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 240, 360, 480, 720, 1080, 1440, 2160, 2880,
-            4320, 5760, 7200, 10080)  # fmt: skip
+AGES_MIN = (5, 7, 10, 12, 15, 20, 25, 30, 40, 50, 60, 75, 90, 120, 150, 180, 240, 300, 360, 480,
+            720, 1080, 1440, 2160, 2880, 4320, 5760, 7200, 10080)  # fmt: skip
 FOLDS = 5
-LAMBDAS = (1e-3, 1e-2, 1e-1, 1.0)
-HOW = ("pooled",)
-"""One fit per age was tried too: no better, and its coefficients jump from one age to the next."""
-SHAPE = ("recent_half", "recent_quarter", "recent_eighth", "decay")
+SHAPE = tuple(name for name in FEATURES if name not in FOLLOWER_FEATURES)
 CANDIDATES: dict[str, tuple[tuple[str, ...], ...]] = {
-    # SEISMIC's terms ("seismic", "seismic_next", "infectious") were tried too: no better in
-    # cross-validation, and they jump when a big account reshares (a forecast 4x up, then down
-    # the next minute), so they are left out
-    "reshares": ((), ("recent_half",), SHAPE),
-    "counts": ((), SHAPE, ("recent_half", "decay"), ("recent_half",)),
+    "reshares": (SHAPE, FEATURES),
+    "counts": (SHAPE,),
 }
+BASE_PARAMS: dict[str, Any] = {
+    "objective": "l1",
+    "learning_rate": 0.05,
+    "min_data_in_leaf": 40,
+    "feature_fraction": 0.9,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "lambda_l2": 1.0,
+    "verbose": -1,
+    "num_threads": 1,
+    "deterministic": True,
+    "seed": 13,
+}
+SETTINGS: tuple[dict[str, int], ...] = (
+    {"num_leaves": 8, "max_depth": 4, "rounds": 200},
+    {"num_leaves": 8, "max_depth": 4, "rounds": 400},
+    {"num_leaves": 16, "max_depth": 5, "rounds": 200},
+)
 LEVEL = 0.90
-BALANCE_SOURCES = True
 
 
 @dataclass
@@ -55,8 +78,9 @@ class Rows:
 
     cascade: np.ndarray  # index into the cascade list
     age: np.ndarray  # index into AGES_MIN
-    x: dict[str, np.ndarray]  # per model: features (rows x FEATURES)
-    seen: dict[str, np.ndarray]
+    large: np.ndarray  # from the large set (TiDeH), else the small one (evently)
+    x: dict[str, np.ndarray]  # per model: features (rows x SMOOTH_STEPS x FEATURES)
+    seen: dict[str, np.ndarray]  # per model: count at each step (rows x SMOOTH_STEPS; nan: none)
     final: np.ndarray
     weight: np.ndarray
     seismic: np.ndarray  # uncalibrated SEISMIC: predicted, low, high (nan: none, inf: unbounded)
@@ -64,17 +88,29 @@ class Rows:
 
 def cascade_rows(cascades: list[Cascade]) -> Rows:
     """Features and targets of every cascade at every age of the grid."""
-    keys = ("c", "a", "xr", "xc", "sr", "sc", "f", "w", "s")
+    keys = ("c", "a", "xr", "xc", "sr", "sc", "f", "s")
     out: dict[str, list[object]] = {k: [] for k in keys}
     for ci, c in enumerate(cascades):
+        fol = np.maximum(c.followers, 0.0)
         for ai, minutes in enumerate(AGES_MIN):
             at = minutes * 60.0
             seen = int(np.searchsorted(c.times_s, at, side="right"))
             if seen < MIN_EVENTS:
                 continue
-            times, fol = c.times_s[:seen], c.followers[:seen]
+            times, seen_fol = c.times_s[:seen], fol[:seen]
             curve = np.bincount((times[times < at] // 60).astype(np.int64), minlength=minutes)
-            made = seismic_forecast(times, fol, c.poster_followers, at)
+            # the same features at the minutes before, for the smoothed estimate engmon makes
+            xr, xc, sr, sc = [], [], [], []
+            for step in range(SMOOTH_STEPS):
+                then = at - step * STEP_S
+                keep = times <= then
+                shown = curve[: minutes - step]
+                xr.append(features(times[keep], then, seen_fol[keep], c.poster_followers))
+                xc.append(curve_features(shown, then))
+                valid = then >= AGES_MIN[0] * 60.0
+                sr.append(float(np.count_nonzero(keep)) if valid else math.nan)
+                sc.append(float(shown.sum()) if valid else math.nan)
+            made = seismic_forecast(times, seen_fol, c.poster_followers, at)
             if made.state == FORECAST and made.predicted is not None:
                 high = math.inf if made.high is None else made.high
                 s = (made.predicted, made.low or math.nan, high)
@@ -85,29 +121,28 @@ def cascade_rows(cascades: list[Cascade]) -> Rows:
             for key, value in (
                 ("c", ci),
                 ("a", ai),
-                ("xr", features(times, at, fol, c.poster_followers)),
-                ("xc", curve_features(curve[:minutes], at)),
-                ("sr", float(seen)),
-                ("sc", float(curve[:minutes].sum())),
+                ("xr", xr),
+                ("xc", xc),
+                ("sr", sr),
+                ("sc", sc),
                 ("f", c.final),
-                ("w", c.final),
                 ("s", s),
             ):
                 out[key].append(value)
     cascade = np.array(out["c"])
     age = np.array(out["a"])
-    weight = np.array(out["w"], dtype=np.float64)
-    if BALANCE_SOURCES:
-        # within a source each cascade weighs its size; at each age the two sources weigh the same
-        large = np.array([cascades[i].group == "large" for i in cascade])
-        for ai in range(len(AGES_MIN)):
-            for part in (large, ~large):
-                at = part & (age == ai)
-                if at.any():
-                    weight[at] /= weight[at].sum()
+    large = np.array([cascades[i].group == "large" for i in cascade])
+    weight = np.ones(cascade.size)
+    # at each age the two sources weigh the same, each cascade within a source alike
+    for ai in range(len(AGES_MIN)):
+        for part in (large, ~large):
+            at = part & (age == ai)
+            if at.any():
+                weight[at] = 1.0 / at.sum()
     return Rows(
-        cascade=np.array(out["c"]),
-        age=np.array(out["a"]),
+        cascade=cascade,
+        age=age,
+        large=large,
         x={"reshares": np.array(out["xr"]), "counts": np.array(out["xc"])},
         seen={"reshares": np.array(out["sr"]), "counts": np.array(out["sc"])},
         final=np.array(out["f"]),
@@ -116,36 +151,12 @@ def cascade_rows(cascades: list[Cascade]) -> Rows:
     )
 
 
-def ridge(x: np.ndarray, y: np.ndarray, w: np.ndarray, lam: float) -> dict[str, np.ndarray]:
-    """Weighted ridge median regression on standardised features (intercept not penalised):
-    least absolute deviations by iteratively reweighted least squares, as the goal is the
-    median error, and log ratios are skewed (a few cascades grow tenfold)."""
-    ws = w / w.sum()
-    mean = ws @ x if x.shape[1] else np.zeros(0)
-    scale = np.sqrt(ws @ (x - mean) ** 2) if x.shape[1] else np.zeros(0)
-    scale = np.where(scale > 1e-9, scale, 1.0)
-    z = np.column_stack([np.ones(len(y)), (x - mean) / scale])
-    penalty = lam * np.eye(z.shape[1])
-    penalty[0, 0] = 0.0
-    weights = ws.copy()
-    coef = np.zeros(z.shape[1])
-    for _ in range(30):
-        coef = np.linalg.solve(z.T @ (z * weights[:, None]) + penalty, z.T @ (weights * y))
-        weights = ws / np.maximum(np.abs(y - z @ coef), 0.02)
-        weights /= weights.sum()
-    return {"mean": mean, "scale": scale, "coef": coef}
+def train(x: np.ndarray, y: np.ndarray, w: np.ndarray, setting: dict[str, int]) -> Any:
+    """One LightGBM booster of median regression trees."""
+    import lightgbm as lgb
 
-
-def predict(fit: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
-    """The fitted log ratio for feature rows."""
-    return np.asarray(fit["coef"][0] + ((x - fit["mean"]) / fit["scale"]) @ fit["coef"][1:])
-
-
-def wquantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
-    """Weighted quantile (the smallest value whose cumulative weight reaches q)."""
-    order = np.argsort(values)
-    cum = np.cumsum(weights[order])
-    return float(values[order][np.searchsorted(cum, q * cum[-1])])
+    params = {**BASE_PARAMS, **{k: v for k, v in setting.items() if k != "rounds"}}
+    return lgb.train(params, lgb.Dataset(x, y, weight=w), setting["rounds"])
 
 
 def fold_of(cascades: list[Cascade]) -> np.ndarray:
@@ -160,76 +171,57 @@ def fold_of(cascades: list[Cascade]) -> np.ndarray:
     return folds
 
 
+def target(rows: Rows, model: str) -> np.ndarray:
+    """log(final / seen) of every row (nan where the model does not forecast)."""
+    seen = np.where(usable(rows, model), rows.seen[model][:, 0], np.nan)
+    return np.asarray(np.log(rows.final / seen))
+
+
+def usable(rows: Rows, model: str) -> np.ndarray:
+    """Rows the model forecasts (the curve counts whole minutes only: it can see fewer)."""
+    return np.asarray(np.nan_to_num(rows.seen[model][:, 0], nan=0.0) >= MIN_EVENTS)
+
+
+def smoothed(rows: Rows, model: str, per_step: np.ndarray) -> np.ndarray:
+    """The smoothed predicted log ratio engmon shows (`smoothed_log_final`), from the
+    predicted log ratios at each step (rows x SMOOTH_STEPS)."""
+    seen = rows.seen[model]
+    # engmon stops at the first step with too few events or too young
+    valid = np.cumprod(np.nan_to_num(seen, nan=0.0) >= MIN_EVENTS, axis=1).astype(bool)
+    logs = np.where(valid, np.log(np.where(valid, seen, 1.0)) + np.maximum(per_step, 0.0), 0.0)
+    many = np.maximum(valid.sum(axis=1), 1)
+    return np.asarray(logs.sum(axis=1) / many - np.log(np.where(valid[:, 0], seen[:, 0], 1.0)))
+
+
 def out_of_fold(
-    rows: Rows, model: str, cols: list[int], lam: float, folds: np.ndarray, how: str
+    rows: Rows, model: str, cols: list[int], setting: dict[str, int], folds: np.ndarray
 ) -> np.ndarray:
     """Held-out predicted log ratios (each row predicted by a fit without its cascade)."""
-    x = rows.x[model][:, cols]
-    pred = np.full(len(rows.final), np.nan)
-    fold = folds[rows.cascade]
+    x = rows.x[model][:, :, cols]
+    y = target(rows, model)
+    per_step = np.full(rows.seen[model].shape, np.nan)
+    fold = np.where(usable(rows, model), folds[rows.cascade], -1)
     for k in range(FOLDS):
-        fits = fits_for(rows, model, cols, lam, fold != k, how)
-        for ai, fitted in enumerate(fits):
-            test = (fold == k) & (rows.age == ai)
-            if test.any():
-                pred[test] = predict(fitted, x[test])
-    return pred
-
-
-def basis(minutes: np.ndarray) -> np.ndarray:
-    """Smooth functions of the age (1, u, u^2 with u = log age, scaled to about [-1, 1]): the
-    pooled model's coefficients vary with age along them."""
-    u = np.log(np.asarray(minutes, dtype=np.float64) / 60.0) / math.log(10080 / 60)
-    return np.column_stack([np.ones_like(u), u, u * u])
-
-
-def pooled(
-    x: np.ndarray, y: np.ndarray, w: np.ndarray, ages: np.ndarray, lam: float
-) -> list[dict[str, np.ndarray]]:
-    """One median regression over every age, each coefficient a smooth function of the age
-    (far fewer parameters than one fit per age: 72 large cascades are few). Returns the
-    per-age fits of the grid, in the form `ridge` returns."""
-    ws = w / w.sum()
-    mean = ws @ x if x.shape[1] else np.zeros(0)
-    scale = np.sqrt(ws @ (x - mean) ** 2) if x.shape[1] else np.zeros(0)
-    scale = np.where(scale > 1e-9, scale, 1.0)
-    z = np.column_stack([np.ones(len(y)), (x - mean) / scale])
-    b = basis(np.asarray(AGES_MIN)[ages])
-    design = np.column_stack([z[:, [j]] * b for j in range(z.shape[1])])
-    penalty = lam * np.eye(design.shape[1])
-    penalty[:3, :3] = 0.0  # the intercept's curve is not shrunk
-    weights = ws.copy()
-    beta = np.zeros(design.shape[1])
-    for _ in range(30):
-        lhs = design.T @ (design * weights[:, None]) + penalty
-        beta = np.linalg.solve(lhs, design.T @ (weights * y))
-        weights = ws / np.maximum(np.abs(y - design @ beta), 0.02)
-        weights /= weights.sum()
-    per_age = basis(np.asarray(AGES_MIN)) @ beta.reshape(z.shape[1], 3).T
-    return [{"mean": mean, "scale": scale, "coef": per_age[ai]} for ai in range(len(AGES_MIN))]
-
-
-def fits_for(
-    rows: Rows, model: str, cols: list[int], lam: float, mask: np.ndarray, how: str
-) -> list[dict[str, np.ndarray]]:
-    """Per-age fits on the rows in `mask`: one ridge per age, or one pooled over ages."""
-    x = rows.x[model][:, cols]
-    y = np.log(rows.final / rows.seen[model])
-    if how == "pooled":
-        return pooled(x[mask], y[mask], rows.weight[mask], rows.age[mask], lam)
-    out = []
-    for ai in range(len(AGES_MIN)):
-        at = mask & (rows.age == ai)
-        out.append(ridge(x[at], y[at], rows.weight[at], lam))
-    return out
+        train_on, test = (fold != k) & (fold >= 0), fold == k
+        fitted = train(x[train_on, 0], y[train_on], rows.weight[train_on], setting)
+        for step in range(SMOOTH_STEPS):
+            per_step[test, step] = fitted.predict(x[test, step])
+    return smoothed(rows, model, per_step)
 
 
 def score(rows: Rows, model: str, pred: np.ndarray) -> float:
     """Weighted mean |log error| of the (floored) forecast over ages up to a day."""
-    y = np.log(rows.final / rows.seen[model])
-    keep = np.asarray(AGES_MIN)[rows.age] <= 1440
+    y = target(rows, model)
+    keep = (np.asarray(AGES_MIN)[rows.age] <= 1440) & usable(rows, model)
     err = np.abs(np.maximum(pred, 0.0) - y)[keep]
     return float(np.average(err, weights=rows.weight[keep]))
+
+
+def wquantile(values: np.ndarray, weights: np.ndarray, q: float) -> float:
+    """Weighted quantile (the smallest value whose cumulative weight reaches q)."""
+    order = np.argsort(values)
+    cum = np.cumsum(weights[order])
+    return float(values[order][np.searchsorted(cum, q * cum[-1])])
 
 
 def smooth(values: np.ndarray) -> np.ndarray:
@@ -238,46 +230,116 @@ def smooth(values: np.ndarray) -> np.ndarray:
     return np.asarray((padded[:-2] + padded[1:-1] + padded[2:]) / 3.0)
 
 
+def conformal(rows: Rows, model: str, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per age: the 5% and 95% weighted quantiles of held-out residual log ratios, smoothed."""
+    resid = target(rows, model) - pred
+    low = np.zeros(len(AGES_MIN))
+    high = np.zeros(len(AGES_MIN))
+    for ai in range(len(AGES_MIN)):
+        at = (rows.age == ai) & usable(rows, model)
+        low[ai] = wquantile(resid[at], rows.weight[at], (1 - LEVEL) / 2)
+        high[ai] = wquantile(resid[at], rows.weight[at], (1 + LEVEL) / 2)
+    return np.minimum(smooth(low), 0.0), np.maximum(smooth(high), 0.0)
+
+
+def export_trees(booster: Any, cols: list[int]) -> dict[str, object]:
+    """The booster's trees as padded arrays (the form engmon.core.forecast_model.Trees reads);
+    feature indices refer to the model's own feature list."""
+    dumped = booster.dump_model()["tree_info"]
+    flat: list[list[tuple[int, float, int, int, float]]] = []
+    depth = 0
+
+    def walk(node: dict[str, Any], nodes: list[tuple[int, float, int, int, float]], d: int) -> int:
+        nonlocal depth
+        at = len(nodes)
+        nodes.append((0, 0.0, at, at, 0.0))
+        if "leaf_value" in node:
+            nodes[at] = (0, 0.0, at, at, float(node["leaf_value"]))
+            depth = max(depth, d)
+            return at
+        assert node["decision_type"] == "<=", node["decision_type"]
+        left = walk(node["left_child"], nodes, d + 1)
+        right = walk(node["right_child"], nodes, d + 1)
+        nodes[at] = (int(node["split_feature"]), float(node["threshold"]), left, right, 0.0)
+        return at
+
+    for tree in dumped:
+        nodes: list[tuple[int, float, int, int, float]] = []
+        walk(tree["tree_structure"], nodes, 0)
+        flat.append(nodes)
+    width = max(len(nodes) for nodes in flat)
+    for nodes in flat:  # pad with leaves worth nothing, never reached
+        nodes.extend((0, 0.0, k, k, 0.0) for k in range(len(nodes), width))
+    table = np.array(flat, dtype=np.float64)  # trees x nodes x 5
+    return {
+        "depth": depth,
+        "feature": table[:, :, 0].astype(int).tolist(),
+        # in full: LightGBM can split right at a value a feature often takes
+        "threshold": table[:, :, 1].tolist(),
+        "left": table[:, :, 2].astype(int).tolist(),
+        "right": table[:, :, 3].astype(int).tolist(),
+        "value": table[:, :, 4].round(7).tolist(),
+    }
+
+
+def check_export(spec: dict[str, object], booster: Any, x: np.ndarray) -> None:
+    """engmon's tree walk gives LightGBM's prediction (on a sample of training rows)."""
+    raw: dict[str, Any] = spec
+    trees = Trees(
+        feature=np.asarray(raw["feature"], dtype=np.int64),
+        threshold=np.asarray(raw["threshold"], dtype=np.float64),
+        left=np.asarray(raw["left"], dtype=np.int64),
+        right=np.asarray(raw["right"], dtype=np.int64),
+        value=np.asarray(raw["value"], dtype=np.float64),
+        depth=int(raw["depth"]),
+    )
+    sample = x[:: max(len(x) // 500, 1)]
+    ours = np.array([trees(row) for row in sample])
+    assert np.allclose(ours, booster.predict(sample), atol=1e-4), "tree export mismatch"
+
+
 def fit(
-    rows: Rows, cascades: list[Cascade], *, verbose: bool = True
+    rows: Rows,
+    cascades: list[Cascade],
+    *,
+    verbose: bool = True,
+    chosen: dict[str, tuple[tuple[str, ...], dict[str, int]]] | None = None,
 ) -> tuple[dict[str, object], dict[str, object]]:
-    """Choose and fit each model; return the JSON spec and the cross-validation figures."""
+    """Choose (or take `chosen`: features and settings per model) and fit each model; return
+    the JSON spec and the cross-validation figures."""
     folds = fold_of(cascades)
     spec: dict[str, object] = {}
     report: dict[str, object] = {}
     for model, candidates in CANDIDATES.items():
-        best: tuple[float, tuple[str, ...], float, str, np.ndarray] | None = None
-        for names in candidates:
+        tries = (
+            [chosen[model]]
+            if chosen is not None
+            else [(names, setting) for names in candidates for setting in SETTINGS]
+        )
+        best: tuple[float, tuple[str, ...], dict[str, int], np.ndarray] | None = None
+        for names, setting in tries:
             cols = [FEATURES.index(n) for n in names]
-            for how in HOW:
-                for lam in LAMBDAS:
-                    pred = out_of_fold(rows, model, cols, lam, folds, how)
-                    s = score(rows, model, pred)
-                    if verbose:
-                        print(f"   {model:8} {','.join(names):58} {how:7} {lam:g}: {s:.4f}")
-                    if best is None or s < best[0]:
-                        best = (s, names, lam, how, pred)
+            pred = out_of_fold(rows, model, cols, setting, folds)
+            s = score(rows, model, pred)
+            if verbose:
+                label = "all" if names == FEATURES else "no followers"
+                print(f"   {model:8} {label:13} {setting}: {s:.4f}", flush=True)
+            if best is None or s < best[0]:
+                best = (s, names, setting, pred)
         assert best is not None
-        _, names, lam, how, pred = best
+        _, names, setting, pred = best
         cols = [FEATURES.index(n) for n in names]
-        y = np.log(rows.final / rows.seen[model])
-        resid = y - pred
-        low = np.zeros(len(AGES_MIN))
-        high = np.zeros(len(AGES_MIN))
-        for ai in range(len(AGES_MIN)):
-            at = rows.age == ai
-            low[ai] = wquantile(resid[at], rows.weight[at], (1 - LEVEL) / 2)
-            high[ai] = wquantile(resid[at], rows.weight[at], (1 + LEVEL) / 2)
-        fits = fits_for(rows, model, cols, lam, np.ones(len(y), dtype=bool), how)
-        low, high = smooth(low), smooth(high)
+        low, high = conformal(rows, model, pred)
+        ok = usable(rows, model)
+        x = rows.x[model][ok, 0][:, cols]
+        booster = train(x, target(rows, model)[ok], rows.weight[ok], setting)
+        trees = export_trees(booster, cols)
+        check_export(trees, booster, x)
         spec[model] = {
             "features": list(names),
-            "ridge_lambda": lam,
-            "fit": how,
+            "setting": setting,
+            "trees": trees,
             "ages_s": [m * 60.0 for m in AGES_MIN],
-            "mean": [f["mean"].round(6).tolist() for f in fits],
-            "scale": [f["scale"].round(6).tolist() for f in fits],
-            "coef": [f["coef"].round(6).tolist() for f in fits],
             "low": low.round(6).tolist(),
             "high": high.round(6).tolist(),
         }
@@ -288,18 +350,19 @@ def fit(
 def cv_figures(
     rows: Rows, model: str, pred: np.ndarray, low: np.ndarray, high: np.ndarray
 ) -> dict[str, object]:
-    """Per horizon and group: median relative error and interval coverage on held-out folds."""
-    seen = rows.seen[model]
+    """Per horizon and source: median relative error and interval coverage on held-out folds."""
+    seen = rows.seen[model][:, 0]
     figures: dict[str, object] = {}
     for minutes in (10, 30, 60):
         ai = AGES_MIN.index(minutes)
-        for group, mask in (("large", rows.final >= 1000), ("small", rows.final < 1000)):
-            at = (rows.age == ai) & mask
+        for group, mask in (("large", rows.large), ("small", ~rows.large)):
+            at = (rows.age == ai) & mask & usable(rows, model)
             if not at.any():
                 continue
             forecast = seen[at] * np.exp(np.maximum(pred[at], 0.0))
             lo = seen[at] * np.exp(np.maximum(pred[at] + low[ai], 0.0))
             hi = seen[at] * np.exp(np.maximum(pred[at] + high[ai], 0.0))
+            lo, hi = np.minimum(lo, forecast), np.maximum(hi, forecast)
             final = rows.final[at]
             uncal = rows.seismic[at]
             figures[f"{minutes}m {group}"] = {
@@ -343,7 +406,7 @@ def main_fit(argv: list[str]) -> None:
             "cross_validation": report,
         }
         OUT.parent.mkdir(parents=True, exist_ok=True)
-        OUT.write_text(json.dumps(payload, indent=1) + "\n")
+        OUT.write_text(json.dumps(payload, separators=(",", ":")) + "\n")
         print(f"   wrote {OUT}")
 
 

@@ -4,35 +4,62 @@ every forecast keeps (never below what happened, smooth, final at the end, sensi
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from engmon.core import forecast_model as fm
 
-# a model with literal constants: two ages (10 and 40 minutes), one feature
-TOY = fm.Model(
-    name=fm.COUNTS,
-    features=("recent_half",),
-    ages_s=np.array([600.0, 2400.0]),
-    mean=np.array([[0.0], [0.0]]),
-    scale=np.array([[1.0], [1.0]]),
-    coef=np.array([[1.0, 0.5], [0.2, 0.5]]),
-    low=np.array([-0.5, -0.1]),
-    high=np.array([1.0, 0.3]),
-)
+CASCADES = Path(__file__).parent.parent / "data" / "cascades"
+
+
+def _tree_model(leaves: tuple[float, float]) -> fm.Model:
+    """A model with literal constants: one tree splitting on recent_half at 0 (a steady or
+    fading rate goes left), its interval calibrated at 10 and 40 minutes."""
+    return fm.Model(
+        name=fm.COUNTS,
+        features=("recent_half",),
+        trees=fm.Trees(
+            feature=np.array([[0, 0, 0]]),
+            threshold=np.array([[0.0, 0.0, 0.0]]),
+            left=np.array([[1, 1, 2]]),
+            right=np.array([[2, 1, 2]]),
+            value=np.array([[0.0, leaves[0], leaves[1]]]),
+            depth=1,
+        ),
+        ages_s=np.array([600.0, 2400.0]),
+        low=np.array([-0.5, -0.1]),
+        high=np.array([1.0, 0.3]),
+    )
+
+
+TOY = _tree_model((1.0, 2.0))
 
 
 def test_features_by_hand() -> None:
-    # 8 events at 1..8 min, asked at 10 min: 4 after minute 5 (half), 1 after 7.5 (quarter:
-    # 8 min), 0 after 8.75; 2 in (2.5, 5] (minutes 3, 4, 5 -> 3)
+    # 8 events at 1..8 min, asked at 10 min
     times = np.arange(1, 9) * 60.0
-    row = fm.features(times, 600.0)
-    assert row[0] == pytest.approx(math.log(4 / 5))  # (half + 1) / (seen / 2 + 1)
-    assert row[1] == pytest.approx(math.log(2 / 3))  # (1 + 1) / (8 / 4 + 1)
-    assert row[2] == pytest.approx(math.log(1 / 2))  # (0 + 1) / (8 / 8 + 1)
-    assert row[3] == pytest.approx(math.log(4 / 7))  # (half + 1) / (2 * 3 + 1)
-    assert list(row[4:]) == [0.0, 0.0, 0.0]  # no followers: no SEISMIC terms
+    row = dict(zip(fm.FEATURES, fm.features(times, 600.0), strict=True))
+    assert row["log_age"] == pytest.approx(math.log(10))
+    # last 5 min (and last half): minutes 6, 7, 8 against 8 * 5/10 on average
+    assert row["recent_5m"] == pytest.approx(math.log(4 / 5))
+    assert row["recent_half"] == pytest.approx(math.log(4 / 5))
+    assert row["recent_15m"] == pytest.approx(0.0)  # the window is the whole life: steady
+    assert row["recent_quarter"] == pytest.approx(math.log(2 / 3))  # (1 + 1) / (8 / 4 + 1)
+    assert row["recent_eighth"] == pytest.approx(math.log(1 / 2))  # (0 + 1) / (8 / 8 + 1)
+    assert row["decay"] == pytest.approx(math.log(4 / 7))  # (3 + 1) / (2 * 3 + 1)
+    assert row["quiet"] == pytest.approx(math.log1p(120 * 8 / 600))  # 2 min, gaps of 75 s
+    assert all(row[name] == 0.0 for name in fm.FOLLOWER_FEATURES)  # no followers
+
+
+def test_follower_features() -> None:
+    times = np.arange(1, 9) * 60.0
+    followers = np.full(8, 99.0)
+    row = dict(zip(fm.FEATURES, fm.features(times, 600.0, followers, 999.0), strict=True))
+    assert row["poster"] == pytest.approx(math.log(1000))
+    assert row["resharers"] == pytest.approx(math.log(100))
+    assert row["exposure"] > 0 and row["seismic"] >= row["seismic_next"] > 0
 
 
 def test_curve_features_match_event_features_at_minute_middles() -> None:
@@ -41,22 +68,28 @@ def test_curve_features_match_event_features_at_minute_middles() -> None:
     assert np.allclose(fm.curve_features(counts, 600.0), fm.features(times, 600.0))
 
 
-def test_hand_made_model_predicts_and_interpolates_in_log_time() -> None:
-    counts = np.array([2.0, 2, 2, 2, 2, 2, 2, 2, 2, 2])  # steady: recent_half = log(11/11)
-    got = fm.count_forecast(counts, model=TOY)
-    assert got.predicted == pytest.approx(20 * math.exp(1.0))
-    assert got.low == pytest.approx(20 * math.exp(0.5))
-    assert got.high == pytest.approx(20 * math.exp(2.0))
-    # 20 minutes: halfway between 10 and 40 minutes in log time
+def test_hand_made_model_walks_its_tree_and_interpolates_its_range_in_log_time() -> None:
+    steady = fm.count_forecast(np.full(10, 2.0), model=TOY)  # recent_half = log(11/11): left
+    assert steady.predicted == pytest.approx(20 * math.exp(1.0))
+    assert steady.low == pytest.approx(20 * math.exp(0.5))
+    assert steady.high == pytest.approx(20 * math.exp(2.0))
+    rising = fm.count_forecast(np.arange(1.0, 11.0), model=TOY)  # recent rate above average
+    assert rising.predicted == pytest.approx(55 * math.exp(2.0))
+    # 20 minutes: the average of the estimates at minutes 20, 19 and 18 (each steady), and the
+    # range halfway between its 10 and 40 minute values in log time
     later = fm.count_forecast(np.full(20, 1.0), model=TOY)
-    assert later.predicted == pytest.approx(20 * math.exp(0.6))
-    # past the last age the last coefficients hold
+    centre = (math.log(20 * 19 * 18) / 3 + 1.0) - math.log(20)
+    assert later.predicted == pytest.approx(20 * math.exp(centre))
+    assert later.low == pytest.approx(20 * math.exp(centre - 0.3))
+    assert later.high == pytest.approx(20 * math.exp(centre + 0.65))
+    # past the last age the last range holds
     late = fm.count_forecast(np.full(60, 1.0), model=TOY)
-    assert late.predicted == pytest.approx(60 * math.exp(0.2))
+    assert late.high is not None and late.predicted is not None
+    assert math.log(late.high / late.predicted) == pytest.approx(0.3)
 
 
 def test_never_below_what_happened() -> None:
-    shrink = fm.Model(**{**TOY.__dict__, "coef": np.array([[-2.0, 0.0], [-2.0, 0.0]])})
+    shrink = _tree_model((-2.0, -2.0))
     got = fm.count_forecast(np.full(12, 3.0), observed=40.0, model=shrink)
     assert got.predicted == got.low == 40.0  # the running minute brought 4 more
     assert got.high is not None and got.high >= 40.0
@@ -106,12 +139,58 @@ def test_shipped_reshare_model_on_a_small_cascade() -> None:
     assert at_60.observed == 40
 
 
-def test_shipped_constants_are_whole() -> None:
+def _cascade(name: str) -> tuple[float, np.ndarray, np.ndarray]:
+    """Poster followers, reshare times (s) and followers of a fixture, read with plain Python."""
+    rows = [line.split() for line in (CASCADES / name).read_text().splitlines()[1:] if line]
+    return (
+        float(rows[0][1]),
+        np.array([float(r[0]) for r in rows[1:]]),
+        np.array([float(r[1]) for r in rows[1:]]),
+    )
+
+
+def test_shipped_model_on_a_real_cascade() -> None:
+    poster, times, followers = _cascade("tideh_RT2_seconds.txt")
+    made = [
+        fm.reshare_forecast(times, followers, poster, minute * 60.0) for minute in range(5, 361)
+    ]
+    for got in made:
+        assert got.state == "forecast" and got.level == 0.9
+        assert got.predicted is not None and got.low is not None and got.high is not None
+        assert got.observed <= got.low <= got.predicted <= got.high
+        assert got.observed == np.count_nonzero(times <= got.at_s)
+    after_30 = np.array([got.predicted for got in made[25:]], dtype=float)
+    assert float(np.max(np.abs(np.diff(np.log(after_30))))) < math.log(2.0)
+    end = fm.reshare_forecast(times, followers, poster, float(times.max()) + 1.0, final=True)
+    assert end.predicted == end.low == end.high == times.size == 2273
+
+
+def test_shipped_trees_are_what_the_walk_expects() -> None:
     models = fm.load_models()
     assert set(models) == {fm.RESHARES, fm.COUNTS}
     for model in models.values():
-        ages = model.ages_s.size
-        assert np.all(np.diff(model.ages_s) > 0)
-        assert model.coef.shape == (ages, len(model.features) + 1)
-        assert np.all(model.low <= 0) and np.all(model.high >= 0)
+        trees = model.trees
+        count, nodes = trees.feature.shape
+        assert count >= 10 and trees.depth >= 1
+        for table in (trees.threshold, trees.left, trees.right, trees.value):
+            assert table.shape == (count, nodes)
+        assert np.all((trees.feature >= 0) & (trees.feature < len(model.features)))
+        assert np.all((trees.left >= 0) & (trees.left < nodes))
+        assert np.all((trees.right >= 0) & (trees.right < nodes))
+        assert np.all(np.isfinite(trees.threshold)) and np.all(np.isfinite(trees.value))
+        # from the root, `depth` steps reach a leaf (a node pointing to itself) whatever the
+        # comparisons say: walk every branch
+        rows = np.arange(count)[:, None]
+        frontier = np.zeros((count, 1), dtype=np.int64)
+        for _ in range(trees.depth):
+            frontier = np.concatenate(
+                [trees.left[rows, frontier], trees.right[rows, frontier]], axis=1
+            )
+        assert np.all(trees.left[rows, frontier] == frontier)
+        assert np.all(trees.right[rows, frontier] == frontier)
         assert set(model.features) <= set(fm.FEATURES)
+        assert np.all(np.diff(model.ages_s) > 0) and model.ages_s.shape == model.low.shape
+        assert np.all(model.low <= 0) and np.all(model.high >= 0)
+        # a plausible median: a steady post at an hour grows, but not a thousandfold
+        ratio = model.log_ratio(fm.features(np.linspace(0, 3600, 200)[1:], 3600.0))
+        assert 0.0 < ratio < math.log(1000)
