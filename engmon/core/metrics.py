@@ -349,8 +349,11 @@ HEADLINE_ORDER: Final = (CLICKS, REPOSTS, REPLIES, QUOTES, RESHARERS)
 
 
 def now_minute_of(elapsed_s: float) -> int:
-    """Minutes since post whose data is visible: the current, partial minute included."""
-    return math.ceil(elapsed_s / 60.0)
+    """The end (exclusive) of the minutes since post whose data is visible: every minute
+    holding a moment up to and including the clock. At a whole-minute clock that is the
+    minute just begun, holding only what is stamped exactly at the clock, so an event at
+    +10m00s counts at +10m on every surface, as `report --at 10m` reads the file."""
+    return math.floor(elapsed_s / 60.0) + 1
 
 
 def pick_headline(present: Sequence[str]) -> str:

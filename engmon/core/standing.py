@@ -6,8 +6,10 @@ so the same file at the same clock shows the same numbers everywhere.
 
 Definitions (one of each):
 
-- *visible*: the minutes since post before `now_minute = ceil(elapsed / 60)`, i.e. up to and
-  including the current, partial minute (`metrics.now_minute_of`);
+- *visible*: everything stamped up to and including the clock: the minutes since post before
+  `now_minute = floor(elapsed / 60) + 1`, the clock's own (partial) minute included, so an
+  event at exactly +10m00s counts at +10m (`metrics.now_minute_of`; `report --at` filters
+  the file the same way);
 - *velocity now*: the headline metric's increases in the last `VELOCITY_WINDOW` minutes
   divided by the time those minutes really covered (`velocity_span`), so the partial minute
   and the first minutes after the post are not diluted; *velocity before*: the same over the

@@ -441,7 +441,8 @@ class EngmonApp(DrilldownApp):
     def action_cycle_bucket(self) -> None:
         """auto → 1m → 5m → 15m → 1h → 6h → 1d → auto, skipping (and saying so) widths that
         would draw more bars than the curve has room for at this span."""
-        span = max(1, self.view.now_minute) if self.view is not None else 1
+        span = max(1, self.view.now_minute) if self.view is not None else 1  # 1m bars drawn
+        since = max(1, int(self.view.elapsed_s // 60)) if self.view is not None else 1
         index = BUCKET_CYCLE.index(self.settings.bucket_width)
         skipped: list[int] = []
         for step in range(1, len(BUCKET_CYCLE) + 1):
@@ -451,7 +452,7 @@ class EngmonApp(DrilldownApp):
             skipped.append(width)
         if skipped:
             too_fine = ", ".join(width_text(w) for w in skipped)
-            self.notify(f"{too_fine}: too many bars for {width_text(span)} since the post")
+            self.notify(f"{too_fine}: too many bars for {width_text(since)} since the post")
         self.change_settings("bucket", bucket_width=width)
 
     def action_help(self) -> None:

@@ -160,7 +160,8 @@ def compute_view(
         auto_width,
         cumulative=settings.cumulative,
     )
-    extra = [text for phrase in phrases if (text := phrase(store, campaign, now_minute))]
+    whole = max(0, int(elapsed_s // 60))
+    extra = [text for phrase in phrases if (text := phrase(store, campaign, whole))]
     return DashboardView(
         campaign=campaign,
         post_time=post_time,

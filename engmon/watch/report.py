@@ -191,13 +191,12 @@ def build_report(
 
     The figures are the file's `Standing` at the offset (engmon.core.standing), the same
     numbers the dashboard shows at that clock. Without an offset the report stands at the
-    end of the last minute holding data, so the last rows always count.
+    last observation, where a replay of the file ends: every row counts.
     """
     campaign = data.campaign
     post_time = campaign.post_time or data.first
     if offset is None:
-        last_s = (data.last - post_time).total_seconds()
-        at_s = max(0.0, (math.floor(last_s / 60) + 1) * 60.0)
+        at_s = max(0.0, (data.last - post_time).total_seconds())
     else:
         at_s = max(0.0, offset.total_seconds())
     notes = list(data.notes)

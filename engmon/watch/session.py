@@ -197,18 +197,16 @@ class Session:
 
     def rewind_if_ahead(self) -> list[SourcePoller]:
         """After a seek back the store still holds rows past the replay clock. Views count
-        whole minutes, so once the clock runs inside a minute those rows would show as the
-        present: rebuild the store from the replayed rows up to the clock (once, when play
-        resumes; a paused seek lands on a bucket edge, where nothing past the clock counts).
-        Returns the pollers to start again (a finished replay has more to hand out)."""
+        whole minutes, the clock's own included, so those rows would show as the present:
+        rebuild the store from the replayed rows up to the clock (playing or paused; a
+        million rows take a fraction of a second). Returns the pollers to start again (a
+        finished replay has more to hand out)."""
         clock, post_time = self.clock, self.post_time
         replays = [s for s in self.sources if isinstance(s, ReplaySource)]
         if not isinstance(clock, ReplayClock) or post_time is None or not replays:
             return []
         now = clock.now()
         if not any((s.reached or now) > now for s in replays):
-            return []
-        if (now - post_time).total_seconds() % 60 == 0:
             return []
         store = ObservationStore(self.store.post_time)
         store.revision = self.store.revision + 1  # caches keyed on the revision stay apart

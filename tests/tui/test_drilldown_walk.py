@@ -38,9 +38,9 @@ def screen_text(app: EngmonApp) -> str:
     return raw_screen_text(app).replace("\xa0", " ")
 
 
-def rows_before(minute: int = NOW_MIN) -> list[dict[str, Any]]:
+def rows_until(minute: int = NOW_MIN) -> list[dict[str, Any]]:
     cut = POST_TIME + timedelta(minutes=minute)
-    return [r for r in drill_frame().iter_rows(named=True) if r["ts"] < cut]
+    return [r for r in drill_frame().iter_rows(named=True) if r["ts"] <= cut]
 
 
 def is_x(row: dict[str, Any]) -> bool:
@@ -71,7 +71,7 @@ async def test_full_drilldown_by_keyboard() -> None:
     app = drill_app(NOW_MIN)
     async with app.run_test(size=SIZE) as pilot:
         await redraw(pilot)
-        everything = rows_before()
+        everything = rows_until()
         assert app.view is not None and app.view.kpis.clicks == clicks(everything)
         assert f"clicks {clicks(everything)}" in kpi_line(app)
         assert table_values(app, "platform")[0] == "X"
@@ -102,7 +102,8 @@ async def test_full_drilldown_by_keyboard() -> None:
         # 3. minute: the cursor on the curve, its numbers under it
         curve = app.screen.query_one(DrillCurve)
         curve.focus()
-        await pilot.press("left", "left")  # first press: latest bucket (+39m), then +38m
+        # first press: the latest bucket (+40m, begun at the clock), then +39m, +38m
+        await pilot.press("left", "left", "left")
         await redraw(pilot)
         in_bucket = [
             r
@@ -340,10 +341,10 @@ async def test_tables_follow_the_replay_live() -> None:
             return str(row[1])
 
         assert x_count() == str(
-            sum(1 for r in rows_before(10) if is_x(r) and r["metric"] == "clicks")
+            sum(1 for r in rows_until(10) if is_x(r) and r["metric"] == "clicks")
         )
         app.clock.seek(POST_TIME + timedelta(minutes=NOW_MIN))  # type: ignore[union-attr]
-        expected = str(sum(1 for r in rows_before() if is_x(r) and r["metric"] == "clicks"))
+        expected = str(sum(1 for r in rows_until() if is_x(r) and r["metric"] == "clicks"))
 
         def caught_up() -> bool:
             app.refresh_dashboard()
@@ -364,13 +365,13 @@ async def test_tables_pause_between_data_ticks_then_catch_up(
         await redraw(pilot)
         table = app.screen.query_one("#table-platform", BreakdownTable)
         before = str(table.get_row_at(table_values(app, "platform").index("X"))[1])
-        early = next(r for r in rows_before(5) if is_x(r) and r["metric"] == "clicks")
+        early = next(r for r in rows_until(5) if is_x(r) and r["metric"] == "clicks")
         extra = pl.DataFrame([{**early, "id": "extra-click"}], schema=drill_frame().schema)
         app.store.merge(extra)
         app._tables_at = time.monotonic()  # the tables were just drawn
         app.refresh_dashboard()
         assert str(table.get_row_at(table_values(app, "platform").index("X"))[1]) == before
-        assert f"clicks {clicks(rows_before()) + 1}" in kpi_line(app)  # the KPIs did move
+        assert f"clicks {clicks(rows_until()) + 1}" in kpi_line(app)  # the KPIs did move
 
         def caught_up() -> bool:  # by the app's own timer: no refresh_dashboard here
             row = table.get_row_at(table_values(app, "platform").index("X"))

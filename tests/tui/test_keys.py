@@ -21,11 +21,11 @@ def clock_of(app: object) -> ReplayClock:
     return clock
 
 
-def clicks_before(minute: int) -> int:
-    """Independent count: fixture clicks strictly before `minute` after the post."""
+def clicks_until(minute: int) -> int:
+    """Independent count: fixture clicks up to and including `minute` after the post."""
     frame = post_frame()
     cutoff = POST_TIME + timedelta(minutes=minute)
-    return frame.filter((pl.col("metric") == "clicks") & (pl.col("ts") < cutoff)).height
+    return frame.filter((pl.col("metric") == "clicks") & (pl.col("ts") <= cutoff)).height
 
 
 async def test_first_frame_shows_the_fixture_as_of_the_clock(make_app: MakeApp) -> None:
@@ -33,7 +33,7 @@ async def test_first_frame_shows_the_fixture_as_of_the_clock(make_app: MakeApp) 
     async with app.run_test(size=SIZE) as pilot:
         await redraw(pilot)
         text = screen_text(app)
-        expected = clicks_before(30)
+        expected = clicks_until(30)
         assert app.view is not None and app.view.kpis.clicks == expected
         assert f"30 min after a post to 2.1k followers: {expected} clicks" in text
         assert "posted 2026-11-20 14:00 UTC · +30m · REPLAY 60x · PAUSED" in text
@@ -87,7 +87,7 @@ async def test_left_and_right_seek_one_bucket(make_app: MakeApp) -> None:
         assert clock_of(app).now() == POST_TIME + timedelta(minutes=29)
         text = screen_text(app)
         assert "· +29m ·" in text
-        assert f"29 min after a post to 2.1k followers: {clicks_before(29)} clicks" in text
+        assert f"29 min after a post to 2.1k followers: {clicks_until(29)} clicks" in text
         await pilot.press("right", "right")
         await redraw(pilot)
         assert clock_of(app).now() == POST_TIME + timedelta(minutes=31)
@@ -117,11 +117,20 @@ async def test_seeking_back_shows_the_past_although_the_store_holds_more(
         await pilot.press("home")
         await redraw(pilot)
         assert clock_of(app).now() == POST_TIME
-        assert app.store.rows == held  # nothing was dropped: the view is cut at the clock
-        assert app.view is not None and app.view.kpis.clicks == 0
+        # paused at the post: the store holds only what is stamped up to the clock (rows of
+        # the post's first second too), the rest waits for the clock
+        at_post = post_frame().filter(pl.col("ts") <= POST_TIME)
+        assert app.store.rows == at_post.height < held
+        assert app.view is not None and app.view.kpis.clicks == clicks_until(0)
         text = screen_text(app)
         assert "· +0s ·" in text
-        assert "clicks 0 " in text
+        assert f"clicks {clicks_until(0)} " in text
+        await pilot.press("right")  # a minute on, still paused: that minute's rows come back
+        await redraw(pilot)
+        await settle(
+            pilot, lambda: app.view is not None and app.view.kpis.clicks == clicks_until(1)
+        )
+        assert f"clicks {clicks_until(1)} " in screen_text(app)
 
 
 async def test_end_jumps_to_the_last_observation_and_loads_it(make_app: MakeApp) -> None:
@@ -165,7 +174,7 @@ async def test_c_toggles_the_cumulative_line(make_app: MakeApp) -> None:
         await redraw(pilot)
         assert app.settings.cumulative
         assert app.view is not None and app.view.curve.cumulative is not None
-        assert app.view.curve.cumulative[-1] == clicks_before(30)
+        assert app.view.curve.cumulative[-1] == clicks_until(30)
         text = screen_text(app)
         assert "cumulative on" in text and "right axis: cumulative" in text
         await pilot.press("c")
@@ -182,7 +191,8 @@ async def test_b_cycles_the_bucket_width(make_app: MakeApp) -> None:
         await redraw(pilot)
         assert app.settings.bucket_width == 5
         assert app.view is not None and app.view.curve.width == 5
-        assert len(app.view.curve.values) == 6  # 30 minutes in 5-minute buckets
+        # 30 minutes in 5-minute buckets, and the one begun at the clock (+30m00s)
+        assert len(app.view.curve.values) == 7
         text = screen_text(app)
         assert "bucket 5m ·" in text and "clicks per 5m · since post" in text
         await pilot.press(*["b"] * 5)  # 15m, 1h, 6h, 1d, back to auto

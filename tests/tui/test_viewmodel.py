@@ -33,17 +33,20 @@ def test_counter_levels_count_in_totals_never_in_the_curve() -> None:
     likes_curve = compute_view(
         store, small_campaign(), POST_TIME + timedelta(minutes=5), ViewSettings(metric="likes")
     ).curve
-    assert likes_curve.values == [0.0, 0.0, 0.0, 4.0, 3.0]
+    assert likes_curve.values == [0.0, 0.0, 0.0, 4.0, 3.0, 0.0]  # the minute begun at the clock
     assert sum(likes_curve.values) == 7
 
 
 def test_view_is_cut_at_the_clock_and_counts_match_an_independent_count() -> None:
     frame = post_frame()
-    store = ObservationStore(post_time=POST_TIME)
-    store.merge(frame)
     for minute in (0, 7, 30, 90):
-        view = compute_view(store, small_campaign(), POST_TIME + timedelta(minutes=minute))
-        before = frame.filter(pl.col("ts") < POST_TIME + timedelta(minutes=minute))
+        now = POST_TIME + timedelta(minutes=minute)
+        # what a watch holds at that clock: everything stamped up to and including it
+        before = frame.filter(pl.col("ts") <= now)
+        store = ObservationStore(post_time=POST_TIME)
+        store.merge(before)
+        store.merge(frame.filter(pl.col("ts") > now + timedelta(minutes=1)))  # cut by minute
+        view = compute_view(store, small_campaign(), now)
         clicks = before.filter(pl.col("metric") == "clicks").height
         reshares = before.filter(pl.col("metric").is_in(["reposts", "quotes"]))
         assert view.kpis.clicks == clicks
@@ -82,7 +85,7 @@ def test_metrics_the_data_never_has_show_as_a_dash_not_zero() -> None:
 
     store = ObservationStore(post_time=POST_TIME)
     store.merge(post_frame({"reposts": (30, 10.0), "likes": (5, 40.0)}))
-    early = compute_view(store, small_campaign(), POST_TIME)
+    early = compute_view(store, small_campaign(), POST_TIME - timedelta(seconds=1))
     counts = dict(kpi_items(early)[0])
     assert counts["clicks"] == "—" and counts["replies"] == "—"  # not in this data
     assert counts["reposts+quotes"] == "0" and counts["likes"] == "0"  # in it, none yet

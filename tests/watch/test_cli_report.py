@@ -76,8 +76,9 @@ def test_report_json_keys_and_bucket(saved: Path) -> None:
     assert set(clicks) == {"count", "reach", "peak", "velocity_per_min", "first_s"}
     assert set(clicks["peak"]) == {"value", "at_s"}
     series = report["buckets"]["clicks"]
-    # as it stood at 2h: the buckets up to 2h, the minute that starts at 2h not yet
-    assert [entry["at_s"] for entry in series] == list(range(0, 7200, 900))
+    # as it stood at 2h, up to and including 2h: the bucket begun at 2h holds what is
+    # stamped exactly at the clock (the dashboard at +2h00m shows the same)
+    assert [entry["at_s"] for entry in series] == list(range(0, 7201, 900))
     assert series[-1]["cumulative"] == clicks["count"]
     assert clicks["peak"]["value"] == max(entry["value"] for entry in series)
     engaged = sum(report["metrics"][m]["count"] for m in ("clicks", "replies", "reposts", "quotes"))

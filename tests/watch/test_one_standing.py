@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from engmon.cli import main
 from engmon.core.breakdown import FilterStack
+from engmon.core.campaign import Campaign
 from engmon.core.drill import Drilldown
 from engmon.core.outlook import OutlookTracker
 from engmon.core.store import ObservationStore
@@ -109,3 +110,53 @@ def test_every_surface_shows_the_same_numbers(
     platforms = tables.tables["platform"]
     assert platforms.get_column("velocity").sum() == pytest.approx(view.standing.velocity)
     assert platforms.get_column("count").sum() == pytest.approx(view.standing.clicks)
+
+
+def test_an_event_stamped_at_a_whole_minute_clock_counts_on_every_surface(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One definition of "up to the clock": at +10m00s, a click stamped exactly +10m00s
+    counts in the dashboard's view, `report --at 10m` (text and JSON), the plain watch's
+    line and the export that reads back; clicks after the clock do not."""
+    monkeypatch.setenv("ENGMON_HISTORY_DIR", str(tmp_path / "history"))
+    post = datetime(2026, 3, 10, 14, 0, tzinfo=UTC)
+    stamps = [post + timedelta(seconds=s) for s in range(0, 600, 6)]  # 100 before the clock
+    stamps += [post + timedelta(minutes=10)]  # the 101st, exactly at the clock
+    stamps += [post + timedelta(minutes=10, seconds=1), post + timedelta(minutes=12)]
+    frame = pl.DataFrame({"ts": stamps, "metric": "clicks", "value": 1.0})
+    path = tmp_path / "whole.csv"
+    frame.with_columns(pl.col("ts").dt.strftime("%Y-%m-%dT%H:%M:%SZ")).write_csv(path)
+    campaign = Campaign("whole", post_time=post, followers=1000)
+    now = post + timedelta(minutes=10)
+
+    store = ObservationStore(post)
+    store.merge(
+        frame.with_columns(source=pl.lit("file"), kind=pl.lit("event")).filter(pl.col("ts") <= now)
+    )
+    view = compute_view(store, campaign, now)
+    assert view.kpis.clicks == 101
+    assert sum(view.curve.values) == 101  # the curve holds what the KPIs count
+
+    args = ["report", str(path), "--at", "10m", "--post-time", "2026-03-10T14:00:00Z"]
+    text = CliRunner().invoke(main, [*args, "--followers", "1000"])
+    assert text.exit_code == 0, text.output
+    assert text.stdout.splitlines()[1].startswith("101 clicks")
+    as_json = CliRunner().invoke(main, [*args, "--followers", "1000", "--format", "json"])
+    report = json.loads(as_json.stdout)
+    assert report["metrics"]["clicks"]["count"] == 101
+    assert report["engagement"] == view.standing.engagement
+    assert report["metrics"]["clicks"]["velocity_per_min"] == view.standing.velocity
+
+    judged = watch_verdict(store, campaign, now, OutlookTracker(tmp_path / "history"))
+    assert judged is not None
+    line = standing_text(*judged)
+    assert line.startswith("clicks 101 |")
+    assert f"clicks now {rate_text(view.standing.velocity)}/min" in line
+
+    # what the dashboard exports at that clock reads back with the same count
+    exported = Drilldown(store).observations(FilterStack(), until=now, followers=1000)
+    back = tmp_path / "export.csv"
+    exported.write_csv(back)
+    again = CliRunner().invoke(main, ["report", str(back), "--format", "json"])
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout)["metrics"]["clicks"]["count"] == 101
