@@ -80,30 +80,18 @@ def to_observations(
     for flag, default in (("link", True), ("goal", False)):
         if flag not in counted.columns:
             counted = counted.with_columns(pl.lit(default).alias(flag))
-    base = counted.select(
-        "ts",
-        "referrer",
-        "country",
-        "device",
-        "browser",
-        "os",
-        "path",
-        "utm",
-        "actor",
-        "line",
-        "link",
-        "goal",
-        id=pl.lit(f"{tag}:") + pl.col("line").cast(pl.String),
-        day=pl.col("ts").dt.date(),
-    )
-    link = base.filter(pl.col("link"))
-    clicks = link.with_columns(metric=pl.lit(CLICKS))
+    # Rows go out in (ts, line) order, each hit's rows together, so a replayed file is already
+    # time-ordered: no sort of the wide observation frame afterwards. A log written in time
+    # order needs no sort here either.
+    if not (counted.get_column("line").is_sorted() and counted.get_column("ts").is_sorted()):
+        counted = counted.sort("ts", "line")
+    hits = counted.with_columns(_row=pl.int_range(pl.len(), dtype=pl.UInt32))
+    link = hits.filter(pl.col("link")).with_columns(day=pl.col("ts").dt.date())
     firsts = (
-        link.sort("ts", "line")
+        link.select("_row", "actor", "day")
         .unique(subset=["actor", "day"], keep="first", maintain_order=True)
         .join(state.seen, on=["actor", "day"], how="anti")
     )
-    visitors = firsts.with_columns(metric=pl.lit(VISITORS), id=pl.col("id") + ":v")
     seen = pl.concat([state.seen, firsts.select("actor", "day")])
     clickers = (
         pl.concat([state.clickers, link.group_by("actor").agg(first=pl.col("ts").min())])
@@ -111,24 +99,72 @@ def to_observations(
         .agg(pl.col("first").min())
     )
     reached = (
-        base.filter(pl.col("goal"))
+        hits.filter(pl.col("goal"))
+        .select("_row", "actor", "ts")
         .join(clickers, on="actor", how="inner")
         .filter(pl.col("ts") >= pl.col("first"))
         .join(state.converted, on="actor", how="anti")
-        .sort("ts", "line")
+        .sort("_row")
         .unique(subset=["actor"], keep="first", maintain_order=True)
-        .drop("first")
     )
-    conversions = reached.with_columns(metric=pl.lit(CONVERSIONS), id=pl.col("id") + ":c")
     converted = pl.concat([state.converted, reached.select("actor")])
     active, recent = _active(link, state.recent, until)
-    rows = pl.concat([clicks, visitors, conversions], how="vertical")
-    rows = rows.drop("day", "line", "link", "goal")
-    rows = rows.with_columns(pl.col("actor").cast(pl.String))
-    events = conform(rows.with_columns(source=pl.lit(source), value=pl.lit(1.0)))
-    gauge = conform(active.with_columns(source=pl.lit(source)))
-    frame = pl.concat([events, gauge]).collect()
-    return frame, VisitorState(seen, clickers, converted, recent)
+    import numpy as np
+
+    if active.is_empty():
+        active = pl.DataFrame(schema={"ts": UTC_US, "value": pl.Float64()})
+    # Which rows each hit gives (click, first visit, conversion; the gauge's own rows after the
+    # hits of their instant), as one gather index: the wide frame is built once, in time order.
+    flags = np.zeros((hits.height + active.height, 4), dtype=bool)
+    flags[: hits.height, 0] = hits.get_column("link").to_numpy()
+    flags[firsts.get_column("_row").to_numpy(), 1] = True
+    flags[reached.get_column("_row").to_numpy(), 2] = True
+    flags[hits.height :, 3] = True
+    order = np.arange(hits.height)
+    if active.height:
+        at = np.searchsorted(
+            hits.get_column("ts").to_numpy(), active.get_column("ts").to_numpy(), side="right"
+        )
+        order = np.insert(order, at, hits.height + np.arange(active.height))
+    places, codes = np.nonzero(flags[order])
+    pick = pl.Series(order[places], dtype=pl.UInt32)
+    code = pl.Series(codes, dtype=pl.UInt8)
+    sources = pl.concat(
+        [
+            hits.select(
+                "ts",
+                "country",
+                "device",
+                "browser",
+                "os",
+                "path",
+                "utm",
+                referrer=pl.col("referrer").cast(pl.String),
+                actor=pl.col("actor").cast(pl.String),
+                _stem=pl.lit(f"{tag}:") + pl.col("line").cast(pl.String),
+            ),
+            active.select("ts", _value="value"),
+        ],
+        how="diagonal",
+    )
+    kinds = pl.Series([CLICKS, VISITORS, CONVERSIONS, ACTIVE])
+    suffixes = pl.Series(["", ":v", ":c", None], dtype=pl.String)
+    gauge_row = pl.col("_code") == 3
+    rows = (
+        sources[pick]
+        .with_columns(_code=code)
+        .lazy()
+        .with_columns(
+            metric=pl.lit(kinds).gather(pl.col("_code")),
+            id=pl.concat_str(pl.col("_stem"), pl.lit(suffixes).gather(pl.col("_code"))),
+            source=pl.lit(source),
+            kind=pl.when(gauge_row).then(pl.lit("bucket")).otherwise(pl.lit("event")),
+            value=pl.when(gauge_row).then(pl.col("_value")).otherwise(pl.lit(1.0)),
+            width_s=pl.when(gauge_row).then(pl.lit(60)).otherwise(pl.lit(0)),
+        )
+    )
+    events = conform(rows).collect()
+    return events, VisitorState(seen, clickers, converted, recent)
 
 
 def _active(
@@ -144,21 +180,40 @@ def _active(
         return pl.DataFrame(), recent
     touched = pairs.select(pl.col("minute").unique())
     held = pl.concat([recent, pairs]).unique()
-    spread = held.with_columns(
-        offset=pl.int_ranges(0, ACTIVE_MINUTES, dtype=pl.Int64).cast(pl.List(pl.Int64))
-    ).explode("offset")
-    spread = spread.with_columns(ts=pl.col("minute") + pl.duration(minutes=pl.col("offset")))
+    # A visitor is here over the union of [minute, minute + ACTIVE_MINUTES) of its minutes:
+    # +1 where a stretch starts, -1 where it ends, summed up to each minute (no n_unique over
+    # ACTIVE_MINUTES copies of every pair).
+    span = pl.duration(minutes=ACTIVE_MINUTES)
+    same_actor = pl.col("actor") == pl.col("actor").shift(1)
+    stretches = held.sort("actor", "minute").select(
+        start=pl.max_horizontal(
+            "minute", pl.when(same_actor).then(pl.col("minute").shift(1) + span)
+        ),
+        end=pl.col("minute") + span,
+    )
+    steps = (
+        pl.concat(
+            [
+                stretches.select(ts="start", step=pl.lit(1, pl.Int64)),
+                stretches.select(ts="end", step=pl.lit(-1, pl.Int64)),
+            ]
+        )
+        .group_by("ts")
+        .agg(pl.col("step").sum())
+        .sort("ts")
+        .select("ts", value=pl.col("step").cum_sum().cast(pl.Float64))
+    )
     wanted = (
         touched.with_columns(offset=pl.int_ranges(0, ACTIVE_MINUTES, dtype=pl.Int64))
         .explode("offset")
         .select(ts=pl.col("minute") + pl.duration(minutes=pl.col("offset")))
+        .unique()
+        .sort("ts")
     )
     gauge = (
-        spread.join(wanted.unique(), on="ts", how="semi")
-        .group_by("ts")
-        .agg(value=pl.col("actor").n_unique().cast(pl.Float64))
+        wanted.join_asof(steps, on="ts", strategy="backward", check_sortedness=False)
+        .filter(pl.col("value") > 0)
         .with_columns(kind=pl.lit("bucket"), metric=pl.lit(ACTIVE), width_s=pl.lit(60))
-        .sort("ts")
     )
     newest = held.get_column("minute").max()
     assert isinstance(newest, datetime)

@@ -267,7 +267,9 @@ class AccessLogParser:
             self.stats.add_malformed(pl.Series(still_bad + first_line, dtype=pl.Int64))
             if repaired.height:
                 fixed = repaired.lazy().filter(wanted).with_columns(_bad=pl.lit(False))
-                frame = pl.concat([frame, self._fields_to_hits(fixed, plan, first_line).collect()])
+                frame = pl.concat(
+                    [frame, self._fields_to_hits(fixed, plan, first_line).collect()]
+                ).sort("line")
         return self._finish_hits(frame.drop("_bad"), self._time_format(plan))
 
     def _time_format(self, plan: SplitPlan) -> str:
@@ -404,9 +406,9 @@ class AccessLogParser:
         else:
             parsed = raw.str.to_datetime(time_format, time_zone="UTC", strict=False)
         times = times.with_columns(ts=parsed.dt.cast_time_unit("us"))
-        frame = frame.join(times, on="_time", how="left", nulls_equal=True).with_columns(
-            status=pl.col("status").cast(pl.Int32, strict=False)
-        )
+        frame = frame.join(
+            times, on="_time", how="left", nulls_equal=True, maintain_order="left"
+        ).with_columns(status=pl.col("status").cast(pl.Int32, strict=False))
         valid = (
             pl.col("_ok")
             & pl.col("ts").is_not_null()
@@ -446,21 +448,29 @@ class AccessLogParser:
         )
         counted = (
             hits.filter(keep)
-            .join(targets, on="target", how="inner")
-            .join(self._agents(hits), on="user_agent", how="left", nulls_equal=True)
+            .join(targets, on="target", how="inner", maintain_order="left")
+            .join(
+                self._agents(hits),
+                on="user_agent",
+                how="left",
+                nulls_equal=True,
+                maintain_order="left",
+            )
         )
         if not self.include_bots:
             counted = counted.filter(pl.col("device") != "bot")
         if self.spam and counted.height:
             referrers = counted.select(pl.col("referrer").unique())
             flagged = referrers.with_columns(_spam=is_spam(self.spam))
-            counted = counted.join(flagged, on="referrer", how="left", nulls_equal=True)
+            counted = counted.join(
+                flagged, on="referrer", how="left", nulls_equal=True, maintain_order="left"
+            )
             self.stats.spam += int(counted.get_column("_spam").sum())
             counted = counted.filter(~pl.col("_spam")).drop("_spam")
         self.stats.hits += counted.height
         # stable across runs: IP text hashed per row, user agents once per distinct agent
         actor = pl.col("ip").fill_null("").hash(seed=_ACTOR_SEED).xor(pl.col("agent_hash"))
-        return counted.sort("line").select(
+        return counted.select(
             "line",
             "ts",
             "ip",
@@ -494,12 +504,16 @@ class AccessLogParser:
             _network_table()
 
     def add_countries(self, counted: pl.DataFrame) -> pl.DataFrame:
-        """Add `country` from each hit's IP and drop the raw IP (row order not kept)."""
+        """Add `country` from each hit's IP and drop the raw IP (row order kept)."""
         distinct = counted.select(pl.col("ip").unique())
         if distinct.height > counted.height * 0.8:  # mostly one hit per IP: place rows directly
-            return self.countries.place(counted).drop("ip")
+            rows = counted.select("ip", _row=pl.int_range(pl.len(), dtype=pl.UInt32))
+            placed = self.countries.place(rows).sort("_row")  # only two narrow columns
+            return counted.with_columns(placed.get_column("country")).drop("ip")
         countries = self.countries.place(distinct)
-        return counted.join(countries, on="ip", how="left", nulls_equal=True).drop("ip")
+        return counted.join(
+            countries, on="ip", how="left", nulls_equal=True, maintain_order="left"
+        ).drop("ip")
 
     def _agents(self, frame: pl.DataFrame) -> pl.DataFrame:
         """(user_agent, device, browser, os, agent_hash) per distinct agent of `frame`.
