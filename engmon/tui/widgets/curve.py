@@ -15,9 +15,9 @@ from engmon.tui.viewmodel import Curve
 from engmon.tui.widgets.statusline import width_text
 
 MIN_AXIS_MINUTES = 10
+"""The x axis spans at least this many minutes, so a young post's first bars stay narrow."""
 SHORT_ROWS: Final = 12
 """Below this height the curve drops its x axis label."""
-"""The x axis spans at least this many minutes, so a young post's first bars stay narrow."""
 TICK_STEPS = (1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440, 2880, 10080)
 """Candidate distances in minutes between x-axis labels."""
 
@@ -54,6 +54,47 @@ def count_step(top: float, max_ticks: int = 5) -> int:
                 step *= factor
                 break
     return step
+
+
+FULL_BLOCK: Final = "█"
+BASELINE_BAR: Final = "▁"
+"""A bucket shorter than one row is drawn as a low bar on the bottom row: still visible, and
+the row reads as the axis it is instead of a solid line of one-row bars."""
+
+
+def thin_baseline(text: Text) -> Text:
+    """`text` (a rendered plot) with every bar cell of the bottom plot row that has no bar
+    cell above it drawn as `BASELINE_BAR`; bars of two rows or more stay whole.
+
+    The bottom plot row is the one above the frame's `└`. Characters are swapped one for
+    one, so the colours (spans) stay where they were.
+    """
+    plain = text.plain
+    lines = plain.split("\n")
+    frame = next((i for i, line in enumerate(lines) if "└" in line), None)
+    if frame is None or frame < 2:
+        return text
+    base, above = lines[frame - 1], lines[frame - 2]
+    start = sum(len(line) + 1 for line in lines[: frame - 1])
+    swaps = [
+        col
+        for col, char in enumerate(base)
+        if char == FULL_BLOCK and (col >= len(above) or above[col] != FULL_BLOCK)
+    ]
+    if not swaps:
+        return text
+    chars = list(plain)
+    for col in swaps:
+        chars[start + col] = BASELINE_BAR
+    return Text(
+        "".join(chars),
+        style=text.style,
+        justify=text.justify,
+        overflow=text.overflow,
+        no_wrap=text.no_wrap,
+        end=text.end,
+        spans=list(text.spans),
+    )
 
 
 def curve_title(curve: Curve) -> Text:
@@ -156,7 +197,8 @@ class CurvePlot(PlotextPlot):
                 loose: Any = plt  # plotext annotates `yside` as a number; it takes "right"
                 loose.ylim(0, total, yside="right")
                 loose.yticks([right * i for i in range(int(total // right) + 1)], yside="right")
-        return super().render()
+        rendered = super().render()
+        return thin_baseline(rendered) if isinstance(rendered, Text) else rendered
 
     def extra_top(self) -> float:
         """The highest value subclasses draw over the bars (the y axis must reach it)."""
