@@ -34,8 +34,9 @@ from engmon.core.trend import (
     position_path,
     shape_path,
 )
-from engmon.core.verdict import Verdict, compact_count, elapsed_text, metric_words, rate_text
+from engmon.core.verdict import Verdict, elapsed_text, metric_words, rate_text
 from engmon.core.verdict import sentences as join_sentences
+from engmon.core.words import compact_count
 
 PublicRank = Callable[[int, int, float], "float | None"]
 """`public_rank(minute, followers, reshares)`: the share of public posts from accounts of

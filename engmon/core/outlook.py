@@ -33,8 +33,7 @@ from engmon.core.forecast_model import RESHARE_MODEL, count_forecast, reshare_fo
 from engmon.core.history import load_history, post_curve, post_key, save_post
 from engmon.core.schema import CLICKS, RESHARE_METRICS, RESHARERS, UTC_US, conform
 from engmon.core.store import ObservationStore, observations_to_deltas
-from engmon.core.verdict import compact_count
-from engmon.core.words import singular
+from engmon.core.words import compact_count, singular
 
 
 def _count(value: float) -> str:

@@ -13,6 +13,7 @@ from typing import Final
 
 from engmon.core.metrics import offset_text
 from engmon.core.trend import Position, Shape
+from engmon.core.words import compact_count
 
 SINGULAR: Final = {"replies": "reply"}
 """Metric names whose singular is not the plural minus its `s`."""
@@ -35,17 +36,6 @@ class Verdict:
     rank: float | None = None
     """Share of the compared posts this one beats at the judged minute (0..1)."""
     forecast: str | None = None
-
-
-def compact_count(value: float) -> str:
-    """Human count: 950, 2.1k, 12k, 1.2M (followers, reach)."""
-    size = abs(value)
-    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if size >= limit:
-            scaled = value / limit
-            text = f"{scaled:.1f}" if abs(scaled) < 10 else f"{scaled:.0f}"
-            return text.removesuffix(".0") + suffix
-    return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
 
 
 def rate_text(value: float) -> str:

@@ -1,4 +1,4 @@
-"""Counts in words: `1 source`, `2 sources`, `1 reply`, `3 replies`."""
+"""Counts in words: `1 source`, `2 sources`, `1 reply`, `3 replies`, and compact: `2.3k`."""
 
 from __future__ import annotations
 
@@ -21,3 +21,18 @@ def singular(noun: str) -> str:
     if noun.endswith("ies"):
         return noun[:-3] + "y"
     return noun.removesuffix("s")
+
+
+def compact_count(value: float) -> str:
+    """A count in little room: 950, 2.3k, 12k, 1.2M. The one compact form every surface uses
+    (dashboard, plain line, verdict, report, progress), so 2,290 reads "2.3k" everywhere."""
+    if abs(value) < 1000:
+        return f"{value:.0f}" if float(value).is_integer() else f"{value:.1f}"
+    text = ""
+    for limit, suffix in ((1e3, "k"), (1e6, "M"), (1e9, "B")):
+        scaled = value / limit
+        digits = f"{scaled:.1f}" if abs(scaled) < 9.95 else f"{scaled:.0f}"
+        text = digits.removesuffix(".0") + suffix
+        if abs(float(digits)) < 1000:  # 999,960 is "1M", not "1000k"
+            break
+    return text

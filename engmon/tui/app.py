@@ -44,6 +44,7 @@ from engmon.core.metrics import now_minute_of, pick_headline
 from engmon.core.outlook import OutlookTracker
 from engmon.core.schema import FOLLOWERS
 from engmon.core.store import ObservationStore
+from engmon.core.words import compact_count
 from engmon.tui.drilldown import DrilldownApp
 from engmon.tui.keys import (
     DASHBOARD_KEYS,
@@ -96,15 +97,6 @@ class MessagePoster(Listener):
 
     def problem(self, text: str) -> None:
         self.app.post_message(ProblemReported(text, "engmon alert"))
-
-
-def count_text(value: int) -> str:
-    """`950`, `200k`, `1.2M` rows."""
-    if value >= 1_000_000:
-        return f"{value / 1_000_000:.1f}M"
-    if value >= 1000:
-        return f"{value // 1000}k"
-    return str(value)
 
 
 class EngmonApp(DrilldownApp):
@@ -287,7 +279,7 @@ class EngmonApp(DrilldownApp):
     def progress_text(self) -> str:
         """`replaying 400k/1.0M rows` while a replay catches up with its clock."""
         return " · ".join(
-            f"loading {name} {count_text(p.done)}/{count_text(p.total)} rows"
+            f"loading {name} {compact_count(p.done)}/{compact_count(p.total)} rows"
             for name, (p, catching_up) in self.session.progress.items()
             if catching_up and p.done < p.total
         )

@@ -17,7 +17,8 @@ from engmon.core.printable import printable
 from engmon.core.schema import CONVERSIONS
 from engmon.core.standing import Standing, standing_at
 from engmon.core.store import ObservationStore
-from engmon.core.verdict import Verdict, compact_count, peak_text, rate_text
+from engmon.core.verdict import Verdict, peak_text, rate_text
+from engmon.core.words import compact_count
 from engmon.core.zone import local
 from engmon.watch.session import Listener, Session, SourcePolled
 

@@ -48,7 +48,8 @@ from engmon.core.schema import (
 )
 from engmon.core.standing import Standing, standing_at
 from engmon.core.store import counter_levels, observations_to_deltas
-from engmon.core.words import plural, singular
+from engmon.core.verdict import rate_text
+from engmon.core.words import compact_count, plural, singular
 from engmon.core.zone import display_zone_name, local, posted_words
 from engmon.errors import ConfigError
 from engmon.sources.files import FileSpec, LoadedFile, load_observations
@@ -439,16 +440,8 @@ def _offset(seconds: float) -> str:
 
 
 def _people(count: int | None) -> str:
-    if count is None:
-        return "an unknown audience"
-    for bound, suffix in ((1_000_000, "M"), (1_000, "k")):
-        if count >= bound:
-            return f"{count / bound:.3g}{suffix} followers"
-    return f"{count} followers"
-
-
-def _rate(value: float) -> str:
-    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+    """`2.3k followers`, as the verdict and the dashboard say it."""
+    return "an unknown audience" if count is None else f"{compact_count(count)} followers"
 
 
 def _finite(value: Any) -> Any:
@@ -471,7 +464,7 @@ def _text(report: dict[str, Any], *, with_notes: bool = True) -> str:
         if name in ENGAGEMENT_METRICS
     ]
     per_1k = report["per_1k_followers"]
-    rate = f", {_rate(per_1k)} engaged per 1k followers" if per_1k is not None else ""
+    rate = f", {rate_text(per_1k)} engaged per 1k followers" if per_1k is not None else ""
     when = posted_words(report["post_time"], report.get("post_time_local"), report.get("tz"))
     posted = f"posted {when}"
     if report["post_time"] is None:
@@ -498,7 +491,7 @@ def _text(report: dict[str, Any], *, with_notes: bool = True) -> str:
         per_click = report["conversion_rate_per_click"]
         per_1k = report["conversions_per_1k_followers"]
         rates = [f"{per_click * 100:.2f}% of clicks"] if per_click is not None else []
-        rates += [f"{_rate(per_1k)} per 1k followers"] if per_1k is not None else []
+        rates += [f"{rate_text(per_1k)} per 1k followers"] if per_1k is not None else []
         shown = f" ({', '.join(rates)})" if rates else ""
         lines.append(f"conversions: {report['conversions']}{shown}")
     if report.get("visitors_now") is not None:

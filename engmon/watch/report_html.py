@@ -26,6 +26,7 @@ from engmon.core.history import default_history_dir, load_history, post_key
 from engmon.core.printable import printable
 from engmon.core.schema import ENGAGEMENT_METRICS, KINDS, RESHARE_METRICS, UTC_US
 from engmon.core.store import observations_to_deltas
+from engmon.core.words import compact_count
 from engmon.core.zone import posted_words
 
 if TYPE_CHECKING:
@@ -331,7 +332,7 @@ def render_html(report: dict[str, Any]) -> str:
         posted = "the post (time unknown; give --post-time)"  # as the text report says
     sub = [f"{_offset(report['at_s'])} after {posted}"]
     if report.get("followers"):
-        sub.append(f"to {report['followers']:,} followers")
+        sub.append(f"to {compact_count(report['followers'])} followers")  # as the text says
     kpis = [
         '<div class="kpi">'
         + _num(report["engagement"], "engagement", tag="b")

@@ -16,11 +16,11 @@ from engmon.core.outlook import Outlook
 from engmon.core.schema import UTC_US
 from engmon.core.standing import Standing, standing_at
 from engmon.core.verdict import (
-    compact_count,
     elapsed_text,
     metric_words,
     rate_text,
 )
+from engmon.core.words import compact_count
 
 POST = datetime(2026, 3, 10, 14, 0, tzinfo=UTC)
 
@@ -188,7 +188,16 @@ def test_metric_words() -> None:
 
 @pytest.mark.parametrize(
     ("value", "text"),
-    [(950, "950"), (2100, "2.1k"), (12_400, "12k"), (1_200_000, "1.2M"), (2_000_000, "2M")],
+    [
+        (950, "950"),
+        (2100, "2.1k"),
+        (2290, "2.3k"),  # not "2.29k" (the report said so) nor "2k" (the progress line)
+        (9960, "10k"),
+        (12_400, "12k"),
+        (999_960, "1M"),  # not "1000k"
+        (1_200_000, "1.2M"),
+        (2_000_000, "2M"),
+    ],
 )
 def test_compact_count(value: float, text: str) -> None:
     assert compact_count(value) == text

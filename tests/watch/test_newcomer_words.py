@@ -126,3 +126,29 @@ def test_report_text_separates_thousands_everywhere() -> None:
     assert lines[1] == "4,963 reposts, 55,144 engaged per 1k followers"
     assert "55,144 engaged per 1k followers" in lines[2]
     assert "55144" not in result.stdout and " 4963 " not in result.stdout
+
+
+def test_one_compact_form_for_the_same_number_on_every_surface(tmp_path: Path) -> None:
+    """2,290 followers read "2.3k" in the report's text and HTML header, its verdict and the
+    dashboard's verdict (the report said "2.29k" once)."""
+    from datetime import UTC, datetime, timedelta
+
+    from engmon.core.campaign import Campaign
+    from engmon.core.store import ObservationStore
+    from engmon.tui.viewmodel import compute_view
+
+    post = datetime(2026, 3, 10, 14, 0, tzinfo=UTC)
+    stamps = [post + timedelta(seconds=s) for s in range(0, 1200, 2)]
+    frame = pl.DataFrame({"ts": stamps, "metric": "clicks", "value": 1.0})
+    path = tmp_path / "clicks.csv"
+    frame.with_columns(pl.col("ts").dt.strftime("%Y-%m-%dT%H:%M:%SZ")).write_csv(path)
+    args = ["report", str(path), "--followers", "2290", "--at", "20m"]
+    text = CliRunner().invoke(main, args)
+    html = CliRunner().invoke(main, [*args, "--format", "html"])
+    assert text.exit_code == 0 and html.exit_code == 0, text.output + html.output
+    store = ObservationStore(post)
+    store.merge(frame.with_columns(source=pl.lit("file"), kind=pl.lit("event")))
+    view = compute_view(store, Campaign("clicks", post_time=post, followers=2290), stamps[-1])
+    for shown in (text.stdout, html.stdout, view.verdict.text):
+        assert "2.3k followers" in shown
+        assert "2.29k" not in shown and "2,290 followers" not in shown

@@ -19,7 +19,8 @@ from engmon.core.campaign import Campaign
 from engmon.core.drill import Drilldown
 from engmon.core.outlook import OutlookTracker
 from engmon.core.store import ObservationStore
-from engmon.core.verdict import compact_count, peak_text, rate_text
+from engmon.core.verdict import peak_text, rate_text
+from engmon.core.words import compact_count
 from engmon.sources import scenarios
 from engmon.tui.viewmodel import compute_view
 from engmon.tui.widgets.kpis import kpi_items

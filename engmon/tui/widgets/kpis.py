@@ -7,7 +7,8 @@ from rich.text import Text
 from engmon.core.metrics import offset_text
 from engmon.core.outlook import forecast_kpi, forecast_noun
 from engmon.core.printable import printable
-from engmon.core.verdict import compact_count, peak_text, rate_text
+from engmon.core.verdict import peak_text, rate_text
+from engmon.core.words import compact_count
 from engmon.tui.viewmodel import DashboardView
 from engmon.tui.widgets.line import TextLine
 
