@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -603,10 +604,36 @@ def test_file_line_index_equals_the_in_memory_one(tmp_path: Path, data: bytes, w
     path = tmp_path / "log"
     path.write_bytes(data)
     whole = LineIndex.of(data, False, needs_closing_quote=True)
-    windowed = LineIndex.of_file(path, needs_closing_quote=True, window=window)
+    windowed = LineIndex.of_file_ends(path, needs_closing_quote=True, window=window)
     assert whole.ends.tolist() == windowed.ends.tolist()
     assert whole.blank.tolist() == windowed.blank.tolist()
     assert whole.suspects.tolist() == windowed.suspects.tolist()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b'a"\n\nb\n"x"\n', b'\n\n"a"', b"abc", b'"q"\nno quote', b"", b"\n", b'x"\n' * 10 + b'y"'],
+)
+@pytest.mark.parametrize("window", [1, 2, 3, 5, 64])
+def test_quick_line_count_finds_what_the_index_finds(
+    tmp_path: Path, data: bytes, window: int
+) -> None:
+    """The quick count (no line ends kept) agrees with the full index, across window edges,
+    and a clean file's line text is still found when a repair asks for it."""
+    from engmon.sources.accesslog.lineindex import LineIndex, _count_lines
+
+    path = tmp_path / "log"
+    path.write_bytes(data)
+    whole = LineIndex.of(data, False, needs_closing_quote=True)
+    lines, odd = _count_lines(path, needs_closing_quote=True, window=window)
+    assert lines == whole.count
+    assert odd == bool(whole.blank.size or whole.suspects.size)
+    quick = LineIndex.of_file(path, needs_closing_quote=True)
+    assert quick.count == whole.count
+    assert quick.blank.tolist() == whole.blank.tolist()
+    assert quick.suspects.tolist() == whole.suspects.tolist()
+    rows = np.arange(whole.count, dtype=np.int64)
+    assert quick.text(rows) == whole.text(rows)
 
 
 # --- utm tags, goal, referrer spam, browsers and operating systems, visitors now -------------

@@ -36,11 +36,13 @@ class LineIndex:
     ends: npt.NDArray[np.int64]
     blank: npt.NDArray[np.int64]
     suspects: npt.NDArray[np.int64]
+    lines: int | None = None
+    """The line count when `ends` was not needed yet (found on first use of `ends`)."""
 
     @property
     def count(self) -> int:
         """Lines indexed (a partial last line excluded)."""
-        return int(self.ends.size)
+        return int(self.ends.size) if self.lines is None else self.lines
 
     @classmethod
     def of(cls, data: bytes, partial_tail: bool, *, needs_closing_quote: bool) -> LineIndex:
@@ -73,7 +75,19 @@ class LineIndex:
         return cls(data, ends, np.flatnonzero(lengths == 0), suspects)
 
     @classmethod
-    def of_file(
+    def of_file(cls, path: Path, *, needs_closing_quote: bool) -> LineIndex:
+        """Index a whole file: a quick count first; line ends only when some line is blank or
+        suspect (or later, when a malformed line's text is asked for)."""
+        import numpy as np
+
+        lines, odd = _count_lines(path, needs_closing_quote=needs_closing_quote)
+        if odd:
+            return cls.of_file_ends(path, needs_closing_quote=needs_closing_quote)
+        empty = np.empty(0, dtype=np.int64)
+        return cls(_FileBytes(path), empty, empty, empty, lines)
+
+    @classmethod
+    def of_file_ends(
         cls, path: Path, *, needs_closing_quote: bool, window: int = 4 * 1024 * 1024
     ) -> LineIndex:
         """Index a whole file, reading it window by window into one reused buffer.
@@ -122,15 +136,24 @@ class LineIndex:
             np.concatenate(suspect_parts) if suspect_parts else empty,
         )
 
+    def _find_ends(self) -> None:
+        """Index the line ends now if the quick count left them out."""
+        if self.lines is not None and isinstance(self.data, _FileBytes):
+            self.ends = LineIndex.of_file_ends(self.data.path, needs_closing_quote=False).ends
+            self.lines = None
+
     def length(self, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         """Lengths (without the newline) of the lines at `rows`."""
         import numpy as np
+
+        self._find_ends()
 
         starts = np.where(rows > 0, self.ends[np.maximum(rows - 1, 0)] + 1, 0)
         return self.ends[rows] - starts
 
     def text(self, rows: npt.NDArray[np.int64]) -> list[str]:
         """The text of a few lines (for repairs and messages)."""
+        self._find_ends()
         spans = zip(self.ends[rows], self.length(rows), strict=True)
         if isinstance(self.data, bytes):
             raw = [self.data[int(end - length) : int(end)] for end, length in spans]
@@ -138,6 +161,42 @@ class LineIndex:
             with self.data.path.open("rb") as handle:
                 raw = [os.pread(handle.fileno(), int(n), int(end - n)) for end, n in spans]
         return [line.decode("utf-8", "replace") for line in raw]
+
+
+def _count_lines(
+    path: Path, *, needs_closing_quote: bool, window: int = 256 * 1024
+) -> tuple[int, bool]:
+    """(lines, whether any is blank or, with `needs_closing_quote`, does not end in `"`).
+
+    Counts only (no positions), window by window in cache-sized buffers: a fraction of what
+    indexing every line end costs, and a clean log needs nothing more.
+    """
+    import numpy as np
+
+    buffer = bytearray(window)
+    newline = np.empty(window, dtype=bool)
+    quote = np.empty(window, dtype=bool)
+    lines = closed = blank = 0
+    previous = 10  # the byte before the file: a newline
+    with path.open("rb", buffering=0) as handle:
+        while count := handle.readinto(buffer):
+            view = np.frombuffer(buffer, dtype=np.uint8, count=count)
+            ends, quotes = newline[:count], quote[:count]
+            np.equal(view, 10, out=ends)
+            np.equal(view, 34, out=quotes)
+            lines += int(np.count_nonzero(ends))
+            closed += int(np.count_nonzero(ends[1:] & quotes[:-1]))
+            blank += int(np.count_nonzero(ends[1:] & ends[:-1]))
+            if ends[0]:
+                closed += previous == 34
+                blank += previous == 10
+            previous = int(view[count - 1])
+            del view
+    odd = blank > 0 or (needs_closing_quote and closed < lines)
+    if previous != 10:  # a last line without its newline (never blank)
+        lines += 1
+        odd = odd or (needs_closing_quote and previous != 34)
+    return lines, odd
 
 
 class _FileBytes:

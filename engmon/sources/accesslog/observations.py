@@ -133,6 +133,7 @@ def to_observations(
         [
             hits.select(
                 "ts",
+                "line",
                 "country",
                 "device",
                 "browser",
@@ -141,7 +142,6 @@ def to_observations(
                 "utm",
                 referrer=pl.col("referrer").cast(pl.String),
                 actor=pl.col("actor").cast(pl.String),
-                _stem=pl.lit(f"{tag}:") + pl.col("line").cast(pl.String),
             ),
             active.select("ts", _value="value"),
         ],
@@ -149,19 +149,22 @@ def to_observations(
     )
     kinds = pl.Series([CLICKS, VISITORS, CONVERSIONS, ACTIVE])
     suffixes = pl.Series(["", ":v", ":c", None], dtype=pl.String)
-    gauge_row = pl.col("_code") == 3
-    rows = (
-        sources[pick]
-        .with_columns(_code=code)
-        .lazy()
-        .with_columns(
-            metric=pl.lit(kinds).gather(pl.col("_code")),
-            id=pl.concat_str(pl.col("_stem"), pl.lit(suffixes).gather(pl.col("_code"))),
-            source=pl.lit(source),
-            kind=pl.when(gauge_row).then(pl.lit("bucket")).otherwise(pl.lit("event")),
-            value=pl.when(gauge_row).then(pl.col("_value")).otherwise(pl.lit(1.0)),
-            width_s=pl.when(gauge_row).then(pl.lit(60)).otherwise(pl.lit(0)),
-        )
+    picked = [
+        pl.col(name).gather(pick)
+        for name in ("ts", "country", "device", "browser", "os", "path", "utm", "referrer", "actor")
+    ]
+    gauge_row = pl.lit(code) == 3
+    # one select builds the final columns straight from the gather (no gathered copy first)
+    rows = sources.lazy().select(
+        *picked,
+        metric=pl.lit(kinds).gather(code),
+        id=pl.concat_str(
+            pl.lit(f"{tag}:"), pl.col("line").gather(pick), pl.lit(suffixes).gather(code)
+        ),
+        source=pl.lit(source),
+        kind=pl.when(gauge_row).then(pl.lit("bucket")).otherwise(pl.lit("event")),
+        value=pl.when(gauge_row).then(pl.col("_value").gather(pick)).otherwise(pl.lit(1.0)),
+        width_s=pl.when(gauge_row).then(pl.lit(60)).otherwise(pl.lit(0)),
     )
     events = conform(rows).collect()
     return events, VisitorState(seen, clickers, converted, recent)

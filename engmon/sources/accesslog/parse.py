@@ -504,16 +504,24 @@ class AccessLogParser:
             _network_table()
 
     def add_countries(self, counted: pl.DataFrame) -> pl.DataFrame:
-        """Add `country` from each hit's IP and drop the raw IP (row order kept)."""
-        distinct = counted.select(pl.col("ip").unique())
+        """Add `country` from each hit's IP and drop the raw IP (row order kept).
+
+        Only the IP column is looked up and joined: the wide frame is never copied.
+        """
+        ips = counted.select("ip")
+        distinct = ips.unique()
         if distinct.height > counted.height * 0.8:  # mostly one hit per IP: place rows directly
-            rows = counted.select("ip", _row=pl.int_range(pl.len(), dtype=pl.UInt32))
-            placed = self.countries.place(rows).sort("_row")  # only two narrow columns
-            return counted.with_columns(placed.get_column("country")).drop("ip")
-        countries = self.countries.place(distinct)
-        return counted.join(
-            countries, on="ip", how="left", nulls_equal=True, maintain_order="left"
-        ).drop("ip")
+            rows = ips.with_columns(_row=pl.int_range(pl.len(), dtype=pl.UInt32))
+            country = self.countries.place(rows).sort("_row").get_column("country")
+        else:
+            country = ips.join(
+                self.countries.place(distinct),
+                on="ip",
+                how="left",
+                nulls_equal=True,
+                maintain_order="left",
+            ).get_column("country")
+        return counted.with_columns(country).drop("ip")
 
     def _agents(self, frame: pl.DataFrame) -> pl.DataFrame:
         """(user_agent, device, browser, os, agent_hash) per distinct agent of `frame`.

@@ -230,7 +230,9 @@ def read_access_log(
     frame = empty_observations()
     if counted:
         hits = parser.add_countries(pl.concat(counted))
+        counted.clear()  # the chunks' frames: freed before the observation rows are built
         frame, _ = to_observations(hits, tag=tag, source=source)
+        del hits
     if note := stats.note(str(path)):
         notes.append(note)
     if stats.spam:
