@@ -41,7 +41,8 @@ from engmon.core import metrics
 result = read_access_log(Path(sys.argv[1]), link=sys.argv[2])
 frame = result.frame
 first = frame.filter(pl.col("metric") == "clicks").get_column("ts").min()
-deltas = observations_to_deltas(frame.lazy())
+# as `engmon report` reads an access log: its ids (file tag + line) are unique, nothing to dedupe
+deltas = observations_to_deltas(frame.lazy(), pl.DataFrame(schema={"_h": pl.UInt64()}))
 minutes = metrics.minute_counts(deltas, first).collect()
 end = int(minutes.get_column("minute").max()) + 1
 summary = metrics.summary(minutes.lazy(), now_minute=end, post_time=first).collect()

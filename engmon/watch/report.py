@@ -179,7 +179,17 @@ def _from_loaded(loaded: LoadedFile) -> _Input:
     if campaign.post_time is None:
         campaign = Campaign(campaign.name, campaign.link, first, campaign.followers)
     names = tuple(frame.get_column("metric").unique().to_list())
-    return _Input(frame.lazy(), campaign, first, last, list(loaded.notes), metric_names=names)
+    # ids known to be unique: no hash of every id to look for repeats
+    repeated = pl.DataFrame(schema={"_h": pl.UInt64()}) if loaded.unique_ids else None
+    return _Input(
+        frame.lazy(),
+        campaign,
+        first,
+        last,
+        list(loaded.notes),
+        repeated=repeated,
+        metric_names=names,
+    )
 
 
 # --- metrics ---------------------------------------------------------------------------------

@@ -728,3 +728,20 @@ def accesslog_source(path: Path, **table: object) -> AccessLogSource:
     source = accesslog.SOURCE.build(options, Campaign("c"))
     assert isinstance(source, AccessLogSource)
     return source
+
+
+def test_a_loaded_log_is_in_time_order_with_unique_ids(tmp_path: Path) -> None:
+    """Replay and report read the frame as it comes: sorted by time, each id once (so the
+    report skips the dedupe), with a hit's first visit right after its click."""
+    from engmon.sources.files import FileSpec, load_observations
+
+    path = write(tmp_path, "access.log", CAMPAIGN_LINES)
+    loaded = load_observations(FileSpec(path, link="/blog/spring-launch"))
+    frame = loaded.frame
+    assert loaded.unique_ids
+    assert frame.get_column("ts").is_sorted()
+    ids = frame.get_column("id").drop_nulls()
+    assert ids.n_unique() == ids.len()
+    first_visit = frame.with_row_index().filter(pl.col("metric") == "visitors").row(0, named=True)
+    before = frame.row(first_visit["index"] - 1, named=True)
+    assert (before["metric"], before["id"] + ":v") == ("clicks", first_visit["id"])

@@ -153,4 +153,5 @@ def _load_access_log(spec: FileSpec, progress: Progress | None) -> LoadedFile:
         )
     first = frame.get_column("ts").min() if frame.height else None
     post_time = first if isinstance(first, datetime) else None
-    return LoadedFile(spec.path, frame, _campaign(spec, post_time, None), result.notes)
+    campaign = _campaign(spec, post_time, None)
+    return LoadedFile(spec.path, frame, campaign, result.notes, unique_ids=True)

@@ -171,6 +171,8 @@ class LoadedFile:
     frame: pl.DataFrame
     campaign: Campaign
     notes: list[str] = field(default_factory=list)
+    unique_ids: bool = False
+    """Every event id occurs once (an access log's `<file tag>:<line>`): nothing to dedupe."""
 
 
 def parse_post_time(text: str) -> datetime:
