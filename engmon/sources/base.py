@@ -94,3 +94,16 @@ class Source(abc.ABC):
     async def aclose(self) -> None:
         """Release files or other resources; the shared HTTP client is not the source's."""
         return None
+
+
+class LocalSource(Source):
+    """A source that reads nothing over the network (a replayed frame). A session polls it
+    through `read`, without the shared HTTP client: a replay never makes one (nor imports
+    httpx, which would delay the dashboard's first frame)."""
+
+    async def poll(self, client: httpx.AsyncClient, now: datetime) -> PollResult:
+        return await self.read(now)
+
+    @abc.abstractmethod
+    async def read(self, now: datetime) -> PollResult:
+        """What is new up to `now`; raise `SourceError` on failure."""

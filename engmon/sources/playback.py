@@ -7,17 +7,13 @@ gets, each time, the rows whose `ts` fell between the previous poll's clock and 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 import polars as pl
 
-from engmon.sources.base import PollResult, Progress, Source
-
-if TYPE_CHECKING:
-    import httpx
+from engmon.sources.base import LocalSource, PollResult, Progress
 
 
-class ReplaySource(Source):
+class ReplaySource(LocalSource):
     """Reveals rows of `frame` (any order) up to the clock's `now`, each row exactly once.
 
     `max_rows` caps one poll so a jump to the end of a huge file arrives in chunks the
@@ -84,7 +80,7 @@ class ReplaySource(Source):
         self._next = end
         return rows
 
-    async def poll(self, client: httpx.AsyncClient, now: datetime) -> PollResult:
+    async def read(self, now: datetime) -> PollResult:
         """The rows the clock has passed since the last poll."""
         rows = self.take_until(now)
         return PollResult(

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from engmon.errors import SourceError, SourceUnreachable
-from engmon.sources.base import PollResult, Source
+from engmon.sources.base import LocalSource, PollResult, Source
 
 if TYPE_CHECKING:
     import httpx
@@ -60,8 +60,9 @@ class SourcePoller:
         self._failures = 0
         self._next_delay = 0.0
 
-    async def poll_once(self, client: httpx.AsyncClient, now: datetime) -> PollResult | None:
+    async def poll_once(self, client: httpx.AsyncClient | None, now: datetime) -> PollResult | None:
         """One poll; the result on success, None after an error (recorded in `status`).
+        `client` is the shared HTTP client (None will do for a `LocalSource`).
 
         A partial result (`PollResult.partial_error`) is returned *and* counted as an error:
         its rows are kept, the status says retrying.
@@ -73,7 +74,7 @@ class SourcePoller:
         status = self.status
         try:
             async with asyncio.timeout(self.poll_deadline()):
-                result = await self.source.poll(client, now)
+                result = await self._poll(client, now)
         except SourceError as exc:
             self._failed(exc)
             return None
@@ -101,6 +102,14 @@ class SourcePoller:
         interval = self.source.interval
         self._next_delay = interval if result.retry_in is None else max(interval, result.retry_in)
         return result
+
+    async def _poll(self, client: httpx.AsyncClient | None, now: datetime) -> PollResult:
+        source = self.source
+        if isinstance(source, LocalSource):
+            return await source.read(now)
+        if client is None:
+            raise TypeError(f"{source.name}: a {source.kind} source needs the HTTP client")
+        return await source.poll(client, now)
 
     def poll_deadline(self) -> float:
         """Seconds one whole poll may take (several requests, each with its own timeout)."""

@@ -39,7 +39,7 @@ from engmon.core.recording import RecordingWriter, is_recording, read_recording
 from engmon.core.schema import UTC_US
 from engmon.core.standing import Standing, standing_at
 from engmon.core.store import MergeResult, ObservationStore
-from engmon.sources.base import PollResult, Progress, Source
+from engmon.sources.base import LocalSource, PollResult, Progress, Source
 from engmon.sources.playback import ReplaySource
 from engmon.watch.poller import SourcePoller, SourceStatus
 
@@ -239,8 +239,10 @@ class Session:
     async def poll_turn(self, poller: SourcePoller) -> SourcePolled:
         """One turn of the loop: one poll, its rows recorded and merged, the alerts checked."""
         try:
+            # a replay polls no network: no client is made for it (nor httpx imported);
             # the clock's own time: a paused live panel still polls the present
-            result = await poller.poll_once(self.client, self.clock.now())
+            client = None if isinstance(poller.source, LocalSource) else self.client
+            result = await poller.poll_once(client, self.clock.now())
         except Exception as exc:  # a bug in one source must not end the watch: status instead
             status = poller.status
             status.state, status.errors = "retrying", status.errors + 1

@@ -143,3 +143,15 @@ async def test_the_plain_watch_alerts_above_the_usual_band_when_a_history_exists
     assert session.check_alerts() == []  # once per cool-down, and not again for the same data
     without = Session(campaign, [], clock, store=store)  # no history, no threshold: no alert
     assert without.check_alerts() == []
+
+
+async def test_a_replay_session_polls_without_an_http_client() -> None:
+    from engmon.sources import scenarios
+    from engmon.watch.replay import replay_session
+
+    built = scenarios.build("small-account")
+    session = replay_session(built.frame, built.campaign, speed=600.0)
+    polled = await session.poll_turn(next(iter(session.pollers.values())))
+    assert polled.merged is not None
+    assert session._client is None  # a replay reads no network: no client, no httpx at start
+    await session.aclose()
