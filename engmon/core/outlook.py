@@ -322,7 +322,8 @@ class OutlookTracker:
         if key == self._key and self._outlook is not None:
             self.pending = False
             return self._outlook
-        if wall is not None and self._outlook is not None and isinstance(self._key, tuple):
+        seen = self._rows_seen > 0  # the last outlook had rows (not the empty first frame)
+        if wall is not None and seen and self._outlook is not None and isinstance(self._key, tuple):
             # the same view moving forward (no seek back, no other metric): wait a little
             onward = key[2:] == self._key[2:] and key[1] >= self._key[1]
             if onward and not final and wall - self._wall < self.every_s:

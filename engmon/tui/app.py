@@ -193,8 +193,9 @@ class EngmonApp(DrilldownApp):
             loop = asyncio.get_running_loop()
             for signum in STOP_SIGNALS:
                 loop.add_signal_handler(signum, self.exit)
-        for poller in self.pollers.values():
-            self.start_polling(poller)
+        # the first frame goes out before the first poll (a replay's first rows, a live
+        # source's requests): the screen shows at once, and fills as the rows arrive
+        self.call_after_refresh(self._start_pollers)
         self.set_interval(self.render_interval, self.refresh_dashboard, name="render")
         if not self.is_headless and not self.is_web:  # in a browser, stdin is a pipe
             self.set_interval(1.0, self.check_terminal, name="terminal")
@@ -236,6 +237,10 @@ class EngmonApp(DrilldownApp):
         await self.session.aclose()
 
     # --- polling ---------------------------------------------------------------------------
+    def _start_pollers(self) -> None:
+        for poller in self.pollers.values():
+            self.start_polling(poller)
+
     def start_polling(self, poller: SourcePoller) -> None:
         """Start the one worker that runs this source's poll loop for the app's lifetime."""
         name = poller.source.name

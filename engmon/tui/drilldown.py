@@ -147,6 +147,7 @@ class DrilldownApp(App[None]):
         self._tables_at = float("-inf")
         self._tables_revision = -1
         self._tables_due: Timer | None = None
+        self._first_frame = True  # until the dashboard's first frame is on the screen
 
     # --- hooks for the dashboard's render path -------------------------------------------------
     @property
@@ -178,6 +179,12 @@ class DrilldownApp(App[None]):
             crumb = screen.query_one(FilterBreadcrumb)
             curve = screen.query_one(DrillCurve)
         except NoMatches:
+            return
+        if self._first_frame:
+            # the tables scan the whole store: the first frame goes out without them and
+            # they fill in right after it
+            crumb.show(self.filters)
+            self.call_after_refresh(self._after_first_frame)
             return
         metric = view.curve.metric
         key: tuple[object, ...] = (
@@ -245,6 +252,11 @@ class DrilldownApp(App[None]):
         # the cursor's numbers sit under the curve they describe (a Text: labels are no markup)
         curve.border_subtitle = Text(extra)
         crumb.show(self.filters)
+
+    def _after_first_frame(self) -> None:
+        if self._first_frame:
+            self._first_frame = False
+            self._tables_catch_up()
 
     def _tables_catch_up(self) -> None:
         """Redraw the tables with the data that arrived during their pause."""

@@ -45,6 +45,15 @@ class DashboardScreen(Screen[None]):
     """True once the widgets are mounted (the app redraws only then)."""
 
     def compose(self) -> ComposeResult:
+        # Textual applies the breakpoints on the first Resize, after the first frame: set
+        # them before the widgets are styled, so that frame has this terminal's layout
+        width, height = self.app.size
+        for size, breakpoints in (
+            (width, self.HORIZONTAL_BREAKPOINTS),
+            (height, self.VERTICAL_BREAKPOINTS),
+        ):
+            chosen = max((edge, name) for edge, name in breakpoints if size >= edge)[1]
+            self.add_class(chosen)
         yield HeaderLine(id="header")
         yield SourcesLine(id="sources")
         yield VerdictPanel("waiting for the first observations…", id="verdict")

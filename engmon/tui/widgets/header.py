@@ -62,7 +62,9 @@ class HeaderLine(TextLine):
 
     def show(self, campaign: Campaign, post_time: datetime | None, clock: ClockState) -> None:
         """Redraw from the campaign and the clock."""
-        narrow = 0 < self.size.width < 100
+        # before the first layout the line has no width yet: it spans the terminal's
+        width = self.size.width or self.app.size.width
+        narrow = 0 < width < 100
         left, right = header_parts(campaign, post_time, clock, narrow=narrow)
 
         def grid() -> Table:  # built only when the text changed (once a second, not per tick)
@@ -75,4 +77,4 @@ class HeaderLine(TextLine):
             table.add_row(Text(left, style="bold"), right_text)
             return table
 
-        self.show_text(grid, (left, right, clock.paused, self.size.width))
+        self.show_text(grid, (left, right, clock.paused, width))
