@@ -86,15 +86,27 @@ def scan_parquet_observations(spec: FileSpec, *, dimensions: bool = False) -> Sc
         (pl.col("kind") != "event").any().alias("others")
         if "kind" in names
         else pl.lit(False).alias("others"),
+        *_one_value_stats(names),
     ]
     plans = [lf.select(stats_exprs)]
     if "id" in names:
         plans.append(repeated_id_hashes(lf.select(pl.col("id").cast(pl.String))))
-    collected = pl.collect_all(plans, engine="streaming")
+    # one after the other: collected together, both passes hold their columns at once
+    collected = [plan.collect(engine="streaming") for plan in plans]
     stats = collected[0].row(0, named=True)
     if stats["bad"] or stats["first"] is None:
         return None  # the full loader reports the row, or that the file is empty
     repeated = collected[1] if len(collected) > 1 else None
+    # a column holding one value throughout (one source; events only) is not read again:
+    # the counting pass then reads four columns instead of six (about 40% less memory)
+    lf = lf.with_columns(
+        pl.lit(stats[f"{name}:min"], dtype=pl.String).alias(name)
+        for name in _ONE_VALUE
+        if name in names
+        and stats[f"{name}:nulls"] == 0
+        and stats[f"{name}:min"] is not None
+        and stats[f"{name}:min"] == stats[f"{name}:max"]
+    )
     if not stats["others"] and not dimensions:
         # events only: the bucket and counter keys (dimensions) need not be read at all
         lf = lf.select(name for name in _EVENT_COLUMNS if name in names)
@@ -113,6 +125,25 @@ def scan_parquet_observations(spec: FileSpec, *, dimensions: bool = False) -> Sc
         counters=bool(stats["others"]),
         metric_names=tuple(stats["metrics"]),
     )
+
+
+_ONE_VALUE: Final = ("source", "kind")
+"""Text columns often holding one value throughout a file (scanned for it, then not read)."""
+
+
+def _one_value_stats(names: list[str]) -> list[pl.Expr]:
+    """Smallest and largest value and null count of the `_ONE_VALUE` columns (streamed in
+    constant memory, where a `unique` would hold every distinct value of a hostile file)."""
+    exprs: list[pl.Expr] = []
+    for name in _ONE_VALUE:
+        if name in names:
+            text = pl.col(name).cast(pl.String)
+            exprs += [
+                text.min().alias(f"{name}:min"),
+                text.max().alias(f"{name}:max"),
+                text.null_count().alias(f"{name}:nulls"),
+            ]
+    return exprs
 
 
 _EVENT_COLUMNS: Final = ("ts", "source", "kind", "metric", "value", "id", "reach")
