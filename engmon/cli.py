@@ -17,6 +17,7 @@ import click
 
 from engmon import __version__
 from engmon.core.printable import printable
+from engmon.core.words import span_text
 from engmon.errors import EngmonError
 
 P = ParamSpec("P")
@@ -520,7 +521,7 @@ def history(ctx: click.Context, folder: Path | None) -> None:
         click.echo("  none yet: every `engmon watch` records one")
     for info in infos:
         started = f"{info.started:%Y-%m-%d %H:%M}Z" if info.started else "?"
-        minutes = f"{info.duration_s / 60:.0f} min" if info.duration_s is not None else "?"
+        minutes = span_text(info.duration_s) if info.duration_s is not None else "?"
         totals = ", ".join(f"{m} {v:,.0f}" for m, v in info.totals.items()) or "no engagement"
         line = f"  {started}  {minutes:>8}  {info.campaign}: {totals}  ({info.path})"
         click.echo(printable(line))  # campaign and metric names come from the files
@@ -539,7 +540,7 @@ def history(ctx: click.Context, folder: Path | None) -> None:
             f"{m} {row[m]:,.0f}" for m in metrics_shown if row[m] is not None and row[m] > 0
         )
         click.echo(
-            f"  {row['post_time']:%Y-%m-%d %H:%M}Z  {row['minutes']:>6} min  "
+            f"  {row['post_time']:%Y-%m-%d %H:%M}Z  {span_text(row['minutes'] * 60):>6}  "
             f"{row['followers']:,} followers: {totals or 'no engagement'}  ({row['post']})"
         )
 
@@ -575,7 +576,8 @@ def history_add(file: Path, **options: Any) -> None:
     if saved is None:
         raise ConfigError(f"{file}: nothing after the post time to keep")
     minutes = curve.height // max(1, curve.get_column("metric").n_unique())
-    click.echo(f"kept {name} ({campaign.post_time:%Y-%m-%d %H:%M}Z, {minutes} min) in {saved}")
+    length = span_text(minutes * 60)
+    click.echo(f"kept {name} ({campaign.post_time:%Y-%m-%d %H:%M}Z, {length}) in {saved}")
 
 
 @history.command("clear")

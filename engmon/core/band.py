@@ -14,6 +14,8 @@ from typing import Final, Literal
 
 import polars as pl
 
+from engmon.core.words import at_minute
+
 Position = Literal["ahead", "on track", "behind", "flat"]
 
 MIN_POSTS: Final = 3
@@ -85,7 +87,7 @@ class Standing:
     @property
     def text(self) -> str:
         """ "behind 9 of your last 10 posts at minute 20" and the like."""
-        at = f"at minute {self.minute}"
+        at = at_minute(self.minute)
         if self.position == "flat":
             return f"flat: {self.behind_of} of your last {self.posts} posts had engagement {at}"
         if self.position == "ahead":

@@ -36,7 +36,7 @@ from engmon.core.trend import (
 )
 from engmon.core.verdict import Verdict, elapsed_text, metric_words, rate_text
 from engmon.core.verdict import sentences as join_sentences
-from engmon.core.words import compact_count
+from engmon.core.words import at_minute, compact_count
 
 PublicRank = Callable[[int, int, float], "float | None"]
 """`public_rank(minute, followers, reshares)`: the share of public posts from accounts of
@@ -109,7 +109,7 @@ class HistoryComparison:
         found = self._at(minute)
         assert found is not None
         values, current = found
-        tail = f"of your last {len(values)} posts at minute {minute}"
+        tail = f"of your last {len(values)} posts {at_minute(minute)}"
         if position == "ahead":
             return f"Ahead of {int((values < current).sum())} {tail}"
         if position == "behind":
@@ -154,7 +154,7 @@ def public_comparison(numbers: Standing, rank: PublicRank | None) -> Comparison 
         only = "only " if position == "behind" else ""
         percent = math.floor(share * 100)  # 99.6% is not "100%": some posts did better
         return (
-            f"Ahead of {only}{percent}% of {PUBLIC_LABEL} at minute {minute}"
+            f"Ahead of {only}{percent}% of {PUBLIC_LABEL} {at_minute(minute)}"
             " (reshares per 1k followers of public posts)"
         )
 

@@ -36,3 +36,30 @@ def compact_count(value: float) -> str:
         if abs(float(digits)) < 1000:  # 999,960 is "1M", not "1000k"
             break
     return text
+
+
+def at_minute(minute: int) -> str:
+    """`at minute 45`; from an hour on `at 7 h 30 min`, `at 2 days 4 h` (as the verdict
+    counts time since the post), never `at minute 719`."""
+    if minute < 60:
+        return f"at minute {minute}"
+    hours, mins = divmod(minute, 60)
+    if hours < 48:
+        return f"at {hours} h {mins:02d} min"
+    days, hrs = divmod(hours, 24)
+    return f"at {days} days {hrs} h"
+
+
+def span_text(seconds: float) -> str:
+    """`45s`, `14m`, `7h56m`, `2d04h`: a length of time, as offsets since the post read."""
+    total = max(0, int(seconds))
+    days, rest = divmod(total, 86_400)
+    hours, rest = divmod(rest, 3600)
+    mins, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d{hours:02d}h"
+    if hours:
+        return f"{hours}h{mins:02d}m"
+    if mins:
+        return f"{mins}m{secs:02d}s" if secs and mins < 10 else f"{mins}m"
+    return f"{secs}s"

@@ -44,7 +44,7 @@ from engmon.core.metrics import now_minute_of, pick_headline
 from engmon.core.outlook import OutlookTracker
 from engmon.core.schema import FOLLOWERS
 from engmon.core.store import ObservationStore
-from engmon.core.words import compact_count
+from engmon.core.words import compact_count, span_text
 from engmon.tui.drilldown import DrilldownApp
 from engmon.tui.keys import (
     DASHBOARD_KEYS,
@@ -439,7 +439,7 @@ class EngmonApp(DrilldownApp):
         """auto → 1m → 5m → 15m → 1h → 6h → 1d → auto, skipping (and saying so) widths that
         would draw more bars than the curve has room for at this span."""
         span = max(1, self.view.now_minute) if self.view is not None else 1  # 1m bars drawn
-        since = max(1, int(self.view.elapsed_s // 60)) if self.view is not None else 1
+        since = span_text(self.view.elapsed_s) if self.view is not None else "1m"
         index = BUCKET_CYCLE.index(self.settings.bucket_width)
         skipped: list[int] = []
         for step in range(1, len(BUCKET_CYCLE) + 1):
@@ -449,7 +449,7 @@ class EngmonApp(DrilldownApp):
             skipped.append(width)
         if skipped:
             too_fine = ", ".join(width_text(w) for w in skipped)
-            self.notify(f"{too_fine}: too many bars for {width_text(since)} since the post")
+            self.notify(f"{too_fine}: too many bars for {since} since the post")
         self.change_settings("bucket", bucket_width=width)
 
     def action_help(self) -> None:

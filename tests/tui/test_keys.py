@@ -255,7 +255,7 @@ async def test_b_skips_widths_too_fine_for_a_long_span_and_says_so(make_app: Mak
         await pilot.press("b")
         await redraw(pilot)
         assert app.settings.bucket_width == 5  # 1m skipped (240 bars), 5m fits (48)
-        assert said and said[-1] == "1m: too many bars for 4h since the post"
+        assert said and said[-1] == "1m: too many bars for 4h00m since the post"
         assert app.view is not None and app.view.curve.width == 5
 
 

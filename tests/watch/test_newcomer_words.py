@@ -152,3 +152,48 @@ def test_one_compact_form_for_the_same_number_on_every_surface(tmp_path: Path) -
     for shown in (text.stdout, html.stdout, view.verdict.text):
         assert "2.3k followers" in shown
         assert "2.29k" not in shown and "2,290 followers" not in shown
+
+
+@pytest.mark.parametrize(
+    ("minute", "expected"),
+    [
+        (45, "at minute 45"),
+        (450, "at 7 h 30 min"),
+        (719, "at 11 h 59 min"),
+        (3120, "at 2 days 4 h"),
+    ],
+)
+def test_a_late_minute_reads_as_hours(minute: int, expected: str) -> None:
+    from engmon.core.words import at_minute
+
+    assert at_minute(minute) == expected
+
+
+@pytest.mark.parametrize(
+    ("seconds", "expected"),
+    [
+        (0, "0s"),
+        (45, "45s"),
+        (72, "1m12s"),
+        (14 * 60, "14m"),
+        (476 * 60, "7h56m"),
+        (187_200, "2d04h"),
+    ],
+)
+def test_lengths_read_as_offsets_do(seconds: float, expected: str) -> None:
+    from engmon.core.words import span_text
+
+    assert span_text(seconds) == expected
+
+
+def test_history_lists_a_past_post_in_hours(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ENGMON_HISTORY_DIR", str(tmp_path / "band"))
+    saved = tmp_path / "small.parquet"
+    assert CliRunner().invoke(main, ["demo", "small-account", "--save", str(saved)]).exit_code == 0
+    added = CliRunner().invoke(main, ["history", "add", str(saved)])
+    assert added.exit_code == 0, added.output
+    assert "7h56m)" in added.stdout and " min)" not in added.stdout
+    listed = CliRunner().invoke(main, ["history", "--dir", str(tmp_path / "recordings")])
+    assert "7h56m  2,000 followers" in listed.stdout
