@@ -28,11 +28,15 @@ def plot_rows(text: str) -> tuple[str, str]:
 def test_thin_baseline_swaps_only_one_row_bars_and_keeps_the_colours() -> None:
     above = "│  █      │"
     base = "┤█ █  █   │"
-    text = Text("\n".join([above, base, "└─────────┘"]))
-    text.stylize("red", len(above) + 1 + 1, len(above) + 1 + 2)  # the first bar cell
-    thinned = thin_baseline(text)
-    assert thinned.plain.splitlines()[1] == f"┤{BASELINE_BAR} {FULL_BLOCK}  {BASELINE_BAR}   │"
+    top = "┌─────────┐"
+    text = Text("\n".join([top, above, base, "└─────────┘"]))
+    first = len(top) + 1 + len(above) + 1 + 1
+    text.stylize("red", first, first + 1)  # the first bar cell of the bottom row
+    thinned = thin_baseline(text, min_rows=2)
+    assert thinned.plain.splitlines()[2] == f"┤{BASELINE_BAR} {FULL_BLOCK}  {BASELINE_BAR}   │"
     assert thinned.spans == text.spans
+    # a short plot keeps its one-row bars: there a row is a large share of the scale
+    assert thin_baseline(text).plain == text.plain
     assert thin_baseline(Text("no plot here")).plain == "no plot here"
 
 

@@ -62,17 +62,24 @@ BASELINE_BAR: Final = "▁"
 the row reads as the axis it is instead of a solid line of one-row bars."""
 
 
-def thin_baseline(text: Text) -> Text:
-    """`text` (a rendered plot) with every bar cell of the bottom plot row that has no bar
-    cell above it drawn as `BASELINE_BAR`; bars of two rows or more stay whole.
+THIN_FROM_ROWS: Final = 8
+"""Plots shorter than this keep full one-row bars: there a row is more than an eighth of
+the scale, and a low bar would understate a bucket half as high as the peak."""
 
-    The bottom plot row is the one above the frame's `└`. Characters are swapped one for
-    one, so the colours (spans) stay where they were.
+
+def thin_baseline(text: Text, min_rows: int = THIN_FROM_ROWS) -> Text:
+    """`text` (a rendered plot) with every bar cell of the bottom plot row that has no bar
+    cell above it drawn as `BASELINE_BAR`; bars of two rows or more stay whole. Plots of
+    fewer than `min_rows` rows are returned as they are.
+
+    The plot rows lie between the frame's `┌` and `└` lines. Characters are swapped one
+    for one, so the colours (spans) stay where they were.
     """
     plain = text.plain
     lines = plain.split("\n")
+    top = next((i for i, line in enumerate(lines) if "┌" in line), None)
     frame = next((i for i, line in enumerate(lines) if "└" in line), None)
-    if frame is None or frame < 2:
+    if top is None or frame is None or frame - top - 1 < max(2, min_rows):
         return text
     base, above = lines[frame - 1], lines[frame - 2]
     start = sum(len(line) + 1 for line in lines[: frame - 1])
