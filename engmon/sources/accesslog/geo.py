@@ -1,21 +1,27 @@
 """Client IP -> country, offline: geoip2fast's bundled IPv4+IPv6 database or a MaxMind .mmdb.
 
 Thousands of IPs are placed at once: each address becomes a number (IPv4: the address,
-IPv6: its first 64 bits) and one sorted `join_asof` against the network table finds its
-country. The table is read from geoip2fast's loaded data once and cached as Parquet.
+IPv6: its first 64 bits) and a binary search (numpy `searchsorted`) over the sorted networks
+finds its country, row by row with no join. The table is read from geoip2fast's loaded data
+once and cached as Parquet.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from engmon.errors import ConfigError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 
 @cache
@@ -94,6 +100,40 @@ def _network_table() -> pl.DataFrame | None:
     return table
 
 
+@dataclass(frozen=True)
+class _Networks:
+    """The networks table as arrays for binary search: per family the sorted first and last
+    keys and the offset of its rows in `country` (one country per network)."""
+
+    first: dict[int, npt.NDArray[np.uint64]]
+    last: dict[int, npt.NDArray[np.uint64]]
+    offset: dict[int, int]
+    country: pl.Series
+
+
+@cache
+def _networks() -> _Networks | None:
+    """`_network_table` as `_Networks` (built once per process)."""
+    import numpy as np
+
+    table = _network_table()
+    if table is None:
+        return None
+    first: dict[int, npt.NDArray[np.uint64]] = {}
+    last: dict[int, npt.NDArray[np.uint64]] = {}
+    offset: dict[int, int] = {}
+    start = 0
+    parts = []
+    for family in (4, 6):
+        part = table.filter(pl.col("family") == family).sort("first")
+        first[family] = part.get_column("first").to_numpy().astype(np.uint64)
+        last[family] = part.get_column("last").to_numpy().astype(np.uint64)
+        offset[family] = start
+        start += part.height
+        parts.append(part.get_column("country"))
+    return _Networks(first, last, offset, pl.concat(parts).rename("country"))
+
+
 def _geoip2fast_module_dir() -> str:
     import importlib.util
 
@@ -102,13 +142,26 @@ def _geoip2fast_module_dir() -> str:
     return str(next(iter(locations))) if locations else "."
 
 
-def ipv4_number(ip: pl.Expr) -> pl.Expr:
-    """Dotted IPv4 text -> its 32-bit number (null for anything else, e.g. IPv6)."""
-    parts = ip.str.split_exact(".", 3)
-    octets = [parts.struct.field(f"field_{i}").cast(pl.Int64, strict=False) for i in range(4)]
-    number = octets[0] * 16_777_216 + octets[1] * 65_536 + octets[2] * 256 + octets[3]
-    in_range = pl.all_horizontal([o.is_between(0, 255) for o in octets])
-    return pl.when(in_range & parts.struct.field("field_3").str.contains(r"^\d+$")).then(number)
+_IPV4_TEXT = r"^\d+\.\d+\.\d+\.\d+$"
+"""Dotted IPv4 text (each octet's range is checked after the split)."""
+
+
+def ipv4_keys(rows: pl.DataFrame) -> pl.DataFrame:
+    """(`_row`, `key`) for the rows of dotted IPv4 text in `ip`: the 32-bit number, null when
+    an octet is out of range. The text is split once and each octet parsed once."""
+    octets = [f"field_{i}" for i in range(4)]
+    split = rows.filter(pl.col("ip").str.contains(_IPV4_TEXT)).select(
+        "_row", pl.col("ip").str.split_exact(".", 3).struct.unnest()
+    )
+    parsed = split.select("_row", pl.col(octets).str.to_integer(strict=False))
+    number = (
+        pl.col("field_0") * 16_777_216
+        + pl.col("field_1") * 65_536
+        + pl.col("field_2") * 256
+        + pl.col("field_3")
+    )
+    in_range = pl.all_horizontal([pl.col(o).is_between(0, 255) for o in octets])
+    return parsed.select("_row", key=pl.when(in_range).then(number))
 
 
 def ipv6_upper64(ip: pl.Expr) -> pl.Expr:
@@ -213,59 +266,77 @@ class CountryLookup:
         return self.place(ips.rename("ip").to_frame()).select("ip", "country")
 
     def place(self, frame: pl.DataFrame) -> pl.DataFrame:
-        """`frame` (with an `ip` column) plus `country`; row order is not kept.
+        """`frame` (with an `ip` column) plus `country`, row order kept.
 
-        With the bundled database and many rows every row is keyed and placed by one sorted
-        `join_asof` (no per-IP Python, no string joins); otherwise distinct IPs are looked up.
+        With the bundled database and many rows every row is keyed and placed by a binary
+        search over the sorted networks (no per-IP Python, no string joins); otherwise distinct
+        IPs are looked up.
         """
         # the table once built (a warmed-up reader) serves any size: loading geoip2fast's own
         # database as well for a handful of rows would double the start-up cost
-        built = _network_table.cache_info().currsize > 0
+        built = _networks.cache_info().currsize > 0 or _network_table.cache_info().currsize > 0
         wanted = built or frame.height >= self.vectorise_from
-        table = _network_table() if (self._reader is None and wanted) else None
-        if table is None:
+        networks = _networks() if (self._reader is None and wanted) else None
+        if networks is None:
             found = self._looked_up(frame.get_column("ip").fill_null("").unique())
             return frame.join(
-                found, left_on=pl.col("ip").fill_null(""), right_on="ip", how="left"
+                found,
+                left_on=pl.col("ip").fill_null(""),
+                right_on="ip",
+                how="left",
+                maintain_order="left",
             ).drop("ip_right", strict=False)
+        return frame.with_columns(self._placed(frame.get_column("ip"), networks))
+
+    def _placed(self, ips: pl.Series, networks: _Networks) -> pl.Series:
+        """Country per row of `ips` from the bundled networks (unkeyable text looked up)."""
+        import numpy as np
+
         ip = pl.col("ip")
-        is_v6 = ip.str.contains(":", literal=True)
-        v6 = frame.filter(is_v6).with_columns(_spelled=ipv6_spelled_out(ip))
-        keyed = pl.concat(  # each parser only sees the addresses it is written for
-            [
-                frame.filter(ip.is_not_null() & ~is_v6).with_columns(family=4, key=ipv4_number(ip)),
-                v6.filter("_spelled")
-                .drop("_spelled")
-                .with_columns(family=6, key=ipv6_upper64_spelled(ip)),
-                v6.filter(~pl.col("_spelled"))
-                .drop("_spelled")
-                .with_columns(family=6, key=ipv6_upper64(ip)),
-                frame.filter(ip.is_null()).with_columns(family=4, key=None),
-            ],
-            how="vertical_relaxed",
-        ).with_columns(pl.col("family").cast(pl.Int8), pl.col("key").cast(pl.UInt64))
-        placed = (
-            keyed.filter(pl.col("key").is_not_null())
-            .sort("family", "key")
-            .join_asof(
-                table,
-                left_on="key",
-                right_on="first",
-                by="family",
-                strategy="backward",
-                check_sortedness=False,
-            )
-            .with_columns(country=pl.when(pl.col("key") <= pl.col("last")).then("country"))
-            .drop("family", "key", "first", "last")
+        rows = ips.rename("ip").to_frame().with_row_index("_row")
+        v6 = rows.filter(ip.str.contains(":", literal=True)).with_columns(
+            _spelled=ipv6_spelled_out(ip)
         )
-        rest = keyed.filter(pl.col("key").is_null()).drop("family", "key")
-        if rest.height:
-            found = self._looked_up(rest.get_column("ip").fill_null("").unique())
-            rest = rest.join(found, left_on=pl.col("ip").fill_null(""), right_on="ip", how="left")
-            rest = rest.drop("ip_right", strict=False)
-        else:
-            rest = rest.with_columns(country=pl.lit(None, pl.String()))
-        return pl.concat([placed, rest.select(placed.columns)])
+        keyed = {
+            # each parser only sees the addresses it is written for
+            4: ipv4_keys(rows),
+            6: pl.concat(
+                [
+                    v6.filter("_spelled").select("_row", key=ipv6_upper64_spelled(ip)),
+                    v6.filter(~pl.col("_spelled")).select("_row", key=ipv6_upper64(ip)),
+                ]
+            ),
+        }
+        index = np.full(ips.len(), -1, dtype=np.int64)
+        placed = np.zeros(ips.len(), dtype=bool)
+        for family, frame in keyed.items():
+            frame = frame.filter(pl.col("key").is_not_null())
+            first, last = networks.first[family], networks.last[family]
+            offset = networks.offset[family]
+            key = frame.get_column("key").cast(pl.UInt64).to_numpy()
+            order = np.argsort(key)  # a binary search of sorted keys stays in cache
+            key = key[order]
+            at = frame.get_column("_row").to_numpy()[order]
+            found = np.searchsorted(first, key, side="right") - 1
+            inside = (found >= 0) & (key <= last[np.maximum(found, 0)])
+            index[at[inside]] = found[inside] + offset
+            placed[at] = True
+        positions = (
+            pl.Series(index)
+            .to_frame("i")
+            .select(pl.when(pl.col("i") >= 0).then(pl.col("i")).cast(pl.UInt32))
+            .to_series()
+        )
+        country = networks.country.gather(positions).rename("country")
+        rest = rows.filter(pl.Series(~placed) & ip.is_not_null())
+        if rest.height:  # text neither parser reads: geoip2fast decides, once per distinct IP
+            found_rest = rest.join(
+                self._looked_up(rest.get_column("ip").unique()), on="ip", how="left"
+            )
+            country = country.scatter(
+                found_rest.get_column("_row"), found_rest.get_column("country")
+            )
+        return country
 
     def _looked_up(self, ips: pl.Series) -> pl.DataFrame:
         values = ips.to_list()

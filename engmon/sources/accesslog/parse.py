@@ -48,7 +48,7 @@ from engmon.sources.accesslog.formats import (
     compile_json,
     is_json_format,
 )
-from engmon.sources.accesslog.geo import CountryLookup, _network_table
+from engmon.sources.accesslog.geo import CountryLookup, _networks
 from engmon.sources.accesslog.lineindex import LineIndex, _repair_escaped_quotes
 from engmon.sources.accesslog.link import LinkMatch
 from engmon.sources.accesslog.tabular import TABULAR, read_table
@@ -501,26 +501,14 @@ class AccessLogParser:
         if self.has_user_agent:
             agent_of("Mozilla/5.0 (Windows NT 10.0; Win64; x64)")
         if self.countries._reader is None:
-            _network_table()
+            _networks()
 
     def add_countries(self, counted: pl.DataFrame) -> pl.DataFrame:
         """Add `country` from each hit's IP and drop the raw IP (row order kept).
 
-        Only the IP column is looked up and joined: the wide frame is never copied.
+        Only the IP column is placed: the wide frame is never copied.
         """
-        ips = counted.select("ip")
-        distinct = ips.unique()
-        if distinct.height > counted.height * 0.8:  # mostly one hit per IP: place rows directly
-            rows = ips.with_columns(_row=pl.int_range(pl.len(), dtype=pl.UInt32))
-            country = self.countries.place(rows).sort("_row").get_column("country")
-        else:
-            country = ips.join(
-                self.countries.place(distinct),
-                on="ip",
-                how="left",
-                nulls_equal=True,
-                maintain_order="left",
-            ).get_column("country")
+        country = self.countries.place(counted.select("ip")).get_column("country")
         return counted.with_columns(country).drop("ip")
 
     def _agents(self, frame: pl.DataFrame) -> pl.DataFrame:
