@@ -87,17 +87,19 @@ def to_observations(
         counted = counted.sort("ts", "line")
     hits = counted.with_columns(_row=pl.int_range(pl.len(), dtype=pl.UInt32))
     link = hits.filter(pl.col("link")).with_columns(day=pl.col("ts").dt.date())
-    firsts = (
-        link.select("_row", "actor", "day")
-        .unique(subset=["actor", "day"], keep="first", maintain_order=True)
-        .join(state.seen, on=["actor", "day"], how="anti")
+    # hits are in time order: a visitor's first hit of a day is its first row within the day,
+    # its first click its first row (no sort and no group_by over the hits)
+    firsts = link.select("_row", "actor", "day").filter(
+        pl.col("actor").is_first_distinct().over("day")
     )
+    if state.seen.height:
+        firsts = firsts.join(state.seen, on=["actor", "day"], how="anti")
     seen = pl.concat([state.seen, firsts.select("actor", "day")])
-    clickers = (
-        pl.concat([state.clickers, link.group_by("actor").agg(first=pl.col("ts").min())])
-        .group_by("actor")
-        .agg(pl.col("first").min())
-    )
+    clickers = link.filter(pl.col("actor").is_first_distinct()).select("actor", first="ts")
+    if state.clickers.height:
+        clickers = (
+            pl.concat([state.clickers, clickers]).group_by("actor").agg(pl.col("first").min())
+        )
     reached = (
         hits.filter(pl.col("goal"))
         .select("_row", "actor", "ts")
@@ -178,22 +180,28 @@ def _active(
     Each (visitor, minute) pair counts in its minute and the `ACTIVE_MINUTES - 1` after it;
     pairs held from earlier polls take part so a minute's value covers every poll.
     """
-    pairs = link.select("actor", minute=pl.col("ts").dt.truncate("1m")).unique()
+    pairs = link.select("actor", minute=pl.col("ts").dt.truncate("1m"))
     if pairs.is_empty():
         return pl.DataFrame(), recent
     touched = pairs.select(pl.col("minute").unique())
-    held = pl.concat([recent, pairs]).unique()
+    held = pl.concat([recent, pairs])
     # A visitor is here over the union of [minute, minute + ACTIVE_MINUTES) of its minutes:
     # +1 where a stretch starts, -1 where it ends, summed up to each minute (no n_unique over
-    # ACTIVE_MINUTES copies of every pair).
+    # ACTIVE_MINUTES copies of every pair). A repeated (visitor, minute) pair adds an empty
+    # stretch, so pairs need no dedupe; rows already in time order need only a stable sort by
+    # visitor.
     span = pl.duration(minutes=ACTIVE_MINUTES)
+    if held.get_column("minute").is_sorted():
+        by_actor = held.sort("actor", maintain_order=True)
+    else:
+        by_actor = held.sort("actor", "minute")
     same_actor = pl.col("actor") == pl.col("actor").shift(1)
-    stretches = held.sort("actor", "minute").select(
+    stretches = by_actor.select(
         start=pl.max_horizontal(
             "minute", pl.when(same_actor).then(pl.col("minute").shift(1) + span)
         ),
         end=pl.col("minute") + span,
-    )
+    ).filter(pl.col("start") < pl.col("end"))
     steps = (
         pl.concat(
             [
@@ -223,4 +231,4 @@ def _active(
     last = newest if until is None else max(newest, until.replace(second=0, microsecond=0))
     gauge = gauge.filter(pl.col("ts") <= pl.lit(last, dtype=UTC_US))
     keep_from = newest - timedelta(minutes=ACTIVE_MINUTES - 1)
-    return gauge, held.filter(pl.col("minute") >= keep_from)
+    return gauge, held.filter(pl.col("minute") >= keep_from).unique()
