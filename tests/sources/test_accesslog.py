@@ -396,6 +396,42 @@ def test_devices() -> None:
     assert device_of("SomethingUnheardOf/1.0") == "other"
 
 
+def test_agents_read_before_are_not_parsed_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ENGMON_CACHE_DIR", str(tmp_path / "cache"))
+    path = write(tmp_path, "access.log", CAMPAIGN_LINES)
+    first = clicks(load_access_log(path, link="/blog/spring-launch"))
+    assert "mobile" in first.get_column("device").to_list()
+    asked: list[str] = []
+
+    def agent_of(agent: str) -> tuple[str, str | None, str | None]:
+        asked.append(agent)
+        return "desktop", "NewBrowser", None
+
+    monkeypatch.setattr("engmon.sources.accesslog.parse.agent_of", agent_of)
+    again = clicks(load_access_log(path, link="/blog/spring-launch"))
+    assert asked == []  # every agent came from the cache, ua-parser was not needed
+    assert again.equals(first)
+    other = combined("8.8.4.4", "12/Mar/2025:08:00:00 +0000", "/blog/spring-launch", agent="New/1")
+    more = clicks(load_access_log(write(tmp_path, "b.log", [other]), link="/blog/spring-launch"))
+    assert asked == ["New/1"]  # an agent never seen is still parsed
+    assert more.get_column("browser").to_list() == ["NewBrowser"]
+
+
+def test_agent_cache_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from engmon.sources.accesslog import agents
+
+    monkeypatch.setenv("ENGMON_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(agents, "AGENT_CACHE_LIMIT", 3)
+    agents.save_agents({"a": ("desktop", None, None), "b": ("bot", None, None)}, {})
+    assert set(agents.cached_agents()) == {"a", "b"}
+    agents.save_agents(
+        agents.cached_agents(), {"c": ("mobile", "X", "iOS"), "d": ("bot", None, None)}
+    )
+    assert agents.cached_agents() == {"c": ("mobile", "X", "iOS"), "d": ("bot", None, None)}
+
+
 def test_countries_vectorised_match_single_lookups() -> None:
     lookup = CountryLookup()
     lookup.vectorise_from = 1

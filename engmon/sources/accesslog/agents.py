@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import re
-from typing import Final
+import zlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Final, TypeAlias
+
+import polars as pl
+
+from engmon.sources.accesslog.cache import read_cached, write_cached
 
 STATIC_ASSET: Final = (
     r"(?i)(?:\.(?:css|js|mjs|map|png|jpe?g|gif|webp|avif|svg|ico|bmp|woff2?|ttf|otf|eot|"
@@ -35,6 +42,13 @@ DESKTOP_OSES: Final = (
 MOBILE_OSES: Final = ("iOS", "Android", "Windows Phone", "BlackBerry OS", "KaiOS", "HarmonyOS")
 
 
+AgentParts: TypeAlias = tuple[str, str | None, str | None]
+"""(device, browser family, OS family) of one user agent."""
+
+AGENT_CACHE_LIMIT: Final = 100_000
+"""Agents kept in the cache; past it only the last log's agents are kept."""
+
+
 # --- devices, on distinct user agents only ---------------------------------------------------
 
 
@@ -43,7 +57,7 @@ def device_of(user_agent: str) -> str:
     return agent_of(user_agent)[0]
 
 
-def agent_of(user_agent: str) -> tuple[str, str | None, str | None]:
+def agent_of(user_agent: str) -> AgentParts:
     """(device, browser family, OS family) of one user agent, as ua-parser names them
     (`Mobile Safari`, `iOS`); browser and OS are None when ua-parser does not know them."""
     if not user_agent or user_agent == "-" or re.search(BOT_AGENT, user_agent):
@@ -74,3 +88,46 @@ def _device(user_agent: str, result: object, os_family: str) -> str:
     if os_family in DESKTOP_OSES:
         return "desktop"
     return "other"
+
+
+# --- what ua-parser said, kept between runs -------------------------------------------------
+
+
+def _agent_cache_name() -> str:
+    """One cache per ua-parser release, regex set and version of these rules."""
+    from importlib.metadata import version
+
+    rules = zlib.crc32(Path(__file__).read_bytes())
+    return f"agents-{version('ua-parser')}-{version('ua-parser-builtins')}-{rules:08x}.parquet"
+
+
+def cached_agents() -> dict[str, AgentParts]:
+    """`agent_of` of the agents read by earlier runs (empty when there is no cache).
+
+    Compiling ua-parser's regexes costs more than reading a whole log's agents: a log whose
+    agents were all seen before never loads it.
+    """
+    table = read_cached(_agent_cache_name())
+    if table is None or table.columns != ["agent", "device", "browser", "os"]:
+        return {}
+    return {agent: (device, browser, os) for agent, device, browser, os in table.iter_rows()}
+
+
+def save_agents(known: Mapping[str, AgentParts], learned: Mapping[str, AgentParts]) -> None:
+    """Add the agents `learned` this run to the cache of `known` ones (bounded)."""
+    merged = {**known, **learned} if len(known) + len(learned) <= AGENT_CACHE_LIMIT else learned
+    table = pl.DataFrame(
+        {
+            "agent": list(merged),
+            "device": [parts[0] for parts in merged.values()],
+            "browser": [parts[1] for parts in merged.values()],
+            "os": [parts[2] for parts in merged.values()],
+        },
+        schema={
+            "agent": pl.String(),
+            "device": pl.String(),
+            "browser": pl.String(),
+            "os": pl.String(),
+        },
+    )
+    write_cached(_agent_cache_name(), table)

@@ -8,7 +8,6 @@ once and cached as Parquet.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from engmon.errors import ConfigError
+from engmon.sources.accesslog.cache import read_cached, write_cached
 
 if TYPE_CHECKING:
     import numpy as np
@@ -77,26 +77,14 @@ def _network_table() -> pl.DataFrame | None:
     """The bundled networks table, built once per geoip2fast data file and cached as Parquet."""
     from importlib.metadata import version
 
-    import platformdirs
-
     data_file = Path(_geoip2fast_module_dir()) / "geoip2fast-ipv6.dat.gz"
     key = f"geoip2fast-{version('geoip2fast')}-{data_file.stat().st_size}.parquet"
-    cache_dir = Path(os.environ.get("ENGMON_CACHE_DIR") or platformdirs.user_cache_dir("engmon"))
-    cached = cache_dir / key
-    if cached.exists():
-        try:
-            return pl.read_parquet(cached)
-        except (OSError, pl.exceptions.ComputeError):
-            pass
+    cached = read_cached(key)
+    if cached is not None:
+        return cached
     table = _network_table_from_geoip2fast()
     if table is not None:
-        try:
-            cache_dir.mkdir(parents=True, exist_ok=True)
-            partial = cached.with_suffix(f".{os.getpid()}.tmp")
-            table.write_parquet(partial)
-            partial.replace(cached)
-        except OSError:
-            pass  # a read-only cache directory only costs the rebuild next time
+        write_cached(key, table)
     return table
 
 

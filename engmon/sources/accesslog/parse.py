@@ -40,7 +40,7 @@ from engmon.core.schema import (
     utm_tag,
 )
 from engmon.core.spam import is_spam, spam_hosts
-from engmon.sources.accesslog.agents import agent_of
+from engmon.sources.accesslog.agents import AgentParts, agent_of, cached_agents, save_agents
 from engmon.sources.accesslog.formats import (
     JsonPlan,
     SplitPlan,
@@ -153,7 +153,10 @@ class AccessLogParser:
         """Referrer hosts left out (empty: keep every referrer)."""
         self.countries = CountryLookup(geoip_db)
         self.stats = LineStats()
-        self._agent_parts: dict[str, tuple[str, str | None, str | None]] = {}
+        self._agent_parts: dict[str, AgentParts] = {}
+        self._known_agents: dict[str, AgentParts] | None = None
+        """What earlier runs learned about agents (loaded on first need)."""
+        self._learned_agents: dict[str, AgentParts] = {}
         self.rows_last = 0
         """Lines in the chunk last parsed (the next chunk's first line number follows it)."""
 
@@ -497,8 +500,9 @@ class AccessLogParser:
         ]
 
     def warm_up(self) -> None:
-        """Pay the one-off costs (ua-parser's regexes, the GeoIP table) ahead of need."""
-        if self.has_user_agent:
+        """Pay the one-off costs (the agents cache or else ua-parser's regexes, the GeoIP
+        table) ahead of need."""
+        if self.has_user_agent and not self._known():
             agent_of("Mozilla/5.0 (Windows NT 10.0; Win64; x64)")
         if self.countries._reader is None:
             _networks()
@@ -511,6 +515,18 @@ class AccessLogParser:
         country = self.countries.place(counted.select("ip")).get_column("country")
         return counted.with_columns(country).drop("ip")
 
+    def _known(self) -> dict[str, AgentParts]:
+        if self._known_agents is None:
+            self._known_agents = cached_agents()
+        return self._known_agents
+
+    def save_agents(self) -> None:
+        """Keep what ua-parser said about new agents for the next run."""
+        if self._learned_agents:
+            save_agents(self._known(), self._learned_agents)
+            self._known().update(self._learned_agents)
+            self._learned_agents.clear()
+
     def _agents(self, frame: pl.DataFrame) -> pl.DataFrame:
         """(user_agent, device, browser, os, agent_hash) per distinct agent of `frame`.
 
@@ -520,9 +536,12 @@ class AccessLogParser:
         distinct = frame.select(pl.col("user_agent").unique())
         for ua in distinct.get_column("user_agent").cast(pl.String).to_list():
             key = ua or ""
-            if key not in self._agent_parts:
-                found = agent_of(key) if self.has_user_agent else ("other", None, None)
-                self._agent_parts[key] = found
+            if key in self._agent_parts:
+                continue
+            found = self._known().get(key) if self.has_user_agent else ("other", None, None)
+            if found is None:
+                found = self._learned_agents[key] = agent_of(key)
+            self._agent_parts[key] = found
         text = pl.col("user_agent").cast(pl.String).fill_null("")
         parts = list(self._agent_parts.values())
         agents = pl.DataFrame(

@@ -204,7 +204,7 @@ def read_access_log(
     ):
         _refuse_binary(path, head)
         with ThreadPoolExecutor(max_workers=1) as pool:
-            pool.submit(parser.warm_up)  # compile ua-parser, load the GeoIP table meanwhile
+            pool.submit(parser.warm_up)  # load the agents and the GeoIP table meanwhile
             hits = parser.parse_file(path)
         if parser.stats.parsed == 0 and parser.stats.malformed:
             raise FileFormatError(_wrong_format(path, head, parser))
@@ -224,6 +224,7 @@ def read_access_log(
         counted.append(parser.count(hits))
         if progress is not None:
             progress(fraction)
+    parser.save_agents()
     stats = parser.stats
     if stats.lines - stats.blank == 0:
         raise EmptyInputError(f"{path}: the file is empty; there are no requests to count")

@@ -1,0 +1,44 @@
+"""Tables engmon keeps between runs so one-off work is done once: the GeoIP networks, and
+what ua-parser said about each user agent already read (the agent text, never an IP).
+
+They live in `ENGMON_CACHE_DIR` or the user's cache folder; a missing, unreadable or
+read-only cache only costs redoing the work.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import polars as pl
+
+
+def cache_dir() -> Path:
+    """Where the cached tables live."""
+    import platformdirs
+
+    return Path(os.environ.get("ENGMON_CACHE_DIR") or platformdirs.user_cache_dir("engmon"))
+
+
+def read_cached(name: str) -> pl.DataFrame | None:
+    """The cached table `name`, None when absent or unreadable."""
+    path = cache_dir() / name
+    if not path.exists():
+        return None
+    try:
+        return pl.read_parquet(path)
+    except (OSError, pl.exceptions.PolarsError):
+        return None
+
+
+def write_cached(name: str, table: pl.DataFrame) -> None:
+    """Store `table` as `name` (atomically: readers never see half a file)."""
+    folder = cache_dir()
+    path = folder / name
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        table.write_parquet(partial)
+        partial.replace(path)
+    except OSError:
+        pass  # a read-only cache directory only costs the work next time
