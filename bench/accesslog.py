@@ -3,6 +3,7 @@
     python -m bench accesslog                 1M and 5M lines (GoAccess 5M only if cached)
     python -m bench accesslog --quick         1M lines only
     python -m bench accesslog --goaccess-5m   also run GoAccess on 5M lines (~6-12 min)
+    python -m bench accesslog --baseline ../main   also another checkout's engmon, alternately
 
 Logs come from /work/shared/bench/make_access_log.py (seed 7, link /blog/spring-launch),
 cached in bench/out/. Each contender runs in its own subprocess; wall time, CPU time and peak
@@ -43,7 +44,7 @@ frame = result.frame
 first = frame.filter(pl.col("metric") == "clicks").get_column("ts").min()
 # as `engmon report` reads an access log: its ids (file tag + line) are unique, nothing to dedupe
 deltas = observations_to_deltas(frame.lazy(), pl.DataFrame(schema={"_h": pl.UInt64()}))
-minutes = metrics.minute_counts(deltas, first).collect()
+minutes = metrics.minute_counts(deltas, first).collect(engine="streaming")
 end = int(minutes.get_column("minute").max()) + 1
 summary = metrics.summary(minutes.lazy(), now_minute=end, post_time=first).collect()
 clicks = summary.filter(pl.col("metric") == "clicks")
@@ -188,8 +189,13 @@ def recount(log: Path) -> dict[str, int]:
     return dict(json.loads(timed([sys.executable, "-c", RECOUNT, str(log), LINK]).output))
 
 
-def replay_bench(sizes: list[int], run_goaccess_5m: bool, repeat: int) -> None:
-    """engmon replay-to-report vs the polars floor vs GoAccess, alternating, medians."""
+def replay_bench(
+    sizes: list[int], run_goaccess_5m: bool, repeat: int, baseline: Path | None = None
+) -> None:
+    """engmon replay-to-report vs the polars floor vs GoAccess, alternating, medians.
+
+    `baseline`: another checkout whose engmon runs the same script in the same rounds.
+    """
     import json
 
     engmon_walls: dict[int, float] = {}
@@ -199,11 +205,14 @@ def replay_bench(sizes: list[int], run_goaccess_5m: bool, repeat: int) -> None:
         print(
             f"{lines:,} lines ({log.stat().st_size / 2**20:,.0f} MiB), {repeat} alternating rounds:"
         )
-        runs: dict[str, list[Run]] = {"engmon": [], "floor": [], "goaccess": []}
+        runs: dict[str, list[Run]] = {"engmon": [], "baseline": [], "floor": [], "goaccess": []}
         cached = goaccess(log, lines, run=False) if lines > 1_000_000 else None
         go_live = lines <= 1_000_000 or run_goaccess_5m
         for _ in range(repeat):
             runs["engmon"].append(timed([sys.executable, "-c", ENGMON, str(log), LINK]))
+            if baseline is not None:  # `-c` imports engmon from the working directory first
+                command = [sys.executable, "-c", ENGMON, str(log.resolve()), LINK]
+                runs["baseline"].append(timed(command, cwd=baseline))
             runs["floor"].append(timed([sys.executable, "-c", FLOOR, str(log), LINK]))
             if go_live and cached is None and (lines <= 1_000_000 or not runs["goaccess"]):
                 go = goaccess_run(log)
@@ -211,7 +220,14 @@ def replay_bench(sizes: list[int], run_goaccess_5m: bool, repeat: int) -> None:
                     runs["goaccess"].append(go)
         engmon, floor = median_run(runs["engmon"]), median_run(runs["floor"])
         go = median_run(runs["goaccess"]) if runs["goaccess"] else cached
-        for name, run in (("engmon report", engmon), ("polars floor", floor), ("goaccess", go)):
+        base = median_run(runs["baseline"]) if runs["baseline"] else None
+        contenders = (
+            ("engmon report", engmon),
+            ("baseline", base),
+            ("polars floor", floor),
+            ("goaccess", go),
+        )
+        for name, run in contenders:
             if run is not None:
                 print(
                     f"  {name:14}{run.wall:7.2f} s {run.peak_mib:6.0f} MiB {run.cpu:7.2f} s cpu"
@@ -232,6 +248,13 @@ def replay_bench(sizes: list[int], run_goaccess_5m: bool, repeat: int) -> None:
             f"  engmon / floor: wall {engmon.wall / floor.wall:.2f}x (goal <= 1.5x),"
             f" peak RSS {engmon.peak_mib / floor.peak_mib:.2f}x (goal <= 2x)"
         )
+        if base is not None:
+            print(
+                f"  baseline / floor: wall {base.wall / floor.wall:.2f}x,"
+                f" peak RSS {base.peak_mib / floor.peak_mib:.2f}x;"
+                f" engmon / baseline: wall {engmon.wall / base.wall:.2f}x,"
+                f" peak RSS {engmon.peak_mib / base.peak_mib:.2f}x"
+            )
         if go is not None:
             print(f"  engmon is {go.wall / engmon.wall:.1f}x faster than GoAccess (goal >= 20x)")
     if len(sizes) > 1:
@@ -316,10 +339,13 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--quick", action="store_true", help="1M lines only, short tail run")
     parser.add_argument("--goaccess-5m", action="store_true", help="also time GoAccess on 5M")
     parser.add_argument("--no-tail", action="store_true", help="skip the live-tail run")
-    parser.add_argument("--repeat", type=int, default=3, help="runs per contender (best kept)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per contender (median kept)")
+    parser.add_argument(
+        "--baseline", type=Path, help="another checkout (its engmon/ folder) to run alternately"
+    )
     args = parser.parse_args(argv)
     sizes = [1_000_000] if args.quick else [1_000_000, 5_000_000]
-    replay_bench(sizes, args.goaccess_5m, max(1, args.repeat))
+    replay_bench(sizes, args.goaccess_5m, max(1, args.repeat), args.baseline)
     if not args.no_tail:
         tail_bench(rate=10_000, seconds=5.0 if args.quick else 20.0, interval=1.0)
 

@@ -131,6 +131,8 @@ def to_observations(
     places, codes = np.nonzero(flags[order])
     pick = pl.Series(order[places], dtype=pl.UInt32)
     code = pl.Series(codes, dtype=pl.UInt8)
+    # each referrer's text once, rows point at it (a per-row cast would copy it per row)
+    referrers, referrer_of_row = _distinct_values(hits.get_column("referrer"))
     sources = pl.concat(
         [
             hits.select(
@@ -142,9 +144,8 @@ def to_observations(
                 "os",
                 "path",
                 "utm",
-                referrer=pl.col("referrer").cast(pl.String),
                 actor=pl.col("actor").cast(pl.String),
-            ),
+            ).with_columns(referrer_of_row.alias("_referrer")),
             active.select("ts", _value="value"),
         ],
         how="diagonal",
@@ -153,12 +154,13 @@ def to_observations(
     suffixes = pl.Series(["", ":v", ":c", None], dtype=pl.String)
     picked = [
         pl.col(name).gather(pick)
-        for name in ("ts", "country", "device", "browser", "os", "path", "utm", "referrer", "actor")
+        for name in ("ts", "country", "device", "browser", "os", "path", "utm", "actor")
     ]
     gauge_row = pl.lit(code) == 3
     # one select builds the final columns straight from the gather (no gathered copy first)
     rows = sources.lazy().select(
         *picked,
+        referrer=pl.lit(referrers).gather(pl.col("_referrer").gather(pick)),
         metric=pl.lit(kinds).gather(code),
         id=pl.concat_str(
             pl.lit(f"{tag}:"), pl.col("line").gather(pick), pl.lit(suffixes).gather(code)
@@ -170,6 +172,22 @@ def to_observations(
     )
     events = conform(rows).collect()
     return events, VisitorState(seen, clickers, converted, recent)
+
+
+def _distinct_values(column: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """(each distinct value once as text, the index of each row's value in it; null stays null).
+
+    Gathering the text by these indexes shares one copy of each value among the rows.
+    """
+    values = column.unique()
+    text = values.cast(pl.String)
+    if column.dtype == pl.Categorical:  # join on the categories' codes, not their text
+        column, values = column.to_physical(), values.to_physical()
+    table = pl.DataFrame(
+        {"_key": values, "_index": pl.int_range(values.len(), dtype=pl.UInt32, eager=True)}
+    )
+    index = column.to_frame("_key").join(table, on="_key", how="left", maintain_order="left")
+    return text, index.get_column("_index")
 
 
 def _active(
