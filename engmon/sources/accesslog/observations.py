@@ -131,36 +131,30 @@ def to_observations(
     places, codes = np.nonzero(flags[order])
     pick = pl.Series(order[places], dtype=pl.UInt32)
     code = pl.Series(codes, dtype=pl.UInt8)
-    # each referrer's text once, rows point at it (a per-row cast would copy it per row)
-    referrers, referrer_of_row = _distinct_values(hits.get_column("referrer"))
+    # Each distinct text (referrer, device, path, visitor...) is held once and the rows point
+    # at it: a per-row cast would copy the text into every row.
+    texts = ("country", "device", "browser", "os", "path", "utm", "referrer", "actor")
+    values: dict[str, pl.Series] = {}
+    indexes: list[pl.Series] = []
+    for name in texts:
+        values[name], index = _distinct_values(hits.get_column(name))
+        indexes.append(index.alias(f"_{name}"))
     sources = pl.concat(
         [
-            hits.select(
-                "ts",
-                "line",
-                "country",
-                "device",
-                "browser",
-                "os",
-                "path",
-                "utm",
-                actor=pl.col("actor").cast(pl.String),
-            ).with_columns(referrer_of_row.alias("_referrer")),
+            hits.select("ts", "line").with_columns(indexes),
             active.select("ts", _value="value"),
         ],
         how="diagonal",
     )
     kinds = pl.Series([CLICKS, VISITORS, CONVERSIONS, ACTIVE])
     suffixes = pl.Series(["", ":v", ":c", None], dtype=pl.String)
-    picked = [
-        pl.col(name).gather(pick)
-        for name in ("ts", "country", "device", "browser", "os", "path", "utm", "actor")
+    picked = [pl.col("ts").gather(pick)] + [
+        pl.lit(values[name]).gather(pl.col(f"_{name}").gather(pick)).alias(name) for name in texts
     ]
     gauge_row = pl.lit(code) == 3
     # one select builds the final columns straight from the gather (no gathered copy first)
     rows = sources.lazy().select(
         *picked,
-        referrer=pl.lit(referrers).gather(pl.col("_referrer").gather(pick)),
         metric=pl.lit(kinds).gather(code),
         id=pl.concat_str(
             pl.lit(f"{tag}:"), pl.col("line").gather(pick), pl.lit(suffixes).gather(code)
@@ -176,6 +170,8 @@ def to_observations(
 
 def _distinct_values(column: pl.Series) -> tuple[pl.Series, pl.Series]:
     """(each distinct value once as text, the index of each row's value in it; null stays null).
+
+    Codes, numbers and categories are matched as they are; only the distinct values become text.
 
     Gathering the text by these indexes shares one copy of each value among the rows.
     """

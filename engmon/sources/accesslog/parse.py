@@ -446,6 +446,8 @@ class AccessLogParser:
             .filter(pl.col("link") | pl.col("goal"))
         )
         targets = targets.with_columns(_percent_decoded(targets.get_column("utm")))
+        # a few distinct values over many rows: categorical rows hold a code, not a string view
+        targets = targets.with_columns(pl.col("path", "utm").cast(pl.Categorical))
         keep = pl.col("status").is_between(200, 399) & (
             pl.col("method").is_null() | (pl.col("method") == "GET")
         )
@@ -513,6 +515,7 @@ class AccessLogParser:
         Only the IP column is placed: the wide frame is never copied.
         """
         country = self.countries.place(counted.select("ip")).get_column("country")
+        country = country.cast(pl.Categorical)  # a code per row (see `count`)
         return counted.with_columns(country).drop("ip")
 
     def _known(self) -> dict[str, AgentParts]:
@@ -563,9 +566,7 @@ class AccessLogParser:
             .join(agents, on="_text", how="left")
             .select(
                 "user_agent",
-                "device",
-                "browser",
-                "os",
+                pl.col("device", "browser", "os").cast(pl.Categorical),
                 agent_hash=pl.col("_text").hash(seed=_ACTOR_SEED),
             )
         )
