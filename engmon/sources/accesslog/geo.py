@@ -183,26 +183,37 @@ def ipv6_upper64(ip: pl.Expr) -> pl.Expr:
     return pl.when(valid).then(number)
 
 
-def ipv6_spelled_out(ip: pl.Expr) -> pl.Expr:
-    """True when the first four groups are written out (no `::` among them)."""
-    parts = ip.str.split_exact(":", 4)
-    groups = [parts.struct.field(f"field_{i}") for i in range(5)]
-    return (
-        pl.all_horizontal([g.is_not_null() & (g != "") for g in groups[:4]])
-        & groups[4].is_not_null()
+def ipv6_keys(rows: pl.DataFrame) -> pl.DataFrame:
+    """(`_row`, `key`) for the rows of IPv6 text in `ip`: the number formed by the first four
+    groups, null for anything else. Addresses whose first four groups are written out (no
+    `::` among them, the usual case) are split once; the rest go through `ipv6_upper64`."""
+    fields = [f"field_{i}" for i in range(5)]
+    split = rows.select("_row", "ip", pl.col("ip").str.split_exact(":", 4).struct.unnest())
+    spelled = (
+        pl.all_horizontal([pl.col(f).is_not_null() & (pl.col(f) != "") for f in fields[:4]])
+        & pl.col("field_4").is_not_null()
     )
-
-
-def ipv6_upper64_spelled(ip: pl.Expr) -> pl.Expr:
-    """`ipv6_upper64` for addresses whose first four groups are written out (fast split)."""
-    parts = ip.str.split_exact(":", 4)
-    numbers = [
-        parts.struct.field(f"field_{i}").str.to_integer(base=16, strict=False).cast(pl.UInt64)
-        for i in range(4)
-    ]
-    number = (numbers[0] * 2**48) + (numbers[1] * 2**32) + (numbers[2] * 2**16) + numbers[3]
-    valid = pl.all_horizontal([n.is_not_null() & (n <= 0xFFFF) for n in numbers])
-    return pl.when(valid & ip.str.contains(r"^[0-9A-Fa-f:.]+$")).then(number)
+    split = split.with_columns(_spelled=spelled)
+    groups = split.filter("_spelled").select(
+        "_row",
+        "ip",
+        pl.col(fields[:4]).str.to_integer(base=16, strict=False).cast(pl.UInt64),
+    )
+    number = (
+        pl.col("field_0") * 2**48
+        + pl.col("field_1") * 2**32
+        + pl.col("field_2") * 2**16
+        + pl.col("field_3")
+    )
+    valid = pl.all_horizontal(
+        [pl.col(f).is_not_null() & (pl.col(f) <= 0xFFFF) for f in fields[:4]]
+    ) & pl.col("ip").str.contains(r"^[0-9A-Fa-f:.]+$")
+    return pl.concat(
+        [
+            groups.select("_row", key=pl.when(valid).then(number)),
+            split.filter(~pl.col("_spelled")).select("_row", key=ipv6_upper64(pl.col("ip"))),
+        ]
+    )
 
 
 class CountryLookup:
@@ -282,18 +293,9 @@ class CountryLookup:
 
         ip = pl.col("ip")
         rows = ips.rename("ip").to_frame().with_row_index("_row")
-        v6 = rows.filter(ip.str.contains(":", literal=True)).with_columns(
-            _spelled=ipv6_spelled_out(ip)
-        )
-        keyed = {
-            # each parser only sees the addresses it is written for
+        keyed = {  # each parser only sees the addresses it is written for
             4: ipv4_keys(rows),
-            6: pl.concat(
-                [
-                    v6.filter("_spelled").select("_row", key=ipv6_upper64_spelled(ip)),
-                    v6.filter(~pl.col("_spelled")).select("_row", key=ipv6_upper64(ip)),
-                ]
-            ),
+            6: ipv6_keys(rows.filter(ip.str.contains(":", literal=True))),
         }
         index = np.full(ips.len(), -1, dtype=np.int64)
         placed = np.zeros(ips.len(), dtype=bool)
