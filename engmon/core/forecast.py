@@ -190,13 +190,20 @@ def _triangle_weighted(
     On [max(0, T - w), T] the kernel is K = A + u/w with A = 1 - T/w; expand the power and use
     the closed-form moments of phi.
     """
+    return _triangle_weighted_both(elapsed, window, theta, s0)[power - 1]
+
+
+def _triangle_weighted_both(
+    elapsed: FloatArray, window: float, theta: float, s0: float
+) -> tuple[FloatArray, FloatArray]:
+    """`_triangle_weighted` for powers 1 and 2 at once (they share the moments of phi)."""
     t = np.maximum(elapsed, 0.0)
     lo = np.maximum(t - window, 0.0)
     a = 1.0 - t / window
     m = [_kernel_moment(t, k, theta, s0) - _kernel_moment(lo, k, theta, s0) for k in range(3)]
-    if power == 1:
-        return np.asarray(a * m[0] + m[1] / window, dtype=np.float64)
-    return np.asarray(a * a * m[0] + 2 * a * m[1] / window + m[2] / window**2, dtype=np.float64)
+    first = np.asarray(a * m[0] + m[1] / window, dtype=np.float64)
+    second = np.asarray(a * a * m[0] + 2 * a * m[1] / window + m[2] / window**2, dtype=np.float64)
+    return first, second
 
 
 # --- SEISMIC ------------------------------------------------------------------------------------
@@ -248,8 +255,9 @@ def infectiousness(
     times = np.concatenate(([0.0], reshare_times))
     followers = np.concatenate(([poster_followers], np.asarray(reshare_followers, np.float64)))
     elapsed = at_s - times
-    d1 = float(np.sum(followers * _triangle_weighted(elapsed, w, 1, theta, s0)))
-    d2 = float(np.sum(followers * _triangle_weighted(elapsed, w, 2, theta, s0)))
+    first, second = _triangle_weighted_both(elapsed, w, theta, s0)
+    d1 = float(np.sum(followers * first))
+    d2 = float(np.sum(followers * second))
     weights = np.maximum(1.0 - (at_s - reshare_times) / w, 0.0)
     count = float(np.sum(weights))
     if d1 <= 0.0 or not math.isfinite(d1) or count <= 0.0:
