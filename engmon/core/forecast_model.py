@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import resources
 from typing import Final
@@ -69,6 +69,12 @@ FEATURES: Final = (
     "recent_eighth",
     "decay",
     "quiet",
+    "recent_sixteenth",
+    "recent_1m",
+    "burstiness",
+    "first_five",
+    "half_time",
+    "late_time",
     "seismic_next",
     "seismic",
     "infectious",
@@ -92,10 +98,12 @@ FOLLOWER_FEATURES: Final = (
 
 def _shape(at: FloatArray, weights: FloatArray, at_s: float) -> list[float]:
     """The features without followers, from event times (or minute middles) `at` carrying
-    `weights` events each: the age, the rates of the last 5 and 15 minutes and of the last
-    half, quarter and eighth of the post's life against the average so far (log ratios, 0 for
-    a steady rate), the change between the two quarters before the last half, and how
-    long it has been quiet in units of the mean gap between events."""
+    `weights` events each: the age; the rates of the last 5 and 15 minutes and of the last
+    half, quarter, eighth and sixteenth of the post's life and of its last minute against the
+    average so far (log ratios, 0 for a steady rate); the change between the two quarters
+    before the last half; how long it has been quiet in units of the mean gap between events;
+    how bursty the last half was (variance over mean of its counts in 16 slices); and when the
+    5th event, half and 90% of the events so far came, as log shares of the age."""
     seen = float(weights.sum())
 
     def since(start: float) -> float:
@@ -108,6 +116,18 @@ def _shape(at: FloatArray, weights: FloatArray, at_s: float) -> list[float]:
     half = since(at_s / 2.0)
     before = float(weights[(at > at_s / 4.0) & (at <= at_s / 2.0)].sum())
     last = float(at[weights > 0].max()) if seen > 0 else 0.0
+    slices = np.histogram(at, bins=np.linspace(at_s / 2.0, at_s, 17), weights=weights)[0]
+    burst = float(slices.var() / slices.mean()) if slices.sum() > 0 else 0.0
+    order = np.argsort(at, kind="stable")
+    cumulative = np.cumsum(weights[order])
+
+    def time_of(count: float) -> float:
+        """log(time the count so far reached `count` / age); 0 before any event."""
+        if seen <= 0:
+            return 0.0
+        k = min(int(np.searchsorted(cumulative, min(count, seen) - 1e-9)), at.size - 1)
+        return math.log(max(float(at[order][k]), 1.0) / at_s)
+
     return [
         math.log(at_s / 60.0),
         recent(300.0),
@@ -117,6 +137,12 @@ def _shape(at: FloatArray, weights: FloatArray, at_s: float) -> list[float]:
         recent(at_s / 8.0),
         math.log((half + 1.0) / (2.0 * before + 1.0)),
         math.log1p(max(at_s - last, 0.0) * seen / at_s),
+        recent(at_s / 16.0),
+        recent(60.0),
+        math.log1p(burst),
+        time_of(MIN_EVENTS),
+        time_of(seen / 2.0),
+        time_of(seen * 0.9),
     ]
 
 
@@ -201,23 +227,29 @@ class Model:
     ages_s: FloatArray
     """The grid of ages (seconds since the post) the interval was calibrated at."""
     low: FloatArray
-    """Per age: the 5% quantile of held-out residuals (log ratio)."""
+    """Per bucket of the count so far (see `seen_edges`) and age: the 5% quantile of held-out
+    residuals (log ratio); one row (or a flat array) when there are no buckets."""
     high: FloatArray
-    """Per age: the 95% quantile."""
+    """Per bucket and age: the 95% quantile."""
     level: float = 0.9
     """The share of final counts the interval is calibrated to hold."""
+    seen_edges: FloatArray = field(default_factory=lambda: np.zeros(0))
+    """Counts so far where the calibration of the interval changes: a post with a few dozen
+    events so far can still grow a hundredfold, one with thousands rarely does."""
 
     def log_ratio(self, row: FloatArray) -> float:
         """Predicted log(final / seen) from one row of FEATURES."""
         wanted = [FEATURES.index(name) for name in self.features]
         return self.trees(row[wanted])
 
-    def bounds(self, at_s: float) -> tuple[float, float]:
-        """The interval around a predicted log ratio at `at_s` (interpolated in log time
-        between the ages of the grid, the ends held beyond it)."""
+    def bounds(self, at_s: float, seen: float = 0.0) -> tuple[float, float]:
+        """The interval around a predicted log ratio at `at_s` with `seen` events so far
+        (interpolated in log time between the ages of the grid, the ends held beyond it)."""
+        bucket = int(np.searchsorted(self.seen_edges, seen, side="right"))
         where = math.log(max(at_s, 1.0))
         logs = np.log(self.ages_s)
-        return float(np.interp(where, logs, self.low)), float(np.interp(where, logs, self.high))
+        low, high = np.atleast_2d(self.low)[bucket], np.atleast_2d(self.high)[bucket]
+        return float(np.interp(where, logs, low)), float(np.interp(where, logs, high))
 
 
 def _trees(raw: dict[str, object]) -> Trees:
@@ -245,6 +277,7 @@ def _model(name: str, raw: dict[str, object]) -> Model:
         ages_s=arr("ages_s"),
         low=arr("low"),
         high=arr("high"),
+        seen_edges=arr("seen_edges"),
     )
 
 
@@ -257,10 +290,23 @@ def load_models() -> dict[str, Model]:
     return {name: replace(_model(name, spec), level=level) for name, spec in raw["models"].items()}
 
 
-SMOOTH_STEPS: Final = 3
-"""The forecast averages the estimates made now and at the 2 whole minutes before (each from
-what had happened by then), so one event, a big account's reshare, moves it gradually."""
+SMOOTH_STEPS: Final = 8
+"""The forecast averages the estimates made now and at SMOOTH_STEPS - 1 moments before (each
+from what had happened by then), so one event, a big account's reshare, or a few quiet minutes
+of a thin stream of clicks move it gradually."""
+SMOOTH_SPAN: Final = 0.3
+"""Those moments spread over this share of the post's life (the last 18 minutes of an hour):
+a window that grows with the age, as the forecast's own horizon does."""
 STEP_S: Final = 60.0
+"""The window is at least this long (the whole minutes a curve of clicks is counted in)."""
+
+
+def smoothing_times(at_s: float, span: float | None = None) -> list[float]:
+    """The moments (seconds since the post) whose estimates the forecast averages, now first
+    (spread over `span` of the age, SMOOTH_SPAN by default)."""
+    share = SMOOTH_SPAN if span is None else span
+    gap = max(at_s * share, STEP_S) / (SMOOTH_STEPS - 1)
+    return [at_s - k * gap for k in range(SMOOTH_STEPS)]
 
 
 def smoothed_log_final(estimates: list[tuple[float, float]]) -> float:
@@ -290,8 +336,7 @@ def _predict(
         minutes = model.ages_s[0] / 60
         return Forecast(NOT_ENOUGH, name, seen, at_s, reason=f"before minute {minutes:.0f}")
     estimates = []
-    for step in range(SMOOTH_STEPS):
-        then = at_s - step * STEP_S
+    for then in smoothing_times(at_s):
         if then < model.ages_s[0]:
             break
         count, row = point(then)
@@ -299,7 +344,7 @@ def _predict(
             break
         estimates.append((count, model.log_ratio(row)))
     centre = smoothed_log_final(estimates) - math.log(base)
-    low, high = model.bounds(at_s)
+    low, high = model.bounds(at_s, base)
     # the final count is never below what has happened
     predicted = max(base * math.exp(max(centre, 0.0)), seen)
     return Forecast(
