@@ -9,7 +9,8 @@ final-size forecast and how often its interval holds the final size:
 3. the curve model (follower counts thrown away, as for clicks) beside the old curve fit;
 4. smoothness: the largest ratio between forecasts one minute apart after 30 minutes, on the
    shared cascades and the `taking-off` demo scenario, and the forecast at the end of each;
-5. wandering: the clicks forecast of the demo scenarios over tens of minutes.
+5. wandering: the clicks forecast of the demo scenarios over tens of minutes;
+6. the cost of one forecast (milliseconds) on the largest shared cascade.
 
 The calibrated interval is a 90% one, SEISMIC's a 95% one. Origins of the data: bench/_cascades.py.
 
@@ -216,6 +217,29 @@ def wandering() -> None:
         )
 
 
+def cost(c: Cascade) -> None:
+    """Milliseconds per forecast (median of 15) on a large cascade, with and without followers."""
+    import time
+
+    print(f"   6. cost of one forecast on {c.name} (median of 15 runs)")
+    for minutes in (10, 60, 600, 6000):
+        at = minutes * 60.0
+        curve = _curve(c, minutes)
+        shares, counts = [], []
+        for _ in range(15):
+            start = time.perf_counter()
+            reshare_forecast(c.times_s, c.followers, c.poster_followers, at)
+            middle = time.perf_counter()
+            count_forecast(curve)
+            shares.append(middle - start)
+            counts.append(time.perf_counter() - middle)
+        print(
+            f"      {minutes:5} min, {np.count_nonzero(c.times_s <= at):5} reshares:"
+            f" reshare model {statistics.median(shares) * 1e3:4.1f} ms,"
+            f" curve model {statistics.median(counts) * 1e3:4.1f} ms"
+        )
+
+
 def main(argv: list[str]) -> None:
     """Print the forecast figures (see the module docstring)."""
     if "--quick" not in argv and TRAIN.is_dir():
@@ -226,6 +250,8 @@ def main(argv: list[str]) -> None:
         curves(cascades)
     smoothness([*cascades, _scenario_cascade()])
     wandering()
+    if cascades:
+        cost(cascades[0])
 
 
 if __name__ == "__main__":
