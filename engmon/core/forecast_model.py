@@ -6,9 +6,10 @@ swings between "taking off" and huge totals. engmon instead predicts the median 
     log(final / seen)
 
 from features of the first t minutes, none of them a size (see FEATURES): the post's age, how
-the rate of the last 1, 5 and 15 minutes and of the last half, quarter and eighth of its life
-compares with the average so far, how the rate changed between the two quarters before, the time
-since the last event, and, where the resharers' follower counts are known, SEISMIC's
+the rate of the last 1, 5 and 15 minutes and of the last half, quarter, eighth and sixteenth of
+its life compares with the average so far, how the rate changed between the two quarters
+before, the time since the last event, how bursty the last half was, when the 5th event, half
+and 90% of the events came, and, where the resharers' follower counts are known, SEISMIC's
 infectiousness and its estimate of what is still to come, the poster's audience, the resharers'
 mean audience and the exposure still to come. The model is a small ensemble of regression trees
 (median loss) fitted on real retweet cascades and chosen by cross-validation grouped by cascade
@@ -16,8 +17,9 @@ mean audience and the exposure still to come. The model is a small ensemble of r
 walks the trees with numpy.
 
 The interval is conformal: the 5% and 95% quantiles of the held-out residual log ratios at a
-grid of ages (interpolated in log time), so a "90% range" holds the final count about 90% of
-the time on cascades like those.
+grid of ages (interpolated in log time), apart for posts with few events so far and many, so
+a "90% range" holds the final count about 90% of the time on cascades like those. The
+forecast averages estimates over the last 30% of the post's life (`smoothing_times`).
 
 Two models: `reshares` (events with the resharer's follower count) and `counts` (a curve of
 counts per minute, no followers: clicks, visitors, reposts without reach).
