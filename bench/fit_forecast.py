@@ -8,19 +8,13 @@ never read here. Run by hand, never by tests; needs LightGBM (`pip install -e '.
 
 For each cascade and each age of a grid (5 minutes to a week) it computes the model's features
 from what was seen by then (engmon.core.forecast_model.features, the code engmon runs) and the
-target log(final / seen); also the features at the moments before that engmon's forecast
-averages over (the last 30% of the post's life; held-out figures and intervals include that).
+target log(final / seen); also the features at the 2 minutes before, as engmon's forecast
+averages its estimates over the last 3 minutes (held-out figures and intervals include that).
 Gradient-boosted regression trees with the median (L1) loss; the feature set and the tree
 settings are chosen by 5-fold cross-validation grouped by cascade; the 5% and 95% quantiles of
-the held-out residuals at each age, apart for posts with fewer than 50 events so far and more,
-give the 90% interval (split conformal; the coverage reported is cross-conformal: each fold's
-interval comes from the other folds' residuals). No row or weight depends on a cascade's
-future: at each age the two sources weigh the same, and within a source every cascade seen so
-far weighs the same.
-
-Tried and left out (cross-validation no better): a per-cascade power-law Hawkes fit (branching
-factor and the remaining cascade it implies) as features; the median in Huber form with the
-forecast constrained to fall with a longer silence; weighing the large cascades 2x or 4x.
+the held-out residuals at each age give the 90% interval (split conformal). No row or weight
+depends on a cascade's future: at each age the two sources weigh the same, and within a source
+every cascade seen so far weighs the same.
 """
 
 from __future__ import annotations
@@ -41,10 +35,11 @@ from engmon.core.forecast_model import (
     FEATURES,
     FOLLOWER_FEATURES,
     MIN_EVENTS,
+    SMOOTH_STEPS,
+    STEP_S,
     Trees,
     curve_features,
     features,
-    smoothing_times,
 )
 
 OUT = Path(__file__).resolve().parent.parent / "engmon/core/data/forecast_model.json"
@@ -91,9 +86,8 @@ class Rows:
     seismic: np.ndarray  # uncalibrated SEISMIC: predicted, low, high (nan: none, inf: unbounded)
 
 
-def cascade_rows(cascades: list[Cascade], span: float | None = None) -> Rows:
-    """Features and targets of every cascade at every age of the grid (and at the moments
-    before that engmon's smoothing averages over, `span` of the age: SMOOTH_SPAN by default)."""
+def cascade_rows(cascades: list[Cascade]) -> Rows:
+    """Features and targets of every cascade at every age of the grid."""
     keys = ("c", "a", "xr", "xc", "sr", "sc", "f", "s")
     out: dict[str, list[object]] = {k: [] for k in keys}
     for ci, c in enumerate(cascades):
@@ -107,9 +101,10 @@ def cascade_rows(cascades: list[Cascade], span: float | None = None) -> Rows:
             curve = np.bincount((times[times < at] // 60).astype(np.int64), minlength=minutes)
             # the same features at the minutes before, for the smoothed estimate engmon makes
             xr, xc, sr, sc = [], [], [], []
-            for then in smoothing_times(at, span):
+            for step in range(SMOOTH_STEPS):
+                then = at - step * STEP_S
                 keep = times <= then
-                shown = curve[: max(int(then // 60), 0)]
+                shown = curve[: minutes - step]
                 xr.append(features(times[keep], then, seen_fol[keep], c.poster_followers))
                 xc.append(curve_features(shown, then))
                 valid = then >= AGES_MIN[0] * 60.0
@@ -204,13 +199,12 @@ def out_of_fold(
     """Held-out predicted log ratios (each row predicted by a fit without its cascade)."""
     x = rows.x[model][:, :, cols]
     y = target(rows, model)
-    steps = int(rows.seen[model].shape[1])
-    per_step = np.full((rows.final.size, steps), np.nan)
+    per_step = np.full(rows.seen[model].shape, np.nan)
     fold = np.where(usable(rows, model), folds[rows.cascade], -1)
     for k in range(FOLDS):
         train_on, test = (fold != k) & (fold >= 0), fold == k
         fitted = train(x[train_on, 0], y[train_on], rows.weight[train_on], setting)
-        for step in range(steps):
+        for step in range(SMOOTH_STEPS):
             per_step[test, step] = fitted.predict(x[test, step])
     return smoothed(rows, model, per_step)
 
@@ -236,70 +230,16 @@ def smooth(values: np.ndarray) -> np.ndarray:
     return np.asarray((padded[:-2] + padded[1:-1] + padded[2:]) / 3.0)
 
 
-SEEN_EDGES = (50.0,)
-"""The interval is calibrated apart for posts with fewer events so far than this and more."""
-MIN_BUCKET = 20
-"""A bucket with fewer held-out rows at an age takes the quantiles of all rows at that age."""
-
-
-def bucket_of(rows: Rows, model: str) -> np.ndarray:
-    """Each row's bucket of the count so far (as engmon's Model.bounds picks it)."""
-    return np.searchsorted(np.asarray(SEEN_EDGES), rows.seen[model][:, 0], side="right")
-
-
-def conformal(
-    rows: Rows, model: str, pred: np.ndarray, keep: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per bucket of the count so far and per age: the 5% and 95% weighted quantiles of
-    held-out residual log ratios (of the rows in `keep`, all by default), smoothed over ages."""
+def conformal(rows: Rows, model: str, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per age: the 5% and 95% weighted quantiles of held-out residual log ratios, smoothed."""
     resid = target(rows, model) - pred
-    bucket = bucket_of(rows, model)
-    chosen = usable(rows, model) if keep is None else usable(rows, model) & keep
-    low = np.zeros((len(SEEN_EDGES) + 1, len(AGES_MIN)))
-    high = np.zeros_like(low)
+    low = np.zeros(len(AGES_MIN))
+    high = np.zeros(len(AGES_MIN))
     for ai in range(len(AGES_MIN)):
-        at = (rows.age == ai) & chosen
-        for b in range(low.shape[0]):
-            mine = at & (bucket == b)
-            pool = mine if mine.sum() >= MIN_BUCKET else at
-            low[b, ai] = wquantile(resid[pool], rows.weight[pool], (1 - LEVEL) / 2)
-            high[b, ai] = wquantile(resid[pool], rows.weight[pool], (1 + LEVEL) / 2)
-    # an older post is never less certain: the quantiles only narrow with age (72 large
-    # cascades make each one noisy: the 95% one rose from 30 to 60 minutes by chance)
-    low = np.array([-falling(-smooth(part)) for part in low])
-    high = np.array([falling(smooth(part)) for part in high])
-    return np.minimum(low, 0.0), np.maximum(high, 0.0)
-
-
-def falling(values: np.ndarray) -> np.ndarray:
-    """The closest non-increasing sequence (least squares: pool adjacent violators)."""
-    blocks: list[list[float]] = []  # [mean, size]
-    for v in values:
-        blocks.append([float(v), 1.0])
-        while len(blocks) > 1 and blocks[-2][0] < blocks[-1][0]:
-            mean, size = blocks.pop()
-            blocks[-1] = [
-                (blocks[-1][0] * blocks[-1][1] + mean * size) / (blocks[-1][1] + size),
-                blocks[-1][1] + size,
-            ]
-    return np.concatenate([np.full(int(size), mean) for mean, size in blocks])
-
-
-def cross_conformal(
-    rows: Rows, model: str, pred: np.ndarray, folds: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's interval offsets (low, high) from the quantiles of the other folds' residuals,
-    so the reported coverage is measured on cascades the calibration did not see."""
-    fold = folds[rows.cascade]
-    bucket = bucket_of(rows, model)
-    low = np.zeros(rows.final.size)
-    high = np.zeros(rows.final.size)
-    for k in range(FOLDS):
-        lows, highs = conformal(rows, model, pred, keep=fold != k)
-        mine = fold == k
-        low[mine] = lows[bucket[mine], rows.age[mine]]
-        high[mine] = highs[bucket[mine], rows.age[mine]]
-    return low, high
+        at = (rows.age == ai) & usable(rows, model)
+        low[ai] = wquantile(resid[at], rows.weight[at], (1 - LEVEL) / 2)
+        high[ai] = wquantile(resid[at], rows.weight[at], (1 + LEVEL) / 2)
+    return np.minimum(smooth(low), 0.0), np.maximum(smooth(high), 0.0)
 
 
 def export_trees(booster: Any, cols: list[int]) -> dict[str, object]:
@@ -390,7 +330,6 @@ def fit(
         _, names, setting, pred = best
         cols = [FEATURES.index(n) for n in names]
         low, high = conformal(rows, model, pred)
-        held_low, held_high = cross_conformal(rows, model, pred, folds)
         ok = usable(rows, model)
         x = rows.x[model][ok, 0][:, cols]
         booster = train(x, target(rows, model)[ok], rows.weight[ok], setting)
@@ -401,19 +340,17 @@ def fit(
             "setting": setting,
             "trees": trees,
             "ages_s": [m * 60.0 for m in AGES_MIN],
-            "seen_edges": list(SEEN_EDGES),
             "low": low.round(6).tolist(),
             "high": high.round(6).tolist(),
         }
-        report[model] = cv_figures(rows, model, pred, held_low, held_high)
+        report[model] = cv_figures(rows, model, pred, low, high)
     return spec, report
 
 
 def cv_figures(
     rows: Rows, model: str, pred: np.ndarray, low: np.ndarray, high: np.ndarray
 ) -> dict[str, object]:
-    """Per horizon and source: median relative error, interval coverage and the interval's
-    median width (high / low) on held-out folds; `low` and `high`: each row's offsets."""
+    """Per horizon and source: median relative error and interval coverage on held-out folds."""
     seen = rows.seen[model][:, 0]
     figures: dict[str, object] = {}
     for minutes in (10, 30, 60):
@@ -423,8 +360,8 @@ def cv_figures(
             if not at.any():
                 continue
             forecast = seen[at] * np.exp(np.maximum(pred[at], 0.0))
-            lo = seen[at] * np.exp(np.maximum(pred[at] + low[at], 0.0))
-            hi = seen[at] * np.exp(np.maximum(pred[at] + high[at], 0.0))
+            lo = seen[at] * np.exp(np.maximum(pred[at] + low[ai], 0.0))
+            hi = seen[at] * np.exp(np.maximum(pred[at] + high[ai], 0.0))
             lo, hi = np.minimum(lo, forecast), np.maximum(hi, forecast)
             final = rows.final[at]
             uncal = rows.seismic[at]
@@ -432,7 +369,6 @@ def cv_figures(
                 "cascades": int(at.sum()),
                 "median_error": statistics.median(np.abs(forecast - final) / final),
                 "coverage": float(np.mean((lo <= final) & (final <= hi))),
-                "width": statistics.median(hi / lo),
                 # no SEISMIC number (taking off, nothing to estimate): an infinite error, a miss
                 "seismic_median_error": statistics.median(
                     np.where(np.isnan(uncal[:, 0]), np.inf, np.abs(uncal[:, 0] - final) / final)
@@ -453,7 +389,6 @@ def main_fit(argv: list[str]) -> None:
             print(
                 f"   {model:8} {key:10} n={fig['cascades']:5}  median error"
                 f" {fig['median_error']:6.1%}  90% coverage {fig['coverage']:6.1%}"
-                f" width {fig['width']:4.1f}x"
                 f"  (SEISMIC defaults {fig['seismic_median_error']:6.1%},"
                 f" 95% coverage {fig['seismic_coverage']:6.1%})"
             )

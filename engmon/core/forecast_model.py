@@ -6,10 +6,9 @@ swings between "taking off" and huge totals. engmon instead predicts the median 
     log(final / seen)
 
 from features of the first t minutes, none of them a size (see FEATURES): the post's age, how
-the rate of the last 1, 5 and 15 minutes and of the last half, quarter, eighth and sixteenth of
-its life compares with the average so far, how the rate changed between the two quarters
-before, the time since the last event, how bursty the last half was, when the 5th event, half
-and 90% of the events came, and, where the resharers' follower counts are known, SEISMIC's
+the rate of the last 1, 5 and 15 minutes and of the last half, quarter and eighth of its life
+compares with the average so far, how the rate changed between the two quarters before, the time
+since the last event, and, where the resharers' follower counts are known, SEISMIC's
 infectiousness and its estimate of what is still to come, the poster's audience, the resharers'
 mean audience and the exposure still to come. The model is a small ensemble of regression trees
 (median loss) fitted on real retweet cascades and chosen by cross-validation grouped by cascade
@@ -17,9 +16,8 @@ mean audience and the exposure still to come. The model is a small ensemble of r
 walks the trees with numpy.
 
 The interval is conformal: the 5% and 95% quantiles of the held-out residual log ratios at a
-grid of ages (interpolated in log time), apart for posts with few events so far and many, so
-a "90% range" holds the final count about 90% of the time on cascades like those. The
-forecast averages estimates over the last 30% of the post's life (`smoothing_times`).
+grid of ages (interpolated in log time), so a "90% range" holds the final count about 90% of
+the time on cascades like those.
 
 Two models: `reshares` (events with the resharer's follower count) and `counts` (a curve of
 counts per minute, no followers: clicks, visitors, reposts without reach).
@@ -30,7 +28,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 from typing import Final
@@ -71,12 +69,6 @@ FEATURES: Final = (
     "recent_eighth",
     "decay",
     "quiet",
-    "recent_sixteenth",
-    "recent_1m",
-    "burstiness",
-    "first_five",
-    "half_time",
-    "late_time",
     "seismic_next",
     "seismic",
     "infectious",
@@ -100,12 +92,10 @@ FOLLOWER_FEATURES: Final = (
 
 def _shape(at: FloatArray, weights: FloatArray, at_s: float) -> list[float]:
     """The features without followers, from event times (or minute middles) `at` carrying
-    `weights` events each: the age; the rates of the last 5 and 15 minutes and of the last
-    half, quarter, eighth and sixteenth of the post's life and of its last minute against the
-    average so far (log ratios, 0 for a steady rate); the change between the two quarters
-    before the last half; how long it has been quiet in units of the mean gap between events;
-    how bursty the last half was (variance over mean of its counts in 16 slices); and when the
-    5th event, half and 90% of the events so far came, as log shares of the age."""
+    `weights` events each: the age, the rates of the last 5 and 15 minutes and of the last
+    half, quarter and eighth of the post's life against the average so far (log ratios, 0 for
+    a steady rate), the change between the two quarters before the last half, and how
+    long it has been quiet in units of the mean gap between events."""
     seen = float(weights.sum())
 
     def since(start: float) -> float:
@@ -118,18 +108,6 @@ def _shape(at: FloatArray, weights: FloatArray, at_s: float) -> list[float]:
     half = since(at_s / 2.0)
     before = float(weights[(at > at_s / 4.0) & (at <= at_s / 2.0)].sum())
     last = float(at[weights > 0].max()) if seen > 0 else 0.0
-    slices = np.histogram(at, bins=np.linspace(at_s / 2.0, at_s, 17), weights=weights)[0]
-    burst = float(slices.var() / slices.mean()) if slices.sum() > 0 else 0.0
-    order = np.argsort(at, kind="stable")
-    cumulative = np.cumsum(weights[order])
-
-    def time_of(count: float) -> float:
-        """log(time the count so far reached `count` / age); 0 before any event."""
-        if seen <= 0:
-            return 0.0
-        k = min(int(np.searchsorted(cumulative, min(count, seen) - 1e-9)), at.size - 1)
-        return math.log(max(float(at[order][k]), 1.0) / at_s)
-
     return [
         math.log(at_s / 60.0),
         recent(300.0),
@@ -139,12 +117,6 @@ def _shape(at: FloatArray, weights: FloatArray, at_s: float) -> list[float]:
         recent(at_s / 8.0),
         math.log((half + 1.0) / (2.0 * before + 1.0)),
         math.log1p(max(at_s - last, 0.0) * seen / at_s),
-        recent(at_s / 16.0),
-        recent(60.0),
-        math.log1p(burst),
-        time_of(MIN_EVENTS),
-        time_of(seen / 2.0),
-        time_of(seen * 0.9),
     ]
 
 
@@ -229,29 +201,23 @@ class Model:
     ages_s: FloatArray
     """The grid of ages (seconds since the post) the interval was calibrated at."""
     low: FloatArray
-    """Per bucket of the count so far (see `seen_edges`) and age: the 5% quantile of held-out
-    residuals (log ratio); one row (or a flat array) when there are no buckets."""
+    """Per age: the 5% quantile of held-out residuals (log ratio)."""
     high: FloatArray
-    """Per bucket and age: the 95% quantile."""
+    """Per age: the 95% quantile."""
     level: float = 0.9
     """The share of final counts the interval is calibrated to hold."""
-    seen_edges: FloatArray = field(default_factory=lambda: np.zeros(0))
-    """Counts so far where the calibration of the interval changes: a post with a few dozen
-    events so far can still grow a hundredfold, one with thousands rarely does."""
 
     def log_ratio(self, row: FloatArray) -> float:
         """Predicted log(final / seen) from one row of FEATURES."""
         wanted = [FEATURES.index(name) for name in self.features]
         return self.trees(row[wanted])
 
-    def bounds(self, at_s: float, seen: float = 0.0) -> tuple[float, float]:
-        """The interval around a predicted log ratio at `at_s` with `seen` events so far
-        (interpolated in log time between the ages of the grid, the ends held beyond it)."""
-        bucket = int(np.searchsorted(self.seen_edges, seen, side="right"))
+    def bounds(self, at_s: float) -> tuple[float, float]:
+        """The interval around a predicted log ratio at `at_s` (interpolated in log time
+        between the ages of the grid, the ends held beyond it)."""
         where = math.log(max(at_s, 1.0))
         logs = np.log(self.ages_s)
-        low, high = np.atleast_2d(self.low)[bucket], np.atleast_2d(self.high)[bucket]
-        return float(np.interp(where, logs, low)), float(np.interp(where, logs, high))
+        return float(np.interp(where, logs, self.low)), float(np.interp(where, logs, self.high))
 
 
 def _trees(raw: dict[str, object]) -> Trees:
@@ -279,7 +245,6 @@ def _model(name: str, raw: dict[str, object]) -> Model:
         ages_s=arr("ages_s"),
         low=arr("low"),
         high=arr("high"),
-        seen_edges=arr("seen_edges"),
     )
 
 
@@ -292,23 +257,10 @@ def load_models() -> dict[str, Model]:
     return {name: replace(_model(name, spec), level=level) for name, spec in raw["models"].items()}
 
 
-SMOOTH_STEPS: Final = 8
-"""The forecast averages the estimates made now and at SMOOTH_STEPS - 1 moments before (each
-from what had happened by then), so one event, a big account's reshare, or a few quiet minutes
-of a thin stream of clicks move it gradually."""
-SMOOTH_SPAN: Final = 0.3
-"""Those moments spread over this share of the post's life (the last 18 minutes of an hour):
-a window that grows with the age, as the forecast's own horizon does."""
+SMOOTH_STEPS: Final = 3
+"""The forecast averages the estimates made now and at the 2 whole minutes before (each from
+what had happened by then), so one event, a big account's reshare, moves it gradually."""
 STEP_S: Final = 60.0
-"""The window is at least this long (the whole minutes a curve of clicks is counted in)."""
-
-
-def smoothing_times(at_s: float, span: float | None = None) -> list[float]:
-    """The moments (seconds since the post) whose estimates the forecast averages, now first
-    (spread over `span` of the age, SMOOTH_SPAN by default)."""
-    share = SMOOTH_SPAN if span is None else span
-    gap = max(at_s * share, STEP_S) / (SMOOTH_STEPS - 1)
-    return [at_s - k * gap for k in range(SMOOTH_STEPS)]
 
 
 def smoothed_log_final(estimates: list[tuple[float, float]]) -> float:
@@ -338,7 +290,8 @@ def _predict(
         minutes = model.ages_s[0] / 60
         return Forecast(NOT_ENOUGH, name, seen, at_s, reason=f"before minute {minutes:.0f}")
     estimates = []
-    for then in smoothing_times(at_s):
+    for step in range(SMOOTH_STEPS):
+        then = at_s - step * STEP_S
         if then < model.ages_s[0]:
             break
         count, row = point(then)
@@ -346,7 +299,7 @@ def _predict(
             break
         estimates.append((count, model.log_ratio(row)))
     centre = smoothed_log_final(estimates) - math.log(base)
-    low, high = model.bounds(at_s, base)
+    low, high = model.bounds(at_s)
     # the final count is never below what has happened
     predicted = max(base * math.exp(max(centre, 0.0)), seen)
     return Forecast(

@@ -4,7 +4,6 @@ every forecast keeps (never below what happened, smooth, final at the end, sensi
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -51,13 +50,6 @@ def test_features_by_hand() -> None:
     assert row["recent_eighth"] == pytest.approx(math.log(1 / 2))  # (0 + 1) / (8 / 8 + 1)
     assert row["decay"] == pytest.approx(math.log(4 / 7))  # (3 + 1) / (2 * 3 + 1)
     assert row["quiet"] == pytest.approx(math.log1p(120 * 8 / 600))  # 2 min, gaps of 75 s
-    assert row["recent_sixteenth"] == pytest.approx(math.log(1 / 1.5))  # none in 37.5 s
-    assert row["recent_1m"] == pytest.approx(math.log(1 / 1.8))
-    # minutes 5, 6, 7, 8 alone in 4 of 16 slices of the last half: variance / mean = 3/4
-    assert row["burstiness"] == pytest.approx(math.log1p(0.75))
-    assert row["first_five"] == pytest.approx(math.log(0.5))  # the 5th at minute 5 of 10
-    assert row["half_time"] == pytest.approx(math.log(0.4))  # the 4th of 8 at minute 4
-    assert row["late_time"] == pytest.approx(math.log(0.8))  # 90% of 8: the 8th
     assert all(row[name] == 0.0 for name in fm.FOLLOWER_FEATURES)  # no followers
 
 
@@ -76,59 +68,24 @@ def test_curve_features_match_event_features_at_minute_middles() -> None:
     assert np.allclose(fm.curve_features(counts, 600.0), fm.features(times, 600.0))
 
 
-def _smoothed(curve: np.ndarray, leaf: float) -> float:
-    """The forecast of a hand-made model whose every estimate falls in `leaf`: the mean of
-    the log finals estimated at the smoothing moments (from minute 10, where its range starts),
-    each from the whole minutes by then."""
-    moments = [t for t in fm.smoothing_times(curve.size * 60.0) if t >= 600.0]
-    logs = [math.log(curve[: int(t // 60)].sum()) + leaf for t in moments]
-    return math.exp(sum(logs) / len(logs))
-
-
-def test_smoothing_moments_span_a_share_of_the_age() -> None:
-    hour = fm.smoothing_times(3600.0)  # the last 30% of an hour: 18 minutes
-    assert hour == pytest.approx(list(np.linspace(3600.0, 2520.0, fm.SMOOTH_STEPS)))
-    early = fm.smoothing_times(120.0)  # at least a minute
-    assert early == pytest.approx(list(np.linspace(120.0, 60.0, fm.SMOOTH_STEPS)))
-
-
 def test_hand_made_model_walks_its_tree_and_interpolates_its_range_in_log_time() -> None:
-    flat = np.full(10, 2.0)
-    steady = fm.count_forecast(flat, model=TOY)  # recent_half = log(11/11): left
-    assert steady.predicted is not None
-    assert steady.predicted == pytest.approx(20 * math.exp(1.0))  # no estimate before minute 10
-    assert steady.predicted == pytest.approx(_smoothed(flat, 1.0))
-    assert steady.low == pytest.approx(steady.predicted * math.exp(-0.5))
-    assert steady.high == pytest.approx(steady.predicted * math.exp(1.0))
-    climbing = np.arange(1.0, 11.0)
-    rising = fm.count_forecast(climbing, model=TOY)  # recent rate above average
-    assert rising.predicted == pytest.approx(_smoothed(climbing, 2.0))
-    # 20 minutes: the range halfway between its 10 and 40 minute values in log time
-    ones = np.full(20, 1.0)
-    later = fm.count_forecast(ones, model=TOY)
-    assert later.predicted is not None
-    assert later.predicted == pytest.approx(_smoothed(ones, 1.0))
-    assert later.low == pytest.approx(later.predicted * math.exp(-0.3))
-    assert later.high == pytest.approx(later.predicted * math.exp(0.65))
+    steady = fm.count_forecast(np.full(10, 2.0), model=TOY)  # recent_half = log(11/11): left
+    assert steady.predicted == pytest.approx(20 * math.exp(1.0))
+    assert steady.low == pytest.approx(20 * math.exp(0.5))
+    assert steady.high == pytest.approx(20 * math.exp(2.0))
+    rising = fm.count_forecast(np.arange(1.0, 11.0), model=TOY)  # recent rate above average
+    assert rising.predicted == pytest.approx(55 * math.exp(2.0))
+    # 20 minutes: the average of the estimates at minutes 20, 19 and 18 (each steady), and the
+    # range halfway between its 10 and 40 minute values in log time
+    later = fm.count_forecast(np.full(20, 1.0), model=TOY)
+    centre = (math.log(20 * 19 * 18) / 3 + 1.0) - math.log(20)
+    assert later.predicted == pytest.approx(20 * math.exp(centre))
+    assert later.low == pytest.approx(20 * math.exp(centre - 0.3))
+    assert later.high == pytest.approx(20 * math.exp(centre + 0.65))
     # past the last age the last range holds
     late = fm.count_forecast(np.full(60, 1.0), model=TOY)
     assert late.high is not None and late.predicted is not None
     assert math.log(late.high / late.predicted) == pytest.approx(0.3)
-
-
-def test_range_calibrated_apart_by_count_so_far() -> None:
-    two = replace(
-        TOY,
-        seen_edges=np.array([50.0]),
-        low=np.array([[-0.5, -0.1], [-0.2, -0.05]]),
-        high=np.array([[1.0, 0.3], [0.4, 0.1]]),
-    )
-    few = fm.count_forecast(np.full(10, 2.0), model=two)  # 20 so far: the first row
-    many = fm.count_forecast(np.full(10, 20.0), model=two)  # 200 so far: the second
-    assert few.high is not None and few.predicted is not None
-    assert many.high is not None and many.predicted is not None
-    assert math.log(few.high / few.predicted) == pytest.approx(1.0)
-    assert math.log(many.high / many.predicted) == pytest.approx(0.4)
 
 
 def test_never_below_what_happened() -> None:
@@ -232,33 +189,8 @@ def test_shipped_trees_are_what_the_walk_expects() -> None:
         assert np.all(trees.left[rows, frontier] == frontier)
         assert np.all(trees.right[rows, frontier] == frontier)
         assert set(model.features) <= set(fm.FEATURES)
-        assert np.all(np.diff(model.ages_s) > 0)
-        assert model.low.shape == model.high.shape == (model.seen_edges.size + 1, model.ages_s.size)
+        assert np.all(np.diff(model.ages_s) > 0) and model.ages_s.shape == model.low.shape
         assert np.all(model.low <= 0) and np.all(model.high >= 0)
         # a plausible median: a steady post at an hour grows, but not a thousandfold
         ratio = model.log_ratio(fm.features(np.linspace(0, 3600, 200)[1:], 3600.0))
         assert 0.0 < ratio < math.log(1000)
-
-
-def _demo_clicks(name: str) -> np.ndarray:
-    """Clicks per minute since the post of a demo scenario (what the dashboard forecasts)."""
-    import polars as pl
-
-    from engmon.sources import scenarios
-
-    minute = (pl.col("ts") - pl.lit(scenarios.POST_TIME)).dt.total_seconds() // 60
-    clicks = scenarios.build(name).frame.filter(pl.col("metric") == "clicks")
-    minutes = clicks.select(minute).to_series().to_numpy().astype(np.int64)
-    curve = np.zeros(int(minutes.max()) + 1)
-    np.add.at(curve, minutes, clicks.get_column("value").to_numpy().astype(float))
-    return curve
-
-
-def test_demo_clicks_forecast_holds_steady_over_half_hours() -> None:
-    # a thin stream of clicks (small-account: a few a minute, then a trickle and a second
-    # wave): the forecast follows the waves, not each quiet or busy minute
-    curve = _demo_clicks("small-account")
-    made = [fm.count_forecast(curve[:m]).predicted for m in range(30, 241)]
-    logs = np.log(np.array(made, dtype=float))
-    within = max(float(np.ptp(logs[i : i + 31])) for i in range(logs.size - 30))
-    assert math.exp(within) < 2.0  # 2.8 when averaged over its last 3 minutes only
