@@ -7,13 +7,14 @@
 `engmon demo` runs in a pseudo-terminal, like a user's shell would start it, at 80x24 and
 120x40 in turn. Times run from the spawn to:
 
-- first frame: the first screen holding the header's link (the whole dashboard is drawn in
-  that frame: header, verdict, numbers, curve and the tables' frames; the tables' rows and
-  the Footer's keys follow in the next frames);
-- keys: the Footer's keys on screen (`quit`);
+- first frame: the first screen holding the header's link (the dashboard's layout: header,
+  panels and Footer; `engmon demo` draws it before polars is imported, the numbers follow);
+- numbers: the first screen holding the KPI row (`per 1k followers`): the dashboard itself,
+  its session built (the tables' rows follow in the next frames);
+- keys: the Footer's keys on screen (`quit`; before the numbers the others show dimmed);
 
-and `cpu` is the CPU time the process had used at its first frame (user + system, from
-/proc), which a busy machine inflates far less than wall time. `python -c pass` runs
+and `cpu` is the CPU time the process had used at its first frame and at its numbers (user +
+system, from /proc), which a busy machine inflates far less than wall time. `python -c pass` runs
 alternately as the floor of any Python start.
 
 Children run with Python's bytecode cache (under bench/out/pycache, filled by one uncounted
@@ -43,14 +44,17 @@ PYCACHE = Path(__file__).parent / "out" / "pycache"
 GOAL_S = 0.5
 HEADER = b"example.com/blog/launch"  # the header's link, wide (120) and narrow (80)
 KEYS = b"quit"  # the Footer's last key
+NUMBERS = b"per 1k followers"  # a label of the KPI row
 
 
 @dataclass(frozen=True)
 class Start:
-    """One start of the dashboard: seconds to its first frame and to the Footer's keys."""
+    """One start of the dashboard: seconds to its first frame, its numbers and its keys."""
 
     first_frame: float
     cpu: float
+    numbers: float
+    numbers_cpu: float
     keys: float
 
 
@@ -101,7 +105,9 @@ def start_dashboard(
     os.close(follower)
     seen = b""
     first: float | None = None
-    cpu = 0.0
+    numbers: float | None = None
+    keys: float | None = None
+    cpu = numbers_cpu = 0.0
     try:
         while time.perf_counter() - start < timeout:
             ready, _, _ = select.select([leader], [], [], 0.05)
@@ -116,11 +122,17 @@ def start_dashboard(
                     first = now
                     with contextlib.suppress(OSError, IndexError):
                         cpu = _cpu_seconds(process.pid)
-                if first is not None and KEYS in seen[-len(chunk) - len(KEYS) :]:
-                    return Start(first, cpu, now)
+                if numbers is None and NUMBERS in seen:
+                    numbers = now
+                    with contextlib.suppress(OSError, IndexError):
+                        numbers_cpu = _cpu_seconds(process.pid)
+                if keys is None and KEYS in seen:
+                    keys = now
+                if first is not None and numbers is not None and keys is not None:
+                    return Start(first, cpu, numbers, numbers_cpu, keys)
             elif process.poll() is not None:
                 break
-        raise RuntimeError(f"bench: {command[-1]!r} showed no {HEADER!r} and keys in {timeout:g}s")
+        raise RuntimeError(f"bench: {command[-1]!r} showed no {HEADER!r}, numbers or keys")
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
@@ -176,11 +188,14 @@ def main(argv: list[str]) -> None:
         runs = starts[size]
         paint = statistics.median(run.first_frame for run in runs)
         cpu = statistics.median(run.cpu for run in runs)
+        numbers = statistics.median(run.numbers for run in runs)
+        numbers_cpu = statistics.median(run.numbers_cpu for run in runs)
         keys = statistics.median(run.keys for run in runs)
         spread = " ".join(f"{run.first_frame:.2f}" for run in runs)
         label = f"engmon demo {size[0]}x{size[1]}"
         print(
-            f"   {label:23} first frame {paint:5.2f} s (cpu {cpu:.2f} s), keys {keys:5.2f} s"
+            f"   {label:23} first frame {paint:5.2f} s (cpu {cpu:.2f} s),"
+            f" numbers {numbers:5.2f} s (cpu {numbers_cpu:.2f} s), keys {keys:5.2f} s"
             f"   [{spread}]"
         )
     paint = statistics.median(run.first_frame for run in starts[sizes[0]])
