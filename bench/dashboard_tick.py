@@ -25,7 +25,8 @@ from engmon.core.clock import ReplayClock
 from engmon.core.schema import conform
 from engmon.core.store import ObservationStore
 from engmon.sources.playback import ReplaySource
-from engmon.tui.viewmodel import ViewSettings, compute_view
+from engmon.tui.state import ViewSettings
+from engmon.tui.viewmodel import compute_view
 
 POST = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 METRICS = {"clicks": 0.55, "likes": 0.25, "reposts": 0.1, "quotes": 0.04, "replies": 0.06}
@@ -120,7 +121,7 @@ async def widget_ticks(
     throttles to 4/s.
     """
     from engmon.tui.app import EngmonApp
-    from engmon.tui.widgets import CurvePlot
+    from engmon.tui.widgets.curve import CurvePlot
     from engmon.watch.session import Session
 
     campaign = Campaign("bench", post_time=POST, followers=1_200_000)

@@ -322,14 +322,13 @@ def demo(
         return
     if folder is not None or plain or duration is not None:
         raise ConfigError("--dir, --plain and --duration go with --live")
-    built = scenarios.build(scenario, seed=seed)
     if save is not None:
-        written = scenarios.save(built, save)
+        written = scenarios.save(scenarios.build(scenario, seed=seed), save)
         click.echo(f"wrote {written} observations to {printable(save)}")
         return
     from engmon.tui.launch import run_scenario
 
-    run_scenario(built, speed=speed)
+    run_scenario(scenario, seed=seed, speed=speed)
 
 
 @main.command(context_settings={"ignore_unknown_options": True})

@@ -289,24 +289,6 @@ def per_thousand(count: float, followers: int | None) -> float | None:
     return count * 1000.0 / followers
 
 
-def offset_text(seconds: float) -> str:
-    """`+1m12s`, `+14m`, `+3h05m`, `+2d04h`: time since post, compact."""
-    sign = "-" if seconds < 0 else "+"
-    total = int(abs(seconds))
-    days, rest = divmod(total, 86_400)
-    hours, rest = divmod(rest, 3600)
-    mins, secs = divmod(rest, 60)
-    if days:
-        return f"{sign}{days}d{hours:02d}h"
-    if hours:
-        return f"{sign}{hours}h{mins:02d}m"
-    if mins and secs:
-        return f"{sign}{mins}m{secs:02d}s"
-    if mins:
-        return f"{sign}{mins}m"
-    return f"{sign}{secs}s"
-
-
 def parse_offset(text: str) -> timedelta:
     """`90`, `90s`, `15m`, `1h`, `2d`, `1h30m` -> timedelta; ValueError otherwise."""
     raw = text.strip().lower()

@@ -11,9 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from engmon.core.metrics import offset_text
 from engmon.core.trend import Position, Shape
-from engmon.core.words import compact_count
+from engmon.core.words import compact_count, offset_text
 
 SINGULAR: Final = {"replies": "reply"}
 """Metric names whose singular is not the plural minus its `s`."""

@@ -1,4 +1,4 @@
-"""Counts in words: `1 source`, `2 sources`, `1 reply`, `3 replies`, and compact: `2.3k`."""
+"""Counts and times in words: `1 source`, `3 replies`, compact `2.3k`, time since post `+14m`."""
 
 from __future__ import annotations
 
@@ -63,3 +63,21 @@ def span_text(seconds: float) -> str:
     if mins:
         return f"{mins}m{secs:02d}s" if secs and mins < 10 else f"{mins}m"
     return f"{secs}s"
+
+
+def offset_text(seconds: float) -> str:
+    """`+1m12s`, `+14m`, `+3h05m`, `+2d04h`: time since post, compact."""
+    sign = "-" if seconds < 0 else "+"
+    total = int(abs(seconds))
+    days, rest = divmod(total, 86_400)
+    hours, rest = divmod(rest, 3600)
+    mins, secs = divmod(rest, 60)
+    if days:
+        return f"{sign}{days}d{hours:02d}h"
+    if hours:
+        return f"{sign}{hours}h{mins:02d}m"
+    if mins and secs:
+        return f"{sign}{mins}m{secs:02d}s"
+    if mins:
+        return f"{sign}{mins}m"
+    return f"{sign}{secs}s"

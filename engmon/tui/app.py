@@ -23,10 +23,10 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import events
 from textual.app import SystemCommand
@@ -35,16 +35,10 @@ from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.timer import Timer
 
-from engmon.core import metrics
-from engmon.core.alerts import Alert
 from engmon.core.campaign import Campaign
 from engmon.core.clock import Clock, ReplayClock
-from engmon.core.judge import SHIPPED
-from engmon.core.metrics import now_minute_of, pick_headline
-from engmon.core.outlook import OutlookTracker
-from engmon.core.schema import FOLLOWERS
-from engmon.core.store import ObservationStore
 from engmon.core.words import compact_count, span_text
+from engmon.errors import EngmonError
 from engmon.tui.drilldown import DrilldownApp
 from engmon.tui.keys import (
     DASHBOARD_KEYS,
@@ -59,26 +53,31 @@ from engmon.tui.messages import (
     SourceStatusChanged,
     ViewSettingsChanged,
 )
-from engmon.tui.screens import DashboardScreen, HelpScreen
-from engmon.tui.viewmodel import (
-    MAX_CURVE_BUCKETS,
-    ClockState,
-    DashboardView,
-    VerdictPhrase,
-    ViewSettings,
-    compute_view,
-    with_outlook,
-)
-from engmon.tui.widgets.statusline import width_text
-from engmon.watch.poller import SourcePoller, SourceStatus
-from engmon.watch.session import Listener, Session, SourcePolled
+from engmon.tui.screens.help import HelpScreen
+from engmon.tui.screens.opening import OpeningScreen
+from engmon.tui.state import ClockState, ViewSettings
+from engmon.watch.listener import Listener
+
+# polars and the modules that compute with it load after the first frame (see `Opening`)
+if TYPE_CHECKING:
+    from engmon.core.alerts import Alert
+    from engmon.core.outlook import OutlookTracker
+    from engmon.core.store import ObservationStore
+    from engmon.tui.screens.dashboard import DashboardScreen
+    from engmon.tui.viewmodel import DashboardView, VerdictPhrase
+    from engmon.watch.poller import SourcePoller, SourceStatus
+    from engmon.watch.session import Session, SourcePolled
 
 RENDER_INTERVAL = 0.1
 """Seconds between render ticks (a redraw happens only when something changed)."""
-BUCKET_CYCLE: tuple[int | None, ...] = (None, *metrics.BUCKET_WIDTHS)
-"""`b` steps through these: auto, then every offered width."""
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 """Signals that close the dashboard as `q` does (also when started with SIGINT ignored)."""
+USER_ERROR = 2
+"""Exit code when an opening's session could not be built (the CLI's for user errors)."""
+OPENING_DISABLED = frozenset(
+    {"command_palette", *(key.action.split("(")[0] for key in DASHBOARD_KEYS)} - {"quit"}
+)
+"""Actions that wait for the session (shown dimmed until then)."""
 
 
 class MessagePoster(Listener):
@@ -99,6 +98,17 @@ class MessagePoster(Listener):
         self.app.post_message(ProblemReported(text, "engmon alert"))
 
 
+@dataclass(frozen=True)
+class Opening:
+    """A dashboard whose session is built after its first frame: that frame shows `campaign`
+    in the header as of `clock`, and the layout; `build` (run in a thread once the frame is
+    out) imports polars, makes the data and returns the session."""
+
+    campaign: Campaign
+    clock: ClockState
+    build: Callable[[], Session]
+
+
 class EngmonApp(DrilldownApp):
     """The dashboard. See the module docstring for the data flow."""
 
@@ -110,7 +120,7 @@ class EngmonApp(DrilldownApp):
 
     def __init__(
         self,
-        session: Session,
+        session: Session | Opening,
         *,
         settings: ViewSettings | None = None,
         render_interval: float = RENDER_INTERVAL,
@@ -118,8 +128,10 @@ class EngmonApp(DrilldownApp):
         stop_on_signals: bool = False,
     ) -> None:
         super().__init__()
-        self.session = session
-        session.listener = MessagePoster(self)
+        self.opening = session if isinstance(session, Opening) else None
+        self.failure: EngmonError | None = None  # why an opening's session could not be built
+        if not isinstance(session, Opening):
+            self.attach(session)
         self.settings = settings or ViewSettings()
         self.render_interval = render_interval
         self.verdict_phrases = list(verdict_phrases)
@@ -132,6 +144,16 @@ class EngmonApp(DrilldownApp):
         self.renders = 0
         self._narrow_footer: bool | None = None
         self._focus_keys = False
+
+    def attach(self, session: Session) -> None:
+        """Make `session` the one this dashboard shows and runs."""
+        self.session = session
+        session.listener = MessagePoster(self)
+
+    @property
+    def opened(self) -> bool:
+        """True once the session exists (from the start, unless built after an opening)."""
+        return self.opening is None
 
     # --- what the session holds (read by the view) ------------------------------------------
     @property
@@ -177,12 +199,18 @@ class EngmonApp(DrilldownApp):
     # --- lifecycle -------------------------------------------------------------------------
     @property
     def dashboard(self) -> DashboardScreen:
-        """The dashboard screen (always at the bottom of the stack)."""
-        screen = self.screen_stack[0] if self.screen_stack else None
+        """The dashboard screen (at the bottom of the stack, or just above an opening)."""
+        from engmon.tui.screens.dashboard import DashboardScreen
+
+        screen = self.dashboard_screen
         assert isinstance(screen, DashboardScreen)
         return screen
 
     def get_default_screen(self) -> Screen[None]:
+        if self.opening is not None:
+            return OpeningScreen(self.opening.campaign, self.opening.clock)
+        from engmon.tui.screens.dashboard import DashboardScreen
+
         return DashboardScreen()
 
     def on_mount(self) -> None:
@@ -194,8 +222,12 @@ class EngmonApp(DrilldownApp):
             for signum in STOP_SIGNALS:
                 loop.add_signal_handler(signum, self.exit)
         # the first frame goes out before the first poll (a replay's first rows, a live
-        # source's requests): the screen shows at once, and fills as the rows arrive
-        self.call_after_refresh(self._start_pollers)
+        # source's requests): the screen shows at once, and fills as the rows arrive; an
+        # opening's frame goes out even before the session (and polars) exists
+        if self.opening is not None:
+            self.call_after_refresh(self._build_session)
+        else:
+            self.call_after_refresh(self._start_pollers)
         self.set_interval(self.render_interval, self.refresh_dashboard, name="render")
         if not self.is_headless and not self.is_web:  # in a browser, stdin is a pipe
             self.set_interval(1.0, self.check_terminal, name="terminal")
@@ -219,7 +251,13 @@ class EngmonApp(DrilldownApp):
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Replay-clock keys (speed, seek) do nothing on a live watch: hidden there."""
+        """Replay-clock keys (speed, seek) do nothing on a live watch: hidden there. Before
+        the session exists only quitting works; the other keys show, dimmed."""
+        if self.opening is not None:
+            live = self.opening.clock.live
+            if action in REPLAY_ACTIONS and live:
+                return False
+            return None if action in OPENING_DISABLED else True
         return not (action in REPLAY_ACTIONS and self.clock.live)
 
     def check_terminal(self) -> None:
@@ -234,7 +272,42 @@ class EngmonApp(DrilldownApp):
             loop = asyncio.get_running_loop()
             for signum in STOP_SIGNALS:
                 loop.remove_signal_handler(signum)
-        await self.session.aclose()
+        if self.opened:
+            await self.session.aclose()
+
+    # --- opening: the session built after the first frame ------------------------------------
+    def _build_session(self) -> None:
+        self.run_worker(self._build_in_thread, name="open", group="open", thread=True)
+
+    def _build_in_thread(self) -> None:
+        assert self.opening is not None
+        # the dashboard's modules (polars, plotext) first: a replay's clock starts with its
+        # session, and should not run while they load
+        import engmon.tui.screens.dashboard  # noqa: F401
+
+        try:
+            session = self.opening.build()
+        except EngmonError as exc:
+            self.call_from_thread(self._fail, exc)
+            return
+        self.call_from_thread(self._open, session)
+
+    def _fail(self, error: EngmonError) -> None:
+        self.failure = error
+        self.exit(return_code=USER_ERROR)
+
+    def _open(self, session: Session) -> None:
+        """Put the session in place of the opening: the dashboard replaces its frame (and is
+        drawn before the first poll, as on a start with the session ready)."""
+        from engmon.tui.screens.dashboard import DashboardScreen
+
+        self.attach(session)
+        self.opening = None
+        # pushed over the opening (Textual cannot switch its default screen away, and a mode
+        # of its own costs a restyle of every widget): see `dashboard_screen`
+        self.push_screen(DashboardScreen())
+        self.refresh_bindings()
+        self.call_after_refresh(self._start_pollers)
 
     # --- polling ---------------------------------------------------------------------------
     def _start_pollers(self) -> None:
@@ -291,7 +364,11 @@ class EngmonApp(DrilldownApp):
 
     def refresh_dashboard(self) -> None:
         """Render tick: header and sources always; the view only when its inputs changed."""
-        screen = self.screen_stack[0] if self.screen_stack else None
+        if not self.opened:
+            return
+        from engmon.tui.screens.dashboard import DashboardScreen
+
+        screen = self.dashboard_screen
         if not isinstance(screen, DashboardScreen) or not screen.ready:
             return
         try:
@@ -300,6 +377,11 @@ class EngmonApp(DrilldownApp):
             return
 
     def _redraw(self, screen: DashboardScreen) -> None:
+        from engmon.core.judge import SHIPPED
+        from engmon.core.metrics import now_minute_of, pick_headline
+        from engmon.core.schema import FOLLOWERS
+        from engmon.tui.viewmodel import compute_view, with_outlook
+
         for poller in self.session.rewind_if_ahead():  # a seek back, then play: no future
             self.start_polling(poller)
         clock = self.clock_state()
@@ -440,10 +522,15 @@ class EngmonApp(DrilldownApp):
         would draw more bars than the curve has room for at this span."""
         span = max(1, self.view.now_minute) if self.view is not None else 1  # 1m bars drawn
         since = span_text(self.view.elapsed_s) if self.view is not None else "1m"
-        index = BUCKET_CYCLE.index(self.settings.bucket_width)
+        from engmon.core.metrics import BUCKET_WIDTHS
+        from engmon.tui.viewmodel import MAX_CURVE_BUCKETS
+        from engmon.tui.widgets.statusline import width_text
+
+        cycle: tuple[int | None, ...] = (None, *BUCKET_WIDTHS)  # auto, then every offered width
+        index = cycle.index(self.settings.bucket_width)
         skipped: list[int] = []
-        for step in range(1, len(BUCKET_CYCLE) + 1):
-            width = BUCKET_CYCLE[(index + step) % len(BUCKET_CYCLE)]
+        for step in range(1, len(cycle) + 1):
+            width = cycle[(index + step) % len(cycle)]
             if width is None or span / width <= MAX_CURVE_BUCKETS:
                 break
             skipped.append(width)
@@ -474,7 +561,7 @@ class EngmonApp(DrilldownApp):
 
 
 def run_dashboard(
-    session: Session,
+    session: Session | Opening,
     *,
     settings: ViewSettings | None = None,
     export_dir: Path | None = None,
@@ -482,12 +569,16 @@ def run_dashboard(
     """Open the dashboard on `session` in the terminal until the user quits (or SIGINT/SIGTERM).
 
     The session says what runs: its clock is a WallClock (header LIVE, polls recorded) or a
-    ReplayClock (REPLAY Nx, seekable); its store may arrive pre-loaded (a resumed watch).
-    `export_dir` is where `e` writes (the config's `[export] dir`; default ./exports).
+    ReplayClock (REPLAY Nx, seekable); its store may arrive pre-loaded (a resumed watch). An
+    `Opening` draws the first frame first and builds the session after it; an `EngmonError`
+    raised while building it is raised here once the terminal is restored. `export_dir` is
+    where `e` writes (the config's `[export] dir`; default ./exports).
     """
     app = EngmonApp(session, settings=settings, stop_on_signals=True)
     if export_dir is not None:
         app.export_dir = export_dir
     app.run()
+    if app.failure is not None:  # an opening's session could not be built: the CLI says why
+        raise app.failure
     if app.return_code:  # Textual printed the traceback and returns; the shell must see it
         raise SystemExit(app.return_code)

@@ -21,40 +21,36 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-import polars as pl
 from rich.text import Text
-from textual import on
 from textual.app import App, SystemCommand
 from textual.css.query import NoMatches
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.timer import Timer
 
-from engmon.core import metrics
-from engmon.core.breakdown import BREAKDOWNS, CHILDREN, Filter, FilterStack
-from engmon.core.compare import (
-    Comparison,
-    compare_observations,
-    compare_post,
-    compare_recording,
-    overlay,
-    post_starts,
-)
-from engmon.core.drill import Drilldown, DrilldownTables
-from engmon.core.export import DEFAULT_EXPORT_DIR, EXPORT_FORMATS, ExportError, export_observations
 from engmon.core.printable import printable
+from engmon.core.words import offset_text
 from engmon.core.zone import local, zone_label
 from engmon.errors import EngmonError, InputError
-from engmon.tui.screens.compare import CompareChoice, CompareScreen
-from engmon.tui.screens.observations import ObservationsScreen
-from engmon.tui.widgets.breadcrumb import FilterBreadcrumb
-from engmon.tui.widgets.breakdown import BreakdownPanel, BreakdownTable, FilterChosen, SortChanged
-from engmon.tui.widgets.drillcurve import BucketOpened, CursorMoved, DrillCurve, Overlay
+from engmon.tui.screens.opening import OpeningScreen
 
+# what computes with polars (and the widgets that show it) loads after the first frame: the
+# dashboard imports it once its session exists, and these methods only run from then on
 if TYPE_CHECKING:
+    import polars as pl
+
+    from engmon.core.breakdown import FilterStack
     from engmon.core.campaign import Campaign
+    from engmon.core.compare import Comparison
+    from engmon.core.drill import Drilldown, DrilldownTables
     from engmon.core.store import ObservationStore
+    from engmon.tui.screens.compare import CompareChoice
     from engmon.tui.viewmodel import DashboardView
+    from engmon.tui.widgets.breakdown import FilterChosen, SortChanged
+    from engmon.tui.widgets.drillcurve import BucketOpened, CursorMoved
+
+DEFAULT_EXPORT_DIR: Final = Path("exports")
+"""Where `e` writes unless the campaign config says (`[export] dir`); core.export's default."""
 
 
 TABLES_EVERY_S = 0.5
@@ -72,11 +68,13 @@ TABLE_ACTION_MISSES: Final = {
 
 def bucket_offset(minute: int) -> str:
     """A bucket edge as time since the post: `+0m`, `+45m`, `+7h30m`, `+2d04h`."""
-    return metrics.offset_text(minute * 60) if minute else "+0m"
+    return offset_text(minute * 60) if minute else "+0m"
 
 
 def cursor_numbers(minutes: pl.DataFrame, start: int, width: int) -> str:
     """`+9m–10m: clicks 4 · replies 1`: every metric's count in one bucket."""
+    import polars as pl
+
     rows = (
         minutes.filter((pl.col("minute") >= start) & (pl.col("minute") < start + width))
         .group_by("metric")
@@ -108,6 +106,15 @@ class DrilldownApp(App[None]):
 
         def refresh_dashboard(self) -> None: ...
 
+    @property
+    def dashboard_screen(self) -> Screen[Any] | None:
+        """The screen the dashboard draws on: the bottom of the stack, or the one above an
+        opening's frame (which stays below it); dialogs and help go on top."""
+        stack = self.screen_stack
+        if len(stack) > 1 and isinstance(stack[0], OpeningScreen):
+            return stack[1]
+        return stack[0] if stack else None
+
     export_dir: Path = DEFAULT_EXPORT_DIR
     """Where `e` writes (the campaign config's `[export] dir` when given)."""
     export_format: str = "csv"
@@ -137,7 +144,7 @@ class DrilldownApp(App[None]):
 
     def __init__(self) -> None:
         super().__init__()
-        self.filters = FilterStack()
+        self._filter_stack: FilterStack | None = None
         self.sorts: dict[str, tuple[str, bool]] = {}
         self.comparison: Comparison | None = None
         self.cursor_start: int | None = None
@@ -149,10 +156,25 @@ class DrilldownApp(App[None]):
         self._tables_due: Timer | None = None
         self._first_frame = True  # until the dashboard's first frame is on the screen
 
+    @property
+    def filters(self) -> FilterStack:
+        """The filters on, most recent last (made on first use: it needs polars)."""
+        if self._filter_stack is None:
+            from engmon.core.breakdown import FilterStack
+
+            self._filter_stack = FilterStack()
+        return self._filter_stack
+
+    @filters.setter
+    def filters(self, stack: FilterStack) -> None:
+        self._filter_stack = stack
+
     # --- hooks for the dashboard's render path -------------------------------------------------
     @property
     def drilldown(self) -> Drilldown:
         """The core drilldown over the app's store (made on first use)."""
+        from engmon.core.drill import Drilldown
+
         if self._drill is None or self._drill.store is not self.store:
             self._drill = Drilldown(self.store)
         return self._drill
@@ -174,6 +196,14 @@ class DrilldownApp(App[None]):
 
     def show_drilldown(self, screen: Screen[Any], view: DashboardView) -> None:
         """Fill the breakdown tables, breadcrumb, cursor numbers and overlay on `screen`."""
+        import polars as pl
+
+        from engmon.core.breakdown import CHILDREN
+        from engmon.core.compare import overlay
+        from engmon.tui.widgets.breadcrumb import FilterBreadcrumb
+        from engmon.tui.widgets.breakdown import BreakdownPanel
+        from engmon.tui.widgets.drillcurve import DrillCurve, Overlay
+
         try:
             panels = list(screen.query(BreakdownPanel))
             crumb = screen.query_one(FilterBreadcrumb)
@@ -261,7 +291,7 @@ class DrilldownApp(App[None]):
     def _tables_catch_up(self) -> None:
         """Redraw the tables with the data that arrived during their pause."""
         self._tables_due = None
-        screen = self.screen_stack[0] if self.screen_stack else None
+        screen = self.dashboard_screen
         if screen is not None and self.view is not None:
             self._tables_at = float("-inf")
             self.show_drilldown(screen, self.view)
@@ -269,15 +299,17 @@ class DrilldownApp(App[None]):
     # --- filters -----------------------------------------------------------------------------
     def push_filter(self, dimension: str, value: str | None) -> None:
         """Filter the whole dashboard to `dimension` = `value` (stacks on the current filters)."""
+        from engmon.core.breakdown import Filter
+
         self.filters = self.filters.push(Filter(dimension, value))
         self.refresh_dashboard()
 
-    @on(FilterChosen)
-    def _filter_chosen(self, event: FilterChosen) -> None:
+    def on_filter_chosen(self, event: FilterChosen) -> None:
         self.push_filter(event.dimension, event.value)
 
-    @on(SortChanged)
-    def _sort_changed(self, event: SortChanged) -> None:
+    def on_sort_changed(self, event: SortChanged) -> None:
+        from engmon.core.breakdown import CHILDREN
+
         self.sorts[event.dimension] = (event.sort_by, event.descending)
         if event.dimension in CHILDREN:
             self.sorts[CHILDREN[event.dimension]] = (event.sort_by, event.descending)
@@ -293,11 +325,14 @@ class DrilldownApp(App[None]):
 
     def action_clear_filters(self) -> None:
         """Remove every filter."""
-        self.filters = FilterStack()
+        self._filter_stack = None
         self.refresh_dashboard()
 
     def action_find(self) -> None:
         """`/`: text-filter the focused breakdown table (the referrer table otherwise)."""
+        from engmon.core.breakdown import BREAKDOWNS
+        from engmon.tui.widgets.breakdown import BreakdownPanel, BreakdownTable
+
         focused = self.focused
         panel: BreakdownPanel | None = None
         if isinstance(focused, BreakdownTable) and isinstance(focused.parent, BreakdownPanel):
@@ -311,6 +346,9 @@ class DrilldownApp(App[None]):
 
     def action_focus_tables(self) -> None:
         """Move the focus to the breakdown tables (`t`), or back to the curve."""
+        from engmon.tui.widgets.breakdown import BreakdownTable
+        from engmon.tui.widgets.drillcurve import DrillCurve
+
         try:
             tables = list(self.screen.query(BreakdownTable))
             curve = self.screen.query_one(DrillCurve)
@@ -322,17 +360,17 @@ class DrilldownApp(App[None]):
             tables[0].focus()
 
     # --- time cursor -------------------------------------------------------------------------
-    @on(CursorMoved)
-    def _cursor_moved(self, event: CursorMoved) -> None:
+    def on_cursor_moved(self, event: CursorMoved) -> None:
         self.cursor_start = event.start
         self.refresh_dashboard()
 
-    @on(BucketOpened)
-    def _bucket_opened(self, event: BucketOpened) -> None:
+    def on_bucket_opened(self, event: BucketOpened) -> None:
         self.open_bucket(event.start, event.width)
 
     def open_bucket(self, start: int, width: int) -> None:
         """Show the filtered observations of bucket [start, start + width) in a table."""
+        from engmon.tui.screens.observations import ObservationsScreen
+
         rows = self.drilldown.bucket(self.filters, start, width)
         post_time = self.drilldown.post_time()
         begin = local(post_time + timedelta(minutes=start))
@@ -345,6 +383,9 @@ class DrilldownApp(App[None]):
     def action_drill(self) -> None:
         """The palette's Drill: filter by the focused table's row, or open the curve's bucket;
         without either focused, say how (a command that does nothing must say so)."""
+        from engmon.tui.widgets.breakdown import BreakdownTable
+        from engmon.tui.widgets.drillcurve import DrillCurve
+
         focused = self.focused
         if isinstance(focused, BreakdownTable) and focused.target() is not None:
             focused.action_select_cursor()
@@ -357,6 +398,8 @@ class DrilldownApp(App[None]):
 
     def action_cursor_bucket(self) -> None:
         """Focus the curve and show the time cursor on the latest bucket."""
+        from engmon.tui.widgets.drillcurve import DrillCurve
+
         try:
             curve = self.screen.query_one(DrillCurve)
         except NoMatches:
@@ -368,6 +411,9 @@ class DrilldownApp(App[None]):
     # --- compare -----------------------------------------------------------------------------
     def action_compare(self) -> None:
         """Pick another post or a past recording to overlay on the curve (`v` again: stop)."""
+        from engmon.core.compare import post_starts
+        from engmon.tui.screens.compare import CompareScreen
+
         if self.comparison is not None:
             self.action_stop_compare()
             self.notify("comparison removed", timeout=2)
@@ -381,6 +427,8 @@ class DrilldownApp(App[None]):
         self.push_screen(CompareScreen(posts, current), self._compare_chosen)
 
     def _compare_chosen(self, choice: CompareChoice | None) -> None:
+        from engmon.core.compare import compare_post
+
         if choice is None:
             return
         try:
@@ -403,6 +451,8 @@ class DrilldownApp(App[None]):
     # --- export ------------------------------------------------------------------------------
     def action_export(self, fmt: str | None = None) -> None:
         """Write the filtered observations on screen and an SVG screenshot; notify where."""
+        from engmon.core.export import ExportError, export_observations
+
         chosen = fmt or self.export_format
         now = self.view.now if self.view is not None else None
         followers = self.view.followers if self.view is not None else self.campaign.followers
@@ -431,6 +481,8 @@ class DrilldownApp(App[None]):
         )
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        from engmon.core.export import EXPORT_FORMATS
+
         yield from super().get_system_commands(screen)
         for fmt in EXPORT_FORMATS:
             yield SystemCommand(
@@ -467,6 +519,9 @@ class DrilldownApp(App[None]):
     def _table_action(self, action: str, dimension: str | None = None) -> None:
         """Run a table action on the focused table, or on `dimension`'s table; say so when
         it had nothing to act on."""
+        from engmon.core.breakdown import BREAKDOWNS
+        from engmon.tui.widgets.breakdown import BreakdownTable
+
         table = self.focused if isinstance(self.focused, BreakdownTable) else None
         if table is None or (dimension and table.dimension != dimension):
             try:
@@ -480,6 +535,8 @@ class DrilldownApp(App[None]):
 
     def action_open_cursor_bucket(self) -> None:
         """Open the observations of the cursor's bucket (the latest bucket without a cursor)."""
+        from engmon.tui.widgets.drillcurve import DrillCurve
+
         try:
             curve = self.screen.query_one(DrillCurve)
         except NoMatches:
@@ -489,6 +546,8 @@ class DrilldownApp(App[None]):
 
 def load_comparison(path: Path) -> Comparison:
     """A past recording or observation file as a comparison (errors name the file)."""
+    from engmon.core.compare import compare_observations, compare_recording
+
     if not path.is_file():
         raise InputError(f"{path}: no such file (give the path of a recording or observation file)")
     try:

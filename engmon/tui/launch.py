@@ -9,16 +9,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-import polars as pl
-
-from engmon.core.campaign import Campaign
-from engmon.watch.replay import load_with_progress, parse_start, replay_session
-
 if TYPE_CHECKING:
     from pathlib import Path
 
+    import polars as pl
+
+    from engmon.core.campaign import Campaign
     from engmon.sources.files import FileSpec
-    from engmon.sources.scenarios import Scenario
     from engmon.watch.session import Session
 
 
@@ -36,6 +33,7 @@ def run_frame(
     keep it among, your past posts)."""
     from engmon.core.history import default_history_dir
     from engmon.tui.app import run_dashboard
+    from engmon.watch.replay import replay_session
 
     session = replay_session(
         frame,
@@ -57,6 +55,8 @@ def run_replay(
     paused: bool = False,
 ) -> None:
     """Load the file `spec` describes (progress on stderr), then replay it in the dashboard."""
+    from engmon.watch.replay import load_with_progress, parse_start
+
     offset = parse_start(start)
     loaded = load_with_progress(spec)
     run_frame(
@@ -69,10 +69,29 @@ def run_replay(
     )
 
 
-def run_scenario(scenario: Scenario, *, speed: float = 60.0) -> None:
-    """Replay a generated scenario (`engmon demo`) from the post onwards."""
-    # generated posts are not the user's: kept out of the history the band is drawn from
-    run_frame(scenario.frame, scenario.campaign, speed=speed, name=scenario.name, history=False)
+def run_scenario(name: str, *, seed: int = 7, speed: float = 60.0) -> None:
+    """Replay generated scenario `name` (`engmon demo`) from the post onwards.
+
+    The dashboard's first frame (its layout, and the header with the link and the replay's
+    mode) goes out before numpy and polars are imported and the scenario generated; the
+    dashboard replaces it once the session is built. An unknown name fails before the screen.
+    """
+    from engmon.sources import scenarios
+    from engmon.tui.app import Opening, run_dashboard
+    from engmon.tui.state import ClockState
+
+    campaign = scenarios.campaign(name)
+
+    def build() -> Session:
+        from engmon.watch.replay import replay_session
+
+        built = scenarios.build(name, seed=seed)
+        # generated posts are not the user's: kept out of the history the band is drawn from
+        return replay_session(built.frame, built.campaign, speed=speed, name=built.name)
+
+    assert campaign.post_time is not None  # every scenario has its post time
+    clock = ClockState(campaign.post_time, live=False, speed=speed, paused=False)
+    run_dashboard(Opening(campaign, clock, build))
 
 
 def run_dashboard_watch(session: Session, *, export_dir: Path | None = None) -> None:

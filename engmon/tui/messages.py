@@ -9,11 +9,13 @@ progress).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-from engmon.core.alerts import Alert
-from engmon.watch.poller import SourceStatus
+if TYPE_CHECKING:
+    from engmon.core.alerts import Alert
+    from engmon.watch.poller import SourceStatus
 
 
 @dataclass

@@ -26,6 +26,7 @@ from engmon.core.outlook import Outlook
 from engmon.core.standing import Standing, standing_with
 from engmon.core.store import ObservationStore
 from engmon.core.verdict import Verdict, sentences
+from engmon.tui.state import ViewSettings
 
 MAX_CURVE_BUCKETS: Final = 180
 """A chosen bucket width is widened when it would draw more bars than this."""
@@ -33,19 +34,12 @@ HOURS_AXIS_AFTER: Final = 180
 """Past this many minutes the curve's x axis is in hours."""
 
 
+DEFAULT_SETTINGS: Final = ViewSettings()
+"""Nothing chosen: the headline metric, no cumulative line, buckets adapted to the span."""
+
 VerdictPhrase = Callable[[ObservationStore, Campaign, int], "str | None"]
 """A hook adding a sentence to the verdict (a forecast, the expected band of past posts):
 called with the store, the campaign and the clock's minute since post; None adds nothing."""
-
-
-@dataclass(frozen=True)
-class ViewSettings:
-    """What the user chose: curve metric (None: the headline), cumulative line, bucket width
-    in minutes (None: adapt to the span)."""
-
-    metric: str | None = None
-    cumulative: bool = False
-    bucket_width: int | None = None
 
 
 @dataclass(frozen=True)
@@ -108,7 +102,7 @@ def compute_view(
     store: ObservationStore,
     campaign: Campaign,
     now: datetime,
-    settings: ViewSettings = ViewSettings(),
+    settings: ViewSettings = DEFAULT_SETTINGS,
     *,
     phrases: Sequence[VerdictPhrase] = (),
     minutes: pl.DataFrame | None = None,
@@ -213,17 +207,6 @@ def compute_curve(
         cumulative=running,
         end_minute=end_minute,
     )
-
-
-@dataclass(frozen=True)
-class ClockState:
-    """What the header says about time: the clock's now, live or replay speed, paused."""
-
-    now: datetime
-    live: bool
-    speed: float
-    paused: bool
-    at_end: bool = False
 
 
 def with_outlook(

@@ -20,7 +20,8 @@ from engmon.core.store import ObservationStore
 from engmon.core.verdict import Verdict, peak_text, rate_text
 from engmon.core.words import compact_count
 from engmon.core.zone import local
-from engmon.watch.session import Listener, Session, SourcePolled
+from engmon.watch.listener import Listener
+from engmon.watch.session import Session, SourcePolled
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 """Signals that end a watch cleanly (recording flushed and closed, exit 0)."""

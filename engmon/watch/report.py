@@ -49,7 +49,7 @@ from engmon.core.schema import (
 from engmon.core.standing import Standing, standing_at
 from engmon.core.store import counter_levels, observations_to_deltas
 from engmon.core.verdict import rate_text
-from engmon.core.words import compact_count, plural, singular
+from engmon.core.words import compact_count, offset_text, plural, singular
 from engmon.core.zone import display_zone_name, local, posted_words
 from engmon.errors import ConfigError
 from engmon.sources.files import FileSpec, LoadedFile, load_observations
@@ -446,7 +446,7 @@ def _number(value: float | None) -> float | int | None:
 
 
 def _offset(seconds: float) -> str:
-    return metrics.offset_text(seconds)
+    return offset_text(seconds)
 
 
 def _people(count: int | None) -> str:

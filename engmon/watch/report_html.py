@@ -26,7 +26,7 @@ from engmon.core.history import default_history_dir, load_history, post_key
 from engmon.core.printable import printable
 from engmon.core.schema import ENGAGEMENT_METRICS, KINDS, RESHARE_METRICS, UTC_US
 from engmon.core.store import observations_to_deltas
-from engmon.core.words import compact_count
+from engmon.core.words import compact_count, offset_text
 from engmon.core.zone import posted_words
 
 if TYPE_CHECKING:
@@ -186,7 +186,7 @@ def _num(value: float | int | None, field: str, tag: str = "td", **keys: str) ->
 
 
 def _offset(seconds: float | None) -> str:
-    return "–" if seconds is None else metrics.offset_text(seconds)
+    return "–" if seconds is None else offset_text(seconds)
 
 
 def _scale(top: float) -> float:

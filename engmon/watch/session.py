@@ -41,6 +41,7 @@ from engmon.core.standing import Standing, standing_at
 from engmon.core.store import MergeResult, ObservationStore
 from engmon.sources.base import LocalSource, PollResult, Progress, Source
 from engmon.sources.playback import ReplaySource
+from engmon.watch.listener import Listener
 from engmon.watch.poller import SourcePoller, SourceStatus
 
 if TYPE_CHECKING:  # httpx loads with the first HTTP source or webhook, not for a replay
@@ -80,19 +81,6 @@ class SourcePolled:
     progress: Progress | None = None
     catching_up: bool = False
     problem: str | None = None
-
-
-class Listener:
-    """What a surface hears from a session; every method may be left as this no-op."""
-
-    def source_polled(self, event: SourcePolled) -> None:
-        """A source was polled (or failed to be): status, merge, progress."""
-
-    def alert_fired(self, alert: Alert) -> None:
-        """An alert is due: ring, print or notify (its command already started)."""
-
-    def problem(self, text: str) -> None:
-        """Something the user should read once (an alert command that failed)."""
 
 
 class Session:

@@ -8,7 +8,7 @@ from typing import Any
 from textual.app import App
 from textual.pilot import Pilot
 
-from engmon.tui.widgets import CurvePlot
+from engmon.tui.widgets.curve import CurvePlot
 
 
 def screen_text(app: App[Any]) -> str:

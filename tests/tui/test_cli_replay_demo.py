@@ -14,6 +14,7 @@ import engmon.tui.app
 from engmon.cli import main
 from engmon.core.clock import ReplayClock
 from engmon.sources.playback import ReplaySource
+from engmon.tui.app import Opening
 
 CASCADE = Path(__file__).parent.parent / "data" / "cascades" / "tideh_RT2_seconds.txt"
 
@@ -24,6 +25,9 @@ def dashboard(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     seen: dict[str, Any] = {}
 
     def fake_run_dashboard(session: Any, **kw: Any) -> None:
+        if isinstance(session, Opening):  # `engmon demo`: its first frame, then the session
+            seen["opening"] = session
+            session = session.build()
         seen.update(
             campaign=session.campaign,
             sources=session.sources,
@@ -79,6 +83,21 @@ def test_demo_replays_the_small_account_by_default(dashboard: dict[str, Any]) ->
     assert not dashboard["clock"].paused
     assert abs((dashboard["clock"].now() - campaign.post_time).total_seconds()) < 3600
     assert source.frame.filter(pl.col("ts") < campaign.post_time).is_empty()
+    # the first frame's header says what the dashboard's first frame says: the same campaign,
+    # the replay's speed, at the post
+    opening = dashboard["opening"]
+    assert opening.campaign == campaign
+    assert opening.clock.now == campaign.post_time and opening.clock.speed == 120
+    assert not opening.clock.live and not opening.clock.paused
+
+
+def test_demo_of_an_unknown_scenario_is_one_line_before_the_screen(
+    dashboard: dict[str, Any],
+) -> None:
+    result = CliRunner().invoke(main, ["demo", "no-such-post"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("engmon: unknown scenario 'no-such-post'")
+    assert dashboard == {}
 
 
 def test_replay_of_a_missing_file_is_one_line_and_exit_2(dashboard: dict[str, Any]) -> None:

@@ -140,7 +140,7 @@ async def test_80x24_header_keeps_the_link_readable() -> None:
     from datetime import datetime
 
     from engmon.core.campaign import Campaign
-    from engmon.tui.viewmodel import ClockState
+    from engmon.tui.state import ClockState
     from engmon.tui.widgets.header import header_parts, short_link
 
     assert short_link("https://www.example.com/blog/launch") == "example.com/blog/launch"

@@ -10,7 +10,7 @@ from posts import POST_TIME, post_frame
 from screen import redraw, screen_text, settle
 
 from engmon.core.clock import ReplayClock
-from engmon.tui.screens import HelpScreen
+from engmon.tui.screens.help import HelpScreen
 
 SIZE = (120, 40)
 

@@ -9,7 +9,8 @@ from posts import POST_TIME, post_frame, small_campaign
 
 from engmon.core.campaign import Campaign
 from engmon.core.store import ObservationStore
-from engmon.tui.viewmodel import ViewSettings, compute_view, curve_width
+from engmon.tui.state import ViewSettings
+from engmon.tui.viewmodel import compute_view, curve_width
 
 
 def at(minutes: float) -> object:

@@ -124,7 +124,7 @@ def test_offsets_without_a_post_time_say_so_instead_of_1970() -> None:
 
 def test_relative_post_time_in_the_dashboard_header() -> None:
     from engmon.core.campaign import RELATIVE_ANCHOR, Campaign
-    from engmon.tui.viewmodel import ClockState
+    from engmon.tui.state import ClockState
     from engmon.tui.widgets.header import header_parts
 
     clock = ClockState(

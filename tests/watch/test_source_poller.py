@@ -73,7 +73,8 @@ async def test_a_hung_poll_is_bounded_and_shown_as_status() -> None:
 async def test_a_source_bug_is_a_status_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
     import engmon.watch.session
     from engmon.core.campaign import Campaign
-    from engmon.watch.session import Listener, Session, SourcePolled
+    from engmon.watch.listener import Listener
+    from engmon.watch.session import Session, SourcePolled
 
     monkeypatch.setattr(engmon.watch.session, "BUG_RETRY_S", 0.01)
     session = Session(Campaign("c"), [Scripted([KeyError("results"), "ok"], interval=0.01)])

@@ -1,6 +1,4 @@
-"""Dashboard screens: the dashboard itself and the help screen."""
+"""Dashboard screens: the dashboard, its opening frame, help, compare and observations.
 
-from engmon.tui.screens.dashboard import DashboardScreen
-from engmon.tui.screens.help import HelpScreen
-
-__all__ = ["DashboardScreen", "HelpScreen"]
+Imported from their modules: the opening frame and help need no polars, the dashboard does.
+"""

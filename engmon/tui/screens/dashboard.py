@@ -12,51 +12,38 @@ from datetime import datetime
 from textual import events
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Footer
 
 from engmon.core.breakdown import BREAKDOWNS
 from engmon.core.campaign import Campaign
-from engmon.tui.viewmodel import ClockState, DashboardView
-from engmon.tui.widgets import (
-    CurvePlot,
-    HeaderLine,
-    KpiRow,
-    SourcesLine,
-    StatusLine,
-    VerdictPanel,
-)
+from engmon.tui.screens.opening import WAITING, DashboardFrame
+from engmon.tui.state import ClockState
+from engmon.tui.viewmodel import DashboardView
 from engmon.tui.widgets.breadcrumb import FilterBreadcrumb
 from engmon.tui.widgets.breakdown import BreakdownPanel, BreakdownTable
+from engmon.tui.widgets.curve import CurvePlot
 from engmon.tui.widgets.drillcurve import DrillCurve
+from engmon.tui.widgets.header import HeaderLine
+from engmon.tui.widgets.kpis import KpiRow
+from engmon.tui.widgets.sources import SourcesLine
+from engmon.tui.widgets.statusline import StatusLine
+from engmon.tui.widgets.verdict import VerdictPanel
 from engmon.watch.poller import SourceStatus
 
 
-class DashboardScreen(Screen[None]):
+class DashboardScreen(DashboardFrame):
     """The one panel: is the link working?"""
 
     AUTO_FOCUS = ""  # global keys first (←/→ seek); tab focuses the curve, then the tables
-    # narrow: the breakdown tables fold under the curve
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]  # noqa: RUF012 (Screen declares it)
-    # short (24 rows): the verdict gives up its box so the curve keeps a few rows of bars
-    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]  # noqa: RUF012
 
     ready = False
     """True once the widgets are mounted (the app redraws only then)."""
 
     def compose(self) -> ComposeResult:
-        # Textual applies the breakpoints on the first Resize, after the first frame: set
-        # them before the widgets are styled, so that frame has this terminal's layout
-        width, height = self.app.size
-        for size, breakpoints in (
-            (width, self.HORIZONTAL_BREAKPOINTS),
-            (height, self.VERTICAL_BREAKPOINTS),
-        ):
-            chosen = max((edge, name) for edge, name in breakpoints if size >= edge)[1]
-            self.add_class(chosen)
+        self.fit_breakpoints()
         yield HeaderLine(id="header")
         yield SourcesLine(id="sources")
-        yield VerdictPanel("waiting for the first observations…", id="verdict")
+        yield VerdictPanel(WAITING, id="verdict")
         yield KpiRow(id="kpis")
         with Horizontal(id="body"):
             yield DrillCurve(id="curve")

@@ -8,10 +8,10 @@ from rich.table import Table
 from rich.text import Text
 
 from engmon.core.campaign import RELATIVE_ANCHOR, Campaign
-from engmon.core.metrics import offset_text
 from engmon.core.printable import printable
+from engmon.core.words import offset_text
 from engmon.core.zone import local, zone_label
-from engmon.tui.viewmodel import ClockState
+from engmon.tui.state import ClockState
 from engmon.tui.widgets.line import TextLine
 
 

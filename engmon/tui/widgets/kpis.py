@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from rich.text import Text
 
-from engmon.core.metrics import offset_text
 from engmon.core.outlook import forecast_kpi, forecast_noun
 from engmon.core.printable import printable
 from engmon.core.verdict import peak_text, rate_text
-from engmon.core.words import compact_count
+from engmon.core.words import compact_count, offset_text
 from engmon.tui.viewmodel import DashboardView
 from engmon.tui.widgets.line import TextLine
 

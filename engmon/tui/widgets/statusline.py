@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from engmon.tui.viewmodel import DashboardView
+from typing import TYPE_CHECKING
+
 from engmon.tui.widgets.line import TextLine
+
+if TYPE_CHECKING:
+    from engmon.tui.viewmodel import DashboardView
 
 
 def width_text(minutes: int) -> str:
