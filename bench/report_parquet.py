@@ -10,6 +10,7 @@ once (seeded) and cached under bench/out/.
 
     python -m bench report_parquet            # 10M rows
     python -m bench.report_parquet --quick    # 1M rows
+    python -m bench report_parquet --engmon ../other/.venv/bin/engmon   # and another checkout
 """
 
 from __future__ import annotations
@@ -107,6 +108,7 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="bench.report_parquet")
     parser.add_argument("--quick", action="store_true", help="1M rows instead of 10M")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--engmon", help="another checkout's engmon, run alternately beside")
     args = parser.parse_args(argv)
     rows = 1_000_000 if args.quick else 10_000_000
     path = OUT / f"observations_{rows // 1_000_000}M.parquet"
@@ -130,6 +132,8 @@ def main(argv: list[str]) -> None:
         "dedupe": [sys.executable, "-c", dedupe_code, str(path)],
         "report": [sys.executable, "-m", "engmon", "report", str(path), "--format", "json"],
     }
+    if args.engmon:
+        commands["other"] = [args.engmon, "report", str(path), "--format", "json"]
     runs: dict[str, list[tuple[float, float, str]]] = {name: [] for name in commands}
     for _ in range(max(1, args.repeat)):
         for name, command in commands.items():
@@ -145,14 +149,22 @@ def main(argv: list[str]) -> None:
         "floor": "floor  scan_parquet().collect():",
         "dedupe": "polars + unique on (source, id):",
         "report": "engmon report --format json:   ",
+        "other": "the other checkout's report:    ",
     }
     for name, label in labels.items():
+        if name not in runs:
+            continue
         spread = " ".join(f"{run[0]:.2f}s/{run[1]:.0f}" for run in runs[name])
         print(f"   {label} {wall[name]:.2f}s, peak RSS {rss[name]:.0f} MiB   [{spread}]")
     print(
         f"   wall report/floor {wall['report'] / wall['floor']:.2f}x;"
         f" report/polars+dedupe {wall['report'] / wall['dedupe']:.2f}x (goal < 1x)"
     )
+    if "other" in runs:
+        print(
+            f"   other checkout: RSS / frame {rss['other'] / size_mib:.2f}x,"
+            f" wall report/other {wall['report'] / wall['other']:.2f}x"
+        )
     ratio = rss["report"] / size_mib
     print(
         f"   report RSS / frame: {ratio:.2f}x (goal <= 1.2x):"

@@ -53,7 +53,11 @@ from engmon.core.words import compact_count, offset_text, plural, singular
 from engmon.core.zone import display_zone_name, local, posted_words
 from engmon.errors import ConfigError
 from engmon.sources.files import FileSpec, LoadedFile, load_observations
-from engmon.sources.files.parquet import is_parquet, scan_parquet_observations
+from engmon.sources.files.parquet import (
+    is_parquet,
+    local_row_groups,
+    scan_parquet_observations,
+)
 
 OUTPUT_FORMATS: Final = ("text", "json", "csv", "html")
 FORECAST_AT: Final = timedelta(hours=1)
@@ -104,22 +108,28 @@ def run_report(
             raise ConfigError(f"--at {at!r}: must not be before the post")
     if forecast and output_format == "csv":
         raise ConfigError("--forecast: use --format text or json (CSV holds only the buckets)")
-    # the page has breakdown tables, so has --breakdown
-    data = _read(spec, dimensions=output_format == "html" or bool(tables))
-    report = build_report(data, width=width, offset=offset, breakdowns=tables)
-    if forecast or output_format == "html":  # the page always shows the forecast
-        report["forecast"] = _forecast(data, report, offset)
+    with local_row_groups():  # a Parquet file is scanned one row group ahead: bounded memory
+        # the page has breakdown tables, so has --breakdown
+        data = _read(spec, dimensions=output_format == "html" or bool(tables))
+        report = build_report(data, width=width, offset=offset, breakdowns=tables)
+        if forecast or output_format == "html":  # the page always shows the forecast
+            report["forecast"] = _forecast(data, report, offset)
+        page = _html(data, report, offset) if output_format == "html" else None
     if notes is not None:
         notes.extend(report["notes"])
-    if output_format == "html":
-        from engmon.watch.report_html import html_page
-
-        return html_page(data, report, offset)
+    if page is not None:
+        return page
     if output_format == "json":
         return json.dumps(_finite(report), indent=2, allow_nan=False) + "\n"
     if output_format == "csv":
         return _breakdowns_csv(report) if tables else _csv(report)
     return _text(report, with_notes=notes is None)
+
+
+def _html(data: _Input, report: dict[str, Any], offset: timedelta | None) -> str:
+    from engmon.watch.report_html import html_page
+
+    return html_page(data, report, offset)
 
 
 REPORT_TABLES: Final = {

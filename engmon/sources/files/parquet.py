@@ -8,6 +8,9 @@ vouch for (text times, values out of range, missing columns) goes through
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +39,32 @@ class ScannedParquet:
     repeated: pl.DataFrame | None = None  # id hashes that repeat
     counters: bool = True  # whether any bucket or total rows may be present
     metric_names: tuple[str, ...] = ()
+
+
+PREFETCH_VARIABLE: Final = "POLARS_ROW_GROUP_PREFETCH_SIZE"
+"""Polars' setting for how many row groups its streaming Parquet reader keeps in flight."""
+LOCAL_PREFETCH: Final = 1
+"""Row groups read ahead of the one being decoded, for a local file (see `local_row_groups`)."""
+
+
+@contextmanager
+def local_row_groups() -> Iterator[None]:
+    """Streamed Parquet scans inside read one row group ahead, not polars' default of at
+    least 8 (as many as 512), unless the user set `POLARS_ROW_GROUP_PREFETCH_SIZE`.
+
+    Prefetching hides the latency of cloud storage; a local file has none, and every row
+    group read ahead is decoded and held: on a file of 10 row groups the scan held every
+    column it reads at once (peak RSS 1.3x the whole frame, against 0.9x one group ahead,
+    for a few percent of wall time). Set for the scans inside only; polars reads it at each.
+    """
+    if PREFETCH_VARIABLE in os.environ:  # the user's own choice stands
+        yield
+        return
+    os.environ[PREFETCH_VARIABLE] = str(LOCAL_PREFETCH)
+    try:
+        yield
+    finally:
+        os.environ.pop(PREFETCH_VARIABLE, None)
 
 
 def is_parquet(path: Path) -> bool:
