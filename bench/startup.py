@@ -3,6 +3,7 @@
     python -m bench startup            5 alternating rounds
     python -m bench startup --rounds 9
     python -m bench startup --engmon ../other/.venv/bin/engmon   # another checkout's
+    python -m bench startup --before ../other/.venv/bin/engmon   # this one and that, alternately
 
 `engmon demo` runs in a pseudo-terminal, like a user's shell would start it, at 80x24 and
 120x40 in turn. Times run from the spawn to:
@@ -162,43 +163,51 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds (median kept)")
     parser.add_argument("--cold", action="store_true", help="no bytecode cache")
     parser.add_argument("--engmon", help="the engmon command to measure (default: this venv's)")
+    parser.add_argument("--before", help="another checkout's engmon, measured alternately beside")
     args = parser.parse_args(argv)
     env = child_env(cold=args.cold)
-    engmon = [args.engmon] if args.engmon else _engmon()
-    demo = [*engmon, "demo", "--speed", "60"]
+    commands = {"now": [args.engmon] if args.engmon else _engmon()}
+    if args.before:
+        commands["before"] = [args.before]
     sizes = ((80, 24), (120, 40))
     if not args.cold:  # fill the bytecode cache once, uncounted
         PYCACHE.mkdir(parents=True, exist_ok=True)
-        start_dashboard(demo, sizes[0], env)
-    starts: dict[tuple[int, int], list[Start]] = {size: [] for size in sizes}
-    helps: list[float] = []
+        for engmon in commands.values():
+            start_dashboard([*engmon, "demo", "--speed", "60"], sizes[0], env)
+    starts: dict[tuple[str, tuple[int, int]], list[Start]] = {
+        (name, size): [] for name in commands for size in sizes
+    }
+    helps: dict[str, list[float]] = {name: [] for name in commands}
     floor: list[float] = []
     for _ in range(max(1, args.rounds)):
         floor.append(timed([sys.executable, "-c", "pass"], env))
-        helps.append(timed([*engmon, "--help"], env))
-        for size in sizes:
-            starts[size].append(start_dashboard(demo, size, env))
-    f, h = statistics.median(floor), statistics.median(helps)
+        for name, engmon in commands.items():
+            helps[name].append(timed([*engmon, "--help"], env))
+            for size in sizes:
+                demo = [*engmon, "demo", "--speed", "60"]
+                starts[name, size].append(start_dashboard(demo, size, env))
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     cache = "no bytecode cache" if args.cold else "bytecode cached"
     print(f"   {cache}; load average {load} (2 cores)")
-    print(f"   python -c pass          {f:6.2f} s (floor of any start)")
-    print(f"   engmon --help           {h:6.2f} s")
-    for size in sizes:
-        runs = starts[size]
-        paint = statistics.median(run.first_frame for run in runs)
-        cpu = statistics.median(run.cpu for run in runs)
-        numbers = statistics.median(run.numbers for run in runs)
-        numbers_cpu = statistics.median(run.numbers_cpu for run in runs)
-        keys = statistics.median(run.keys for run in runs)
-        spread = " ".join(f"{run.first_frame:.2f}" for run in runs)
-        label = f"engmon demo {size[0]}x{size[1]}"
-        print(
-            f"   {label:23} first frame {paint:5.2f} s (cpu {cpu:.2f} s),"
-            f" numbers {numbers:5.2f} s (cpu {numbers_cpu:.2f} s), keys {keys:5.2f} s"
-            f"   [{spread}]"
-        )
-    paint = statistics.median(run.first_frame for run in starts[sizes[0]])
+    print(f"   python -c pass          {statistics.median(floor):6.2f} s (floor of any start)")
+    for name in commands:
+        prefix = f"{name:6} " if args.before else ""
+        print(f"   {prefix}engmon --help    {statistics.median(helps[name]):6.2f} s")
+        for size in sizes:
+            runs = starts[name, size]
+            paint = statistics.median(run.first_frame for run in runs)
+            cpu = statistics.median(run.cpu for run in runs)
+            numbers = statistics.median(run.numbers for run in runs)
+            numbers_cpu = statistics.median(run.numbers_cpu for run in runs)
+            keys = statistics.median(run.keys for run in runs)
+            spread = " ".join(f"{run.first_frame:.2f}" for run in runs)
+            label = f"{prefix}demo {size[0]}x{size[1]}"
+            print(
+                f"   {label:23} first frame {paint:5.2f} s (cpu {cpu:.2f} s),"
+                f" numbers {numbers:5.2f} s (cpu {numbers_cpu:.2f} s), keys {keys:5.2f} s"
+                f"   [{spread}]"
+            )
+    paint = statistics.median(run.first_frame for run in starts["now", sizes[0]])
     verdict = "met" if paint <= GOAL_S else "not met"
     print(f"   first frame at 80x24 {paint:.2f} s (goal <= {GOAL_S:g} s): {verdict}")
 
