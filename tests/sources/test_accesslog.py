@@ -432,6 +432,16 @@ def test_agent_cache_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert agents.cached_agents() == {"c": ("mobile", "X", "iOS"), "d": ("bot", None, None)}
 
 
+def test_countries_follow_their_hits_in_a_log_out_of_time_order(tmp_path: Path) -> None:
+    lines = [
+        combined(ip, f"12/Mar/2025:08:0{minute}:00 +0000", "/blog/spring-launch")
+        for ip, minute in (("8.8.8.8", 5), ("81.2.69.142", 1), ("8.8.4.4", 3), ("81.2.69.143", 0))
+    ]
+    got = clicks(load_access_log(write(tmp_path, "late.log", lines), link="/blog/spring-launch"))
+    assert got.get_column("id").str.split(":").list.last().to_list() == ["4", "2", "3", "1"]
+    assert got.get_column("country").to_list() == ["GB", "GB", "US", "US"]
+
+
 def test_countries_vectorised_match_single_lookups() -> None:
     lookup = CountryLookup()
     lookup.vectorise_from = 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Final
@@ -64,6 +65,7 @@ def to_observations(
     source: str = KIND,
     state: VisitorState | None = None,
     until: datetime | None = None,
+    country: Callable[[], pl.Series] | None = None,
 ) -> tuple[pl.DataFrame, VisitorState]:
     """Counted hits -> (observation rows, the updated state for the next poll).
 
@@ -73,6 +75,9 @@ def to_observations(
     `ACTIVE_MINUTES - 1` after it, the distinct visitors of the `ACTIVE_MINUTES` up to its end,
     as a `bucket` of one minute that a later poll replaces, up to `until` (the live poll's
     now; default the newest hit: a file's span does not grow past its last line).
+
+    `country`, when `counted` has no such column, gives it per row of `counted` as passed; it
+    is asked for only when the rows are built, so a caller can place the IPs meanwhile.
     """
     state = state or VisitorState()
     if counted.is_empty():
@@ -84,7 +89,8 @@ def to_observations(
     # time-ordered: no sort of the wide observation frame afterwards. A log written in time
     # order needs no sort here either.
     if not (counted.get_column("line").is_sorted() and counted.get_column("ts").is_sorted()):
-        counted = counted.sort("ts", "line")
+        given = pl.int_range(pl.len(), dtype=pl.UInt32)
+        counted = counted.with_columns(_given=given).sort("ts", "line")
     hits = counted.with_columns(_row=pl.int_range(pl.len(), dtype=pl.UInt32))
     link = hits.filter(pl.col("link")).with_columns(day=pl.col("ts").dt.date())
     # hits are in time order: a visitor's first hit of a day is its first row within the day,
@@ -133,6 +139,11 @@ def to_observations(
     code = pl.Series(codes, dtype=pl.UInt8)
     # Each distinct text (referrer, device, path, visitor...) is held once and the rows point
     # at it: a per-row cast would copy the text into every row.
+    if "country" not in hits.columns and country is not None:
+        placed = country()
+        if "_given" in hits.columns:  # sorted above: the same order for the countries
+            placed = placed.gather(hits.get_column("_given"))
+        hits = hits.with_columns(placed.alias("country"))
     texts = ("country", "device", "browser", "os", "path", "utm", "referrer", "actor")
     values: dict[str, pl.Series] = {}
     indexes: list[pl.Series] = []

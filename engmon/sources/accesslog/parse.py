@@ -514,9 +514,12 @@ class AccessLogParser:
 
         Only the IP column is placed: the wide frame is never copied.
         """
+        return counted.with_columns(self.countries_of(counted)).drop("ip")
+
+    def countries_of(self, counted: pl.DataFrame) -> pl.Series:
+        """`country` of each row of `counted` (from its `ip`), row order kept."""
         country = self.countries.place(counted.select("ip")).get_column("country")
-        country = country.cast(pl.Categorical)  # a code per row (see `count`)
-        return counted.with_columns(country).drop("ip")
+        return country.cast(pl.Categorical)  # a code per row (see `count`)
 
     def _known(self) -> dict[str, AgentParts]:
         if self._known_agents is None:

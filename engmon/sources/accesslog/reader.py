@@ -230,9 +230,14 @@ def read_access_log(
         raise EmptyInputError(f"{path}: the file is empty; there are no requests to count")
     frame = empty_observations()
     if counted:
-        hits = parser.add_countries(pl.concat(counted))
+        hits = pl.concat(counted)
         counted.clear()  # the chunks' frames: freed before the observation rows are built
-        frame, _ = to_observations(hits, tag=tag, source=source)
+        # the IPs are placed on the other core while the visitors are worked out
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            countries = pool.submit(parser.countries_of, hits)
+            frame, _ = to_observations(
+                hits.drop("ip"), tag=tag, source=source, country=countries.result
+            )
         del hits
     if note := stats.note(str(path)):
         notes.append(note)
