@@ -41,7 +41,7 @@ from engmon.core.store import observations_to_deltas
 from engmon.core import metrics
 result = read_access_log(Path(sys.argv[1]), link=sys.argv[2])
 frame = result.frame
-first = frame.filter(pl.col("metric") == "clicks").get_column("ts").min()
+first = frame.select(pl.col("ts").filter(pl.col("metric") == "clicks").min()).item()
 # as `engmon report` reads an access log: its ids (file tag + line) are unique, nothing to dedupe
 deltas = observations_to_deltas(frame.lazy(), pl.DataFrame(schema={"_h": pl.UInt64()}))
 minutes = metrics.minute_counts(deltas, first).collect(engine="streaming")
