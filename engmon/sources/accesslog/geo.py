@@ -107,19 +107,19 @@ def _networks() -> _Networks | None:
     table = _network_table()
     if table is None:
         return None
+    if not table.select(pl.struct("family", "first").is_sorted()).item():
+        table = table.sort("family", "first")  # the cached table is stored sorted
+    families = table.get_column("family").to_numpy()
+    starts = table.get_column("first").to_numpy().astype(np.uint64, copy=False)
+    ends = table.get_column("last").to_numpy().astype(np.uint64, copy=False)
     first: dict[int, npt.NDArray[np.uint64]] = {}
     last: dict[int, npt.NDArray[np.uint64]] = {}
     offset: dict[int, int] = {}
-    start = 0
-    parts = []
     for family in (4, 6):
-        part = table.filter(pl.col("family") == family).sort("first")
-        first[family] = part.get_column("first").to_numpy().astype(np.uint64)
-        last[family] = part.get_column("last").to_numpy().astype(np.uint64)
-        offset[family] = start
-        start += part.height
-        parts.append(part.get_column("country"))
-    return _Networks(first, last, offset, pl.concat(parts).rename("country"))
+        at = np.searchsorted(families, [family, family + 1])
+        first[family], last[family] = starts[at[0] : at[1]], ends[at[0] : at[1]]
+        offset[family] = int(at[0])
+    return _Networks(first, last, offset, table.get_column("country"))
 
 
 def _geoip2fast_module_dir() -> str:

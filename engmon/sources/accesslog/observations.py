@@ -14,6 +14,7 @@ from engmon.core.schema import (
     ACTIVE,
     CLICKS,
     CONVERSIONS,
+    OBSERVATION_SCHEMA,
     UTC_US,
     VISITORS,
     conform,
@@ -53,6 +54,9 @@ class VisitorState:
         default_factory=lambda: pl.DataFrame(schema={"actor": pl.UInt64(), "minute": UTC_US})
     )
 
+
+ROW_KIND: Final = OBSERVATION_SCHEMA["kind"]
+"""The `kind` column's type (rows are built with it, no per-row cast)."""
 
 ACTIVE_MINUTES: Final = 5
 """A visitor is "here now" for this many minutes after a hit (as Umami and Plausible count)."""
@@ -171,7 +175,9 @@ def to_observations(
             pl.lit(f"{tag}:"), pl.col("line").gather(pick), pl.lit(suffixes).gather(code)
         ),
         source=pl.lit(source),
-        kind=pl.when(gauge_row).then(pl.lit("bucket")).otherwise(pl.lit("event")),
+        kind=pl.lit(pl.Series(["event", "bucket"], dtype=ROW_KIND)).gather(
+            gauge_row.cast(pl.UInt8)
+        ),
         value=pl.when(gauge_row).then(pl.col("_value").gather(pick)).otherwise(pl.lit(1.0)),
         width_s=pl.when(gauge_row).then(pl.lit(60)).otherwise(pl.lit(0)),
     )
@@ -182,19 +188,26 @@ def to_observations(
 def _distinct_values(column: pl.Series) -> tuple[pl.Series, pl.Series]:
     """(each distinct value once as text, the index of each row's value in it; null stays null).
 
-    Codes, numbers and categories are matched as they are; only the distinct values become text.
-
-    Gathering the text by these indexes shares one copy of each value among the rows.
+    Codes, numbers and categories are matched as they are; only the distinct values become
+    text. Gathering the text by these indexes shares one copy of each value among the rows.
     """
     values = column.unique()
     text = values.cast(pl.String)
-    if column.dtype == pl.Categorical:  # join on the categories' codes, not their text
-        column, values = column.to_physical(), values.to_physical()
+    if column.dtype == pl.Categorical:  # the categories' codes index a small lookup array
+        import numpy as np
+
+        codes, known = column.to_physical(), values.to_physical().drop_nulls().to_numpy()
+        lookup = np.zeros(int(known.max()) + 1 if known.size else 1, dtype=np.uint32)
+        lookup[known] = np.flatnonzero(values.to_physical().is_not_null().to_numpy())
+        placed = pl.Series(lookup[codes.fill_null(0).to_numpy()], dtype=pl.UInt32)
+        if codes.has_nulls():
+            placed = placed.scatter(codes.is_null().arg_true(), None)
+        return text, placed
     table = pl.DataFrame(
         {"_key": values, "_index": pl.int_range(values.len(), dtype=pl.UInt32, eager=True)}
     )
-    index = column.to_frame("_key").join(table, on="_key", how="left", maintain_order="left")
-    return text, index.get_column("_index")
+    joined = column.to_frame("_key").join(table, on="_key", how="left", maintain_order="left")
+    return text, joined.get_column("_index")
 
 
 def _active(
