@@ -232,12 +232,12 @@ def read_access_log(
     if counted:
         hits = pl.concat(counted)
         counted.clear()  # the chunks' frames: freed before the observation rows are built
-        # the IPs are placed on the other core while the visitors are worked out
+        # the IPs are placed on the other core while the visitors are worked out (and their
+        # text is freed once placed: no observation holds an IP)
         with ThreadPoolExecutor(max_workers=1) as pool:
-            countries = pool.submit(parser.countries_of, hits)
-            frame, _ = to_observations(
-                hits.drop("ip"), tag=tag, source=source, country=countries.result
-            )
+            countries = pool.submit(parser.countries_of, hits.select("ip"))
+            hits = hits.drop("ip")
+            frame, _ = to_observations(hits, tag=tag, source=source, country=countries.result)
         del hits
     if note := stats.note(str(path)):
         notes.append(note)
