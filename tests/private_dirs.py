@@ -17,3 +17,14 @@ def private_history(
     folder = tmp_path_factory.mktemp("history")
     monkeypatch.setenv("ENGMON_HISTORY_DIR", str(folder))
     return folder
+
+
+@pytest.fixture(autouse=True)
+def private_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """The GeoIP and user-agent caches live in one temporary folder for the whole run: shared
+    between tests (built once), never `~/.cache/engmon`. Tests of the cache set their own."""
+    folder = tmp_path_factory.getbasetemp() / "cache"
+    monkeypatch.setenv("ENGMON_CACHE_DIR", str(folder))
+    return folder
