@@ -150,6 +150,11 @@ class Forecast:
         }
 
 
+def too_early(at_s: float) -> str:
+    """Why nothing is forecast at or before the post time (`at_s` seconds since it)."""
+    return "the post just went out" if at_s == 0 else "the post has not gone out yet"
+
+
 def _not_enough(model: str, observed: float, at_s: float, reason: str) -> Forecast:
     return Forecast(NOT_ENOUGH, model, observed, at_s, reason=reason)
 
@@ -307,7 +312,7 @@ def seismic_forecast(
     observed = float(times.size)
     poster = max(float(poster_followers), 0.0) if math.isfinite(poster_followers) else 0.0
     if not math.isfinite(at_s) or at_s <= 0:
-        return _not_enough(SEISMIC, observed, at_s, "the post has not gone out yet")
+        return _not_enough(SEISMIC, observed, at_s, too_early(at_s))
     if times.size < min_reshares:
         return _not_enough(SEISMIC, observed, at_s, f"{plural(times.size, 'reshare')} so far")
     if np.unique(times).size < 2:

@@ -44,6 +44,7 @@ from engmon.core.forecast import (
     Forecast,
     infectiousness,
     kernel_integral,
+    too_early,
 )
 
 FloatArray = npt.NDArray[np.float64]
@@ -283,7 +284,7 @@ def _predict(
     so far (the floor of the forecast and of its range)."""
     name = MODEL_NAMES[model.name]
     if not math.isfinite(at_s) or at_s <= 0:
-        return Forecast(NOT_ENOUGH, name, seen, at_s, reason="the post has not gone out yet")
+        return Forecast(NOT_ENOUGH, name, seen, at_s, reason=too_early(at_s))
     if base < min_events:
         return Forecast(NOT_ENOUGH, name, seen, at_s, reason=f"{base:.0f} so far")
     if at_s < model.ages_s[0]:

@@ -194,3 +194,15 @@ def test_shipped_trees_are_what_the_walk_expects() -> None:
         # a plausible median: a steady post at an hour grows, but not a thousandfold
         ratio = model.log_ratio(fm.features(np.linspace(0, 3600, 200)[1:], 3600.0))
         assert 0.0 < ratio < math.log(1000)
+
+
+@pytest.mark.parametrize(
+    ("at_s", "reason"),
+    [(0.0, "the post just went out"), (-60.0, "the post has not gone out yet")],
+)
+def test_no_forecast_at_or_before_the_post_says_which(at_s: float, reason: str) -> None:
+    for made in (
+        fm.count_forecast([], at_s),
+        fm.reshare_forecast([], [], 1000.0, at_s),
+    ):
+        assert made.reason == reason
