@@ -19,7 +19,7 @@ from engmon.core.store import ObservationStore
 from engmon.errors import ConfigError, EmptyInputError, EngmonError, FileFormatError, InputError
 from engmon.sources import files
 from engmon.sources.files import FileSpec, load_observations
-from engmon.sources.files import chunks as _chunks  # noqa: F401  (monkeypatched below)
+from engmon.sources.files import chunks as _chunks
 
 POST = datetime(2026, 3, 10, 14, 0, tzinfo=UTC)
 OBS_CSV = (
@@ -275,6 +275,43 @@ def test_binary_junk(tmp_path: Path) -> None:
     one_line_error(FileFormatError, lambda: load(write(tmp_path, "j.csv", junk)), "j.csv", "binary")
     bad_parquet = write(tmp_path, "j.parquet", b"PAR1" + junk)
     one_line_error(FileFormatError, lambda: load(bad_parquet), "j.parquet", "Parquet")
+
+
+def test_text_in_another_encoding_names_the_line(tmp_path: Path) -> None:
+    latin1 = OBS_CSV.replace("https://t.co/abc", "https://café.fr/").encode("latin-1")
+    one_line_error(
+        FileFormatError,
+        lambda: load(write(tmp_path, "l.csv", latin1)),
+        "l.csv",
+        "line 2",
+        "not UTF-8",
+        "0xE9",
+    )
+
+
+def test_gzip_tables_read_like_plain_ones(tmp_path: Path) -> None:
+    import gzip
+
+    plain = load(write(tmp_path, "spring.csv", OBS_CSV))
+    packed = load(write(tmp_path, "spring.csv.gz", gzip.compress(OBS_CSV.encode())))
+    assert packed.frame.drop("source").equals(plain.frame.drop("source"))
+    assert packed.campaign.name == "spring"
+    rows = '{"ts": "2026-03-10T14:02:00Z", "metric": "clicks", "value": 3}\n'
+    for name in ("rows.ndjson.gz", "rows.gz"):
+        loaded = load(write(tmp_path, name, gzip.compress(rows.encode())))
+        assert loaded.frame.get_column("value").to_list() == [3.0]
+    data = gzip.compress(("ts,metric,value\n" + "2026-03-10T14:02:00Z,clicks,1\n" * 5000).encode())
+    cut = write(tmp_path, "cut.csv.gz", data[: len(data) // 2])
+    one_line_error(FileFormatError, lambda: load(cut), "cut.csv.gz", "damaged gzip")
+
+
+def test_a_line_without_end_is_refused_before_it_fills_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_chunks, "CHUNK_BYTES", 1024)
+    monkeypatch.setattr(_chunks, "MAX_LINE_BYTES", 4096)
+    endless = write(tmp_path, "x.csv", "ts,metric,value\n" + "9" * 20_000)
+    one_line_error(FileFormatError, lambda: load(endless), "x.csv", "line 2", "longer than")
 
 
 def test_negative_counts_and_nan(tmp_path: Path) -> None:

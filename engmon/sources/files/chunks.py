@@ -3,18 +3,22 @@ to the process."""
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Final
+from typing import IO, Final, cast
 
 import polars as pl
 
 from engmon.errors import EmptyInputError, FileFormatError
 from engmon.sources.files.spec import (
     _LINE,
+    GZIP_MAGIC,
     Progress,
+    _inner_suffix,
 )
 
 # --- chunked text reading --------------------------------------------------------------------
@@ -22,10 +26,15 @@ from engmon.sources.files.spec import (
 CHUNK_BYTES: Final = 32 * 1024 * 1024
 
 
+MAX_LINE_BYTES: Final = 64 * 1024 * 1024
+"""No line of a table is this long: more without a line end is junk (or a gzip bomb)."""
+
+
 def _text_chunks(
     path: Path, progress: Progress | None, *, quoted: bool = False
 ) -> Iterator[tuple[int, bytes, bool]]:
-    """(first line number, whole lines, is last chunk) of a text file, `CHUNK_BYTES` at a time.
+    """(first line number, whole lines, is last chunk) of a text file (plain or gzip),
+    `CHUNK_BYTES` at a time.
 
     The last chunk keeps a final line without a newline (maybe cut off: the caller decides).
     `quoted` (CSV): a chunk never ends inside a double-quoted field, whose newlines belong to
@@ -33,11 +42,18 @@ def _text_chunks(
     """
     size = max(1, path.stat().st_size)
     line = 1
-    done = 0
     carry = b""
-    with path.open("rb") as handle:
+    with path.open("rb") as raw:
+        gzipped = raw.read(2) == GZIP_MAGIC
+        raw.seek(0)
+        handle = cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="rb") if gzipped else raw)
         while True:
-            block = handle.read(CHUNK_BYTES)
+            try:
+                block = handle.read(CHUNK_BYTES)
+                if gzipped and len(block) < CHUNK_BYTES:
+                    handle.read(1)  # a stream cut short says so only when read past its end
+            except (OSError, EOFError, zlib.error) as exc:
+                raise FileFormatError(f"{path}: damaged gzip data ({exc})") from None
             last = len(block) < CHUNK_BYTES
             data = carry + block
             if last:
@@ -47,12 +63,17 @@ def _text_chunks(
                 if quoted:
                     cut = _outside_quotes(data, cut)
                 data, carry = data[:cut], data[cut:]
+                if len(carry) > MAX_LINE_BYTES:
+                    long_line = line + data.count(b"\n")
+                    raise FileFormatError(
+                        f"{path}: line {long_line}: longer than"
+                        f" {MAX_LINE_BYTES >> 20} MiB; not a table of observations"
+                    )
             if data:
                 yield line, data, last
                 line += data.count(b"\n")
-            done += len(block)
             if progress is not None:
-                progress(min(0.99, done / size))
+                progress(min(0.99, raw.tell() / size))
             if last:
                 return
 
@@ -75,7 +96,7 @@ def _cut_off(data: bytes) -> bool:
 
 def _read_csv(path: Path, progress: Progress | None) -> pl.DataFrame:
     """Every column as text (parsed once per distinct value later), plus the line number."""
-    separator = "\t" if path.suffix.lower() == ".tsv" else ","
+    separator = "\t" if _inner_suffix(path) == ".tsv" else ","
     header: list[str] | None = None
     frames: list[pl.DataFrame] = []
     for first_line, data, last in _text_chunks(path, progress, quoted=True):

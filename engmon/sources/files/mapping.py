@@ -25,8 +25,8 @@ from engmon.sources.files.spec import (
     LoadedFile,
     Progress,
     _campaign,
-    _head,
-    _looks_binary,
+    _text_head,
+    refuse_binary,
 )
 
 # --- tables -> observations ------------------------------------------------------------------
@@ -38,11 +38,10 @@ def _load_table(spec: FileSpec, table: str, progress: Progress | None) -> Loaded
         raw = read_parquet_rows(path, progress)
         where = "row"
     else:
-        head = _head(path)
+        head = _text_head(path)
         if not head.strip():
             raise EmptyInputError(f"{path}: empty file, no observations")
-        if _looks_binary(head):
-            raise FileFormatError(f"{path}: binary data, not {table.upper()}")
+        refuse_binary(path, head, table.upper())
         raw = _read_csv(path, progress) if table == "csv" else _read_ndjson(path, progress)
         where = "line"
     frame, post_time, notes = to_observations(raw, spec, where=where)

@@ -196,6 +196,31 @@ def _head(path: Path, size: int = 8192) -> bytes:
         return handle.read(size)
 
 
+GZIP_MAGIC: Final = b"\x1f\x8b"
+
+
+def _text_head(path: Path, size: int = 8192) -> bytes:
+    """The first bytes of `path`'s text: decompressed when it is gzip (`data.csv.gz`)."""
+    import gzip
+    import zlib
+
+    if not _head(path, 2).startswith(GZIP_MAGIC):
+        return _head(path, size)
+    try:
+        with gzip.open(path, "rb") as handle:
+            return handle.read(size)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise FileFormatError(f"{path}: damaged gzip data ({exc})") from None
+
+
+def _inner_suffix(path: Path) -> str:
+    """The extension that says what a file holds: `.csv` for `data.csv` and `data.csv.gz`."""
+    suffixes = [suffix.lower() for suffix in path.suffixes]
+    if len(suffixes) > 1 and suffixes[-1] == ".gz":
+        return suffixes[-2]
+    return suffixes[-1] if suffixes else ""
+
+
 def _looks_binary(head: bytes) -> bool:
     if b"\x00" in head:
         return True
@@ -204,6 +229,26 @@ def _looks_binary(head: bytes) -> bool:
     except UnicodeDecodeError as exc:
         return exc.start < len(head) - 4  # a multi-byte char cut by the read is not junk
     return False
+
+
+_CONTROL: Final = re.compile(rb"[\x00-\x08\x0e-\x1a\x1c-\x1f]")
+
+
+def refuse_binary(path: Path, head: bytes, what: str) -> None:
+    """Raise a FileFormatError when `head` is not UTF-8 text: binary data, or text in another
+    encoding (Latin-1, Windows-1252: one line named, with how to fix it)."""
+    if not _looks_binary(head):
+        return
+    if b"\x00" not in head and len(_CONTROL.findall(head)) <= len(head) // 100:
+        try:
+            head.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = head.count(b"\n", 0, exc.start) + 1
+            byte = head[exc.start]
+            raise FileFormatError(
+                f"{path}: line {line}: not UTF-8 text (byte 0x{byte:02X}); save the file as UTF-8"
+            ) from None
+    raise FileFormatError(f"{path}: binary data, not {what}")
 
 
 def detect_format(path: Path, *, mapped: bool = False) -> tuple[str, str | None]:
@@ -219,20 +264,29 @@ def detect_format(path: Path, *, mapped: bool = False) -> tuple[str, str | None]
     head = _head(path)
     if head.startswith(b"PAR1") or name.endswith((".parquet", ".pq")):
         return "observations", "parquet"
-    if name.endswith((".log", ".log.gz")) or head.startswith(b"\x1f\x8b"):
+    if name.endswith((".log", ".log.gz")):
         return "access-log", None
-    if is_recording(path):
+    gzipped = head.startswith(GZIP_MAGIC)
+    if gzipped:
+        head = _text_head(path)
+    elif is_recording(path):
         return "recording", None
     if not head.strip():
         raise EmptyInputError(f"{path}: empty file, no observations")
-    if _looks_binary(head):
-        raise FileFormatError(f"{path}: binary data, not CSV, NDJSON, Parquet or a log")
+    refuse_binary(path, head, "CSV, NDJSON, Parquet or a log")
     lines = [line for line in head.splitlines()[:5] if line.strip()]
     if lines and _LOG_LINE.match(lines[0]):
         return "access-log", None
     if not mapped and is_tabular_log(head):
         return "access-log", None
-    table = _TABLE_EXTENSIONS.get(path.suffix.lower())
+    if gzipped:
+        from engmon.sources.accesslog.sniff import sniff_format
+
+        if sniff_format(head) is not None:  # Caddy, Traefik... compressed by logrotate
+            return "access-log", None
+    table = _TABLE_EXTENSIONS.get(_inner_suffix(path))
+    if table == "parquet":
+        raise FileFormatError(f"{path}: a compressed Parquet file; decompress it first")
     if table is not None:
         return "observations", table
     if lines[0].lstrip().startswith(b"{"):
@@ -242,6 +296,8 @@ def detect_format(path: Path, *, mapped: bool = False) -> tuple[str, str | None]
         return "cascade", None
     if b"," in lines[0] or b"\t" in lines[0]:
         return "observations", "csv"
+    if gzipped:  # a compressed log whose format the access-log reader works out (or names)
+        return "access-log", None
     raise FileFormatError(
         f"{path}: unknown format; engmon reads CSV, NDJSON, Parquet, cascades, recordings "
         "and access logs (say which with --read-as)"
@@ -249,10 +305,10 @@ def detect_format(path: Path, *, mapped: bool = False) -> tuple[str, str | None]
 
 
 def _table_kind(path: Path) -> str:
-    table = _TABLE_EXTENSIONS.get(path.suffix.lower())
+    table = _TABLE_EXTENSIONS.get(_inner_suffix(path))
     if table is not None:
         return table
-    head = _head(path)
+    head = _text_head(path)
     if head.startswith(b"PAR1"):
         return "parquet"
     if head.lstrip().startswith(b"{"):
@@ -260,9 +316,16 @@ def _table_kind(path: Path) -> str:
     return "csv"
 
 
+def _bare_name(path: Path) -> str:
+    """`spring` for `spring.csv`, `spring.csv.gz` or `spring.log.gz`."""
+    name = path.name.removesuffix(".gz") if path.name.lower().endswith(".gz") else path.name
+    stem = Path(name).stem if Path(name).suffix else name
+    return stem.removesuffix(".log") or path.name
+
+
 def _campaign(spec: FileSpec, post_time: datetime | None, followers: int | None) -> Campaign:
     return Campaign(
-        name=spec.path.stem.removesuffix(".log"),
+        name=_bare_name(spec.path),
         link=spec.link,
         post_time=spec.post_time or post_time,
         followers=spec.followers or followers,
