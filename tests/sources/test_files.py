@@ -287,6 +287,11 @@ def test_text_in_another_encoding_names_the_line(tmp_path: Path) -> None:
         "not UTF-8",
         "0xE9",
     )
+    rows = "".join(f"2026-03-10T14:{n % 60:02d}:00Z,clicks,1,,ref{n}\n" for n in range(3000))
+    deep = (OBS_CSV + rows).encode() + "2026-03-10T14:03:00Z,clicks,1,,café\n".encode("latin-1")
+    one_line_error(
+        FileFormatError, lambda: load(write(tmp_path, "d.csv", deep)), "line 3005", "not UTF-8"
+    )
 
 
 def test_gzip_tables_read_like_plain_ones(tmp_path: Path) -> None:

@@ -130,7 +130,7 @@ def _read_csv(path: Path, progress: Progress | None) -> pl.DataFrame:
                 row_index_offset=line,
             )
         except pl.exceptions.PolarsError as exc:
-            raise FileFormatError(f"{path}: not readable as CSV ({_first_line(exc)})") from None
+            raise FileFormatError(_bad_csv(path, body, line, exc)) from None
         frames.append(frame)
     if header is None:
         raise EmptyInputError(f"{path}: empty file, no observations")
@@ -156,6 +156,19 @@ def _header(path: Path, head: bytes, separator: str) -> list[str]:
             raise FileFormatError(f"{path}: line 1: column {name!r} appears twice")
         seen.add(name)
     return pl.read_csv(head + b"\n", separator=separator, infer_schema=False).columns
+
+
+def _bad_csv(path: Path, body: bytes, first_line: int, exc: Exception) -> str:
+    """Why a chunk is not CSV: its first line that is not UTF-8, or polars' reason."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        line = first_line + body.count(b"\n", 0, bad.start)
+        return (
+            f"{path}: line {line}: not UTF-8 text (byte 0x{body[bad.start]:02X});"
+            " save the file as UTF-8"
+        )
+    return f"{path}: not readable as CSV ({_first_line(exc)})"
 
 
 def _first_line(exc: Exception) -> str:
