@@ -196,7 +196,8 @@ class CurvePlot(PlotextPlot):
             # plot rows: the content height less the frame, the tick labels and the x label
             rows = max(1, self.size.height - (4 if labelled else 3))
             if len(ticks) > rows:  # plotext picks among colliding labels by hash order
-                ticks = ticks[:: -(-len(ticks) // rows)]
+                # thinned from the top: a plot one row high is labelled with its scale, not 0
+                ticks = ticks[::-1][:: -(-len(ticks) // rows)][::-1]
             plt.yticks(ticks)
             if curve.cumulative is not None:
                 total = max(curve.cumulative[-1] if curve.cumulative else 0.0, 1.0)
