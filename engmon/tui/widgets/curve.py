@@ -194,8 +194,10 @@ class CurvePlot(PlotextPlot):
             plt.ylim(0, max(top, 1.0))
             ticks: list[float] = [step * i for i in range(int(max(top, 1.0) // step) + 1)]
             # plot rows: the content height less the frame, the tick labels and the x label
-            rows = max(1, self.size.height - (4 if labelled else 3))
-            if len(ticks) > rows:  # plotext picks among colliding labels by hash order
+            rows = self.size.height - (4 if labelled else 3)
+            if rows < 1:  # no room for a bar: a label would sit on the frame
+                ticks = []
+            elif len(ticks) > rows:  # plotext picks among colliding labels by hash order
                 # thinned from the top: a plot one row high is labelled with its scale, not 0
                 ticks = ticks[::-1][:: -(-len(ticks) // rows)][::-1]
             plt.yticks(ticks)
