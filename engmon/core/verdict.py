@@ -36,6 +36,14 @@ class Verdict:
     """Share of the compared posts this one beats at the judged minute (0..1)."""
     forecast: str | None = None
 
+    @property
+    def brief(self) -> str:
+        """The sentence without its forecast part, for a screen that shows the forecast
+        beside it (the dashboard's KPI row on a short terminal)."""
+        if self.forecast and self.text.endswith(" " + self.forecast):
+            return self.text.removesuffix(" " + self.forecast)
+        return self.text
+
 
 def rate_text(value: float) -> str:
     """A small rate readably: 14, 1.2, 0.45, 0.03, 0.003 (one significant digit below 0.1)."""

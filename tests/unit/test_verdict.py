@@ -237,3 +237,14 @@ def test_metric_words_singular() -> None:
     assert metric_words(1, "replies") == "1 reply"
     assert metric_words(2, "replies") == "2 replies"
     assert metric_words(2500, "clicks") == "2.5k clicks"
+
+
+def test_brief_drops_only_the_forecast_sentences() -> None:
+    from engmon.core.verdict import Verdict, sentences
+
+    forecast = ["Forecast: ~320 reshares in total (90% range 153–1.4k)", "~774 clicks in total"]
+    head = "8 min after a post to 15k followers: 81 clicks — ahead, still growing"
+    text = sentences(head, ["Ahead of 99% of public posts", *forecast])
+    verdict = Verdict("ahead, still growing", text, forecast=" ".join(f"{s}." for s in forecast))
+    assert verdict.brief == f"{head}. Ahead of 99% of public posts."
+    assert Verdict("flat", "1 h after the post: 2 clicks — flat").brief.endswith("flat")

@@ -32,7 +32,8 @@ class VerdictPanel(TextLine):
         self.border_title = "verdict"
 
     def show(self, verdict: Verdict) -> None:
-        """Redraw the sentence."""
-        text = Text(printable(verdict.text))  # holds metric names from the feed
+        """Redraw the sentence (on a short screen without the forecast: the KPI row has it)."""
+        short = self.screen.has_class("-short")
+        text = Text(printable(verdict.brief if short else verdict.text))  # holds feed names
         text.highlight_words([f"— {verdict.trend}"], trend_style(verdict))
         self.show_text(text, (text.markup, self.size.width))
