@@ -59,7 +59,9 @@ def free_path(directory: Path, stem: str, extension: str) -> Path:
 def _write(frame: pl.DataFrame, path: Path, fmt: str) -> None:
     temporary = path.with_name(f".{path.name}.partial")
     if fmt == "csv":  # for spreadsheets: no cell may run as a formula or carry raw escapes
-        text_columns = [name for name, dtype in frame.schema.items() if dtype == pl.String]
+        text_columns = [
+            name for name, dtype in frame.schema.items() if dtype in (pl.String, pl.Categorical)
+        ]
         frame.with_columns(spreadsheet_safe_column(name) for name in text_columns).write_csv(
             temporary
         )

@@ -75,10 +75,11 @@ def spreadsheet_safe(text: str) -> str:
 
 
 def spreadsheet_safe_column(name: str) -> pl.Expr:
-    """`spreadsheet_safe` over the String column `name` (nulls stay null), keeping its name."""
+    """`spreadsheet_safe` over the text column `name` (String or Categorical; nulls stay
+    null), keeping its name, as String."""
     import polars as pl
 
-    expr = pl.col(name)
+    expr = pl.col(name).cast(pl.String)
     formula = expr.str.contains(r"^[=+\-@\t\r]") & ~expr.str.contains(_PLAIN_NUMBER)
     guarded = pl.when(formula).then(pl.lit("'") + expr).otherwise(expr)
     return printable_expr(guarded).alias(name)

@@ -38,7 +38,9 @@ VERSION: Final = 1
 def _ndjson_schema() -> pl.Schema:
     columns: dict[str, pl.DataType] = {}
     for name, dtype in OBSERVATION_SCHEMA.items():
-        columns[name] = pl.String() if name in ("ts", "kind") else dtype
+        # text read as text (a number where text belongs reads as its digits), then conformed
+        text = name in ("ts", "kind") or dtype == pl.Categorical
+        columns[name] = pl.String() if text else dtype
     return pl.Schema(columns)
 
 

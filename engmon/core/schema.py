@@ -39,13 +39,13 @@ OBSERVATION_SCHEMA: Final = pl.Schema(
         "post": pl.String(),
         "actor": pl.String(),
         "reach": pl.Int64(),
-        "referrer": pl.String(),
-        "country": pl.String(),
-        "device": pl.String(),
-        "path": pl.String(),
-        "utm": pl.String(),
-        "browser": pl.String(),
-        "os": pl.String(),
+        "referrer": pl.Categorical(),
+        "country": pl.Categorical(),
+        "device": pl.Categorical(),
+        "path": pl.Categorical(),
+        "utm": pl.Categorical(),
+        "browser": pl.Categorical(),
+        "os": pl.Categorical(),
     }
 )
 """Columns, in order, of every observation frame (sources, store, recordings, files)."""
@@ -134,7 +134,8 @@ def conform(frame: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
     frame. `kind` defaults to event, `width_s` to 0, `source` to "".
     """
     lf = frame.lazy()
-    names = lf.collect_schema().names()
+    given = lf.collect_schema()
+    names = given.names()
     defaults: dict[str, pl.Expr] = {
         "kind": pl.lit("event"),
         "width_s": pl.lit(0),
@@ -149,6 +150,8 @@ def conform(frame: pl.DataFrame | pl.LazyFrame) -> pl.LazyFrame:
             expr = defaults[name]
         else:
             expr = pl.lit(None)
+        if dtype == pl.Categorical and given.get(name) not in (None, pl.String, pl.Categorical):
+            expr = expr.cast(pl.String)  # numbers and flags become categories via their text
         exprs.append(expr.cast(dtype).alias(name))
     return lf.select(exprs)
 

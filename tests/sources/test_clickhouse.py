@@ -176,7 +176,7 @@ def curve(frame: pl.DataFrame) -> pl.DataFrame:
 def top(frame: pl.DataFrame, dimension: str) -> pl.DataFrame:
     """Breakdown rows of one dimension -> value, clicks in the order the server ranked them."""
     return frame.filter(pl.col("source").str.ends_with(f":{dimension}")).select(
-        value=pl.col(dimension), clicks=pl.col("value")
+        value=pl.col(dimension).cast(pl.String), clicks=pl.col("value")
     )
 
 

@@ -231,11 +231,16 @@ async def test_export_writes_the_filtered_observations_and_a_screenshot(tmp_path
         exported = written.filter(pl.col("metric") != "followers")
         cut = POST_TIME + timedelta(minutes=NOW_MIN)
         expected = drill_frame().filter(
-            pl.col("referrer").str.starts_with("https://t.co/") & (pl.col("ts") <= cut)
+            pl.col("referrer").cast(pl.String).str.starts_with("https://t.co/")
+            & (pl.col("ts") <= cut)
         )
         # CSV is for spreadsheets: formula starts and control characters are neutralised
-        texts = [name for name, dtype in expected.schema.items() if dtype == pl.String]
-        safe = expected.with_columns(spreadsheet_safe_column(name) for name in texts)
+        texts = [
+            name for name, dtype in expected.schema.items() if dtype in (pl.String, pl.Categorical)
+        ]
+        safe = expected.with_columns(
+            spreadsheet_safe_column(name).cast(expected.schema[name]) for name in texts
+        )
         assert_frame_equal(exported.sort("ts", "id"), safe.sort("ts", "id"))
         assert "platform=X" in files[1].read_text()
         messages = [n.message for n in app._notifications]

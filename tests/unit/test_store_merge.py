@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import polars as pl
 from polars.testing import assert_frame_equal
 
 from engmon.core import metrics
+from engmon.core.campaign import Campaign
+from engmon.core.recording import header_line, read_recording
 from engmon.core.schema import OBSERVATION_SCHEMA, conform
 from engmon.core.store import (
     ObservationStore,
@@ -130,3 +133,20 @@ def test_unique_events_with_repeats_known_ahead() -> None:
     deltas = observations_to_deltas(EVENTS.lazy(), none, ("event",)).collect()
     assert deltas.height == 3
     assert deltas.schema == OBSERVATION_SCHEMA
+
+
+def test_dimensions_are_categories_and_numbers_keep_their_text(tmp_path: Path) -> None:
+    rows = frame([{"ts": at(0), "metric": "clicks", "value": 1.0}])
+    assert rows.schema["referrer"] == pl.Categorical  # one code a row: millions of hits stay small
+    numeric = conform(
+        pl.DataFrame({"ts": [at(0)], "metric": ["clicks"], "referrer": [5], "country": [True]})
+    ).collect()
+    assert numeric.row(0, named=True)["referrer"] == "5"
+    assert numeric.row(0, named=True)["country"] == "true"
+    # a recording whose referrer was written as a number reads back as its text
+    path = tmp_path / "r.ndjson"
+    path.write_text(
+        header_line(Campaign("c", post_time=POST), POST)
+        + '{"ts":"2026-03-10T14:00:00Z","metric":"clicks","value":1,"referrer":5}\n'
+    )
+    assert read_recording(path).frame.get_column("referrer").to_list() == ["5"]

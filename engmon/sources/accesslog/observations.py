@@ -58,6 +58,9 @@ class VisitorState:
 ROW_KIND: Final = OBSERVATION_SCHEMA["kind"]
 """The `kind` column's type (rows are built with it, no per-row cast)."""
 
+BUILD_ROWS: Final = 1 << 19
+"""Observation rows built at once (see `to_observations`)."""
+
 ACTIVE_MINUTES: Final = 5
 """A visitor is "here now" for this many minutes after a hit (as Umami and Plausible count)."""
 
@@ -96,6 +99,7 @@ def to_observations(
         given = pl.int_range(pl.len(), dtype=pl.UInt32)
         counted = counted.with_columns(_given=given).sort("ts", "line")
     hits = counted.with_columns(_row=pl.int_range(pl.len(), dtype=pl.UInt32))
+    del counted  # a caller that hands its frame over lets the hits go before rows are built
     link = hits.filter(pl.col("link")).with_columns(day=pl.col("ts").dt.date())
     # hits are in time order: a visitor's first hit of a day is its first row within the day,
     # its first click its first row (no sort and no group_by over the hits)
@@ -152,7 +156,7 @@ def to_observations(
     values: dict[str, pl.Series] = {}
     indexes: list[pl.Series] = []
     for name in texts:
-        values[name], index = _distinct_values(hits.get_column(name))
+        values[name], index = _distinct_values(hits.get_column(name), OBSERVATION_SCHEMA[name])
         indexes.append(index.alias(f"_{name}"))
     sources = pl.concat(
         [
@@ -161,38 +165,53 @@ def to_observations(
         ],
         how="diagonal",
     )
+    # all the rows need now is in `sources`, `values`, `pick` and `code`
+    del hits, link, firsts, reached, flags, order, places, codes
     kinds = pl.Series([CLICKS, VISITORS, CONVERSIONS, ACTIVE])
     suffixes = pl.Series(["", ":v", ":c", None], dtype=pl.String)
-    picked = [pl.col("ts").gather(pick)] + [
-        pl.lit(values[name]).gather(pl.col(f"_{name}").gather(pick)).alias(name) for name in texts
-    ]
-    gauge_row = pl.lit(code) == 3
-    # one select builds the final columns straight from the gather (no gathered copy first)
-    rows = sources.lazy().select(
-        *picked,
-        metric=pl.lit(kinds).gather(code),
-        id=pl.concat_str(
-            pl.lit(f"{tag}:"), pl.col("line").gather(pick), pl.lit(suffixes).gather(code)
-        ),
-        source=pl.lit(source),
-        kind=pl.lit(pl.Series(["event", "bucket"], dtype=ROW_KIND)).gather(
-            gauge_row.cast(pl.UInt8)
-        ),
-        value=pl.when(gauge_row).then(pl.col("_value").gather(pick)).otherwise(pl.lit(1.0)),
-        width_s=pl.when(gauge_row).then(pl.lit(60)).otherwise(pl.lit(0)),
+    kind_names = pl.Series(["event", "bucket"], dtype=ROW_KIND)
+
+    def build(pick: pl.Series, code: pl.Series) -> pl.DataFrame:
+        picked = [pl.col("ts").gather(pick)] + [
+            pl.lit(values[name]).gather(pl.col(f"_{name}").gather(pick)).alias(name)
+            for name in texts
+        ]
+        gauge_row = pl.lit(code) == 3
+        # one select builds the final columns straight from the gather (no gathered copy)
+        rows = sources.lazy().select(
+            *picked,
+            metric=pl.lit(kinds).gather(code),
+            id=pl.concat_str(
+                pl.lit(f"{tag}:"), pl.col("line").gather(pick), pl.lit(suffixes).gather(code)
+            ),
+            source=pl.lit(source),
+            kind=pl.lit(kind_names).gather(gauge_row.cast(pl.UInt8)),
+            value=pl.when(gauge_row).then(pl.col("_value").gather(pick)).otherwise(pl.lit(1.0)),
+            width_s=pl.when(gauge_row).then(pl.lit(60)).otherwise(pl.lit(0)),
+        )
+        return conform(rows).collect()
+
+    # built a slice of rows at a time: the temporaries of one slice (the ids' text above all)
+    # are freed before the next, so the peak is the frame plus one slice's worth
+    events = pl.concat(
+        [
+            build(pick.slice(start, BUILD_ROWS), code.slice(start, BUILD_ROWS))
+            for start in range(0, max(1, pick.len()), BUILD_ROWS)
+        ],
+        rechunk=False,
     )
-    events = conform(rows).collect()
     return events, VisitorState(seen, clickers, converted, recent)
 
 
-def _distinct_values(column: pl.Series) -> tuple[pl.Series, pl.Series]:
-    """(each distinct value once as text, the index of each row's value in it; null stays null).
+def _distinct_values(column: pl.Series, dtype: pl.DataType) -> tuple[pl.Series, pl.Series]:
+    """(each distinct value once, as `dtype`; the index of each row's value in it; null stays
+    null).
 
-    Codes, numbers and categories are matched as they are; only the distinct values become
-    text. Gathering the text by these indexes shares one copy of each value among the rows.
+    Codes, numbers and categories are matched as they are; only the distinct values are cast.
+    Gathering them by these indexes shares one copy of each value among the rows.
     """
     values = column.unique()
-    text = values.cast(pl.String)
+    text = values.cast(dtype)
     if column.dtype == pl.Categorical:  # the categories' codes index a small lookup array
         import numpy as np
 

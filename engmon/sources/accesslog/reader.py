@@ -236,9 +236,11 @@ def read_access_log(
         # text is freed once placed: no observation holds an IP)
         with ThreadPoolExecutor(max_workers=1) as pool:
             countries = pool.submit(parser.countries_of, hits.select("ip"))
-            hits = hits.drop("ip")
-            frame, _ = to_observations(hits, tag=tag, source=source, country=countries.result)
-        del hits
+            handed = [hits.drop("ip")]
+            del hits  # to_observations holds the only reference: it frees the hits early
+            frame, _ = to_observations(
+                handed.pop(), tag=tag, source=source, country=countries.result
+            )
     if note := stats.note(str(path)):
         notes.append(note)
     if stats.spam:
