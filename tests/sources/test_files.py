@@ -294,6 +294,23 @@ def test_text_in_another_encoding_names_the_line(tmp_path: Path) -> None:
     )
 
 
+def test_parquet_text_stored_as_bytes_reads_when_utf8_and_names_the_row_when_not(
+    tmp_path: Path,
+) -> None:
+    from engmon.sources.files.parquet import scan_parquet_observations
+
+    when = datetime(2026, 3, 10, 14, tzinfo=UTC)
+    ok = tmp_path / "b.parquet"
+    rows = {"ts": [when, when], "metric": ["clicks"] * 2, "value": [1.0, 1.0]}
+    pl.DataFrame({**rows, "referrer": [b"https://t.co/abc", None]}).write_parquet(ok)
+    assert load(ok).frame.get_column("referrer").to_list() == ["https://t.co/abc", None]
+    # the lazy scan would only meet the bytes when counting: such files take the full loader
+    assert scan_parquet_observations(FileSpec.from_cli(ok)) is None
+    bad = tmp_path / "x.parquet"
+    pl.DataFrame({**rows, "referrer": [b"ok", b"caf\xe9"]}).write_parquet(bad)
+    one_line_error(FileFormatError, lambda: load(bad), "x.parquet", "row 2", "not UTF-8")
+
+
 def test_gzip_tables_read_like_plain_ones(tmp_path: Path) -> None:
     import gzip
 

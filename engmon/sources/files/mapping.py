@@ -94,6 +94,8 @@ def to_observations(
     for name in present:
         if raw.schema[name].is_nested():
             raise FileFormatError(f"{path}: column {name!r} holds lists or objects, not values")
+        if raw.schema[name] == pl.Binary:
+            raw = raw.with_columns(_utf8_text(raw, name, path, where))
     exprs: dict[str, pl.Expr] = {}
 
     # metric
@@ -176,6 +178,21 @@ def to_observations(
         raw.lazy().select(ts=ts, **{name: expr for name, expr in exprs.items()})
     ).collect()
     return frame, post_time, notes
+
+
+def _utf8_text(raw: pl.DataFrame, name: str, path: Path, where: str) -> pl.Series:
+    """A Parquet bytes column as text (old writers store text so); FileFormatError naming the
+    first row whose bytes are not UTF-8, which polars would otherwise fail on much later."""
+    column = raw.get_column(name)
+    for value in column.unique().drop_nulls().to_list():
+        try:
+            value.decode("utf-8")
+        except UnicodeDecodeError:
+            rows = raw.filter(pl.col(name) == value)
+            raise FileFormatError(
+                f"{path}: {where} {_line_of(rows)}: column {name!r} is not UTF-8 text"
+            ) from None
+    return column.cast(pl.String)
 
 
 def _line_of(rows: pl.DataFrame) -> int:
