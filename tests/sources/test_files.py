@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import types
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -309,6 +309,10 @@ def test_parquet_text_stored_as_bytes_reads_when_utf8_and_names_the_row_when_not
     bad = tmp_path / "x.parquet"
     pl.DataFrame({**rows, "referrer": [b"ok", b"caf\xe9"]}).write_parquet(bad)
     one_line_error(FileFormatError, lambda: load(bad), "x.parquet", "row 2", "not UTF-8")
+    spans = tmp_path / "s.parquet"
+    pl.DataFrame({**rows, "reach": [timedelta(seconds=5)] * 2}).write_parquet(spans)
+    assert scan_parquet_observations(FileSpec.from_cli(spans)) is None
+    one_line_error(FileFormatError, lambda: load(spans), "s.parquet", "'reach'", "durations")
 
 
 def test_gzip_tables_read_like_plain_ones(tmp_path: Path) -> None:

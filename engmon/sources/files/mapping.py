@@ -94,6 +94,9 @@ def to_observations(
     for name in present:
         if raw.schema[name].is_nested():
             raise FileFormatError(f"{path}: column {name!r} holds lists or objects, not values")
+        if name != time_col and isinstance(raw.schema[name], (pl.Duration, pl.Time)):
+            what = "durations" if isinstance(raw.schema[name], pl.Duration) else "times of day"
+            raise FileFormatError(f"{path}: column {name!r} holds {what}, not values")
         if raw.schema[name] == pl.Binary:
             raw = raw.with_columns(_utf8_text(raw, name, path, where))
     exprs: dict[str, pl.Expr] = {}

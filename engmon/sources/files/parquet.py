@@ -97,8 +97,8 @@ def scan_parquet_observations(spec: FileSpec, *, dimensions: bool = False) -> Sc
         return None
     if any(schema[name].is_nested() for name in names) or schema["metric"] != pl.String:
         return None
-    if any(schema[name] == pl.Binary for name in names):
-        return None  # bytes where text belongs: the full loader checks they are UTF-8
+    if any(isinstance(schema[name], (pl.Binary, pl.Duration, pl.Time)) for name in names):
+        return None  # bytes (UTF-8?) or spans of time: the full loader checks or refuses them
     lf = scan
     if "kind" in names:
         lf = lf.with_columns(pl.col("kind").cast(pl.String))
