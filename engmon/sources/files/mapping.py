@@ -187,7 +187,11 @@ def _utf8_text(raw: pl.DataFrame, name: str, path: Path, where: str) -> pl.Serie
     """A Parquet bytes column as text (old writers store text so); FileFormatError naming the
     first row whose bytes are not UTF-8, which polars would otherwise fail on much later."""
     column = raw.get_column(name)
-    for value in column.unique().drop_nulls().to_list():
+    try:
+        return column.cast(pl.String)  # one vectorised check; the search below only on failure
+    except pl.exceptions.ComputeError:
+        pass
+    for value in column.unique(maintain_order=True).drop_nulls().to_list():
         try:
             value.decode("utf-8")
         except UnicodeDecodeError:
@@ -195,7 +199,7 @@ def _utf8_text(raw: pl.DataFrame, name: str, path: Path, where: str) -> pl.Serie
             raise FileFormatError(
                 f"{path}: {where} {_line_of(rows)}: column {name!r} is not UTF-8 text"
             ) from None
-    return column.cast(pl.String)
+    raise FileFormatError(f"{path}: column {name!r} is not UTF-8 text")
 
 
 def _line_of(rows: pl.DataFrame) -> int:
