@@ -519,7 +519,8 @@ def _text(report: dict[str, Any], *, with_notes: bool = True) -> str:
     for name, rows in report.get("breakdowns", {}).items():
         lines.extend(["", f"{name:<28} {'count':>9} {'share':>6} {'per 1k':>8}"])
         for row in rows:
-            label = "(none)" if row["value"] is None else str(row["value"])
+            # escaped before it is cut and padded, so the columns stay aligned
+            label = "(none)" if row["value"] is None else printable(str(row["value"]))
             label = ("  └ " + label) if row["parent"] is not None else label
             per_1k = "-" if row["per_1k"] is None else f"{row['per_1k']:.2f}"
             share = 0.0 if row["share"] is None else row["share"] * 100

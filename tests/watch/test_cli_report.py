@@ -274,3 +274,17 @@ def test_report_conversions_visitors_now_and_utm_table(tmp_path: Path) -> None:
     assert "visitors now: 4" in out and "Windows" in out
     code, _, err = run(*args, "--breakdown", "nope")
     assert code == 2 and "--breakdown 'nope'" in err
+
+
+def test_breakdown_labels_with_escapes_keep_the_columns_aligned(tmp_path: Path) -> None:
+    rows = tmp_path / "esc.csv"
+    rows.write_text(
+        "ts,metric,value,device\n"
+        "2026-03-10T14:00:10Z,clicks,1,\x1b]52;c;aGk=\x07dev\n"
+        "2026-03-10T14:01:10Z,clicks,1,mobile\n"
+    )
+    code, out, _ = run("report", str(rows), "--breakdown", "device")
+    assert code == 0 and "\x1b" not in out
+    table = out[out.index("\ndevice ") + 1 :].splitlines()[:3]
+    assert "\\x1b]52" in table[1]
+    assert len({line.index("%") for line in table[1:]}) == 1  # escaped, then padded
