@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import re
@@ -20,6 +21,7 @@ from engmon.sources.accesslog.agents import device_of
 from engmon.sources.accesslog.formats import compile_format
 from engmon.sources.accesslog.geo import CountryLookup
 from engmon.sources.accesslog.link import LinkMatch
+from engmon.sources.accesslog.observations import visitor_text
 from engmon.sources.accesslog.reader import read_access_log, read_requests
 from engmon.sources.accesslog.tail import AccessLogSource
 
@@ -126,10 +128,26 @@ def test_combined_counts_the_link_with_dimensions(tmp_path: Path) -> None:
     assert got.get_column("country").to_list()[0] == "GB"
     assert got.get_column("id").n_unique() == 4
     assert not any("81.2.69" in actor for actor in got.get_column("actor").to_list())
+    # one visitor, one short text: the iPhone's three clicks share it, the PC has its own
+    actors = got.get_column("actor").to_list()
+    assert actors[0] == actors[1] == actors[3] != actors[2]
+    assert {len(actor) for actor in actors} == {11}
     # visitors: the iPhone on day 1, the Windows PC on day 1, the iPhone again on day 2
     visitors = frame.filter(pl.col("metric") == "visitors").sort("ts")
     assert visitors.height == 3
     assert visitors.get_column("ts").to_list()[0] == datetime(2025, 3, 12, 8, 0, 0, tzinfo=UTC)
+
+
+def test_visitor_text_keeps_every_bit_of_the_hash_in_eleven_characters() -> None:
+    hashes = pl.Series([0, 1, 2**63, 2**64 - 1, None, 0x0123456789ABCDEF], dtype=pl.UInt64)
+    text = visitor_text(hashes)
+    assert text.dtype == pl.String
+    assert text.null_count() == 1 and text[4] is None
+    shown = [t for t in text.to_list() if t is not None]
+    assert {len(t) for t in shown} == {11} and len(set(shown)) == 5
+    # the text decodes back to the hash (URL-safe base64 of its 8 big-endian bytes)
+    decoded = [int.from_bytes(base64.urlsafe_b64decode(t + "A="), "big") >> 8 for t in shown]
+    assert decoded == [0, 1, 2**63, 2**64 - 1, 0x0123456789ABCDEF]
 
 
 def test_bots_can_be_included(tmp_path: Path) -> None:

@@ -17,8 +17,8 @@ when the path is normalised; browser and OS come from ua-parser with the device;
 
 Event ids are `<crc32 of the file's first line>:<line number>`, so a line keeps its id
 between a replay and a live tail of the same file, and two generations of a rotated or
-truncated log never collide. `actor` is a hash of IP + user agent: no observation ever holds
-the raw IP.
+truncated log never collide. `actor` is a 64-bit hash of IP + user agent (11 characters of
+base64): no observation ever holds the raw IP.
 """
 
 from __future__ import annotations
