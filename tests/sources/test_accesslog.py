@@ -700,6 +700,30 @@ def test_quick_line_count_finds_what_the_index_finds(
     assert quick.text(rows) == whole.text(rows)
 
 
+@pytest.mark.parametrize("needs_closing_quote", [True, False])
+def test_quick_line_count_agrees_with_a_line_by_line_reading(
+    tmp_path: Path, needs_closing_quote: bool
+) -> None:
+    """Random mixes of text, quotes and newlines, read through windows of every small size
+    (pairs split at even and odd offsets and across window edges)."""
+    from engmon.sources.accesslog.lineindex import _count_lines
+
+    rng = np.random.default_rng(5)
+    path = tmp_path / "log"
+    for _ in range(300):
+        data = bytes(rng.choice(list(b'a"\n'), size=int(rng.integers(0, 40))))
+        path.write_bytes(data)
+        lines = data.split(b"\n")
+        if lines[-1] == b"":
+            lines.pop()  # the newline ends the last line; nothing follows it
+        odd = any(
+            line == b"" or (needs_closing_quote and not line.endswith(b'"')) for line in lines
+        )
+        for window in (1, 2, 3, 4, 7, 64):
+            got = _count_lines(path, needs_closing_quote=needs_closing_quote, window=window)
+            assert got == (len(lines), odd), (data, window)
+
+
 # --- utm tags, goal, referrer spam, browsers and operating systems, visitors now -------------
 MARKETING_LINES = [
     combined(
