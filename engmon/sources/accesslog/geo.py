@@ -119,7 +119,8 @@ def _networks() -> _Networks | None:
         at = np.searchsorted(families, [family, family + 1])
         first[family], last[family] = starts[at[0] : at[1]], ends[at[0] : at[1]]
         offset[family] = int(at[0])
-    return _Networks(first, last, offset, table.get_column("country"))
+    # categorical: a row's country is gathered as a code, never as text to cast afterwards
+    return _Networks(first, last, offset, table.get_column("country").cast(pl.Categorical))
 
 
 def _geoip2fast_module_dir() -> str:
@@ -324,7 +325,8 @@ class CountryLookup:
                 self._looked_up(rest.get_column("ip").unique()), on="ip", how="left"
             )
             country = country.scatter(
-                found_rest.get_column("_row"), found_rest.get_column("country")
+                found_rest.get_column("_row"),
+                found_rest.get_column("country").cast(country.dtype),
             )
         return country
 
