@@ -35,6 +35,7 @@ SEED = 7
 ENGMON = """
 import sys, json
 from pathlib import Path
+import engmon  # first, as the `engmon` command: it sets polars' allocator up before polars loads
 import polars as pl
 from engmon.sources.accesslog.reader import read_access_log
 from engmon.core.store import observations_to_deltas
