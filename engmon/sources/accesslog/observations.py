@@ -58,7 +58,7 @@ class VisitorState:
 ROW_KIND: Final = OBSERVATION_SCHEMA["kind"]
 """The `kind` column's type (rows are built with it, no per-row cast)."""
 
-BUILD_ROWS: Final = 1 << 19
+BUILD_ROWS: Final = 1 << 17
 """Observation rows built at once (see `to_observations`)."""
 
 ACTIVE_MINUTES: Final = 5
@@ -145,31 +145,34 @@ def to_observations(
     places, codes = np.nonzero(flags[order])
     pick = pl.Series(order[places], dtype=pl.UInt32)
     code = pl.Series(codes, dtype=pl.UInt8)
-    # Each distinct text (referrer, device, path, visitor...) is held once and the rows point
-    # at it: a per-row cast would copy the text into every row.
     if "country" not in hits.columns and country is not None:
         placed = country()
         if "_given" in hits.columns:  # sorted above: the same order for the countries
             placed = placed.gather(hits.get_column("_given"))
         hits = hits.with_columns(placed.alias("country"))
+    # A dimension already of its schema type (a category: a code per row) is gathered as it
+    # is. Any other (the visitor's hash) is made text once per distinct value and the rows
+    # point at it: a per-row conversion would make the text once per row.
     texts = ("country", "device", "browser", "os", "path", "utm", "referrer", "actor")
     values: dict[str, pl.Series] = {}
-    indexes: list[pl.Series] = []
+    carried: list[pl.Series] = []
     for name in texts:
+        column = hits.get_column(name)
+        if column.dtype == OBSERVATION_SCHEMA[name]:
+            carried.append(column)
+            continue
         as_text = visitor_text if name == "actor" else None
-        values[name], index = _distinct_values(
-            hits.get_column(name), OBSERVATION_SCHEMA[name], as_text
-        )
-        indexes.append(index.alias(f"_{name}"))
+        values[name], index = _distinct_values(column, OBSERVATION_SCHEMA[name], as_text)
+        carried.append(index.alias(f"_{name}"))
     sources = pl.concat(
         [
-            hits.select("ts", "line").with_columns(indexes),
+            hits.select("ts", "line").with_columns(carried),
             active.select("ts", _value="value"),
         ],
         how="diagonal",
     )
     # all the rows need now is in `sources`, `values`, `pick` and `code`
-    del hits, link, firsts, reached, flags, order, places, codes
+    del hits, link, firsts, reached, flags, order, places, codes, carried
     kinds = pl.Series([CLICKS, VISITORS, CONVERSIONS, ACTIVE])
     suffixes = pl.Series(["", ":v", ":c", None], dtype=pl.String)
     kind_names = pl.Series(["event", "bucket"], dtype=ROW_KIND)
@@ -177,6 +180,8 @@ def to_observations(
     def build(pick: pl.Series, code: pl.Series) -> pl.DataFrame:
         picked = [pl.col("ts").gather(pick)] + [
             pl.lit(values[name]).gather(pl.col(f"_{name}").gather(pick)).alias(name)
+            if name in values
+            else pl.col(name).gather(pick)
             for name in texts
         ]
         gauge_row = pl.lit(code) == 3
@@ -235,21 +240,11 @@ def _distinct_values(
     """(each distinct value once, as `dtype` or by `as_text`; the index of each row's value in
     it; null stays null).
 
-    Codes, numbers and categories are matched as they are; only the distinct values are cast.
-    Gathering them by these indexes shares one copy of each value among the rows.
+    Only the distinct values are converted; gathering them by these indexes shares one copy of
+    each value among the rows.
     """
     values = column.unique()
     text = values.cast(dtype) if as_text is None else as_text(values)
-    if column.dtype == pl.Categorical:  # the categories' codes index a small lookup array
-        import numpy as np
-
-        codes, known = column.to_physical(), values.to_physical().drop_nulls().to_numpy()
-        lookup = np.zeros(int(known.max()) + 1 if known.size else 1, dtype=np.uint32)
-        lookup[known] = np.flatnonzero(values.to_physical().is_not_null().to_numpy())
-        placed = pl.Series(lookup[codes.fill_null(0).to_numpy()], dtype=pl.UInt32)
-        if codes.has_nulls():
-            placed = placed.scatter(codes.is_null().arg_true(), None)
-        return text, placed
     table = pl.DataFrame(
         {"_key": values, "_index": pl.int_range(values.len(), dtype=pl.UInt32, eager=True)}
     )
