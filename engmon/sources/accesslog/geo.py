@@ -72,9 +72,9 @@ def _network_table_from_geoip2fast() -> pl.DataFrame | None:
     )
 
 
-@cache
 def _network_table() -> pl.DataFrame | None:
-    """The bundled networks table, built once per geoip2fast data file and cached as Parquet."""
+    """The bundled networks table, built once per geoip2fast data file and cached as Parquet
+    (read once per process, by `_networks`, which keeps only what the searches need)."""
     from importlib.metadata import version
 
     data_file = Path(_geoip2fast_module_dir()) / "geoip2fast-ipv6.dat.gz"
@@ -109,9 +109,13 @@ def _networks() -> _Networks | None:
         return None
     if not table.select(pl.struct("family", "first").is_sorted()).item():
         table = table.sort("family", "first")  # the cached table is stored sorted
+    # one contiguous copy of each column (the Parquet table is in row groups); the table itself
+    # is let go: its text column alone is 16 bytes a network
     families = table.get_column("family").to_numpy()
     starts = table.get_column("first").to_numpy().astype(np.uint64, copy=False)
     ends = table.get_column("last").to_numpy().astype(np.uint64, copy=False)
+    countries = table.get_column("country").cast(pl.Categorical)
+    del table
     first: dict[int, npt.NDArray[np.uint64]] = {}
     last: dict[int, npt.NDArray[np.uint64]] = {}
     offset: dict[int, int] = {}
@@ -120,7 +124,7 @@ def _networks() -> _Networks | None:
         first[family], last[family] = starts[at[0] : at[1]], ends[at[0] : at[1]]
         offset[family] = int(at[0])
     # categorical: a row's country is gathered as a code, never as text to cast afterwards
-    return _Networks(first, last, offset, table.get_column("country").cast(pl.Categorical))
+    return _Networks(first, last, offset, countries)
 
 
 def _geoip2fast_module_dir() -> str:
@@ -274,7 +278,7 @@ class CountryLookup:
         """
         # the table once built (a warmed-up reader) serves any size: loading geoip2fast's own
         # database as well for a handful of rows would double the start-up cost
-        built = _networks.cache_info().currsize > 0 or _network_table.cache_info().currsize > 0
+        built = _networks.cache_info().currsize > 0
         wanted = built or frame.height >= self.vectorise_from
         networks = _networks() if (self._reader is None and wanted) else None
         if networks is None:
