@@ -185,8 +185,9 @@ def to_observations(
             for name in texts
         ]
         gauge_row = pl.lit(code) == 3
-        # one select builds the final columns straight from the gather (no gathered copy)
-        rows = sources.lazy().select(
+        # one eager select builds the final columns straight from the gather (no gathered
+        # copy; a lazy one would copy every column of `sources` for each slice)
+        rows = sources.select(
             *picked,
             metric=pl.lit(kinds).gather(code),
             id=pl.concat_str(
