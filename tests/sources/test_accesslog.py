@@ -17,6 +17,7 @@ import pytest
 
 from engmon.core.schema import OBSERVATION_SCHEMA
 from engmon.errors import ConfigError, EmptyInputError, FileFormatError, InputError
+from engmon.sources.accesslog import geo
 from engmon.sources.accesslog.agents import device_of
 from engmon.sources.accesslog.formats import compile_format
 from engmon.sources.accesslog.geo import CountryLookup
@@ -469,6 +470,22 @@ def test_countries_vectorised_match_single_lookups() -> None:
     assert joined == {ip: (lookup.country(ip) if ip else None) for ip in ips}
     assert joined["81.2.69.142"] == "GB"
     assert joined["10.0.0.1"] is None
+
+
+@pytest.mark.parametrize("batch", [1, 2, 5])
+def test_countries_placed_batch_by_batch_land_on_their_rows(
+    monkeypatch: pytest.MonkeyPatch, batch: int
+) -> None:
+    ips = ["81.2.69.142", "2a02:c7c::1", "garbage", "", "8.8.8.8", "10.0.0.1", "81.2.69.142"]
+    ips += [f"{a}.{b}.7.9" for a in (24, 77, 101, 185, 203) for b in (0, 99, 250)]
+    whole = CountryLookup()
+    whole.vectorise_from = 1
+    expected = whole.place(pl.DataFrame({"ip": ips})).get_column("country").to_list()
+    monkeypatch.setattr(geo, "PLACE_BATCH", batch)
+    lookup = CountryLookup()
+    lookup.vectorise_from = 1
+    got = lookup.place(pl.DataFrame({"ip": ips})).get_column("country").to_list()
+    assert got == expected == [lookup.country(ip) if ip else None for ip in ips]
 
 
 def _mmdb_string(text: str) -> bytes:

@@ -88,6 +88,10 @@ def _network_table() -> pl.DataFrame | None:
     return table
 
 
+PLACE_BATCH = 1 << 18
+"""IPs placed at once (see `CountryLookup._placed`)."""
+
+
 @dataclass(frozen=True)
 class _Networks:
     """The networks table as arrays for binary search: per family the sorted first and last
@@ -298,24 +302,27 @@ class CountryLookup:
 
         ip = pl.col("ip")
         rows = ips.rename("ip").to_frame().with_row_index("_row")
-        keyed = {  # each parser only sees the addresses it is written for
-            4: ipv4_keys(rows),
-            6: ipv6_keys(rows.filter(ip.str.contains(":", literal=True))),
-        }
         index = np.full(ips.len(), -1, dtype=np.int64)
         placed = np.zeros(ips.len(), dtype=bool)
-        for family, frame in keyed.items():
-            frame = frame.filter(pl.col("key").is_not_null())
-            first, last = networks.first[family], networks.last[family]
-            offset = networks.offset[family]
-            key = frame.get_column("key").cast(pl.UInt64).to_numpy()
-            order = np.argsort(key)  # a binary search of sorted keys stays in cache
-            key = key[order]
-            at = frame.get_column("_row").to_numpy()[order]
-            found = np.searchsorted(first, key, side="right") - 1
-            inside = (found >= 0) & (key <= last[np.maximum(found, 0)])
-            index[at[inside]] = found[inside] + offset
-            placed[at] = True
+        # a batch of rows at a time: the octets' text and the search arrays are held for one
+        # batch, never for every row
+        for start in range(0, rows.height, PLACE_BATCH):
+            batch = rows.slice(start, PLACE_BATCH)
+            keyed = {  # each parser only sees the addresses it is written for
+                4: ipv4_keys(batch),
+                6: ipv6_keys(batch.filter(ip.str.contains(":", literal=True))),
+            }
+            for family, frame in keyed.items():
+                frame = frame.filter(pl.col("key").is_not_null())
+                first, last = networks.first[family], networks.last[family]
+                key = frame.get_column("key").cast(pl.UInt64).to_numpy()
+                order = np.argsort(key)  # a binary search of sorted keys stays in cache
+                key = key[order]
+                at = frame.get_column("_row").to_numpy()[order]
+                found = np.searchsorted(first, key, side="right") - 1
+                inside = (found >= 0) & (key <= last[np.maximum(found, 0)])
+                index[at[inside]] = found[inside] + networks.offset[family]
+                placed[at] = True
         positions = (
             pl.Series(index)
             .to_frame("i")

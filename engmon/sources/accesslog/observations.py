@@ -100,7 +100,13 @@ def to_observations(
         counted = counted.with_columns(_given=given).sort("ts", "line")
     hits = counted.with_columns(_row=pl.int_range(pl.len(), dtype=pl.UInt32))
     del counted  # a caller that hands its frame over lets the hits go before rows are built
-    link = hits.filter(pl.col("link")).with_columns(day=pl.col("ts").dt.date())
+    # only the columns the visitors need: a filtered copy of the wide hits would be freed soon
+    # but held meanwhile
+    link = (
+        hits.select("_row", "ts", "actor", "link")
+        .filter(pl.col("link"))
+        .select("_row", "ts", "actor", day=pl.col("ts").dt.date())
+    )
     # hits are in time order: a visitor's first hit of a day is its first row within the day,
     # its first click its first row (no sort and no group_by over the hits)
     firsts = link.select("_row", "actor", "day").filter(
@@ -283,11 +289,14 @@ def _active(
         ),
         end=pl.col("minute") + span,
     ).filter(pl.col("start") < pl.col("end"))
+    # counted per minute first: the +1 and -1 rows of every stretch are never all held at once
     steps = (
         pl.concat(
             [
-                stretches.select(ts="start", step=pl.lit(1, pl.Int64)),
-                stretches.select(ts="end", step=pl.lit(-1, pl.Int64)),
+                stretches.group_by("start")
+                .agg(step=pl.len().cast(pl.Int64))
+                .rename({"start": "ts"}),
+                stretches.group_by("end").agg(step=-pl.len().cast(pl.Int64)).rename({"end": "ts"}),
             ]
         )
         .group_by("ts")

@@ -451,11 +451,13 @@ class AccessLogParser:
         keep = pl.col("status").is_between(200, 399) & (
             pl.col("method").is_null() | (pl.col("method") == "GET")
         )
-        counted = (
-            hits.filter(keep)
-            .join(targets, on="target", how="inner", maintain_order="left")
+        # one plan from the hits to the counted rows: each step's frame is never materialised
+        plan = (
+            hits.lazy()
+            .filter(keep)
+            .join(targets.lazy(), on="target", how="inner", maintain_order="left")
             .join(
-                self._agents(hits),
+                self._agents(hits).lazy(),
                 on="user_agent",
                 how="left",
                 nulls_equal=True,
@@ -463,32 +465,25 @@ class AccessLogParser:
             )
         )
         if not self.include_bots:
-            counted = counted.filter(pl.col("device") != "bot")
-        if self.spam and counted.height:
-            referrers = counted.select(pl.col("referrer").unique())
+            plan = plan.filter(pl.col("device") != "bot")
+        spam: list[str] = []
+        if self.spam:
+            referrers = hits.select(pl.col("referrer").unique())
             flagged = referrers.with_columns(_spam=is_spam(self.spam))
-            counted = counted.join(
-                flagged, on="referrer", how="left", nulls_equal=True, maintain_order="left"
+            plan = plan.join(
+                flagged.lazy(), on="referrer", how="left", nulls_equal=True, maintain_order="left"
             )
-            self.stats.spam += int(counted.get_column("_spam").sum())
-            counted = counted.filter(~pl.col("_spam")).drop("_spam")
-        self.stats.hits += counted.height
+            spam = ["_spam"]
         # stable across runs: IP text hashed per row, user agents once per distinct agent
         actor = pl.col("ip").fill_null("").hash(seed=_ACTOR_SEED).xor(pl.col("agent_hash"))
-        return counted.select(
-            "line",
-            "ts",
-            "ip",
-            "referrer",
-            "device",
-            "browser",
-            "os",
-            "path",
-            "utm",
-            "link",
-            "goal",
-            actor=actor,
-        )
+        columns = ["line", "ts", "ip", "referrer", "device", "browser", "os", "path", "utm"]
+        counted = plan.select(*columns, "link", "goal", *spam, actor=actor).collect()
+        if spam:
+            left_out = int(counted.get_column("_spam").sum())
+            self.stats.spam += left_out
+            counted = (counted.filter(~pl.col("_spam")) if left_out else counted).drop("_spam")
+        self.stats.hits += counted.height
+        return counted
 
     def _target_parts(self, target: pl.Expr) -> list[pl.Expr]:
         """`path` (query dropped), `utm` (its utm_* tags kept), whether it is the `link` and
