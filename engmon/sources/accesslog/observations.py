@@ -108,14 +108,13 @@ def to_observations(
         .select("_row", "ts", "actor", day=pl.col("ts").dt.date())
     )
     # hits are in time order: a visitor's first hit of a day is its first row within the day,
-    # its first click its first row (no sort and no group_by over the hits)
-    firsts = link.select("_row", "actor", "day").filter(
-        pl.col("actor").is_first_distinct().over("day")
-    )
+    # its first click its first row, which is among those (no sort and no group_by over hits)
+    firsts = link.filter(pl.col("actor").is_first_distinct().over("day"))
+    clickers = firsts.filter(pl.col("actor").is_first_distinct()).select("actor", first="ts")
+    firsts = firsts.select("_row", "actor", "day")
     if state.seen.height:
         firsts = firsts.join(state.seen, on=["actor", "day"], how="anti")
     seen = pl.concat([state.seen, firsts.select("actor", "day")])
-    clickers = link.filter(pl.col("actor").is_first_distinct()).select("actor", first="ts")
     if state.clickers.height:
         clickers = (
             pl.concat([state.clickers, clickers]).group_by("actor").agg(pl.col("first").min())
