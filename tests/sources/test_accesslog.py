@@ -146,9 +146,15 @@ def test_visitor_text_keeps_every_bit_of_the_hash_in_eleven_characters() -> None
     assert text.null_count() == 1 and text[4] is None
     shown = [t for t in text.to_list() if t is not None]
     assert {len(t) for t in shown} == {11} and len(set(shown)) == 5
-    # the text decodes back to the hash (URL-safe base64 of its 8 big-endian bytes)
-    decoded = [int.from_bytes(base64.urlsafe_b64decode(t + "A="), "big") >> 8 for t in shown]
+    # the text decodes back to the hash (base64 of its 8 big-endian bytes, `.` for `-`)
+    decoded = [
+        int.from_bytes(base64.urlsafe_b64decode(t.replace(".", "-") + "A="), "big") >> 8
+        for t in shown
+    ]
     assert decoded == [0, 1, 2**63, 2**64 - 1, 0x0123456789ABCDEF]
+    # a hash whose top six bits are all but one set starts with `.`, never with `-`
+    assert visitor_text(pl.Series([0xF8 << 56], dtype=pl.UInt64))[0].startswith(".")
+    assert not any(t[0] in "-+=@" for t in shown)
 
 
 def test_bots_can_be_included(tmp_path: Path) -> None:

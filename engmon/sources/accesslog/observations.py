@@ -217,8 +217,13 @@ def to_observations(
     return events, VisitorState(seen, clickers, converted, recent)
 
 
+_NOT_A_FORMULA: Final = bytes.maketrans(b"-", b".")
+"""URL-safe base64's `-` (a leading one reads as a formula in a spreadsheet) becomes `.`."""
+
+
 def visitor_text(hashes: pl.Series) -> pl.Series:
-    """Each 64-bit visitor hash as 11 characters of URL-safe base64 (null stays null).
+    """Each 64-bit visitor hash as 11 characters of base64 (null stays null): letters,
+    digits, `.` and `_`, so no visitor's text starts like a spreadsheet formula.
 
     Eleven characters fit inside a string's 16-byte view, so a visitor's text costs its row
     nothing beyond the view (its 20-digit decimal form needs a text buffer as well: about
@@ -231,7 +236,9 @@ def visitor_text(hashes: pl.Series) -> pl.Series:
     count = hashes.len()
     raw = np.zeros((count, 9), dtype=np.uint8)  # 9 bytes: 12 base64 characters, no padding
     raw[:, :8] = hashes.fill_null(0).to_numpy().astype(">u8").view(np.uint8).reshape(count, 8)
-    encoded = np.frombuffer(base64.urlsafe_b64encode(raw.tobytes()), dtype=np.uint8)
+    encoded = np.frombuffer(
+        base64.urlsafe_b64encode(raw.tobytes()).translate(_NOT_A_FORMULA), dtype=np.uint8
+    )
     # the 12th character holds only the zero byte's bits: dropped
     text = np.ascontiguousarray(encoded.reshape(count, 12)[:, :11]).view("S11").ravel()
     visitors = pl.Series(hashes.name, text).cast(pl.String)
