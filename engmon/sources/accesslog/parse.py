@@ -273,12 +273,7 @@ class AccessLogParser:
                 frame = pl.concat(
                     [frame, self._fields_to_hits(fixed, plan, first_line).collect()]
                 ).sort("line")
-        return self._finish_hits(frame.drop("_bad"), self._time_format(plan))
-
-    def _time_format(self, plan: SplitPlan) -> str:
-        if "time_local" in plan.fields:
-            return _TIME_LOCAL
-        return _ISO if "time_iso" in plan.fields else "epoch"
+        return self._finish_hits(frame.drop("_bad"), None)
 
     def _fields_to_hits(self, good: pl.LazyFrame, plan: SplitPlan, first_line: int) -> pl.LazyFrame:
         """Segment columns -> raw hit columns (line, _bad, _ok, _time, ip, ...), lazily."""
@@ -309,12 +304,14 @@ class AccessLogParser:
             parts = columns["request"].str.split_exact(" ", 2)
             columns.setdefault("method", parts.struct.field("field_0"))
             columns.setdefault("target", parts.struct.field("field_1"))
+        # parsed inside the scan, a chunk at a time (polars caches repeated values): most
+        # seconds of a busy log are distinct, so parsing distinct values saves nothing
         if "time_local" in columns:
-            time_raw = columns["time_local"]
+            ts = columns["time_local"].str.to_datetime(_TIME_LOCAL, time_zone="UTC", strict=False)
         elif "time_iso" in columns:
-            time_raw = columns["time_iso"].str.replace(r"Z$", "+00:00")
+            ts = _iso_time(columns["time_iso"])
         else:
-            time_raw = columns["time_epoch"]
+            ts = _epoch(columns["time_epoch"])
         if "ip" not in columns and "forwarded_for" in columns:
             columns["ip"] = columns["forwarded_for"].str.split(",").list.first().str.strip_chars()
         ok = pl.all_horizontal(checks) if checks else pl.lit(True)
@@ -323,7 +320,7 @@ class AccessLogParser:
             (pl.col("row").cast(pl.Int64) + first_line).alias("line"),
             "_bad",
             _ok=ok,
-            _time=time_raw.cast(pl.Categorical()),
+            ts=ts.dt.cast_time_unit("us"),
             ip=columns.get("ip", text),
             # repeated, long strings: categorical keeps a million hits small
             user_agent=columns.get("user_agent", text).cast(pl.Categorical()),
@@ -387,31 +384,22 @@ class AccessLogParser:
         )
         return self._finish_hits(frame, "json")
 
-    def _finish_hits(self, frame: pl.DataFrame, time_format: str) -> pl.DataFrame:
-        """Parse times on distinct values, validate, count malformed; HITS_SCHEMA out."""
-        times = frame.select(pl.col("_time").unique().alias("_time"))
-        raw = pl.col("_time").cast(pl.String)
-        if time_format == "epoch":
-            parsed = _epoch(raw)
-        elif time_format == TABULAR:
-            parsed = tabular_times(raw)
-        elif time_format == "json":
-            numeric = raw.str.contains(r"^\d+(?:\.\d+)?$")
-            parsed = (
-                pl.when(numeric)
-                .then(_epoch(raw))
-                .otherwise(
-                    raw.str.replace(r"Z$", "+00:00").str.to_datetime(
-                        _ISO, time_zone="UTC", strict=False
-                    )
-                )
+    def _finish_hits(self, frame: pl.DataFrame, time_format: str | None) -> pl.DataFrame:
+        """Validate, count malformed; HITS_SCHEMA out. Times come parsed (`ts`, when
+        `time_format` is None) or raw in `_time`, parsed here once per distinct value."""
+        if time_format is not None:
+            times = frame.select(pl.col("_time").unique().alias("_time"))
+            raw = pl.col("_time").cast(pl.String)
+            if time_format == TABULAR:
+                parsed = tabular_times(raw)
+            else:  # json: epoch seconds or ISO 8601
+                numeric = raw.str.contains(r"^\d+(?:\.\d+)?$")
+                parsed = pl.when(numeric).then(_epoch(raw)).otherwise(_iso_time(raw))
+            times = times.with_columns(ts=parsed.dt.cast_time_unit("us"))
+            frame = frame.join(
+                times, on="_time", how="left", nulls_equal=True, maintain_order="left"
             )
-        else:
-            parsed = raw.str.to_datetime(time_format, time_zone="UTC", strict=False)
-        times = times.with_columns(ts=parsed.dt.cast_time_unit("us"))
-        frame = frame.join(
-            times, on="_time", how="left", nulls_equal=True, maintain_order="left"
-        ).with_columns(status=pl.col("status").cast(pl.Int32, strict=False))
+        frame = frame.with_columns(status=pl.col("status").cast(pl.Int32, strict=False))
         valid = (
             pl.col("_ok")
             & pl.col("ts").is_not_null()
@@ -583,6 +571,10 @@ def _percent_decoded(tags: pl.Series) -> pl.Series:
         for value in escaped
     }
     return tags.replace(decoded)
+
+
+def _iso_time(raw: pl.Expr) -> pl.Expr:
+    return raw.str.replace(r"Z$", "+00:00").str.to_datetime(_ISO, time_zone="UTC", strict=False)
 
 
 def _epoch(raw: pl.Expr) -> pl.Expr:
