@@ -11,3 +11,9 @@ __version__ = "0.1.0"
 # percent more CPU). Read when polars is first imported; a `_RJEM_MALLOC_CONF` the user set
 # is left alone.
 _os.environ.setdefault("_RJEM_MALLOC_CONF", "muzzy_decay_ms:0")
+
+# numpy's bundled OpenBLAS starts a thread per core on import, and each spins for a while
+# before it sleeps: on a 2-core machine that takes a core from polars' scan for the first
+# ~0.1 s of CPU. engmon's only BLAS work (the forecast's few-parameter fits) is too small to
+# gain from threads. A value the user set is left alone.
+_os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
