@@ -23,6 +23,7 @@ from engmon.sources.accesslog.formats import compile_format
 from engmon.sources.accesslog.geo import CountryLookup
 from engmon.sources.accesslog.link import LinkMatch
 from engmon.sources.accesslog.observations import visitor_text
+from engmon.sources.accesslog.parse import CHUNK_BYTES
 from engmon.sources.accesslog.reader import read_access_log, read_requests
 from engmon.sources.accesslog.tail import AccessLogSource
 
@@ -405,6 +406,22 @@ def test_escaped_quotes_in_a_plain_file_and_cut_off_non_link_lines(tmp_path: Pat
     result = read_access_log(write(tmp_path, "a.log", lines), link="/x", include_bots=True)
     assert result.stats.malformed_lines == [2, 3]
     assert [i.rsplit(":", 1)[1] for i in clicks(result.frame).get_column("id")] == ["1", "4"]
+
+
+def test_bytes_that_are_not_utf8_are_replaced_and_the_lines_still_count(tmp_path: Path) -> None:
+    # read strictly first (faster), then again lossily: the same hits, plain file or chunks
+    lines = [
+        combined("81.2.69.142", "12/Mar/2025:08:00:00 +0000", "/x", referrer="https://a.example/"),
+        combined("81.2.69.160", "12/Mar/2025:08:00:01 +0000", "/x", referrer="https://b~.example/"),
+    ]
+    path = tmp_path / "a.log"
+    path.write_bytes("\n".join(lines).encode().replace(b"~", b"\xff\xfe") + b"\n")
+    for chunk_bytes in (CHUNK_BYTES, 300):
+        result = read_access_log(path, link="/x", chunk_bytes=chunk_bytes)
+        got = clicks(result.frame)
+        assert result.stats.malformed == 0 and got.height == 2
+        first, second = got.get_column("referrer").to_list()
+        assert first == "https://a.example/" and "\ufffd" in second and second.endswith(".example/")
 
 
 def test_devices() -> None:
