@@ -495,6 +495,36 @@ def test_countries_vectorised_match_single_lookups() -> None:
     assert joined["10.0.0.1"] is None
 
 
+def test_networks_cache_reads_back_what_was_built_and_a_damaged_one_is_rebuilt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ENGMON_CACHE_DIR", str(tmp_path))
+
+    def fresh() -> geo._Networks:
+        geo._networks.cache_clear()
+        networks = geo._networks()
+        assert networks is not None
+        return networks
+
+    def same(a: geo._Networks, b: geo._Networks) -> None:
+        for family in (4, 6):
+            assert np.array_equal(a.first[family], b.first[family])
+            assert np.array_equal(a.last[family], b.last[family])
+        assert a.offset == b.offset and np.array_equal(a.codes, b.codes)
+        assert a.names.cast(pl.String).to_list() == b.names.cast(pl.String).to_list()
+
+    try:
+        built = fresh()  # from geoip2fast's own data, then cached
+        (cached,) = tmp_path.glob("geoip2fast-*.npz")
+        same(built, fresh())
+        assert built.names[0] is None and "GB" in built.names.cast(pl.String).to_list()
+        cached.write_bytes(b"PK\x03\x04 not a whole archive")
+        same(built, fresh())  # rebuilt, and the cache written again
+        same(built, fresh())
+    finally:
+        geo._networks.cache_clear()
+
+
 @pytest.mark.parametrize("batch", [1, 2, 5])
 def test_countries_placed_batch_by_batch_land_on_their_rows(
     monkeypatch: pytest.MonkeyPatch, batch: int

@@ -1,5 +1,5 @@
-"""Tables engmon keeps between runs so one-off work is done once: the GeoIP networks, and
-what ua-parser said about each user agent already read (the agent text, never an IP).
+"""Tables engmon keeps between runs so one-off work is done once: the GeoIP networks (plain
+arrays), and what ua-parser said about each user agent already read (the agent text, never an IP).
 
 They live in `ENGMON_CACHE_DIR` or the user's cache folder; a missing, unreadable or
 read-only cache only costs redoing the work.
@@ -8,9 +8,14 @@ read-only cache only costs redoing the work.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 
 def cache_dir() -> Path:
@@ -39,6 +44,39 @@ def write_cached(name: str, table: pl.DataFrame) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(f".{os.getpid()}.tmp")
         table.write_parquet(partial)
+        partial.replace(path)
+    except OSError:
+        pass  # a read-only cache directory only costs the work next time
+
+
+def read_cached_arrays(name: str, names: Iterable[str]) -> dict[str, npt.NDArray[Any]] | None:
+    """The cached arrays `name` (a plain .npz), None when absent, unreadable or not holding
+    every one of `names`."""
+    import zipfile
+
+    import numpy as np
+
+    path = cache_dir() / name
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as stored:
+            return {key: stored[key] for key in names}
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
+        return None
+
+
+def write_cached_arrays(name: str, arrays: Mapping[str, npt.NDArray[Any]]) -> None:
+    """Store `arrays` as `name` (uncompressed, so reading them back is a copy)."""
+    import numpy as np
+
+    folder = cache_dir()
+    path = folder / name
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        with partial.open("wb") as handle:
+            np.savez(handle, allow_pickle=False, **arrays)
         partial.replace(path)
     except OSError:
         pass  # a read-only cache directory only costs the work next time

@@ -3,7 +3,7 @@
 Thousands of IPs are placed at once: each address becomes a number (IPv4: the address,
 IPv6: its first 64 bits) and a binary search (numpy `searchsorted`) over the sorted networks
 finds its country, row by row with no join. The table is read from geoip2fast's loaded data
-once and cached as Parquet.
+once and cached as plain arrays.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from engmon.errors import ConfigError
-from engmon.sources.accesslog.cache import read_cached, write_cached
+from engmon.sources.accesslog.cache import read_cached_arrays, write_cached_arrays
 
 if TYPE_CHECKING:
     import numpy as np
@@ -72,22 +72,6 @@ def _network_table_from_geoip2fast() -> pl.DataFrame | None:
     )
 
 
-def _network_table() -> pl.DataFrame | None:
-    """The bundled networks table, built once per geoip2fast data file and cached as Parquet
-    (read once per process, by `_networks`, which keeps only what the searches need)."""
-    from importlib.metadata import version
-
-    data_file = Path(_geoip2fast_module_dir()) / "geoip2fast-ipv6.dat.gz"
-    key = f"geoip2fast-{version('geoip2fast')}-{data_file.stat().st_size}.parquet"
-    cached = read_cached(key)
-    if cached is not None:
-        return cached
-    table = _network_table_from_geoip2fast()
-    if table is not None:
-        write_cached(key, table)
-    return table
-
-
 PLACE_BATCH = 1 << 18
 """IPs placed at once (see `CountryLookup._placed`)."""
 
@@ -95,40 +79,70 @@ PLACE_BATCH = 1 << 18
 @dataclass(frozen=True)
 class _Networks:
     """The networks table as arrays for binary search: per family the sorted first and last
-    keys and the offset of its rows in `country` (one country per network)."""
+    keys and the offset of its rows in `codes`, each network's country as an index into
+    `names` (a categorical whose first value, for no country, is null)."""
 
     first: dict[int, npt.NDArray[np.uint64]]
     last: dict[int, npt.NDArray[np.uint64]]
     offset: dict[int, int]
-    country: pl.Series
+    codes: npt.NDArray[np.uint16]
+    names: pl.Series
+
+
+_ARRAYS = ("first4", "last4", "first6", "last6", "codes", "names")
+"""What the cached networks file holds: per family the sorted first and last keys, then each
+network's country as an index into `names` (0: none) and the country codes themselves."""
 
 
 @cache
 def _networks() -> _Networks | None:
-    """`_network_table` as `_Networks` (built once per process)."""
+    """The bundled networks, ready for binary search (built once per process).
+
+    Read from a cache of plain arrays, written on first use per geoip2fast data file: loading
+    them costs a few milliseconds where decoding a table and making its text categorical
+    cost tens.
+    """
+    from importlib.metadata import version
+
     import numpy as np
 
-    table = _network_table()
-    if table is None:
-        return None
-    if not table.select(pl.struct("family", "first").is_sorted()).item():
-        table = table.sort("family", "first")  # the cached table is stored sorted
-    # one contiguous copy of each column (the Parquet table is in row groups); the table itself
-    # is let go: its text column alone is 16 bytes a network
-    families = table.get_column("family").to_numpy()
-    starts = table.get_column("first").to_numpy().astype(np.uint64, copy=False)
-    ends = table.get_column("last").to_numpy().astype(np.uint64, copy=False)
-    countries = table.get_column("country").cast(pl.Categorical)
-    del table
-    first: dict[int, npt.NDArray[np.uint64]] = {}
-    last: dict[int, npt.NDArray[np.uint64]] = {}
-    offset: dict[int, int] = {}
-    for family in (4, 6):
-        at = np.searchsorted(families, [family, family + 1])
-        first[family], last[family] = starts[at[0] : at[1]], ends[at[0] : at[1]]
-        offset[family] = int(at[0])
+    data_file = Path(_geoip2fast_module_dir()) / "geoip2fast-ipv6.dat.gz"
+    key = f"geoip2fast-{version('geoip2fast')}-{data_file.stat().st_size}.npz"
+    arrays = read_cached_arrays(key, _ARRAYS)
+    if arrays is None:
+        table = _network_table_from_geoip2fast()
+        if table is None:
+            return None
+        arrays = _network_arrays(table)
+        write_cached_arrays(key, arrays)
+    first = {4: arrays["first4"], 6: arrays["first6"]}
+    last = {4: arrays["last4"], 6: arrays["last6"]}
     # categorical: a row's country is gathered as a code, never as text to cast afterwards
-    return _Networks(first, last, offset, countries)
+    names = pl.Series("country", [None, *arrays["names"].tolist()], dtype=pl.Categorical)
+    codes = arrays["codes"].astype(np.uint16, copy=False)
+    return _Networks(first, last, {4: 0, 6: int(first[4].size)}, codes, names)
+
+
+def _network_arrays(table: pl.DataFrame) -> dict[str, npt.NDArray[Any]]:
+    """`_network_table_from_geoip2fast`'s table (sorted by family and first key) as the
+    arrays `_networks` caches."""
+    import numpy as np
+
+    names = table.get_column("country").drop_nulls().unique().sort()
+    codes = table.select(
+        code=pl.col("country").replace_strict(
+            names, pl.int_range(1, names.len() + 1, eager=True), default=0, return_dtype=pl.UInt16
+        )
+    )
+    arrays: dict[str, npt.NDArray[Any]] = {
+        "codes": codes.get_column("code").to_numpy(),
+        "names": np.array(names.to_list(), dtype="<U2"),
+    }
+    for family in (4, 6):
+        rows = table.filter(pl.col("family") == family)
+        arrays[f"first{family}"] = rows.get_column("first").to_numpy().astype(np.uint64)
+        arrays[f"last{family}"] = rows.get_column("last").to_numpy().astype(np.uint64)
+    return arrays
 
 
 def _geoip2fast_module_dir() -> str:
@@ -323,13 +337,8 @@ class CountryLookup:
                 inside = (found >= 0) & (key <= last[np.maximum(found, 0)])
                 index[at[inside]] = found[inside] + networks.offset[family]
                 placed[at] = True
-        positions = (
-            pl.Series(index)
-            .to_frame("i")
-            .select(pl.when(pl.col("i") >= 0).then(pl.col("i")).cast(pl.UInt32))
-            .to_series()
-        )
-        country = networks.country.gather(positions).rename("country")
+        codes = np.where(index >= 0, networks.codes[np.maximum(index, 0)], 0)
+        country = networks.names.gather(pl.Series(codes, dtype=pl.UInt32)).rename("country")
         rest = rows.filter(pl.Series(~placed) & ip.is_not_null())
         if rest.height:  # text neither parser reads: geoip2fast decides, once per distinct IP
             found_rest = rest.join(
