@@ -155,20 +155,13 @@ def to_observations(
         if "_given" in hits.columns:  # sorted above: the same order for the countries
             placed = placed.gather(hits.get_column("_given"))
         hits = hits.with_columns(placed.alias("country"))
-    # A dimension already of its schema type (a category: a code per row) is gathered as it
-    # is. Any other (the visitor's hash) is made text once per distinct value and the rows
-    # point at it: a per-row conversion would make the text once per row.
+    # Dimensions are gathered as they are: a category is a code per row, and a visitor's
+    # 11 characters fit inside its row's string view (no text buffer to share).
     texts = ("country", "device", "browser", "os", "path", "utm", "referrer", "actor")
-    values: dict[str, pl.Series] = {}
-    carried: list[pl.Series] = []
-    for name in texts:
-        column = hits.get_column(name)
-        if column.dtype == OBSERVATION_SCHEMA[name]:
-            carried.append(column)
-            continue
-        as_text = visitor_text if name == "actor" else None
-        values[name], index = _distinct_values(column, OBSERVATION_SCHEMA[name], as_text)
-        carried.append(index.alias(f"_{name}"))
+    carried = [
+        visitor_text(hits.get_column(name)) if name == "actor" else hits.get_column(name)
+        for name in texts
+    ]
     sources = pl.concat(
         [
             hits.select("ts", "line").with_columns(carried),
@@ -176,19 +169,14 @@ def to_observations(
         ],
         how="diagonal",
     )
-    # all the rows need now is in `sources`, `values`, `pick` and `code`
+    # all the rows need now is in `sources`, `pick` and `code`
     del hits, link, firsts, reached, flags, order, places, codes, carried
     kinds = pl.Series([CLICKS, VISITORS, CONVERSIONS, ACTIVE])
     suffixes = pl.Series(["", ":v", ":c", None], dtype=pl.String)
     kind_names = pl.Series(["event", "bucket"], dtype=ROW_KIND)
 
     def build(pick: pl.Series, code: pl.Series) -> pl.DataFrame:
-        picked = [pl.col("ts").gather(pick)] + [
-            pl.lit(values[name]).gather(pl.col(f"_{name}").gather(pick)).alias(name)
-            if name in values
-            else pl.col(name).gather(pick)
-            for name in texts
-        ]
+        picked = [pl.col(name).gather(pick) for name in ("ts", *texts)]
         gauge_row = pl.lit(code) == 3
         # one eager select builds the final columns straight from the gather (no gathered
         # copy; a lazy one would copy every column of `sources` for each slice)
@@ -243,26 +231,6 @@ def visitor_text(hashes: pl.Series) -> pl.Series:
     text = np.ascontiguousarray(encoded.reshape(count, 12)[:, :11]).view("S11").ravel()
     visitors = pl.Series(hashes.name, text).cast(pl.String)
     return visitors.scatter(hashes.is_null().arg_true(), None) if hashes.has_nulls() else visitors
-
-
-def _distinct_values(
-    column: pl.Series,
-    dtype: pl.DataType,
-    as_text: Callable[[pl.Series], pl.Series] | None = None,
-) -> tuple[pl.Series, pl.Series]:
-    """(each distinct value once, as `dtype` or by `as_text`; the index of each row's value in
-    it; null stays null).
-
-    Only the distinct values are converted; gathering them by these indexes shares one copy of
-    each value among the rows.
-    """
-    values = column.unique()
-    text = values.cast(dtype) if as_text is None else as_text(values)
-    table = pl.DataFrame(
-        {"_key": values, "_index": pl.int_range(values.len(), dtype=pl.UInt32, eager=True)}
-    )
-    joined = column.to_frame("_key").join(table, on="_key", how="left", maintain_order="left")
-    return text, joined.get_column("_index")
 
 
 def _active(
