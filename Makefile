@@ -31,6 +31,7 @@ test: lint
 	$(BIN)/pytest -q -p no:cacheprovider
 
 bench: $(STAMP)
+	bench/install-tools
 	$(BIN)/python -m bench
 
 clean:
