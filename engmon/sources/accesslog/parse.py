@@ -3,10 +3,11 @@
 A plain log is scanned by polars' CSV reader splitting on `"` (each quoted field becomes a
 column; a `.gz` log, or the bytes a live tail just read, go through the same plan in chunks).
 The campaign link is filtered on the raw request column inside the streaming scan, before
-anything costly; timestamps are parsed once per distinct value, user agents and client IPs are
-looked up once per distinct value (ua-parser, geoip2fast or a MaxMind .mmdb). A numpy line
-index, built beside the scan, catches what splitting cannot see (a line cut off inside its last
-quoted field) and blank lines. Nothing loops per line in Python and nothing is downloaded.
+anything costly, and the fields and timestamps are parsed in the same pass; user agents are
+looked up once per distinct value (ua-parser), client IPs in bulk (geoip2fast's networks by
+binary search, or a MaxMind .mmdb). A numpy line index, built beside the scan, catches what
+splitting cannot see (a line cut off inside its last quoted field) and blank lines. Nothing
+loops per line in Python and nothing is downloaded.
 
 Each counted hit becomes a `clicks` event; the first hit of each visitor (IP + user agent) per
 UTC day also becomes a `visitors` event; with a goal path, the first goal hit of a visitor who
