@@ -255,12 +255,11 @@ class AccessLogParser:
             return self._fields_to_hits(scan, plan, first_line).collect(engine="streaming")
 
         # Strict UTF-8 reads a valid log about 10% faster than the lossy decoding; servers
-        # escape other bytes, so a log that is not valid UTF-8 is rare and read again, lossily.
+        # escape other bytes, so a log that is not valid UTF-8 is rare and read again, lossily
+        # (whatever else stopped the strict read stops the lossy one too, and is raised there)
         try:
             frame = hits("utf8")
-        except pl.exceptions.ComputeError as exc:
-            if "utf-8" not in str(exc):
-                raise
+        except pl.exceptions.ComputeError:
             frame = hits("utf8-lossy")
         lines = line_index()
         self.rows_last = lines.count
