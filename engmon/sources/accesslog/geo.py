@@ -109,7 +109,7 @@ def _networks() -> _Networks | None:
     data_file = Path(_geoip2fast_module_dir()) / "geoip2fast-ipv6.dat.gz"
     key = f"geoip2fast-{version('geoip2fast')}-{data_file.stat().st_size}.npz"
     arrays = read_cached_arrays(key, _ARRAYS)
-    if arrays is None:
+    if arrays is None or not _whole(arrays):  # a damaged cache is rebuilt, never trusted
         table = _network_table_from_geoip2fast()
         if table is None:
             return None
@@ -121,6 +121,25 @@ def _networks() -> _Networks | None:
     names = pl.Series("country", [None, *arrays["names"].tolist()], dtype=pl.Categorical)
     codes = arrays["codes"].astype(np.uint16, copy=False)
     return _Networks(first, last, {4: 0, 6: int(first[4].size)}, codes, names)
+
+
+def _whole(arrays: dict[str, npt.NDArray[Any]]) -> bool:
+    """Whether cached arrays fit together: keys as unsigned 64-bit numbers, a first and a
+    last key per network, and a code per network that names a country (or none)."""
+    import numpy as np
+
+    keys = [arrays[f"{end}{family}"] for family in (4, 6) for end in ("first", "last")]
+    codes, names = arrays["codes"], arrays["names"]
+    return (
+        all(key.dtype == np.uint64 and key.ndim == 1 for key in keys)
+        and keys[0].size == keys[1].size
+        and keys[2].size == keys[3].size
+        and codes.dtype == np.uint16
+        and codes.shape == (keys[0].size + keys[2].size,)
+        and names.dtype.kind == "U"
+        and names.ndim == 1
+        and int(codes.max(initial=0)) <= names.size
+    )
 
 
 def _network_arrays(table: pl.DataFrame) -> dict[str, npt.NDArray[Any]]:
