@@ -265,17 +265,25 @@ class AccessLogParser:
         self.rows_last = lines.count
         self.stats.lines += lines.count
         self.stats.blank += int(lines.blank.size)
-        frame = frame.filter(pl.col("line") < lines.count + first_line)
-        blank = pl.Series(lines.blank + first_line, dtype=pl.Int64)
-        suspects = pl.Series(lines.suspects + first_line, dtype=pl.Int64)
-        frame = frame.filter(~pl.col("line").is_in(blank.implode())).with_columns(
-            _bad=pl.col("_bad") | pl.col("line").is_in(suspects.implode())
-        )
-        # suspects the scan let go (not the link, structure looked fine) are malformed too
-        unseen = suspects.to_frame("line").join(frame.select("line"), on="line", how="anti")
-        self.stats.add_malformed(unseen.get_column("line"))
+        # each step below copies the rows it keeps, so it is skipped when it would keep all
+        # (the usual case: a clean log, read whole)
+        end = lines.count + first_line
+        if frame.select((pl.col("line") >= end).any()).item():  # the file grew since counted
+            frame = frame.filter(pl.col("line") < end)
+        if lines.blank.size:
+            blank = pl.Series(lines.blank + first_line, dtype=pl.Int64)
+            frame = frame.filter(~pl.col("line").is_in(blank.implode()))
+        if lines.suspects.size:
+            suspects = pl.Series(lines.suspects + first_line, dtype=pl.Int64)
+            frame = frame.with_columns(
+                _bad=pl.col("_bad") | pl.col("line").is_in(suspects.implode())
+            )
+            # suspects the scan let go (not the link, structure looked fine) are malformed too
+            unseen = suspects.to_frame("line").join(frame.select("line"), on="line", how="anti")
+            self.stats.add_malformed(unseen.get_column("line"))
         bad_rows = frame.filter(pl.col("_bad")).get_column("line").to_numpy() - first_line
-        frame = frame.filter(~pl.col("_bad"))
+        if bad_rows.size:
+            frame = frame.filter(~pl.col("_bad"))
         if bad_rows.size:
             repaired, still_bad = _repair_escaped_quotes(lines, bad_rows, plan)
             self.stats.add_malformed(pl.Series(still_bad + first_line, dtype=pl.Int64))
@@ -497,7 +505,10 @@ class AccessLogParser:
 
     def warm_up(self) -> None:
         """Pay the one-off costs (the agents cache or else ua-parser's regexes, the GeoIP
-        table) ahead of need."""
+        table, the modules polars loads on its first numpy array) ahead of need."""
+        import numpy as np
+
+        pl.Series(np.zeros(1, dtype=np.uint32))
         if self.has_user_agent and not self._known():
             agent_of("Mozilla/5.0 (Windows NT 10.0; Win64; x64)")
         if self.countries._reader is None:
