@@ -8,7 +8,7 @@ read-only cache only costs redoing the work.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,12 +38,17 @@ def read_cached(name: str) -> pl.DataFrame | None:
 
 def write_cached(name: str, table: pl.DataFrame) -> None:
     """Store `table` as `name` (atomically: readers never see half a file)."""
+    _store(name, table.write_parquet)
+
+
+def _store(name: str, write: Callable[[Path], object]) -> None:
+    """Have `write` fill a file of its own, then put it in place as `name` in one step."""
     folder = cache_dir()
     path = folder / name
     try:
         folder.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(f".{os.getpid()}.tmp")
-        table.write_parquet(partial)
+        write(partial)
         partial.replace(path)
     except OSError:
         pass  # a read-only cache directory only costs the work next time
@@ -70,13 +75,8 @@ def write_cached_arrays(name: str, arrays: Mapping[str, npt.NDArray[Any]]) -> No
     """Store `arrays` as `name` (uncompressed, so reading them back is a copy)."""
     import numpy as np
 
-    folder = cache_dir()
-    path = folder / name
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(f".{os.getpid()}.tmp")
+    def write(partial: Path) -> None:
         with partial.open("wb") as handle:
             np.savez(handle, allow_pickle=False, **arrays)
-        partial.replace(path)
-    except OSError:
-        pass  # a read-only cache directory only costs the work next time
+
+    _store(name, write)

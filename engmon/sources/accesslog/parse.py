@@ -284,7 +284,6 @@ class AccessLogParser:
         bad_rows = frame.filter(pl.col("_bad")).get_column("line").to_numpy() - first_line
         if bad_rows.size:
             frame = frame.filter(~pl.col("_bad"))
-        if bad_rows.size:
             repaired, still_bad = _repair_escaped_quotes(lines, bad_rows, plan)
             self.stats.add_malformed(pl.Series(still_bad + first_line, dtype=pl.Int64))
             if repaired.height:
@@ -295,7 +294,7 @@ class AccessLogParser:
         return self._finish_hits(frame.drop("_bad"), None)
 
     def _fields_to_hits(self, good: pl.LazyFrame, plan: SplitPlan, first_line: int) -> pl.LazyFrame:
-        """Segment columns -> raw hit columns (line, _bad, _ok, _time, ip, ...), lazily."""
+        """Segment columns -> raw hit columns (line, _bad, _ok, ts, ip, ...), lazily."""
         from engmon.sources.accesslog.formats import VARIABLE_FIELDS
 
         columns: dict[str, pl.Expr] = {}
