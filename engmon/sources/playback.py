@@ -6,7 +6,7 @@ gets, each time, the rows whose `ts` fell between the previous poll's clock and 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import polars as pl
 
@@ -34,6 +34,7 @@ class ReplaySource(LocalSource):
         self.frame = frame.sort("ts", maintain_order=True)
         self._ts = self.frame.get_column("ts")
         self._next = 0
+        self._until: datetime | None = None
         self.max_rows = max_rows
 
     @property
@@ -66,14 +67,24 @@ class ReplaySource(LocalSource):
         value = self._ts[self._next - 1]
         return value if isinstance(value, datetime) else None
 
+    @property
+    def revealed(self) -> datetime | None:
+        """The instant up to which every row has been handed out; None before the first poll
+        and once every row is out (nothing left to hold a view back)."""
+        return None if self._next >= self.total else self._until
+
     def rewind(self) -> None:
         """Start handing rows out from the first again (a seek back rebuilds the store)."""
         self._next = 0
+        self._until = None
 
     def take_until(self, now: datetime) -> pl.DataFrame:
         """Rows with ts <= now not handed out yet (at most `max_rows`)."""
-        end = int(self._ts.search_sorted(now, side="right"))
-        end = min(end, self._next + self.max_rows)
+        due = int(self._ts.search_sorted(now, side="right"))
+        end = min(due, self._next + self.max_rows)
+        # a capped poll has handed out every row before the first one it left
+        left = self._ts[end] if end < due else None
+        self._until = now if not isinstance(left, datetime) else left - timedelta(microseconds=1)
         if end <= self._next:
             return self.frame.clear()
         rows = self.frame.slice(self._next, end - self._next)

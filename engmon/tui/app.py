@@ -345,7 +345,7 @@ class EngmonApp(DrilldownApp):
     # --- the view --------------------------------------------------------------------------
     def now(self) -> datetime:
         """The instant the dashboard shows (a paused live clock stays at its pause)."""
-        return self.frozen_at or self.clock.now()
+        return self.frozen_at or self.session.now()
 
     def clock_state(self) -> ClockState:
         """What the header shows about the clock."""

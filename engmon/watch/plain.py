@@ -120,7 +120,7 @@ class PlainPrinter(Listener):
         print(bell + printable(text), file=self.stream, flush=True)
 
     def source_polled(self, event: SourcePolled) -> None:
-        self._print(poll_line(self.session, event, self.session.clock.now()))
+        self._print(poll_line(self.session, event, self.session.now()))
         if event.problem:
             self._print(
                 f"{local(datetime.now(UTC)):%H:%M:%S} {event.status.name:<12} {event.problem}"

@@ -284,6 +284,18 @@ class Session:
         """The post time: the campaign's, else the store's anchor (a replayed file's start)."""
         return self.campaign.post_time or self.store.post_time
 
+    def now(self) -> datetime:
+        """The instant the numbers are of: the clock's, held back in a replay to the instant
+        its sources have handed out every row up to. Between two polls a fast replay's clock
+        runs minutes ahead of the rows merged, and those minutes would read as empty: a
+        falling rate, no visitors now, a flat stretch."""
+        now = self.clock.now()
+        if isinstance(self.clock, ReplayClock):
+            for source in self.sources:
+                if isinstance(source, ReplaySource) and source.revealed is not None:
+                    now = min(now, source.revealed)
+        return now
+
     def standing(self, now: datetime) -> Standing | None:
         """The numbers at `now` (the same the dashboard, `report` and the plain watch's line
         show); None while no post time is known."""
@@ -310,7 +322,7 @@ class Session:
         post_time = self.post_time
         if post_time is None or not self._alerts_possible():
             return []
-        now = self.clock.now()
+        now = self.now()
         elapsed_s = (now - post_time).total_seconds()
         key = (self.store.revision, metrics.now_minute_of(elapsed_s))
         if key == self._alert_key:
