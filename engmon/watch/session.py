@@ -285,12 +285,13 @@ class Session:
         return self.campaign.post_time or self.store.post_time
 
     def now(self) -> datetime:
-        """The instant the numbers are of: the clock's, held back in a replay to the instant
-        its sources have handed out every row up to. Between two polls a fast replay's clock
-        runs minutes ahead of the rows merged, and those minutes would read as empty: a
-        falling rate, no visitors now, a flat stretch."""
+        """The instant the numbers are of: the clock's, held back while a replay plays to the
+        instant its sources have handed out every row up to. Between two polls a fast replay's
+        clock runs minutes ahead of the rows merged, and those minutes would read as empty: a
+        falling rate, no visitors now, a flat stretch. A paused replay shows its clock: a seek
+        moves the header at once and the next poll (a tenth of a second) fills the numbers."""
         now = self.clock.now()
-        if isinstance(self.clock, ReplayClock):
+        if isinstance(self.clock, ReplayClock) and not self.clock.paused:
             for source in self.sources:
                 if isinstance(source, ReplaySource) and source.revealed is not None:
                     now = min(now, source.revealed)
