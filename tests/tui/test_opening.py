@@ -59,7 +59,8 @@ async def test_the_opening_frame_has_the_header_and_layout_and_no_numbers() -> N
             assert isinstance(screen, OpeningScreen) and not app.opened
             assert screen.has_class("-narrow") and screen.has_class("-short")  # 80x24 layout
             text = screen_text(app)
-            assert "example.com/blog/spring-la" in text and "REPLAY 60x" in text
+            assert "example.com/blog/spring-l" in text and "REPLAY 60x" in text
+            assert "… posted 14:00" in text  # the cut link never runs into the post time
             assert "waiting for the first observations" in text
             assert not any(ch.isdigit() for ch in text.split("REPLAY")[1].split("\n", 1)[1])
             # only quitting works until the session exists; the dashboard's keys show dimmed

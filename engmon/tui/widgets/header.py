@@ -68,7 +68,8 @@ class HeaderLine(TextLine):
         left, right = header_parts(campaign, post_time, clock, narrow=narrow)
 
         def grid() -> Table:  # built only when the text changed (once a second, not per tick)
-            table = Table.grid(expand=True)
+            # a space between the halves even when the left one is cut to fit
+            table = Table.grid(expand=True, padding=(0, 0, 0, 1))
             table.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
             table.add_column(justify="right", no_wrap=True)
             right_text = Text(right)
