@@ -15,6 +15,7 @@ import pytest
 from vendor_server import TOKEN, VendorServer, campaign_toml, source_tables
 
 from engmon.config import load_campaign
+from engmon.core.clock import WallClock
 from engmon.core.recording import read_recording
 from engmon.tui.app import EngmonApp
 from engmon.watch.plain import watch_plain
@@ -73,7 +74,11 @@ async def test_plain_watch_and_dashboard_run_one_session_to_the_same_recording(
 
     monkeypatch.setattr(Session, "poll_turn", counted_turn)
 
+    # both watches poll at one frozen instant: a minute that turned between or during the two
+    # runs would put a new minute's rows (the `active` gauge, an empty bucket) in one only
+    polled_at = now + timedelta(seconds=1)
     plain = Session.open(load_campaign(path), tmp_path / "plain.ndjson")
+    plain.clock = WallClock(lambda: polled_at)
     task = asyncio.create_task(watch_plain(plain, out=io.StringIO()))
     await wait_for(settled(plain))
     task.cancel()
@@ -81,6 +86,7 @@ async def test_plain_watch_and_dashboard_run_one_session_to_the_same_recording(
     await plain.aclose()
 
     shown = Session.open(load_campaign(path), tmp_path / "dashboard.ndjson")
+    shown.clock = WallClock(lambda: polled_at)
     app = EngmonApp(shown)
     async with app.run_test(size=(120, 40)) as pilot:
         for _ in range(1000):
