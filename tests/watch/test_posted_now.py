@@ -40,6 +40,23 @@ def test_hits_before_the_post_are_left_out(tmp_path: Path) -> None:
     assert result.summary == "3 new lines, 1 hit (2 hits before the post left out)"
 
 
+def test_visitors_now_from_the_first_seconds_of_a_post_made_mid_minute(tmp_path: Path) -> None:
+    posted = POST + timedelta(seconds=20)
+    log = tmp_path / "access.log"
+    log.write_text(hit(posted + timedelta(seconds=5), 3) + hit(posted + timedelta(seconds=20), 4))
+    campaign = Campaign("launch", "https://example.com/launch", posted, 1000)
+    options = SourceOptions({"kind": "access-log", "path": str(log)}, "test")
+    source = accesslog.SOURCE.build(options, campaign)
+    now = posted + timedelta(seconds=25)
+    frame = source.poll_sync(now).frame
+    gauge = frame.filter(frame["metric"] == "active")
+    assert gauge["ts"].to_list() == [POST] and gauge["value"].to_list() == [2.0]
+    session = Session(campaign, [source])
+    session.store.merge(frame)
+    standing = session.standing(now)
+    assert standing is not None and standing.visitors_now == 2
+
+
 def campaign_file(folder: Path, log: Path) -> Path:
     path = folder / "c.toml"
     path.write_text(

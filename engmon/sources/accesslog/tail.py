@@ -181,7 +181,12 @@ class AccessLogSource(Source):
         )
         early = 0
         if self.not_before is not None and not frame.is_empty():
-            kept = frame.filter(pl.col("ts") >= pl.lit(self.not_before, dtype=UTC_US))
+            start = pl.lit(self.not_before, dtype=UTC_US)
+            # the `active` gauge of the post's own minute starts before a post made mid-minute:
+            # a bucket is kept when it ends after the post (else no "visitors now" until the
+            # next minute, the very minute people watch most)
+            ends = pl.col("ts") + pl.duration(seconds=pl.col("width_s"))
+            kept = frame.filter((pl.col("ts") >= start) | (ends > start))
             early, frame = counted.height - kept.filter(pl.col("metric") == "clicks").height, kept
         stats = self.parser.stats
         new_lines = self.parser.rows_last
