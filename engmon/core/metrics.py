@@ -76,6 +76,12 @@ def minute_counts(deltas: pl.LazyFrame, post_time: datetime) -> pl.LazyFrame:
 
     Breakdown rows (`umami:referrer`...) repeat what the time series holds: left out here.
     """
+    # a bucket holding the post's first seconds (a wall-clock minute of Umami or Plausible
+    # when the post went out mid-minute) had its first increase at the post at the earliest:
+    # its start would read as a click before the post
+    post = pl.lit(post_time, dtype=UTC_US)
+    ends = pl.col("ts") + pl.duration(seconds=pl.col("width_s"))
+    first = pl.when((pl.col("ts") < post) & (ends > post)).then(post).otherwise(pl.col("ts"))
     return (
         deltas.filter(~breakdown_rows())
         .with_columns(minute_index(post_time))
@@ -83,7 +89,7 @@ def minute_counts(deltas: pl.LazyFrame, post_time: datetime) -> pl.LazyFrame:
         .agg(
             value=pl.col("value").sum(),
             reach=pl.col("reach").sum(),
-            first_ts=pl.col("ts").filter(pl.col("value") > 0).min(),
+            first_ts=first.filter(pl.col("value") > 0).min(),
         )
         .cast(MINUTES_SCHEMA)
         .select(MINUTES_SCHEMA.names())
