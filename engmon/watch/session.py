@@ -329,9 +329,12 @@ class Session:
         if key == self._alert_key:
             return []
         self._alert_key = key
-        if self._alert_elapsed is not None and elapsed_s < self._alert_elapsed - 60:
+        # a seek back is told by the clock itself: the numbers' instant also steps back when
+        # a fast replay is resumed (held to the rows read again), which is no seek
+        clock_s = (self.clock.now() - post_time).total_seconds()
+        if self._alert_elapsed is not None and clock_s < self._alert_elapsed - 60:
             self.alert_runner.reset()  # a replay seeked back: what fired is in its future
-        self._alert_elapsed = elapsed_s
+        self._alert_elapsed = clock_s
         if self.store.minutes().is_empty() and not self.alert_runner.rules.flat_minutes:
             return []
         standing = self.standing(now)

@@ -12,6 +12,7 @@ from pathlib import Path
 import polars as pl
 from screen import redraw, screen_text
 
+from engmon.core.alerts import AlertRules
 from engmon.core.campaign import Campaign
 from engmon.core.clock import ReplayClock
 from engmon.core.store import ObservationStore
@@ -104,3 +105,30 @@ async def test_the_dashboard_shows_the_instant_it_has_read_up_to(tmp_path: Path)
         assert app.view.kpis.visitors_now == 10
         header = screen_text(app).splitlines()[0]
         assert "+15m" in header and "+20m" not in header
+
+
+async def test_resuming_a_fast_replay_fires_no_alert_again(tmp_path: Path) -> None:
+    wall = [0.0]
+    source = ReplaySource(replayed_log(tmp_path), name="replay")
+    clock = ReplayClock(
+        POSTED, speed=SPEED, end=POSTED + timedelta(hours=1), monotonic=lambda: wall[0]
+    )
+    campaign = Campaign("launch", "/launch", POSTED, None)
+    session = Session(
+        campaign,
+        [source],
+        clock,
+        store=ObservationStore(post_time=POSTED),
+        alerts=AlertRules(spike_per_min=1.0),
+        monotonic=lambda: 0.0,
+    )
+    wall[0] = 1.5
+    await session.poll_turn(session.pollers["replay"])  # +15m: 2 clicks a minute, a spike
+    assert [alert.kind for alert in session.alerts_fired] == ["spike"]
+    wall[0] = 2.0  # +20m on the clock, the numbers still of +15m
+    clock.toggle_pause()  # paused: the numbers are of the clock's +20m
+    session.check_alerts()
+    clock.toggle_pause()  # playing again: back to the rows read (+15m), which is no seek back
+    assert session.now() == POSTED + timedelta(minutes=15)
+    session.check_alerts()
+    assert [alert.kind for alert in session.alerts_fired] == ["spike"]
