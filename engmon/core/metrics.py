@@ -29,6 +29,7 @@ from engmon.core.schema import (
     RESHARERS,
     UTC_US,
     breakdown_rows,
+    row_end,
 )
 
 VELOCITY_WINDOW: Final = 5
@@ -80,8 +81,7 @@ def minute_counts(deltas: pl.LazyFrame, post_time: datetime) -> pl.LazyFrame:
     # when the post went out mid-minute) had its first increase at the post at the earliest:
     # its start would read as a click before the post
     post = pl.lit(post_time, dtype=UTC_US)
-    ends = pl.col("ts") + pl.duration(seconds=pl.col("width_s"))
-    first = pl.when((pl.col("ts") < post) & (ends > post)).then(post).otherwise(pl.col("ts"))
+    first = pl.when((pl.col("ts") < post) & (row_end() > post)).then(post).otherwise(pl.col("ts"))
     return (
         deltas.filter(~breakdown_rows())
         .with_columns(minute_index(post_time))

@@ -172,3 +172,8 @@ def breakdown_source(source: str, dimension: str) -> str:
 def breakdown_rows() -> pl.Expr:
     """True for rows a source reported as a breakdown (`<source>:referrer|country|...`)."""
     return pl.col("source").str.contains(f":({'|'.join(BREAKDOWN_DIMENSIONS)})$")
+
+
+def row_end() -> pl.Expr:
+    """When a row's span ends: `ts` plus `width_s` (an event's is its own instant)."""
+    return pl.col("ts") + pl.duration(seconds=pl.col("width_s"))

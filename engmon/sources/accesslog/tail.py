@@ -18,7 +18,7 @@ import polars as pl
 
 from engmon.core.campaign import Campaign
 from engmon.core.readable import check_regular_file
-from engmon.core.schema import UTC_US
+from engmon.core.schema import UTC_US, row_end
 from engmon.core.spam import read_spam_list, spam_hosts
 from engmon.core.words import plural
 from engmon.errors import ConfigError, SourceError
@@ -185,8 +185,7 @@ class AccessLogSource(Source):
             # the `active` gauge of the post's own minute starts before a post made mid-minute:
             # a bucket is kept when it ends after the post (else no "visitors now" until the
             # next minute, the very minute people watch most)
-            ends = pl.col("ts") + pl.duration(seconds=pl.col("width_s"))
-            kept = frame.filter((pl.col("ts") >= start) | (ends > start))
+            kept = frame.filter((pl.col("ts") >= start) | (row_end() > start))
             early, frame = counted.height - kept.filter(pl.col("metric") == "clicks").height, kept
         stats = self.parser.stats
         new_lines = self.parser.rows_last
