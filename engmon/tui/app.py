@@ -344,7 +344,8 @@ class EngmonApp(DrilldownApp):
 
     # --- the view --------------------------------------------------------------------------
     def now(self) -> datetime:
-        """The instant the dashboard shows (a paused live clock stays at its pause)."""
+        """The instant the dashboard shows: `Session.now` (a playing replay's held to the rows
+        read), or a paused live clock's pause."""
         return self.frozen_at or self.session.now()
 
     def clock_state(self) -> ClockState:
