@@ -43,7 +43,11 @@ def test_hits_before_the_post_are_left_out(tmp_path: Path) -> None:
 def test_visitors_now_from_the_first_seconds_of_a_post_made_mid_minute(tmp_path: Path) -> None:
     posted = POST + timedelta(seconds=20)
     log = tmp_path / "access.log"
-    log.write_text(hit(posted + timedelta(seconds=5), 3) + hit(posted + timedelta(seconds=20), 4))
+    log.write_text(
+        hit(posted - timedelta(seconds=10), 2)  # before the post: not the campaign's visitor
+        + hit(posted + timedelta(seconds=5), 3)
+        + hit(posted + timedelta(seconds=20), 4)
+    )
     campaign = Campaign("launch", "https://example.com/launch", posted, 1000)
     options = SourceOptions({"kind": "access-log", "path": str(log)}, "test")
     source = accesslog.SOURCE.build(options, campaign)

@@ -18,7 +18,7 @@ import polars as pl
 
 from engmon.core.campaign import Campaign
 from engmon.core.readable import check_regular_file
-from engmon.core.schema import UTC_US, row_end
+from engmon.core.schema import UTC_US
 from engmon.core.spam import read_spam_list, spam_hosts
 from engmon.core.words import plural
 from engmon.errors import ConfigError, SourceError
@@ -176,20 +176,19 @@ class AccessLogSource(Source):
         hits = self.parser.parse_lines(complete, self._line)
         self._line += self.parser.rows_last
         counted = self.parser.add_countries(self.parser.count(hits))
+        early = 0
+        if self.not_before is not None and not counted.is_empty():
+            # hits before the post are left out before anything is built from them: no click,
+            # first visit or conversion, and no visitor in the `active` gauge (whose minute
+            # starts before a post made mid-minute, and is kept: it ends after the post)
+            after = counted.filter(pl.col("ts") >= pl.lit(self.not_before, dtype=UTC_US))
+            early, counted = counted.height - after.height, after
         frame, self._state = to_observations(
             counted, tag=self._tag, source=self.name, state=self._state, until=now
         )
-        early = 0
-        if self.not_before is not None and not frame.is_empty():
-            start = pl.lit(self.not_before, dtype=UTC_US)
-            # the `active` gauge of the post's own minute starts before a post made mid-minute:
-            # a bucket is kept when it ends after the post (else no "visitors now" until the
-            # next minute, the very minute people watch most)
-            kept = frame.filter((pl.col("ts") >= start) | (row_end() > start))
-            early, frame = counted.height - kept.filter(pl.col("metric") == "clicks").height, kept
         stats = self.parser.stats
         new_lines = self.parser.rows_last
-        summary = f"{plural(new_lines, 'new line')}, {plural(counted.height - early, 'hit')}"
+        summary = f"{plural(new_lines, 'new line')}, {plural(counted.height, 'hit')}"
         if early:
             summary += f" ({plural(early, 'hit')} before the post left out)"
         if stats.malformed > self._reported_malformed:
